@@ -1,0 +1,25 @@
+"""Learners that train against any registered env; they know only the env contract."""
+
+from agents.base import (
+    AgentLearner,
+    AgentTransition,
+    Independent,
+    Learner,
+    Transition,
+    load_state,
+    restore_rng,
+    rng_state,
+    save_state,
+)
+
+__all__ = [
+    "AgentLearner",
+    "AgentTransition",
+    "Independent",
+    "Learner",
+    "Transition",
+    "load_state",
+    "restore_rng",
+    "rng_state",
+    "save_state",
+]

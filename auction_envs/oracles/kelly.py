@@ -1,0 +1,175 @@
+"""Closed forms and the exact Nash equilibrium of the Kelly (proportional allocation) game.
+
+Player i bids ``z_i`` in ``[eps, c_i]``, receives ``x_i = z_i / (sum_j z_j + delta)`` and earns
+``phi_i = V_i(x_i) - z_i`` with the alpha-fair valuation ``V_i(x) = a_i x^(1-alpha) / (1-alpha)``
+(``a_i log x`` for ``alpha = 1``). ``s_i = sum_{j != i} z_j + delta`` is what player i bids against.
+All functions broadcast over leading axes (the player axis is last).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+
+_BISECTION_STEPS = 200  # halves a bracket of width <= 1 down to below 1e-60: past float64 precision
+
+
+def alpha_fair_value(x: np.ndarray, a: np.ndarray, alpha: float) -> np.ndarray:
+    """``a log x`` for ``alpha = 1``, else ``a x^(1 - alpha) / (1 - alpha)``."""
+    x = np.asarray(x, dtype=np.float64)
+    if alpha == 1.0:
+        return a * np.log(x)
+    return a * x ** (1.0 - alpha) / (1.0 - alpha)
+
+
+def others_bid(bids: np.ndarray, delta: float) -> np.ndarray:
+    """``s_i = sum_{j != i} z_j + delta`` for every player."""
+    bids = np.asarray(bids, dtype=np.float64)
+    return bids.sum(axis=-1, keepdims=True) - bids + delta
+
+
+def kelly_payoff(bids: np.ndarray, others: np.ndarray, a: np.ndarray, alpha: float = 1.0
+                 ) -> np.ndarray:
+    """``phi_i = V_i(z_i / (z_i + s_i)) - z_i`` for bids ``z`` against aggregates ``s``."""
+    bids = np.asarray(bids, dtype=np.float64)
+    return alpha_fair_value(bids / (bids + others), a, alpha) - bids
+
+
+def kelly_gradient(bids: np.ndarray, others: np.ndarray, a: np.ndarray, alpha: float = 1.0
+                   ) -> np.ndarray:
+    """``d phi_i / d z_i = a_i x_i^(-alpha) s_i / (z_i + s_i)^2 - 1`` (``a s/(z(z+s)) - 1`` at alpha=1)."""
+    bids = np.asarray(bids, dtype=np.float64)
+    total = bids + others
+    if alpha == 1.0:
+        return a * others / (bids * total) - 1.0
+    return a * (bids / total) ** (-alpha) * others / total**2 - 1.0
+
+
+def kelly_best_response(others: np.ndarray, a: np.ndarray, eps: float | np.ndarray,
+                        c: float | np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """The payoff-maximizing bid in ``[eps, c]`` against the aggregate ``s`` of the others.
+
+    The payoff is strictly concave in the own bid, so the answer is the clipped root of the
+    gradient: ``(-s + sqrt(s^2 + 4 a s)) / 2`` for alpha = 1 (computed in the cancellation-free
+    form ``2 a s / (s + sqrt(s^2 + 4 a s))``), ``sqrt(a s) - s`` for alpha = 0, ``sqrt(a s)`` for
+    alpha = 2, and a bisection on the gradient otherwise.
+    """
+    others = np.asarray(others, dtype=np.float64)
+    a = np.broadcast_to(np.asarray(a, dtype=np.float64), others.shape)
+    if alpha == 1.0:
+        interior = 2.0 * a * others / (others + np.sqrt(others * others + 4.0 * a * others))
+    elif alpha == 0.0:
+        interior = np.sqrt(a * others) - others
+    elif alpha == 2.0:
+        interior = np.sqrt(a * others)
+    else:
+        low = np.broadcast_to(np.asarray(eps, dtype=np.float64), others.shape).copy()
+        high = np.broadcast_to(np.asarray(c, dtype=np.float64), others.shape).copy()
+        for _ in range(_BISECTION_STEPS):
+            middle = 0.5 * (low + high)
+            rising = kelly_gradient(middle, others, a, alpha) > 0
+            low = np.where(rising, middle, low)
+            high = np.where(rising, high, middle)
+        interior = 0.5 * (low + high)
+    return np.clip(interior, eps, c)
+
+
+def _equilibrium_share(total: float, a: np.ndarray, alpha: float) -> np.ndarray:
+    """The unconstrained equilibrium bid share ``u = z_i / S`` given the total ``S``.
+
+    From the first-order condition with ``z_i + s_i = S``: ``a_i (1 - u) / S = u^alpha``.
+    """
+    if alpha == 1.0:
+        return a / (total + a)
+    if alpha == 0.0:
+        return 1.0 - total / a
+    low = np.zeros_like(a)
+    high = np.ones_like(a)
+    for _ in range(_BISECTION_STEPS):
+        middle = 0.5 * (low + high)
+        rising = a * (1.0 - middle) / total > middle**alpha
+        low = np.where(rising, middle, low)
+        high = np.where(rising, high, middle)
+    return 0.5 * (low + high)
+
+
+def kelly_nash_equilibrium(a: np.ndarray, c: float | np.ndarray, eps: float, delta: float,
+                           alpha: float = 1.0) -> np.ndarray:
+    """The Nash equilibrium bids of the Kelly game, solved exactly (not by running dynamics).
+
+    At the equilibrium, with ``S = sum_j z_j + delta``, every bid is
+    ``z_i(S) = clip(u_i(S) S, eps, c_i)`` where ``u_i(S)`` solves ``a_i (1 - u) / S = u^alpha``
+    (``a_i S / (S + a_i)`` for alpha = 1). ``z_i(S) / S`` is strictly decreasing in S, so
+    ``sum_i z_i(S) + delta = S`` has exactly one root in ``[n eps + delta, sum_i c_i + delta]``,
+    found by Brent's method to machine precision: O(n) work per iteration.
+
+    Args:
+        a: valuation scales ``a_i > 0``, shape ``(n,)``.
+        c: budgets (per-round maximum bids), scalar or shape ``(n,)``, each ``>= eps``.
+        eps: the minimum bid, ``> 0``.
+        delta: the reservation bid, ``> 0``.
+        alpha: the alpha-fair exponent, ``>= 0`` (1 is the paper's log utility).
+
+    Returns:
+        The equilibrium bids, shape ``(n,)``.
+
+    Raises:
+        ValueError: on an argument outside its domain.
+    """
+    a = np.atleast_1d(np.asarray(a, dtype=np.float64))
+    c = np.broadcast_to(np.asarray(c, dtype=np.float64), a.shape)
+    if a.ndim != 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"a must be a non-empty 1-D array of positive numbers; got {a!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be > 0; got {eps!r}")
+    if not (np.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta must be > 0; got {delta!r}")
+    if not np.all(np.isfinite(c)) or np.any(c < eps):
+        raise ValueError(f"budgets c must be finite and >= eps={eps}; got {c!r}")
+    if not (np.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"alpha must be >= 0; got {alpha!r}")
+
+    def bids_at(total: float) -> np.ndarray:
+        return np.clip(_equilibrium_share(total, a, alpha) * total, eps, c)
+
+    low = a.size * eps + delta
+    high = float(c.sum()) + delta
+    if high - low <= 0:  # every budget equals eps: nothing to choose
+        return c.copy()
+    total = brentq(lambda s: bids_at(s).sum() + delta - s, low, high,
+                   xtol=np.finfo(float).tiny, rtol=4 * np.finfo(float).eps, maxiter=1000)
+    return bids_at(total)
+
+
+def kelly_residual(bids: np.ndarray, a: np.ndarray, eps: float, c: float | np.ndarray,
+                   delta: float, alpha: float = 1.0) -> np.ndarray:
+    """The fixed-point residual ``||BR(z) - z||_2`` (over the last axis)."""
+    bids = np.asarray(bids, dtype=np.float64)
+    best = kelly_best_response(others_bid(bids, delta), a, eps, c, alpha)
+    return np.linalg.norm(best - bids, axis=-1)
+
+
+def kelly_nash_conv(bids: np.ndarray, a: np.ndarray, eps: float, c: float | np.ndarray,
+                    delta: float, alpha: float = 1.0) -> np.ndarray:
+    """NashConv ``sum_i [phi_i(BR_i(s_i), s_i) - phi_i(z_i, s_i)]`` (>= 0; 0 exactly at the NE)."""
+    bids = np.asarray(bids, dtype=np.float64)
+    others = others_bid(bids, delta)
+    best = kelly_best_response(others, a, eps, c, alpha)
+    gains = kelly_payoff(best, others, a, alpha) - kelly_payoff(bids, others, a, alpha)
+    return np.maximum(gains, 0.0).sum(axis=-1)
+
+
+def kelly_welfare_optimum(a: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:
+    """The allocation maximizing ``sum_i V_i(x_i)`` s.t. ``sum_i x_i <= 1`` and its welfare.
+
+    KKT: ``a_i x_i^(-alpha) = mu`` so ``x_i ∝ a_i^(1/alpha)`` (``∝ a_i`` for the paper's alpha=1);
+    for alpha = 0 (linear values) the whole resource goes to the largest ``a_i``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if alpha == 0.0:
+        allocation = np.zeros_like(a)
+        allocation[np.argmax(a)] = 1.0
+    else:
+        weights = a ** (1.0 / alpha)
+        allocation = weights / weights.sum()
+    return allocation, float(alpha_fair_value(allocation, a, alpha).sum())
