@@ -199,7 +199,10 @@ def check_pickle_round_trip(env_fn: EnvFn, steps: int = 20, seed: int = 3) -> No
     _rollout(env, seed, steps)
     if not env.agents:
         env.reset(seed=seed)
-    clone = pickle.loads(pickle.dumps(env))
+    try:
+        clone = pickle.loads(pickle.dumps(env))
+    except Exception as error:  # any pickling failure is a conformance failure
+        raise AssertionError(f"the env cannot be pickled: {error!r}") from error
     sample = _seeded_action_sampler(env, seed + 1)
     for t in range(steps):
         if not env.agents:

@@ -1,0 +1,62 @@
+"""``auction-envs``: the command line of the suite.
+
+    auction-envs list            registered ids with one-line descriptions
+    auction-envs info ID         an env's documentation, agents and spaces
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+
+import auction_envs
+from auction_envs.registration import format_registry
+
+
+def _info(env_id: str) -> str:
+    spec = auction_envs.spec(env_id)
+    env = spec.make()
+    agent = env.possible_agents[0]
+    lines = [
+        spec.id,
+        f"  {spec.description}",
+        f"  entry point: {getattr(spec.entry_point, '__name__', spec.entry_point)}",
+        f"  kwargs: {spec.kwargs}",
+        f"  agents ({len(env.possible_agents)}): {', '.join(env.possible_agents[:6])}"
+        + (" ..." if len(env.possible_agents) > 6 else ""),
+        f"  action space ({agent}): {env.action_space(agent)}",
+        f"  observation space ({agent}): {env.observation_space(agent)}",
+        f"  state space: {getattr(env, 'state_space', None)}",
+        "",
+        inspect.getdoc(type(env.unwrapped)) or "",
+    ]
+    env.close()
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="auction-envs",
+        description="Multi-agent auction and market environments (PettingZoo parallel API).",
+        epilog="Benchmarks and paper reproductions run as `python -m benchmarks.<name> --help`; "
+               "the quick run of every market is `python -m benchmarks.quick_run`.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the registered environment ids with descriptions")
+    info = commands.add_parser("info", help="show an environment's documentation and spaces")
+    info.add_argument("env_id", help="a registered id, e.g. auction_envs/KellyGame-v0")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            print(format_registry())
+        else:
+            print(_info(args.env_id))
+    except auction_envs.EnvNotFoundError as error:
+        print(f"auction-envs: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
