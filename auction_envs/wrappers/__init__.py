@@ -1,0 +1,1 @@
+"""Adapters for training loops (SB3 through SuperSuit, single-agent views)."""
