@@ -55,6 +55,9 @@ class KellyGameEnv(MarketEnv):
     After each step, per agent (full-information feedback of the paper): ``bid``, ``others_bid``
     (``s_i``), ``allocation``, ``payoff``, ``gradient`` (``d phi_i / d z_i`` at the played bids),
     ``best_response`` (the best bid against this round's ``s_i``). Empty after ``reset``.
+    With ``counterfactual_grid=K`` also ``counterfactual_bids`` (the ``K`` bids
+    ``eps + (c_i - eps) k / (K - 1)``) and ``counterfactual_payoffs`` (the payoff each of them would
+    have earned against this round's ``s_i``): the full-information feedback of Hedge-type learners.
 
     ## Starting State
     No bids yet; the game is deterministic given the bids (the seed only affects nothing here but
@@ -76,6 +79,8 @@ class KellyGameEnv(MarketEnv):
     * ``a_min`` (1): floor of the heterogeneous valuations.
     * ``c`` (400): budget, a scalar or one per agent; ``eps`` (1): minimum bid;
       ``delta`` (0.1): reservation bid; ``alpha`` (1): alpha-fair exponent (>= 0).
+    * ``counterfactual_grid`` (None): a number ``K >= 2`` of grid bids whose counterfactual
+      payoffs the infos carry (see Infos); off by default.
     * ``max_cycles`` (3000), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
@@ -99,7 +104,13 @@ class KellyGameEnv(MarketEnv):
         max_cycles: int = 3000,
         render_mode: str | None = None,
         action_policy: str = "raise",
+        counterfactual_grid: int | None = None,
     ) -> None:
+        if counterfactual_grid is not None and (
+                not isinstance(counterfactual_grid, (int, np.integer))
+                or isinstance(counterfactual_grid, bool) or counterfactual_grid < 2):
+            raise InvalidArgumentError("counterfactual_grid", counterfactual_grid,
+                                       "None or an integer >= 2")
         if not isinstance(n_agents, (int, np.integer)) or isinstance(n_agents, bool) \
                 or n_agents < 1:
             raise InvalidArgumentError("n_agents", n_agents, "a positive integer")
@@ -150,6 +161,10 @@ class KellyGameEnv(MarketEnv):
         self._equilibrium = kelly_nash_equilibrium(self.valuations, self.budgets, self.eps,
                                                    self.delta, self.alpha)
         self._payoff_range = self._normalization_range()
+        self._counterfactual_bids = None
+        if counterfactual_grid is not None:
+            fractions = np.linspace(0.0, 1.0, int(counterfactual_grid))
+            self._counterfactual_bids = self.eps + (self.budgets - self.eps)[:, None] * fractions
         self._bids = np.zeros(self.n_agents)
 
     @staticmethod
@@ -208,6 +223,12 @@ class KellyGameEnv(MarketEnv):
             }
             for i, agent in enumerate(self.possible_agents)
         }
+        if self._counterfactual_bids is not None:
+            counterfactual = kelly_payoff(self._counterfactual_bids, others[:, None],
+                                          self.valuations[:, None], self.alpha)
+            for i, agent in enumerate(self.possible_agents):
+                infos[agent]["counterfactual_bids"] = self._counterfactual_bids[i].copy()
+                infos[agent]["counterfactual_payoffs"] = counterfactual[i]
         return dict(zip(self.possible_agents, payoff.tolist())), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:

@@ -1,0 +1,80 @@
+"""Request arrivals: the service mix and the per-vehicle two-state MMPP of paper 000.
+
+Everything here is vectorized over vehicles and draws from the generator it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Task types and their work in time-resource units (paper 000, §IV-A).
+TASK_NAMES = ("F1", "F2")
+TASK_WORK = np.array([3.0, 30.0])
+
+# Service types of the synthetic setup: the four chain kinds. Column j of CHAIN_TASKS is the j-th
+# task of the chain (-1 = none).
+SERVICE_NAMES = ("F1", "F2", "F1-F2", "F2-F1")
+CHAIN_TASKS = np.array([[0, -1], [1, -1], [0, 1], [1, 0]])
+CHAIN_LENGTH = (CHAIN_TASKS >= 0).sum(axis=1)
+
+# The mix of (service type, deadline in steps) and its probabilities. The paper prints 18.75% for
+# F2-F1/300 *and* for F2-F1/50, which sums to 112.5%: the last entry is a typo for 6.25% (the mix is
+# symmetric in F1/F2 order and deadline, MARKETS §2).
+SERVICE_MIX = (
+    ("F1", 300, 0.1875), ("F1", 50, 0.1875), ("F2", 300, 0.0625), ("F2", 50, 0.0625),
+    ("F1-F2", 300, 0.1875), ("F1-F2", 50, 0.1875), ("F2-F1", 300, 0.0625), ("F2-F1", 50, 0.0625),
+)
+MIX_TYPE = np.array([SERVICE_NAMES.index(name) for name, _, _ in SERVICE_MIX])
+MIX_DEADLINE = np.array([deadline for _, deadline, _ in SERVICE_MIX])
+MIX_PROBABILITY = np.array([p for _, _, p in SERVICE_MIX])
+assert abs(MIX_PROBABILITY.sum() - 1.0) < 1e-12
+
+
+@dataclass
+class MMPP:
+    """Two-state Markov-modulated Poisson arrivals, one independent process per vehicle.
+
+    Every ``period`` steps each vehicle's state flips with probability ``flip_probability``; the
+    rate of a vehicle is drawn once per episode per state: high ``~U(high)``, low ``~U(low)``
+    requests per step. Within a period the rate is constant, so the number of arrivals in one step
+    is Poisson(rate): exactly the count of exponential inter-arrival times ``Exp(1/rate)`` that
+    fall in that step (drawing counts instead of times is equivalent and vectorizes).
+
+    The initial state is high or low with probability 1/2 (the stationary law of the symmetric
+    chain).
+    """
+
+    n_vehicles: int
+    high: tuple[float, float] = (0.484, 0.6)
+    low: tuple[float, float] = (0.02, 0.136)
+    period: int = 100
+    flip_probability: float = 0.6
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rate_high = rng.uniform(*self.high, size=self.n_vehicles)
+        self.rate_low = rng.uniform(*self.low, size=self.n_vehicles)
+        self.is_high = rng.random(self.n_vehicles) < 0.5
+
+    @property
+    def rates(self) -> np.ndarray:
+        return np.where(self.is_high, self.rate_high, self.rate_low)
+
+    def arrivals(self, t: int, rng: np.random.Generator) -> np.ndarray:
+        """Number of new requests of each vehicle in step ``t`` (state flips first at t % period == 0)."""
+        if t > 0 and t % self.period == 0:
+            self.is_high ^= rng.random(self.n_vehicles) < self.flip_probability
+        return rng.poisson(self.rates)
+
+
+def draw_services(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` requests from the service mix: ``(service type index, deadline in steps)``."""
+    index = rng.choice(len(MIX_PROBABILITY), size=count, p=MIX_PROBABILITY)
+    return MIX_TYPE[index], MIX_DEADLINE[index]
+
+
+def bid_values(budget: np.ndarray, deadline: np.ndarray, chain_length: np.ndarray,
+               reference_deadline: float = 50.0) -> np.ndarray:
+    """Bid values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))`` of the authors' code (MARKETS §2)."""
+    return budget * (0.75 + 0.25 * (reference_deadline / deadline) * (chain_length / 2.0))

@@ -1,0 +1,133 @@
+"""The k-slot (uniform) second-price sealed-bid auction.
+
+``n_slots`` identical slots are sold to single-unit bidders: the ``n_slots`` highest bids win (ties
+broken uniformly at random), and every winner pays the highest *losing* bid, i.e. the
+``(n_slots + 1)``-th highest bid, or 0 when there are no more bids than slots (the auction is not
+contended). For ``n_slots = 1`` this is Vickrey's second-price auction; for ``n_slots = k`` it is the
+"(k+1)-th price" rule of DRACO's admission control (paper 000, §III-A) and of VCG with unit demand.
+
+Two implementations share one contract:
+
+* :func:`second_price`: vectorized numpy, batchable over leading axes (one auction per batch row);
+* :func:`second_price_reference`: a per-bid Python loop, kept as the readable specification that the
+  tests and the throughput benchmark compare the vectorized version against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["second_price", "second_price_reference"]
+
+
+def second_price(
+    bids: np.ndarray,
+    n_slots: int | np.ndarray,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Winners and payments of k-slot second-price auctions, one per row of ``bids``.
+
+    Args:
+        bids: shape ``(..., n)``: the bids of ``n`` bidder positions; leading axes are independent
+            auctions. ``NaN`` marks an absent bidder (no bid at that position): it never wins,
+            never sets a price and does not count as a contender. Bids must otherwise be finite
+            (negative bids are allowed and treated like any other number).
+        n_slots: the number of slots ``k >= 0`` of each auction: an integer, or an integer array
+            broadcastable to ``bids.shape[:-1]``.
+        rng: generator used to break ties uniformly at random (one uniform key per position; a
+            position with a larger key ranks higher among equal bids). ``None`` breaks ties by
+            position, lowest index first (deterministic; useful for first-in first-out order when
+            positions are sorted by arrival).
+
+    Returns:
+        ``(winners, payments)``, both of shape ``bids.shape``: ``winners`` is boolean, exactly
+        ``min(k, number of present bids)`` ``True`` per auction; ``payments`` is float64: at each
+        winner the auction's clearing price (the ``(k+1)``-th highest present bid, or 0 when there
+        are at most ``k`` present bids), and 0 elsewhere.
+
+    Raises:
+        ValueError: ``bids`` has no bidder axis, contains an infinite value, or ``n_slots`` is
+            negative, not integral, or does not broadcast to the batch shape.
+
+    Example:
+        >>> import numpy as np
+        >>> winners, payments = second_price(np.array([5.0, 9.0, 7.0, 1.0]), 2)
+        >>> winners.tolist(), payments.tolist()
+        ([False, True, True, False], [0.0, 5.0, 5.0, 0.0])
+    """
+    bids = np.asarray(bids, dtype=np.float64)
+    if bids.ndim < 1:
+        raise ValueError(f"bids must have at least one axis (the bidders); got shape {bids.shape}")
+    if np.any(np.isinf(bids)):
+        raise ValueError("bids must be finite (NaN marks an absent bidder); got an infinite bid")
+    slots = np.asarray(n_slots)
+    if slots.dtype.kind not in "iu":
+        if slots.dtype.kind == "f" and np.all(np.isfinite(slots)) and np.all(slots == np.round(slots)):
+            slots = slots.astype(np.int64)
+        else:
+            raise ValueError(f"n_slots must be integers; got {n_slots!r}")
+    if np.any(slots < 0):
+        raise ValueError(f"n_slots must be >= 0; got {n_slots!r}")
+    batch = bids.shape[:-1]
+    try:
+        slots = np.broadcast_to(slots, batch).astype(np.int64)
+    except ValueError:
+        raise ValueError(f"n_slots of shape {np.shape(n_slots)} does not broadcast to the batch "
+                         f"shape {batch}") from None
+    n = bids.shape[-1]
+    present = ~np.isnan(bids)
+    if n == 0:
+        return np.zeros(bids.shape, dtype=bool), np.zeros(bids.shape)
+    # Rank: present before absent, then higher bid first, then tie key (random or by position).
+    primary = np.where(present, -bids, np.inf)
+    if rng is None:
+        tie = np.broadcast_to(np.arange(n, dtype=np.float64), bids.shape)
+    else:
+        tie = -rng.random(bids.shape)
+    order = np.lexsort((tie, primary), axis=-1)  # last key is the primary one
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), bids.shape), axis=-1)
+    n_present = present.sum(axis=-1)
+    winners = present & (rank < slots[..., None])
+    # Clearing price: the bid ranked k-th (0-based), when it exists and is present.
+    contended = n_present > slots
+    index = np.minimum(slots, n - 1)[..., None]
+    sorted_bids = np.take_along_axis(np.where(present, bids, 0.0), order, axis=-1)
+    price = np.where(contended, np.take_along_axis(sorted_bids, index, axis=-1)[..., 0], 0.0)
+    payments = np.where(winners, price[..., None], 0.0)
+    return winners, payments
+
+
+def second_price_reference(
+    bids: list[float | None] | np.ndarray,
+    n_slots: int,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One auction, bid by bid in plain Python: the readable specification of :func:`second_price`.
+
+    Same contract for a single auction (``bids`` one-dimensional; ``None`` or ``NaN`` = absent).
+    With the same ``rng`` state it returns exactly what :func:`second_price` returns: it draws the
+    same tie keys (one uniform per position, all positions) before looking at the bids.
+    """
+    values = [None if b is None or b != b else float(b) for b in bids]
+    if n_slots < 0:
+        raise ValueError(f"n_slots must be >= 0; got {n_slots!r}")
+    keys = rng.random(len(values)).tolist() if rng is not None else [-i for i in range(len(values))]
+    contenders = [i for i, b in enumerate(values) if b is not None]
+    # Insertion into a list kept sorted by (bid, key), highest first.
+    ranking: list[int] = []
+    for i in contenders:
+        position = 0
+        while position < len(ranking):
+            j = ranking[position]
+            if (values[i], keys[i]) > (values[j], keys[j]):
+                break
+            position += 1
+        ranking.insert(position, i)
+    winners = np.zeros(len(values), dtype=bool)
+    payments = np.zeros(len(values))
+    price = values[ranking[n_slots]] if len(ranking) > n_slots else 0.0
+    for i in ranking[:n_slots]:
+        winners[i] = True
+        payments[i] = price
+    return winners, payments

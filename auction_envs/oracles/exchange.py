@@ -1,0 +1,652 @@
+"""Exchange economies with utilities ``u_i(x) = f(theta_i^T phi(x))`` (paper 003): exact demand, the
+competitive equilibrium (CE) with an independent verification, and the paper's losses.
+
+Conventions (MARKETS.md §4): ``n`` agents, ``m`` divisible goods with supply 1 each; endowments
+``e`` of shape ``(n, m)`` with columns summing to 1; prices ``p >= 0`` with ``sum(p) = 1``; agent
+``i``'s budget is ``p . e_i`` (an *exchange* economy: budgets move with prices).
+
+Families (``family`` argument, with their parameters):
+
+* ``"ces"`` (``rho`` in (0, 1]): ``u(x) = (sum_j theta_j x_j^rho)^(1/rho)``; ``phi(x) = x^rho``,
+  ``f(z) = z^(1/rho)``. ``rho = 1`` is linear.
+* ``"linear"``: CES with ``rho = 1``.
+* ``"amdahl"`` (``F`` in (0, 1), a scalar or an ``(n, m)`` array): ``u(x) = sum_j theta_j
+  s_j(x_j)`` with the speed-up ``s(x) = x / ((1 - F) x + F)``; ``phi = s``, ``f`` the identity.
+
+Demand is solved exactly: closed forms for CES and linear, KKT water-filling (exact piecewise-linear
+root, no iteration) for Amdahl. ``demand(..., cap=1.0)`` bounds every good by the supply 1, which is
+what the losses use [decision]: with prices allowed to be 0 the unbounded demand would be infinite;
+the CE definition itself uses ``cap=None`` (at a CE the cap never binds).
+
+The CE is computed by proportional response dynamics (PRD), then *polished* to machine precision
+(Newton on the excess demand for CES ``rho < 1`` and Amdahl; for linear utilities, where PRD
+converges slowly, an exact LP on the equilibrium's support read off PRD), and every answer is checked
+by :func:`verify_competitive_equilibrium` with the demand solver (which shares nothing with PRD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+
+FAMILIES = ("ces", "linear", "amdahl")
+
+
+class EquilibriumNotFoundError(RuntimeError):
+    """The CE solver could not produce an answer that passes the verification."""
+
+
+# ---------------------------------------------------------------------------- families
+@dataclass(frozen=True)
+class UtilityFamily:
+    """One family of utilities ``u(x) = f(theta^T phi(x))`` with its known ``phi`` and ``f``.
+
+    ``F`` is stored as an ``(n, m)`` array (or a scalar broadcast on use) for Amdahl; ``rho`` for
+    CES (1 for linear). Build one with :func:`make_family`.
+    """
+
+    name: str
+    rho: float = 1.0
+    F: Any = 0.5
+
+    @property
+    def is_linear(self) -> bool:
+        return self.name == "ces" and self.rho == 1.0
+
+    def F_for(self, agent: int | None, shape: tuple[int, ...]) -> np.ndarray:
+        F = np.asarray(self.F, dtype=np.float64)
+        if F.ndim == 2 and agent is not None:
+            F = F[agent]
+        return np.broadcast_to(F, shape)
+
+    def phi(self, x: np.ndarray, agent: int | None = None) -> np.ndarray:
+        """Features ``phi(x)`` per good (``x`` of shape ``(m,)`` with ``agent``, or ``(n, m)``)."""
+        x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+        if self.name == "ces":
+            return x if self.rho == 1.0 else x ** self.rho
+        F = self.F_for(agent, x.shape)
+        return x / ((1.0 - F) * x + F)
+
+    def phi_elasticity(self, x: np.ndarray, agent: int | None = None) -> np.ndarray:
+        """``x * phi'(x)``: the PRD contribution of a good per unit of ``theta``."""
+        x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+        if self.name == "ces":
+            return self.rho * self.phi(x)
+        F = self.F_for(agent, x.shape)
+        return F * x / ((1.0 - F) * x + F) ** 2
+
+    def link(self, z: np.ndarray) -> np.ndarray:
+        """``f(z)``, extended oddly to ``z < 0`` (only the GLM estimator evaluates it there)."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.name == "ces" and self.rho != 1.0:
+            return np.sign(z) * np.abs(z) ** (1.0 / self.rho)
+        return z
+
+    def link_derivative(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if self.name == "ces" and self.rho != 1.0:
+            return np.abs(z) ** (1.0 / self.rho - 1.0) / self.rho
+        return np.ones_like(z)
+
+    def link_antiderivative(self, z: np.ndarray) -> np.ndarray:
+        """``int_0^z f``: convex, the GLM quasi-likelihood's log-partition term."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.name == "ces" and self.rho != 1.0:
+            a = 1.0 / self.rho + 1.0
+            return np.abs(z) ** a / a
+        return 0.5 * z * z
+
+    def utility(self, x: np.ndarray, theta: np.ndarray, agent: int | None = None) -> np.ndarray:
+        """``u(x)``; ``x`` and ``theta`` of shape ``(..., m)`` (per agent rows when ``(n, m)``)."""
+        z = np.sum(np.asarray(theta, dtype=np.float64) * self.phi(x, agent), axis=-1)
+        return self.link(np.maximum(z, 0.0))
+
+
+def make_family(family: str | UtilityFamily, *, rho: float | None = None,
+                F: float | np.ndarray | None = None, n_agents: int | None = None,
+                n_goods: int | None = None) -> UtilityFamily:
+    """Validate ``family`` and its parameters and return a :class:`UtilityFamily`."""
+    if isinstance(family, UtilityFamily):
+        return family
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
+    if family == "linear":
+        return UtilityFamily("ces", rho=1.0)
+    if family == "ces":
+        rho = 0.5 if rho is None else float(rho)
+        if not (np.isfinite(rho) and 0.0 < rho <= 1.0):
+            raise ValueError(f"rho must be in (0, 1]; got {rho!r}")
+        return UtilityFamily("ces", rho=rho)
+    F_arr = np.asarray(0.5 if F is None else F, dtype=np.float64)
+    if not (np.all(np.isfinite(F_arr)) and np.all(F_arr > 0) and np.all(F_arr < 1)):
+        raise ValueError(f"F must lie in (0, 1) (F = 1 is the linear family); got {F!r}")
+    if F_arr.ndim == 0:
+        return UtilityFamily("amdahl", F=float(F_arr))
+    if n_agents is not None and n_goods is not None:
+        F_arr = np.broadcast_to(F_arr, (n_agents, n_goods)).copy()
+    if F_arr.ndim != 2:
+        raise ValueError(f"F must be a scalar or an (n_agents, n_goods) array; got shape {F_arr.shape}")
+    F_arr.setflags(write=False)
+    return UtilityFamily("amdahl", F=F_arr)
+
+
+def utilities(allocation: np.ndarray, theta: np.ndarray, family: str | UtilityFamily,
+              **params: Any) -> np.ndarray:
+    """Every agent's utility of her row of ``allocation``, shape ``(n,)``."""
+    fam = make_family(family, **params)
+    return fam.utility(allocation, theta)
+
+
+# ---------------------------------------------------------------------------- demand
+def demand(prices: np.ndarray, budget: float, theta: np.ndarray, family: str | UtilityFamily,
+           *, cap: float | None = 1.0, agent: int | None = None, **params: Any) -> np.ndarray:
+    """The exact utility-maximizing bundle ``argmax {u(x) : p . x <= budget, 0 <= x <= cap}``.
+
+    Args:
+        prices: ``(m,)`` non-negative prices.
+        budget: the agent's budget (``p . e_i`` in the exchange economy), ``>= 0``.
+        theta: ``(m,)`` positive parameters of the agent.
+        family: ``"ces"``, ``"linear"``, ``"amdahl"`` or a :class:`UtilityFamily`.
+        cap: upper bound on every good (1 = the whole supply) or ``None`` for the textbook demand
+            (then every price must be positive).
+        agent: the agent's row in an ``(n, m)`` Amdahl ``F``.
+        **params: ``rho`` / ``F`` when ``family`` is a string.
+
+    Returns:
+        The bundle, shape ``(m,)``. For linear utilities with ties the demand is a set; one element
+        of it is returned (its utility is the maximum).
+    """
+    fam = make_family(family, **params)
+    p = np.asarray(prices, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    budget = max(float(budget), 0.0)
+    if np.any(p < 0) or not np.all(np.isfinite(p)):
+        raise ValueError(f"prices must be finite and non-negative; got {p!r}")
+    c = np.inf if cap is None else float(cap)
+    free = p <= 0
+    if np.any(free) and not np.isfinite(c):
+        raise ValueError("the uncapped demand needs positive prices")
+    x = np.zeros_like(p)
+    x[free] = c
+    paid = ~free
+    if not np.any(paid):
+        return x
+    if np.isfinite(c) and np.sum(p[paid]) * c <= budget:
+        x[paid] = c
+        return x
+    pp, tt = p[paid], theta[paid]
+    if fam.name == "ces" and fam.rho == 1.0:
+        x[paid] = _linear_demand(pp, budget, tt, c)
+    elif fam.name == "ces":
+        x[paid] = _ces_demand(pp, budget, tt, c, fam.rho)
+    else:
+        F = fam.F_for(agent, p.shape)[paid]
+        x[paid] = _amdahl_demand(pp, budget, tt, c, F)
+    return x
+
+
+def _linear_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float) -> np.ndarray:
+    """Fractional knapsack by bang per buck ``theta_j / p_j``."""
+    x = np.zeros_like(p)
+    order = np.argsort(-theta / p, kind="stable")
+    if not np.isfinite(c):
+        x[order[0]] = budget / p[order[0]]
+        return x
+    left = budget
+    for j in order:
+        take = min(c, left / p[j])
+        x[j] = take
+        left -= take * p[j]
+        if left <= 0:
+            break
+    return x
+
+
+def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: float) -> np.ndarray:
+    """CES demand with caps: ``x_j = min(c, (theta_j / (lam p_j))^sigma)``, ``sigma = 1/(1-rho)``,
+    with the capped set found exactly from the sorted thresholds (log space, no overflow)."""
+    sigma = 1.0 / (1.0 - rho)
+    log_tp = np.log(theta) - np.log(p)  # x_j = exp(sigma (log_tp_j - log lam))
+    if budget <= 0:
+        return np.zeros_like(p)
+    # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma
+    threshold = log_tp - np.log(c) / sigma if np.isfinite(c) else np.full_like(p, -np.inf)
+    order = np.argsort(-threshold, kind="stable")
+    m = len(p)
+    for k in range(m + 1):
+        capped = order[:k]
+        free = order[k:]
+        rem = budget - (np.sum(p[capped]) * c if k else 0.0)
+        if rem <= 0:
+            continue
+        # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
+        terms = np.log(p[free]) + sigma * log_tp[free]
+        top = terms.max()
+        log_lam = (top + np.log(np.sum(np.exp(terms - top))) - np.log(rem)) / sigma
+        if k < m and log_lam < threshold[order[k]] - 1e-14 * max(1.0, abs(log_lam)):
+            continue  # the next good would exceed its cap too
+        x = np.empty_like(p)
+        x[capped] = c
+        x[free] = np.exp(sigma * (log_tp[free] - log_lam))
+        if np.isfinite(c):
+            x[free] = np.minimum(x[free], c)
+        return x
+    return np.full_like(p, c)
+
+
+def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
+                   F: np.ndarray) -> np.ndarray:
+    """KKT water-filling for ``sum_j theta_j s_j(x_j)``: with ``mu = 1/sqrt(lam)`` the optimal
+    ``x_j(mu) = clip((mu a_j - F_j) / (1 - F_j), 0, c)``, ``a_j = sqrt(theta_j F_j / p_j)``; spending
+    is piecewise linear in ``mu``, so the budget equation is solved exactly on its segment."""
+    a = np.sqrt(theta * F / p)
+    lo = F / a                                      # x_j > 0 for mu > lo_j
+    hi = (c * (1.0 - F) + F) / a if np.isfinite(c) else np.full_like(p, np.inf)
+
+    def spend(mu: float) -> float:
+        return float(np.sum(p * np.clip((mu * a - F) / (1.0 - F), 0.0, c)))
+
+    if budget <= 0:
+        return np.zeros_like(p)
+    points = np.unique(np.concatenate([lo, hi[np.isfinite(hi)]]))
+    values = np.array([spend(mu) for mu in points])
+    k = int(np.searchsorted(values, budget, side="left"))
+    if k == len(points):  # beyond the last breakpoint: only uncapped goods active, linear in mu
+        mu0 = points[-1]
+        active = (mu0 * a - F) / (1.0 - F) < c
+        slope = float(np.sum(p[active] * a[active] / (1.0 - F[active])))
+        mu = mu0 + (budget - values[-1]) / slope
+    elif values[k] == budget:
+        mu = points[k]
+    else:
+        mu_a, mu_b = points[k - 1], points[k]
+        v_a, v_b = values[k - 1], values[k]
+        mu = mu_a + (budget - v_a) * (mu_b - mu_a) / (v_b - v_a)
+    return np.clip((mu * a - F) / (1.0 - F), 0.0, c)
+
+
+def indirect_utilities(prices: np.ndarray, endowments: np.ndarray, theta: np.ndarray,
+                       family: str | UtilityFamily, *, cap: float | None = 1.0,
+                       **params: Any) -> np.ndarray:
+    """``v_i(p) = max {u_i(x) : p . x <= p . e_i, 0 <= x <= cap}`` for every agent, shape ``(n,)``."""
+    fam = make_family(family, **params)
+    prices = np.asarray(prices, dtype=np.float64)
+    budgets = np.asarray(endowments, dtype=np.float64) @ prices
+    values = np.empty(len(theta))
+    for i in range(len(theta)):
+        x = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
+        values[i] = fam.utility(x, theta[i], agent=i)
+    return values
+
+
+# ---------------------------------------------------------------------------- losses
+def ce_loss(allocation: np.ndarray, prices: np.ndarray, theta: np.ndarray, endowments: np.ndarray,
+            family: str | UtilityFamily, *, per_agent: bool = False, clip: bool = True,
+            **params: Any) -> float | np.ndarray:
+    """The CE loss ``sum_i [max_{p.x <= p.e_i, x <= 1} u_i(x) - u_i(x_i)]`` (paper eq. (2)).
+
+    The max is solved exactly (the paper approximated it with <= 50 random affordable bundles).
+    ``clip=True`` [decision] takes each agent's term as ``max(0, .)``: an unaffordable bundle can
+    otherwise earn a negative term, and the clipped loss is 0 exactly at a CE (an agent who gets at
+    least her demand utility spends at least her budget, and budgets sum to the value of the supply).
+    """
+    fam = make_family(family, **params)
+    allocation = np.asarray(allocation, dtype=np.float64)
+    terms = indirect_utilities(prices, endowments, theta, fam) - fam.utility(allocation, theta)
+    if clip:
+        terms = np.maximum(terms, 0.0)
+    return terms if per_agent else float(terms.sum())
+
+
+def sharing_incentive_loss(allocation: np.ndarray, theta: np.ndarray, endowments: np.ndarray,
+                           family: str | UtilityFamily, *, per_agent: bool = False,
+                           **params: Any) -> float | np.ndarray:
+    """``sum_i max(0, u_i(e_i) - u_i(x_i))``: how much worse off than with their endowments."""
+    fam = make_family(family, **params)
+    terms = np.maximum(fam.utility(endowments, theta) - fam.utility(allocation, theta), 0.0)
+    return terms if per_agent else float(terms.sum())
+
+
+@dataclass(frozen=True)
+class ParetoLossResult:
+    """``value``: the largest total Pareto improvement (an upper bound on the paper's PE loss);
+    ``improved``: the improving allocation found; ``exact``: 0 certified at a CE or when no
+    improvement exists within the solver's tolerance."""
+
+    value: float
+    improved_allocation: np.ndarray
+    improved_utilities: np.ndarray
+
+
+def pareto_loss(allocation: np.ndarray, theta: np.ndarray, family: str | UtilityFamily,
+                *, return_details: bool = False, **params: Any) -> float | ParetoLossResult:
+    """An upper bound on the Pareto-efficiency loss, from a convex program.
+
+    The paper's PE loss is ``inf_{X' Pareto-efficient} sum_i (u_i(X'_i) - u_i(X_i))^+`` (not convex).
+    We solve instead
+
+        max_{X' feasible} sum_i (u_i(X'_i) - u_i(X_i))  s.t.  u_i(X'_i) >= u_i(X_i) for all i,
+
+    which is convex (concave objective, convex superlevel sets of concave utilities). Its maximizer
+    is itself Pareto-efficient and dominates ``X``, so the value bounds the paper's loss from above;
+    it is 0 exactly when ``X`` is Pareto-efficient (and only then, for strictly increasing utilities).
+    Solved by SLSQP with analytic gradients (``sqrt``-reparametrized allocations keep CES gradients
+    finite at 0); accuracy about 1e-7.
+    """
+    fam = make_family(family, **params)
+    allocation = np.clip(np.asarray(allocation, dtype=np.float64), 0.0, None)
+    theta = np.asarray(theta, dtype=np.float64)
+    n, m = theta.shape
+    base = fam.utility(allocation, theta)
+    scale = max(float(base.max()), 1e-12)
+
+    def unpack(v: np.ndarray) -> np.ndarray:
+        return v.reshape(n, m)
+
+    def utils(v: np.ndarray) -> np.ndarray:
+        return fam.utility(unpack(v), theta) / scale
+
+    def objective(v: np.ndarray) -> float:
+        return -float(utils(v).sum())
+
+    def grad_utils(v: np.ndarray) -> np.ndarray:
+        x = np.maximum(unpack(v), 1e-12)
+        z = np.sum(theta * fam.phi(x), axis=1)
+        dphi = fam.phi_elasticity(x) / x
+        g = (fam.link_derivative(z)[:, None] * theta * dphi) / scale  # (n, m)
+        jac = np.zeros((n, n * m))
+        for i in range(n):
+            jac[i, i * m:(i + 1) * m] = g[i]
+        return jac
+
+    constraints = [
+        {"type": "ineq", "fun": lambda v: utils(v) - base / scale, "jac": grad_utils},
+        {"type": "ineq", "fun": lambda v: 1.0 - unpack(v).sum(axis=0),
+         "jac": lambda v: -np.tile(np.eye(m), (1, n))},
+    ]
+    x0 = allocation / np.maximum(allocation.sum(axis=0, keepdims=True), 1.0)
+    result = optimize.minimize(objective, x0.ravel(), jac=lambda v: -grad_utils(v).sum(axis=0),
+                               bounds=[(0.0, 1.0)] * (n * m), constraints=constraints,
+                               method="SLSQP", options={"maxiter": 500, "ftol": 1e-12})
+    improved = np.clip(unpack(result.x), 0.0, 1.0)
+    improved = improved / np.maximum(improved.sum(axis=0, keepdims=True), 1.0)
+    new = fam.utility(improved, theta)
+    value = float(np.maximum(new - base, 0.0).sum())
+    if not np.all(new >= base - 1e-7 * max(1.0, scale)):
+        value = 0.0 if not result.success else value
+    if return_details:
+        return ParetoLossResult(value, improved, new)
+    return value
+
+
+def fair_division_loss(allocation: np.ndarray, theta: np.ndarray, endowments: np.ndarray,
+                       family: str | UtilityFamily, **params: Any) -> float:
+    """``max(SI loss, PE loss)`` (paper eq. (3)), with the PE loss's convex upper bound."""
+    fam = make_family(family, **params)
+    return max(sharing_incentive_loss(allocation, theta, endowments, fam),
+               pareto_loss(allocation, theta, fam))
+
+
+# ---------------------------------------------------------------------------- verification
+@dataclass(frozen=True)
+class CEVerification:
+    """The result of :func:`verify_competitive_equilibrium` (all errors absolute, utilities
+    relative to ``max(1, v_i)``)."""
+
+    ok: bool
+    clearing_error: float
+    budget_error: float
+    optimality_gap: float
+    price_error: float
+    tol: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def verify_competitive_equilibrium(allocation: np.ndarray, prices: np.ndarray, theta: np.ndarray,
+                                   endowments: np.ndarray, family: str | UtilityFamily,
+                                   tol: float = 1e-6, **params: Any) -> CEVerification:
+    """Check a CE candidate against the definition, independently of how it was computed.
+
+    * prices: non-negative, summing to 1 (``price_error``);
+    * clearing: ``|sum_i x_ij - 1| <= tol`` for every good, ``x >= -tol`` (``clearing_error``);
+    * budgets: ``p . x_i <= p . e_i + tol`` (``budget_error``);
+    * optimality: ``v_i(p) - u_i(x_i) <= tol max(1, v_i)`` with ``v_i`` from the exact demand solver
+      *without* the supply cap (the textbook CE; ``optimality_gap``).
+    """
+    fam = make_family(family, **params)
+    x = np.asarray(allocation, dtype=np.float64)
+    p = np.asarray(prices, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    e = np.asarray(endowments, dtype=np.float64)
+    price_error = float(max(abs(p.sum() - 1.0), max(0.0, -p.min())))
+    clearing = float(max(np.abs(x.sum(axis=0) - 1.0).max(), max(0.0, -x.min())))
+    budget = float(np.max(x @ p - e @ p))
+    if np.any(p <= 0):
+        gap = float("inf")
+        values = np.full(len(theta), np.inf)
+    else:
+        values = indirect_utilities(p, e, theta, fam, cap=None)
+        achieved = fam.utility(x, theta)
+        gap = float(np.max((values - achieved) / np.maximum(1.0, values)))
+    ok = price_error <= tol and clearing <= tol and budget <= tol and gap <= tol
+    return CEVerification(ok, clearing, max(budget, 0.0), max(gap, 0.0), price_error, tol,
+                          {"indirect_utilities": values})
+
+
+# ---------------------------------------------------------------------------- the CE
+@dataclass
+class PRDResult:
+    """Proportional response dynamics output: final spending, allocation, prices, and the residual
+    history (max relative violation of the fixed-point condition, one entry per iteration)."""
+
+    spending: np.ndarray
+    allocation: np.ndarray
+    prices: np.ndarray
+    iterations: int
+    residuals: np.ndarray
+
+
+def proportional_response_dynamics(theta: np.ndarray, endowments: np.ndarray,
+                                   family: str | UtilityFamily, *, max_iter: int = 10_000,
+                                   tol: float = 1e-10, spending: np.ndarray | None = None,
+                                   **params: Any) -> PRDResult:
+    """PRD for the exchange economy [paper §2, Zhang 2011; Zahedi et al. 2018].
+
+    ``p_j = sum_i b_ij``, ``x_ij = b_ij / p_j``, then ``b_ij <- (p . e_i) c_ij / sum_k c_ik`` with the
+    contribution ``c_ij = theta_ij x_ij phi'(x_ij)`` (CES: ``rho theta_ij x_ij^rho``, the classical
+    rule; Amdahl: ``theta_ij F x / ((1-F) x + F)^2``). [decision] MARKETS.md writes the Amdahl rule
+    as ``theta_ij s(x_ij)``; its fixed points satisfy ``p_j x_j ∝ theta_j s(x_j)``, not the KKT
+    condition ``p_j ∝ theta_j s'(x_j)``, so they are not CEs; ``x phi'(x)`` is the rule whose fixed
+    points are. Stops when the relative change of prices is below ``tol``.
+    """
+    fam = make_family(family, **params)
+    theta = np.asarray(theta, dtype=np.float64)
+    e = np.asarray(endowments, dtype=np.float64)
+    n, m = theta.shape
+    if spending is None:
+        spending = e / m + 1.0 / (n * m)  # interior start: p uniform-ish, every bid positive
+        spending = spending / spending.sum()
+    b = np.asarray(spending, dtype=np.float64).copy()
+    residuals = []
+    x, p = trading_post(b)
+    for it in range(1, max_iter + 1):
+        budgets = e @ p
+        b = proportional_response_step(b, theta * fam.phi_elasticity(x), budgets)
+        x, p_new = trading_post(b)
+        change = float(np.max(np.abs(p_new - p) / np.maximum(p_new, 1e-300)))
+        residuals.append(change)
+        p = p_new
+        if change < tol:
+            break
+    return PRDResult(b, x, p, it, np.asarray(residuals))
+
+
+def competitive_equilibrium(theta: np.ndarray, endowments: np.ndarray,
+                            family: str | UtilityFamily = "ces", *, tol: float = 1e-9,
+                            verify_tol: float = 1e-6, prd_iterations: int = 2000,
+                            polish: bool = True, verify: bool = True,
+                            spending: np.ndarray | None = None,
+                            return_spending: bool = False, **params: Any):
+    """The competitive equilibrium ``(allocation (n, m), prices (m,))`` of the exchange economy.
+
+    PRD (``prd_iterations`` at most) gives the starting point; with ``polish`` the answer is then
+    made exact: Newton (``scipy.optimize.root``) on the excess demand in log-prices for CES
+    ``rho < 1`` and Amdahl, the allocation being each agent's exact demand; for linear utilities an
+    LP on the support of PRD's spending (bang-per-buck-optimal edges only, budgets spent, markets
+    cleared) returns exact prices and spending. With ``verify`` the answer must pass
+    :func:`verify_competitive_equilibrium` at ``verify_tol`` or
+    :class:`EquilibriumNotFoundError` is raised.
+
+    ``polish=False, verify=False`` gives plain (warm-startable: ``spending=``) PRD, the fast
+    subroutine of the learners; ``return_spending=True`` appends the final spending.
+
+    Args:
+        theta: ``(n, m)`` positive parameters; endowments: ``(n, m)`` with columns summing to 1.
+        family: ``"ces"`` (``rho=``), ``"linear"`` or ``"amdahl"`` (``F=``).
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    e = np.asarray(endowments, dtype=np.float64)
+    if theta.ndim != 2 or theta.shape != e.shape:
+        raise ValueError(f"theta and endowments must both be (n, m); got {theta.shape}, {e.shape}")
+    if not np.all(theta > 0) or not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite and positive")
+    if np.any(e < 0) or not np.allclose(e.sum(axis=0), 1.0, atol=1e-9):
+        raise ValueError("endowments must be non-negative with every column summing to 1")
+    n, m = theta.shape
+    fam = make_family(family, n_agents=n, n_goods=m, **params)
+    result = proportional_response_dynamics(theta, e, fam, max_iter=prd_iterations, tol=tol,
+                                            spending=spending)
+    x, p, b = result.allocation, result.prices, result.spending
+    if polish:
+        if fam.is_linear:
+            x, p, b = _linear_polish(theta, e, result)
+        else:
+            x, p = _newton_polish(theta, e, fam, p)
+            b = x * p
+    if verify:
+        check = verify_competitive_equilibrium(x, p, theta, e, fam, tol=verify_tol)
+        if not check.ok:
+            raise EquilibriumNotFoundError(f"CE verification failed: {check}")
+    return (x, p, b) if return_spending else (x, p)
+
+
+def _excess_demand(p: np.ndarray, theta: np.ndarray, e: np.ndarray, fam: UtilityFamily
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    budgets = e @ p
+    x = np.array([demand(p, budgets[i], theta[i], fam, cap=None, agent=i)
+                  for i in range(len(theta))])
+    return x.sum(axis=0) - 1.0, x
+
+
+def _newton_polish(theta: np.ndarray, e: np.ndarray, fam: UtilityFamily, p0: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``z(p) = 0`` in ``q = log p`` (``q_m = 0``; Walras' law removes one equation)."""
+    m = len(p0)
+    p0 = np.maximum(p0, 1e-300)
+
+    def prices(q: np.ndarray) -> np.ndarray:
+        full = np.append(q, 0.0)
+        w = np.exp(full - full.max())
+        return w / w.sum()
+
+    def residual(q: np.ndarray) -> np.ndarray:
+        z, _ = _excess_demand(prices(q), theta, e, fam)
+        return z[:-1]
+
+    q0 = np.log(p0[:-1]) - np.log(p0[-1])
+    best_q, best_r = q0, np.abs(residual(q0)).max() if m > 1 else 0.0
+    if m > 1 and best_r > 1e-13:
+        for method in ("hybr", "lm"):
+            sol = optimize.root(residual, best_q, method=method, tol=1e-14)
+            r = np.abs(residual(sol.x)).max()
+            if r < best_r:
+                best_q, best_r = sol.x, r
+            if best_r < 1e-12:
+                break
+    p = prices(best_q)
+    _, x = _excess_demand(p, theta, e, fam)
+    return x, p
+
+
+def _linear_polish(theta: np.ndarray, e: np.ndarray, prd: PRDResult
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact CE for linear utilities on a support guessed from PRD, by an LP feasibility problem.
+
+    For a candidate edge set ``E`` (agent ``i`` may spend on good ``j``): find ``p >= 0``,
+    ``b_ij >= 0`` on ``E`` with ``sum p = 1``, ``sum_j b_ij = p . e_i``, ``sum_i b_ij = p_j`` and
+    ``theta_ik p_j <= theta_ij p_k`` for every ``(i, j) in E`` and every ``k`` (only maximum
+    bang-per-buck goods are bought). Any solution is a CE. ``E`` = edges whose PRD bang per buck is
+    within a factor ``1 - delta`` of the agent's best, for decreasing ``delta``; the first LP whose
+    answer verifies wins. Falls back to PRD's answer (which then fails verification loudly).
+    """
+    n, m = theta.shape
+    p_prd = np.maximum(prd.prices, 1e-300)
+    ratio = theta / p_prd
+    ratio = ratio / ratio.max(axis=1, keepdims=True)
+    for delta in (1e-2, 3e-3, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-9, 1e-11, 0.0):
+        edges = np.argwhere(ratio >= 1.0 - delta)
+        x, p, b = _linear_lp(theta, e, edges)
+        if x is not None and verify_competitive_equilibrium(x, p, theta, e, "linear",
+                                                            tol=1e-9).ok:
+            return x, p, b
+    return prd.allocation, prd.prices, prd.spending
+
+
+def _linear_lp(theta: np.ndarray, e: np.ndarray, edges: np.ndarray):
+    n, m = theta.shape
+    k = len(edges)
+    nv = m + k + 1  # prices, spending on edges, and t = min price (maximized, keeps p > 0)
+    a_eq, b_eq, a_ub, b_ub = [], [], [], []
+    row = np.zeros(nv)
+    row[:m] = 1.0
+    a_eq.append(row)
+    b_eq.append(1.0)
+    for i in range(n):  # budgets spent
+        row = np.zeros(nv)
+        row[:m] = -e[i]
+        for idx, (a, j) in enumerate(edges):
+            if a == i:
+                row[m + idx] = 1.0
+        a_eq.append(row)
+        b_eq.append(0.0)
+    for j in range(m):  # markets clear
+        row = np.zeros(nv)
+        row[j] = -1.0
+        for idx, (_, g) in enumerate(edges):
+            if g == j:
+                row[m + idx] = 1.0
+        a_eq.append(row)
+        b_eq.append(0.0)
+    for i, j in {(int(a), int(g)) for a, g in edges}:  # MBB: theta_ik p_j - theta_ij p_k <= 0
+        for kk in range(m):
+            if kk == j:
+                continue
+            row = np.zeros(nv)
+            row[j] += theta[i, kk]
+            row[kk] -= theta[i, j]
+            a_ub.append(row)
+            b_ub.append(0.0)
+    for j in range(m):  # t <= p_j
+        row = np.zeros(nv)
+        row[-1] = 1.0
+        row[j] = -1.0
+        a_ub.append(row)
+        b_ub.append(0.0)
+    cost = np.zeros(nv)
+    cost[-1] = -1.0
+    res = optimize.linprog(cost, A_ub=np.array(a_ub) if a_ub else None,
+                           b_ub=np.array(b_ub) if b_ub else None, A_eq=np.array(a_eq),
+                           b_eq=np.array(b_eq), bounds=[(0, None)] * nv, method="highs")
+    if res.status != 0 or res.x[-1] <= 0:
+        return None, None, None
+    p = res.x[:m]
+    b = np.zeros((n, m))
+    for idx, (a, j) in enumerate(edges):
+        b[a, j] = max(res.x[m + idx], 0.0)
+    x = b / p
+    return x, p, b
