@@ -1,0 +1,225 @@
+"""Train or evaluate any learner on any registered env: seeds, progress bar, evaluation, logs, checkpoints.
+
+    from agents.runner import RunConfig, train, evaluate
+    result = train(lambda env: NoRegretLearner(env, make_rule("OGD_F", horizon=3000)),
+                   RunConfig("auction_envs/KellyGame-v0", seed=0, rounds=3000, log_dir="runs/ogd"))
+
+The loop, per round: ``actions = learner.act(obs, explore=True)``, ``env.step(actions)``,
+``learner.observe(Transition(...))`` with the env's terminations and truncations passed through
+unchanged (a learner bootstraps through a truncation, never through a termination),
+``learner.update()``; at the end of an episode ``learner.end_episode()`` and a reset with the next
+seed (episode ``k`` is reset with ``seed + k``).
+
+Outputs under ``log_dir``: ``progress.csv`` (always; one row every ``log_every`` rounds with the
+mean reward, the learner's metrics and the env's scalar ``metrics()``; evaluation rows are prefixed
+``eval/``), TensorBoard event files (when ``torch.utils.tensorboard`` is importable),
+``checkpoint.npz`` (the learner, via :func:`agents.base.save_state`: safe, RNG included) with
+``runner.json`` (rounds and episodes done). ``train(..., resume=True)`` reloads both and continues
+with a fresh episode: the learner resumes exactly; the env, which has no checkpoint, restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import auction_envs
+from agents.base import Learner, Transition
+from agents.logging import CSVLogger, TensorBoardLogger, scalars
+
+LearnerOrFactory = Learner | Callable[[Any], Learner]
+EVAL_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs besides the learner."""
+
+    env_id: str
+    seed: int = 0
+    rounds: int = 1000  #: training rounds (env steps) in total, across episodes
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    eval_every: int = 0  #: rounds between evaluations (0: only at the end, if eval_episodes > 0)
+    eval_episodes: int = 0
+    eval_rounds: int | None = None  #: cap on the rounds of one evaluation episode
+    log_dir: str | None = None
+    log_every: int = 1
+    checkpoint_every: int = 0  #: rounds between checkpoints (0: only at the end)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+def _make_learner(learner: LearnerOrFactory, env: Any) -> Learner:
+    return learner if hasattr(learner, "act") else learner(env)
+
+
+def _env_metrics(env: Any) -> dict[str, float]:
+    metrics = getattr(getattr(env, "unwrapped", env), "metrics", None)
+    if metrics is None:
+        return {}
+    try:
+        return scalars(metrics(), "env/")
+    except NotImplementedError:
+        return {}
+
+
+def evaluate(learner: Learner, env_id: str, seed: int = 0, episodes: int = 1,
+             env_kwargs: dict[str, Any] | None = None, max_rounds: int | None = None
+             ) -> dict[str, float]:
+    """Roll out ``learner`` greedily (``explore=False``, no learning) and average the results.
+
+    Returns the mean episode return per agent (``return``), the number of rounds and the env's
+    scalar metrics at the end of each episode, averaged over episodes.
+    """
+    env = auction_envs.make(env_id, **(env_kwargs or {}))
+    totals: dict[str, list[float]] = {}
+    for episode in range(episodes):
+        observations, _ = env.reset(seed=seed + episode)
+        episode_return, rounds = 0.0, 0
+        while env.agents and (max_rounds is None or rounds < max_rounds):
+            actions = learner.act(observations, explore=False)
+            observations, rewards, _, _, _ = env.step(actions)
+            episode_return += float(np.mean(list(rewards.values())))
+            rounds += 1
+        values = {"return": episode_return, "rounds": float(rounds), **_env_metrics(env)}
+        for key, value in values.items():
+            totals.setdefault(key, []).append(value)
+    env.close()
+    return {key: float(np.mean(value)) for key, value in totals.items()}
+
+
+def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) -> dict[str, Any]:
+    """Train ``learner`` (or ``learner(env)`` for a factory) for ``config.rounds`` rounds.
+
+    Returns ``{"learner", "rounds", "episodes", "last_metrics", "eval", "log_dir"}``.
+    """
+    env = auction_envs.make(config.env_id, **config.env_kwargs)
+    agent_learner = _make_learner(learner, env)
+    log_dir = Path(config.log_dir) if config.log_dir else None
+    done_rounds, episode = 0, 0
+    if resume:
+        if log_dir is None or not (log_dir / "runner.json").exists():
+            raise FileNotFoundError(f"nothing to resume in {log_dir}")
+        agent_learner.load(log_dir / "checkpoint.npz")
+        state = json.loads((log_dir / "runner.json").read_text())
+        done_rounds, episode = int(state["rounds"]), int(state["episodes"])
+    loggers: list[Any] = []
+    if log_dir is not None:
+        loggers.append(CSVLogger(log_dir / "progress.csv", append=resume))
+        if config.tensorboard:
+            loggers.append(TensorBoardLogger(log_dir / "tensorboard"))
+
+    def log(step: int, values: dict[str, float]) -> None:
+        for logger in loggers:
+            logger.log(step, values)
+
+    def checkpoint() -> None:
+        if log_dir is not None:
+            agent_learner.save(log_dir / "checkpoint.npz")
+            (log_dir / "runner.json").write_text(json.dumps(
+                {"rounds": done_rounds, "episodes": episode, "env_id": config.env_id,
+                 "seed": config.seed}))
+
+    def run_evaluation() -> dict[str, float]:
+        result = evaluate(agent_learner, config.env_id, config.seed + EVAL_SEED_OFFSET,
+                          config.eval_episodes, config.env_kwargs, config.eval_rounds)
+        log(done_rounds, {f"eval/{k}": v for k, v in result.items()})
+        return result
+
+    bar = None
+    if config.progress:
+        try:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=config.rounds, initial=done_rounds, desc=config.env_id, leave=False)
+        except ImportError:  # pragma: no cover - tqdm is in the extras
+            bar = None
+
+    observations, _ = env.reset(seed=config.seed + episode)
+    last_metrics: dict[str, float] = {}
+    evaluations: list[dict[str, float]] = []
+    while done_rounds < config.rounds:
+        actions = agent_learner.act(observations, explore=True)
+        next_observations, rewards, terminations, truncations, infos = env.step(actions)
+        agent_learner.observe(Transition(observations, actions, rewards, next_observations,
+                                         terminations, truncations, infos))
+        learner_metrics = agent_learner.update()
+        done_rounds += 1
+        observations = next_observations
+        if done_rounds % max(config.log_every, 1) == 0:
+            last_metrics = {"reward": float(np.mean(list(rewards.values()))),
+                            **scalars(learner_metrics, "learner/"), **_env_metrics(env)}
+            log(done_rounds, last_metrics)
+        if not env.agents:  # every agent terminated or was truncated
+            agent_learner.end_episode()
+            episode += 1
+            observations, _ = env.reset(seed=config.seed + episode)
+        if config.eval_episodes and config.eval_every and done_rounds % config.eval_every == 0:
+            evaluations.append(run_evaluation())
+        if config.checkpoint_every and done_rounds % config.checkpoint_every == 0:
+            checkpoint()
+        if bar is not None:
+            bar.update(1)
+            if "env/residual" in last_metrics:
+                bar.set_postfix(residual=f"{last_metrics['env/residual']:.2e}", refresh=False)
+    if bar is not None:
+        bar.close()
+    if config.eval_episodes and not (config.eval_every and evaluations
+                                     and done_rounds % config.eval_every == 0):
+        evaluations.append(run_evaluation())
+    checkpoint()
+    for logger in loggers:
+        logger.close()
+    env.close()
+    return {"learner": agent_learner, "rounds": done_rounds, "episodes": episode,
+            "last_metrics": last_metrics, "eval": evaluations,
+            "log_dir": str(log_dir) if log_dir else None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.runner --env KellyGame-v0 --learner OGD_F --rounds 3000 --log-dir runs/x``
+
+    Trains one no-regret rule (every agent) and prints the final metrics; ``--resume`` continues.
+    """
+    import argparse
+
+    from agents.no_regret import NoRegretLearner, make_rule
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--env", default="auction_envs/KellyGame-v0")
+    parser.add_argument("--learner", default="BR", help="BR, OGD_F, OGD_V, DAQ_F, DAQ_V, RRM_F, "
+                        "RRM_V, Hedge (needs --env-kwargs '{\"counterfactual_grid\": 64}'), EXP3")
+    parser.add_argument("--G", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3000)
+    parser.add_argument("--env-kwargs", type=json.loads, default={})
+    parser.add_argument("--eval-every", type=int, default=0)
+    parser.add_argument("--eval-episodes", type=int, default=1)
+    parser.add_argument("--eval-rounds", type=int, default=None)
+    parser.add_argument("--log-dir", default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--no-tensorboard", action="store_true")
+    args = parser.parse_args(argv)
+    config = RunConfig(args.env, seed=args.seed, rounds=args.rounds, env_kwargs=args.env_kwargs,
+                       eval_every=args.eval_every, eval_episodes=args.eval_episodes,
+                       eval_rounds=args.eval_rounds, log_dir=args.log_dir,
+                       checkpoint_every=args.checkpoint_every,
+                       tensorboard=not args.no_tensorboard)
+
+    def factory(env: Any) -> Learner:
+        horizon = getattr(getattr(env, "unwrapped", env), "max_cycles", args.rounds)
+        return NoRegretLearner(env, make_rule(args.learner, G=args.G, horizon=horizon),
+                               seed=args.seed)
+
+    result = train(factory, config, resume=args.resume)
+    print(json.dumps({"rounds": result["rounds"], "last": result["last_metrics"],
+                      "eval": result["eval"][-1:]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

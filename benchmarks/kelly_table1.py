@@ -1,0 +1,133 @@
+"""Reproduce Table I of paper 001 (iterations to reach the Kelly game's Nash equilibrium).
+
+    python -m benchmarks.kelly_table1 [--runs 100] [--seed 0] [--json table1.json]
+
+Grid: n in {2, 10, 20} x gamma in {0, 5, 10}; columns BR, OGD_V, OGD_F, DAQ_F, DAQ_V, RRM_V;
+c = 400, eps = 1, delta = 0.1, a = 100, T = 3000, G = 1 (MARKETS.md §1). Each run starts from bids
+drawn i.i.d. U[eps, c]; a run's count is the first round t (t = 0: the initial bids, so t = number of
+updates made) whose fixed-point residual ``||BR(z_t) - z_t||`` is <= 1e-5; a cell is the mean over
+the runs that converged, '–' if none did. All runs of a cell are simulated at once
+(``agents.no_regret.kelly.simulate``), with the same rules that drive ``KellyGame-v0``.
+
+The extra column ``OGD_V(G=.5)`` (printed, not in the JSON) runs OGD_V with twice the specified step
+``eta_t = D / (G sqrt t)``: it is the rate that matches the paper's OGD_V cells (see the issue note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from agents.no_regret import make_rule
+from agents.no_regret.kelly import Group, kelly_valuations, simulate
+
+ALGORITHMS = ("BR", "OGD_V", "OGD_F", "DAQ_F", "DAQ_V", "RRM_V")
+NS = (2, 10, 20)
+GAMMAS = (0, 5, 10)
+GAME = {"c": 400.0, "eps": 1.0, "delta": 0.1}
+A, HORIZON, TOLERANCE = 100.0, 3000, 1e-5
+
+#: Table I of paper 001 (file 001_*.txt, lines 207-216), (gamma, n) -> the six columns; None = '–'.
+PAPER = {
+    (0, 2): (15, 37, 122, 195, None, 1682),
+    (0, 10): (7, 19, 240, 311, None, 2291),
+    (0, 20): (6, 20, 252, 330, None, 2361),
+    (5, 2): (15, 111, 127, 184, None, 504),
+    (5, 10): (7, 40, 206, 274, None, 2182),
+    (5, 20): (6, 1811, 221, 289, None, 2220),
+    (10, 2): (15, 116, 117, 184, None, 498),
+    (10, 10): (8, 533, 185, 253, None, 1604),
+    (10, 20): (8, 533, 194, 259, None, 2062),
+}
+
+
+def cell(algorithm: str, n: int, gamma: float, runs: int, seed: int, G: float = 1.0
+         ) -> dict[str, float | int | None]:
+    """Mean iterations to residual <= 1e-5 over the converged runs, plus spread and count."""
+    rule = make_rule(algorithm, G=G, horizon=HORIZON)
+    trajectory = simulate([Group(rule, range(n), seed)], kelly_valuations(n, A, gamma),
+                          rounds=HORIZON, runs=runs, **GAME)
+    first = trajectory.first_below(TOLERANCE)
+    converged = first[~np.isnan(first)]
+    return {
+        "iterations": float(converged.mean()) if converged.size else None,
+        "std": float(converged.std()) if converged.size else None,
+        "converged": int(converged.size),
+        "runs": runs,
+        "final_residual_median": float(np.median(trajectory.residual[-1])),
+    }
+
+
+def reproduce(runs: int = 100, seed: int = 0, extra: bool = True) -> list[dict]:
+    """Every cell of the grid (one seed per cell, derived from ``seed``)."""
+    rows = []
+    columns = [*ALGORITHMS, "OGD_V(G=.5)"] if extra else list(ALGORITHMS)
+    for gamma in GAMMAS:
+        for n in NS:
+            for k, algorithm in enumerate(columns):
+                name, G = ("OGD_V", 0.5) if algorithm == "OGD_V(G=.5)" else (algorithm, 1.0)
+                cell_seed = int(np.random.SeedSequence([seed, gamma, n, k]).generate_state(1)[0])
+                result = cell(name, n, gamma, runs, cell_seed, G)
+                paper = PAPER[(gamma, n)][ALGORITHMS.index(name)]
+                rows.append({"gamma": gamma, "n": n, "algorithm": algorithm, **result,
+                             "paper": paper if algorithm in ALGORITHMS else PAPER[(gamma, n)][1]})
+    return rows
+
+
+def _format(value: float | None) -> str:
+    return "–" if value is None else (f"{value:.0f}" if value >= 100 else f"{value:.1f}")
+
+
+def table(rows: list[dict]) -> str:
+    """Our value / the paper's, per cell, with '*' where they differ by more than 25%."""
+    columns = list(dict.fromkeys(row["algorithm"] for row in rows))
+    header = f"{'gamma':>5} {'n':>3} | " + " | ".join(f"{c:>15}" for c in columns)
+    lines = ["ours / paper (* = differ by more than 25%; '–' = no run reached 1e-5)", header,
+             "-" * len(header)]
+    for gamma in GAMMAS:
+        for n in NS:
+            cells = []
+            for algorithm in columns:
+                row = next(r for r in rows if (r["gamma"], r["n"], r["algorithm"])
+                           == (gamma, n, algorithm))
+                ours, paper = row["iterations"], row["paper"]
+                differ = (ours is None) != (paper is None) or (
+                    ours is not None and abs(ours - paper) > 0.25 * paper)
+                text = f"{_format(ours)} / {_format(paper)}{'*' if differ else ' '}"
+                cells.append(f"{text:>15}")
+            lines.append(f"{gamma:>5} {n:>3} | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=100, help="runs per cell (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the six paper columns here")
+    parser.add_argument("--details", action="store_true", help="also print spread per cell")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    rows = reproduce(args.runs, args.seed)
+    elapsed = time.perf_counter() - start
+    print(f"Table I of paper 001, {args.runs} runs per cell, T = {HORIZON}, G = 1\n")
+    print(table(rows))
+    if args.details:
+        print("\ncell: mean ± std over converged runs (converged/runs), median final residual")
+        for row in rows:
+            std = "" if row["std"] is None else f" ± {row['std']:.1f}"
+            print(f"  gamma={row['gamma']:>2} n={row['n']:>2} {row['algorithm']:>11}: "
+                  f"{_format(row['iterations'])}{std} ({row['converged']}/{row['runs']}), "
+                  f"final residual {row['final_residual_median']:.2e}")
+    print(f"\nwall time {elapsed:.1f} s")
+    if args.json:
+        records = [{"gamma": r["gamma"], "n": r["n"], "algorithm": r["algorithm"],
+                    "iterations": r["iterations"]} for r in rows if r["algorithm"] in ALGORITHMS]
+        with open(args.json, "w") as handle:
+            json.dump(records, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
