@@ -1,0 +1,156 @@
+"""The exchange-economy oracle: exact demand, CE with independent verification, losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import optimize
+
+from auction_envs.oracles.exchange import (
+    ce_loss,
+    competitive_equilibrium,
+    demand,
+    fair_division_loss,
+    make_family,
+    pareto_loss,
+    prd_convergence,
+    proportional_response_dynamics,
+    sharing_incentive_loss,
+    verify_competitive_equilibrium,
+)
+
+FAMILIES = st.one_of(
+    st.tuples(st.just("ces"), st.builds(lambda r: {"rho": r}, st.floats(0.05, 0.99))),
+    st.tuples(st.just("linear"), st.just({})),
+    st.tuples(st.just("amdahl"), st.builds(lambda f: {"F": f}, st.floats(0.05, 0.95))),
+)
+
+
+def _instance(seed: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(0.05, 1.0, (n, m))
+    endowments = rng.dirichlet(np.ones(n), size=m).T
+    return theta, endowments
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(family=FAMILIES, seed=st.integers(0, 2**31), n=st.integers(2, 8), m=st.integers(2, 4))
+def test_ce_passes_independent_verification(family, seed, n, m):
+    name, params = family
+    theta, e = _instance(seed, n, m)
+    x, p = competitive_equilibrium(theta, e, name, **params)
+    check = verify_competitive_equilibrium(x, p, theta, e, name, tol=1e-6, **params)
+    assert check.ok, check
+    assert ce_loss(x, p, theta, e, name, **params) <= 1e-6 * n
+    assert sharing_incentive_loss(x, theta, e, name, **params) <= 1e-6 * n  # CE => SI
+
+
+def test_ce_with_per_agent_amdahl_fractions():
+    theta, e = _instance(3, 6, 3)
+    F = np.random.default_rng(1).uniform(0.2, 0.9, (6, 3))
+    x, p = competitive_equilibrium(theta, e, "amdahl", F=F)
+    assert verify_competitive_equilibrium(x, p, theta, e, "amdahl", F=F).ok
+
+
+def _generic_demand(p, budget, theta, family, cap, **params):
+    """An independent check: SLSQP from many starts on the same problem."""
+    fam = make_family(family, **params)
+    m = len(p)
+    best = -np.inf
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        x0 = rng.dirichlet(np.ones(m)) * budget / p
+        x0 = np.minimum(x0, cap)
+        res = optimize.minimize(lambda x: -fam.utility(np.maximum(x, 0), theta), x0,
+                                bounds=[(0, cap)] * m, method="SLSQP",
+                                constraints=[{"type": "ineq", "fun": lambda x: budget - p @ x}],
+                                options={"ftol": 1e-13, "maxiter": 500})
+        if p @ res.x <= budget + 1e-9:
+            best = max(best, fam.utility(np.maximum(res.x, 0), theta))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(family=FAMILIES, seed=st.integers(0, 2**31), m=st.integers(2, 5),
+       budget=st.floats(0.01, 2.0), cap=st.sampled_from([1.0, 0.5]))
+def test_exact_demand_beats_generic_solver(family, seed, m, budget, cap):
+    name, params = family
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(m)) + 1e-3
+    theta = rng.uniform(0.05, 1.0, m)
+    fam = make_family(name, **params)
+    x = demand(p, budget, theta, fam, cap=cap)
+    assert np.all(x >= -1e-12) and np.all(x <= cap + 1e-12)
+    assert p @ x <= budget * (1 + 1e-9) + 1e-12
+    exact = fam.utility(x, theta)
+    generic = _generic_demand(p, budget, theta, name, cap, **params)
+    assert exact >= generic - 1e-7 * max(1.0, abs(generic))
+    # KKT / exhaustion: either the budget is spent or every good is at its cap
+    assert np.isclose(p @ x, budget, rtol=1e-9) or np.allclose(x, cap)
+
+
+def test_demand_closed_form_ces():
+    p = np.array([0.2, 0.3, 0.5])
+    theta = np.array([1.0, 2.0, 0.5])
+    rho = 0.5
+    sigma = 1 / (1 - rho)
+    x = demand(p, 1.0, theta, "ces", cap=None, rho=rho)
+    expected = theta**sigma * p**-sigma / np.sum(theta**sigma * p ** (1 - sigma))
+    np.testing.assert_allclose(x, expected, rtol=1e-12)
+
+
+def test_ce_loss_positive_off_equilibrium_and_zero_at_ce():
+    theta, e = _instance(0, 5, 3)
+    x, p = competitive_equilibrium(theta, e, "ces", rho=0.5)
+    assert ce_loss(x, p, theta, e, "ces", rho=0.5) < 1e-9
+    assert ce_loss(e, np.full(3, 1 / 3), theta, e, "ces", rho=0.5) > 1e-3
+    per_agent = ce_loss(e, p, theta, e, "ces", rho=0.5, per_agent=True)
+    assert per_agent.shape == (5,) and np.all(per_agent >= 0)
+
+
+def test_pareto_and_fair_division_losses():
+    theta, e = _instance(1, 4, 3)
+    x, _ = competitive_equilibrium(theta, e, "ces", rho=0.5)
+    # a CE is Pareto-efficient (first welfare theorem): the convex bound certifies ~0
+    assert pareto_loss(x, theta, "ces", rho=0.5) < 1e-5
+    # the endowment is individually rational but generally not efficient
+    pe_endowment = pareto_loss(e, theta, "ces", rho=0.5)
+    assert pe_endowment > 1e-3
+    assert sharing_incentive_loss(e, theta, e, "ces", rho=0.5) == 0.0
+    assert fair_division_loss(e, theta, e, "ces", rho=0.5) == pytest.approx(pe_endowment)
+    details = pareto_loss(e, theta, "ces", rho=0.5, return_details=True)
+    fam = make_family("ces", rho=0.5)
+    assert np.all(details.improved_utilities >= fam.utility(e, theta) - 1e-7)
+    assert np.all(details.improved_allocation.sum(axis=0) <= 1 + 1e-9)
+    # giving everything to one agent is Pareto-efficient but not SI
+    one = np.zeros_like(e)
+    one[0] = 1.0
+    assert pareto_loss(one, theta, "ces", rho=0.5) < 1e-6
+    assert sharing_incentive_loss(one, theta, e, "ces", rho=0.5) > 0
+
+
+def test_prd_converges_and_rate_is_reported():
+    theta, e = _instance(2, 5, 3)
+    report = prd_convergence(theta, e, "ces", iterations=400, rho=0.5)
+    gaps = report["gaps"]
+    assert gaps[-1] < 1e-8 and gaps[-1] < gaps[0]
+    assert 0 < report["rate"] < 1  # geometric convergence for rho < 1
+    prd = proportional_response_dynamics(theta, e, "ces", rho=0.5, tol=1e-12)
+    _, p = competitive_equilibrium(theta, e, "ces", rho=0.5)
+    np.testing.assert_allclose(prd.prices, p, atol=1e-9)
+
+
+def test_bad_arguments_fail_clearly():
+    theta, e = _instance(0, 3, 2)
+    with pytest.raises(ValueError, match="rho"):
+        competitive_equilibrium(theta, e, "ces", rho=1.5)
+    with pytest.raises(ValueError, match="F"):
+        competitive_equilibrium(theta, e, "amdahl", F=1.0)
+    with pytest.raises(ValueError, match="family"):
+        competitive_equilibrium(theta, e, "leontief")
+    with pytest.raises(ValueError, match="endowments"):
+        competitive_equilibrium(theta, e * 2, "ces", rho=0.5)
+    with pytest.raises(ValueError, match="theta"):
+        competitive_equilibrium(-theta, e, "ces", rho=0.5)
