@@ -1,0 +1,7 @@
+"""The V2X computation-offloading market of paper 000 (DRACO): vehicles bid in k-slot second-price
+auctions for edge and remote computing slots."""
+
+from auction_envs.envs.v2x.env import V2XOffloadingEnv, default_sites
+from auction_envs.envs.v2x.sites import SiteProfile, rial_choice, rial_prices
+
+__all__ = ["SiteProfile", "V2XOffloadingEnv", "default_sites", "rial_choice", "rial_prices"]
