@@ -1,0 +1,111 @@
+"""The economy behind both exchange-economy views: utilities, endowments, noise, reference CE.
+
+An :class:`Economy` is one instance (``theta``, endowments, utility family); :func:`sample_economy`
+draws one from a generator [decision]: ``theta_ij ~ U(theta_range)`` i.i.d.; every good's endowment
+column ``~ Dirichlet(1, ..., 1)`` over the agents (so ``sum_i e_ij = 1``). The paper does not state
+its instance distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from auction_envs.core import InvalidArgumentError
+from auction_envs.oracles.exchange import (
+    UtilityFamily,
+    ce_loss,
+    competitive_equilibrium,
+    make_family,
+    sharing_incentive_loss,
+)
+
+
+@dataclass
+class Economy:
+    """One exchange economy: ``theta`` and ``endowments`` of shape ``(n, m)`` and a family."""
+
+    theta: np.ndarray
+    endowments: np.ndarray
+    family: UtilityFamily
+    _equilibrium: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def n_agents(self) -> int:
+        return self.theta.shape[0]
+
+    @property
+    def n_goods(self) -> int:
+        return self.theta.shape[1]
+
+    def utilities(self, allocation: np.ndarray) -> np.ndarray:
+        return self.family.utility(allocation, self.theta)
+
+    def equilibrium(self) -> tuple[np.ndarray, np.ndarray]:
+        """The verified CE ``(allocation, prices)`` (computed once, then cached)."""
+        if self._equilibrium is None:
+            self._equilibrium = competitive_equilibrium(self.theta, self.endowments, self.family)
+        x, p = self._equilibrium
+        return x.copy(), p.copy()
+
+    def ce_loss(self, allocation: np.ndarray, prices: np.ndarray) -> float:
+        return ce_loss(allocation, prices, self.theta, self.endowments, self.family)
+
+    def sharing_incentive_loss(self, allocation: np.ndarray) -> float:
+        return sharing_incentive_loss(allocation, self.theta, self.endowments, self.family)
+
+
+def family_from_args(family: str, rho: float, F: Any, n_agents: int, n_goods: int
+                     ) -> UtilityFamily:
+    try:
+        return make_family(family, rho=rho, F=F, n_agents=n_agents, n_goods=n_goods)
+    except ValueError as error:
+        raise InvalidArgumentError("family/rho/F", (family, rho, F), str(error)) from None
+
+
+def check_counts(n_agents: Any, n_goods: Any) -> None:
+    for name, value in (("n_agents", n_agents), ("n_goods", n_goods)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise InvalidArgumentError(name, value, "a positive integer")
+    if n_agents < 2:
+        raise InvalidArgumentError("n_agents", n_agents, "at least 2 (an exchange needs two)")
+
+
+def check_theta_range(theta_range: Any) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in theta_range)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("theta_range", theta_range, "a pair (low, high)") from None
+    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
+        raise InvalidArgumentError("theta_range", theta_range, "finite with 0 < low <= high")
+    return low, high
+
+
+def check_fixed(name: str, value: Any, shape: tuple[int, int], columns_sum_to_one: bool
+                ) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != shape or not np.all(np.isfinite(array)):
+        raise InvalidArgumentError(name, value, f"None or a finite array of shape {shape}")
+    if columns_sum_to_one:
+        if np.any(array < 0) or not np.allclose(array.sum(axis=0), 1.0, atol=1e-9):
+            raise InvalidArgumentError(name, value, "non-negative with every column summing to 1")
+    elif np.any(array <= 0):
+        raise InvalidArgumentError(name, value, "positive")
+    return array
+
+
+def sample_economy(rng: np.random.Generator, family: UtilityFamily, n_agents: int, n_goods: int,
+                   theta_range: tuple[float, float] = (0.1, 1.0), theta: np.ndarray | None = None,
+                   endowments: np.ndarray | None = None) -> Economy:
+    """Draw an economy (fixed ``theta`` / ``endowments`` are used as given)."""
+    low, high = theta_range
+    drawn_theta = rng.uniform(low, high, size=(n_agents, n_goods))
+    drawn_endowments = rng.dirichlet(np.ones(n_agents), size=n_goods).T
+    theta = drawn_theta if theta is None else np.array(theta, dtype=np.float64)
+    endowments = drawn_endowments if endowments is None else np.array(endowments, dtype=np.float64)
+    endowments = endowments / endowments.sum(axis=0, keepdims=True)
+    return Economy(theta, endowments, family)
