@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.no_regret.rules import BidRule
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     alpha_fair_value,
@@ -23,7 +24,6 @@ from auction_envs.oracles.kelly import (
     kelly_payoff,
     others_bid,
 )
-from agents.no_regret.rules import BidRule
 
 
 def kelly_valuations(n: int, a: float = 100.0, gamma: float = 0.0, a_min: float = 1.0
