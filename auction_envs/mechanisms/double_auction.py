@@ -189,11 +189,12 @@ def saw_preference(quality: np.ndarray, higher_is_better: np.ndarray | list[bool
         ``v``, shape ``(..., n)``.
     """
     quality = np.asarray(quality, dtype=np.float64)
-    better = list(np.asarray(higher_is_better, dtype=bool))
-    if len(better) != quality.shape[-1]:
-        raise ValueError(f"{len(better)} directions for {quality.shape[-1]} quality parameters")
-    normalized = np.stack([saw_normalize(quality[..., q], better[q]) for q in range(len(better))],
-                          axis=-1)
+    better = np.asarray(higher_is_better, dtype=bool)
+    if better.shape != (quality.shape[-1],):
+        raise ValueError(f"{better.size} directions for {quality.shape[-1]} quality parameters")
+    # normalize each criterion over the providers axis (-2): saw_normalize on the transposed view
+    normalized = np.where(better, saw_normalize(np.swapaxes(quality, -1, -2), True).swapaxes(-1, -2),
+                          saw_normalize(np.swapaxes(quality, -1, -2), False).swapaxes(-1, -2))
     bids = np.asarray(bids, dtype=np.float64)
     return normalized.mean(axis=-1) / np.sqrt(bids)[..., None]
 

@@ -354,6 +354,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self.last_reward = np.zeros(n)
         self.last_matches: list[dict[str, Any]] = []
         self.jobs: list[dict[str, Any]] = []
+        self._running: dict[int, list[dict[str, Any]]] = {}  # finish step -> jobs
         self.counters = dict.fromkeys(
             ("arrived", "auctioned", "matched", "overflow_requests", "dropped_requests",
              "buyer_drops", "deadline_failures", "completed", "single_feasible"), 0)
@@ -450,6 +451,8 @@ class CloudDoubleAuctionEnv(MarketEnv):
         offers = self._offers(multipliers)
         won = np.zeros((n, self.max_buyers))
         paid = np.zeros((n, self.max_buyers))
+        padded = np.zeros((n, self.max_buyers))
+        padded[:, :k] = offers
         revenue = np.zeros(n)
         base_cost = np.zeros(n)
         self.last_matches = []
@@ -476,7 +479,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self._advance()
         infos = {
             agent: {
-                "offers": np.pad(offers[i], (0, self.max_buyers - k)),
+                "offers": padded[i],
                 "won": won[i], "payments": paid[i], "revenue": float(revenue[i]),
                 "base_cost": float(base_cost[i]), "wins": int(self.wins[i]),
                 "under_quota": bool(self._under_quota()[i]),
@@ -511,6 +514,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
             "arrival": self.num_cycles, "provider": winner, "runner_up": runner_up,
             "n_feasible": int(feasible.sum()), "payment": 0.0, "reserve": 0.0, "offer": 0.0,
             "start": -1, "finish": -1, "deadline": self.num_cycles + wait + length,
+            "request": request.copy(),
         }
         if winner < 0:
             return record
@@ -529,6 +533,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         record.update(payment=payment, reserve=reserve, offer=float(offers[winner]),
                       start=self.num_cycles + start, finish=self.num_cycles + start + length)
         self.jobs.append(dict(record))
+        self._running.setdefault(record["finish"], []).append(self.jobs[-1])
         return record
 
     def _update_buyers(self, matched: np.ndarray) -> None:
@@ -564,10 +569,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
     def _advance(self) -> None:
         """Move time one step: running jobs progress, finished ones are checked, next batch."""
         now = self.num_cycles + 1
-        for job in self.jobs:
-            if job["finish"] == now:
-                self.counters["completed"] += 1
-                self.counters["deadline_failures"] += int(job["finish"] > job["deadline"])
+        for job in self._running.pop(now, []):
+            self.counters["completed"] += 1
+            self.counters["deadline_failures"] += int(job["finish"] > job["deadline"])
         self.booked = np.concatenate([self.booked[:, 1:], np.zeros_like(self.booked[:, :1])],
                                      axis=1)
         self.window = (self.window + 1) % self.n_windows
