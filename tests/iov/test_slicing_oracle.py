@@ -1,0 +1,130 @@
+"""The exact slicing optimum (our active-set solver) against KKT and an independent convex solver;
+VCG payments, truthful bids and QVCG (DP against HiGHS milp)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auction_envs.core.errors import InvalidArgumentError
+from auction_envs.oracles.slicing import (
+    qvcg_allocation_dp,
+    qvcg_allocation_milp,
+    qvcg_tables,
+    slicing_kkt_residual,
+    slicing_utility,
+    slicing_welfare_optimum,
+    slicing_welfare_without,
+    truthful_bids,
+    vcg_payments,
+)
+
+
+def _instance(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.uniform(100, 200, n), rng.uniform(0, 10, (n, 3))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 20, 30, 40, 50])
+def test_kkt_holds_to_1e9(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        beta, xi = _instance(rng, n)
+        s, welfare, prices = slicing_welfare_optimum(beta, xi, return_prices=True)
+        residual = slicing_kkt_residual(s, beta, xi)
+        assert residual["max"] < 1e-9, residual
+        assert np.all(s >= 0) and np.all(s.sum(axis=0) <= 1 + 1e-12)
+        assert welfare == pytest.approx(slicing_utility(s, beta, xi).sum(), rel=1e-12)
+        # the multipliers are the marginal values of the users of each resource
+        marginal = beta[:, None] * xi * np.exp(-(xi * s).sum(1))[:, None]
+        assert np.allclose(prices, marginal.max(axis=0), rtol=1e-9)
+
+
+def test_degenerate_instances() -> None:
+    beta = np.array([150.0, 150.0, 120.0])
+    xi = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.0, 5.0, 0.0]])  # exact ties, zeros
+    s, _ = slicing_welfare_optimum(beta, xi)
+    assert slicing_kkt_residual(s, beta, xi)["max"] < 1e-9
+    xi_zero_column = np.array([[2.0, 0.0, 1.0], [3.0, 0.0, 4.0]])
+    s, _ = slicing_welfare_optimum(beta[:2], xi_zero_column)
+    assert np.all(s[:, 1] == 0) and slicing_kkt_residual(s, beta[:2], xi_zero_column)["max"] < 1e-9
+
+
+@pytest.mark.parametrize("bad", [
+    (np.array([1.0, -1.0]), np.ones((2, 3))),
+    (np.array([1.0, 2.0]), np.ones((3, 3))),
+    (np.array([1.0, 2.0]), -np.ones((2, 3))),
+    (np.array([np.nan, 2.0]), np.ones((2, 3))),
+])
+def test_bad_input_raises(bad) -> None:
+    with pytest.raises(InvalidArgumentError):
+        slicing_welfare_optimum(*bad)
+
+
+@pytest.mark.parametrize("n", [10, 30, 50])
+def test_agrees_with_cvxpy(n: int) -> None:
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(100 + n)
+    for _ in range(3):
+        beta, xi = _instance(rng, n)
+        s, welfare = slicing_welfare_optimum(beta, xi)
+        var = cp.Variable((n, 3), nonneg=True)
+        z = cp.sum(cp.multiply(xi, var), axis=1)
+        problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(beta, 1 - cp.exp(-z)))),
+                             [cp.sum(var, axis=0) <= 1])
+        problem.solve(solver="CLARABEL")
+        assert abs(problem.value - welfare) / welfare < 1e-6
+        # ours is at least as good (it is exact; the interior-point value is within its tolerance)
+        assert welfare >= problem.value - 1e-6 * welfare
+
+
+def test_warm_start_and_welfare_without() -> None:
+    rng = np.random.default_rng(5)
+    beta, xi = _instance(rng, 12)
+    s, welfare = slicing_welfare_optimum(beta, xi)
+    s2, welfare2 = slicing_welfare_optimum(beta, xi, warm_start=s)
+    assert welfare2 == pytest.approx(welfare, rel=1e-13)
+    without = slicing_welfare_without(beta, xi, s)
+    for i in (0, 7):
+        keep = np.arange(12) != i
+        assert without[i] == pytest.approx(slicing_welfare_optimum(beta[keep], xi[keep])[1],
+                                           rel=1e-12)
+
+
+def test_vcg_payments_and_truthful_bids() -> None:
+    rng = np.random.default_rng(6)
+    beta, xi = _instance(rng, 8)
+    s, welfare = slicing_welfare_optimum(beta, xi)
+    pay = vcg_payments(beta, xi, s)
+    bids = truthful_bids(beta, xi, s)
+    assert np.all(pay >= -1e-9)                      # Clarke pivots are non-negative
+    assert np.all(bids - pay >= -1e-9)               # individually rational
+    assert bids.sum() == pytest.approx(welfare)
+    # VCG with full information is DSIC: scaling one's reported beta never helps
+    i = 3
+    truthful_utility = bids[i] - pay[i]
+    for factor in (0.5, 0.8, 1.2, 2.0):
+        reported = beta.copy()
+        reported[i] *= factor
+        s_r, _ = slicing_welfare_optimum(reported, xi)
+        others = slicing_utility(s_r, reported, xi).sum() - slicing_utility(s_r, reported, xi)[i]
+        pay_i = slicing_welfare_without(reported, xi, s_r)[i] - others
+        true_u = slicing_utility(s_r, beta, xi)[i]
+        assert true_u - pay_i <= truthful_utility + 1e-7
+
+
+@pytest.mark.parametrize("n,m", [(3, 3), (5, 4)])
+def test_qvcg_dp_matches_milp(n: int, m: int) -> None:
+    rng = np.random.default_rng(n * 10 + m)
+    beta, xi = _instance(rng, n)
+    tables = qvcg_tables(beta, xi, m)
+    units_dp, value_dp, without = qvcg_allocation_dp(tables, m)
+    units_milp, value_milp = qvcg_allocation_milp(tables, m)
+    assert value_dp == pytest.approx(value_milp, rel=1e-9)
+    assert np.all(units_dp.sum(axis=0) <= m)
+    grid_value = tables[np.arange(n), np.ravel_multi_index(tuple(units_dp.T), (m + 1,) * 3)].sum()
+    assert grid_value == pytest.approx(value_dp, rel=1e-12)
+    for i in range(n):
+        keep = np.arange(n) != i
+        assert without[i] == pytest.approx(qvcg_allocation_milp(tables[keep], m)[1], rel=1e-9)
+    # the quantized optimum never beats the continuous one
+    assert value_dp <= slicing_welfare_optimum(beta, xi)[1] + 1e-9
