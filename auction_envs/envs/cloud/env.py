@@ -431,6 +431,10 @@ class CloudDoubleAuctionEnv(MarketEnv):
             slots[:, :k, 10] = self._predicted
         self._slot_obs = slots
 
+    def bundle_reserve(self) -> np.ndarray:
+        """Base cost of every buyer's bundle at every provider for the current batch, ``(n, k)``."""
+        return self._reserve.copy()
+
     # ------------------------------------------------------------------ one step
     def _offers(self, multipliers: np.ndarray) -> np.ndarray:
         """Bundle price offered by every provider to every buyer of the batch, ``(n, k)``."""

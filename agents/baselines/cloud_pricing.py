@@ -1,0 +1,173 @@
+"""Scripted (non-learning) pricing policies for the providers of the cloud double auction.
+
+Each policy is a joint :class:`agents.base.Learner` (dict in, dict out) that learns nothing; it
+reads the documented observation layout of ``auction_envs/CloudDoubleAuction-v0`` (per buyer slot
+the fields of ``auction_envs.envs.cloud.SLOT_FIELDS``, then the provider fields) and returns one
+adjustment multiplier per buyer slot, inside ``[multiplier_low, multiplier_high]`` (default
+``[0, 1]``). Entries for empty slots are ignored by the env; the policies set them to the low bound.
+
+* :class:`FixedMarkupPricing` -- the same multiplier for every buyer (one per provider optional):
+  the "fixed pricing" used by the paper's comparison with CDARA and ICAA.
+* :class:`RandomMarkupPricing` -- i.i.d. uniform multipliers (seeded).
+* :class:`UtilizationPricing` -- ``base + slope * U_ij`` with ``U_ij`` the provider's predicted
+  utilization with the buyer admitted: scarce capacity is priced up.
+* :class:`BudgetShadingPricing` -- asks a fixed fraction of each buyer's budget
+  (``(1 + act) * base cost = fraction * budget``, ignoring the env's utilization term).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from agents.base import Transition, load_state, restore_rng, rng_state, save_state
+from auction_envs.envs.cloud import SLOT_FIELDS
+
+_N_FIELDS = len(SLOT_FIELDS)
+_PRESENT = SLOT_FIELDS.index("present")
+_RESERVE = SLOT_FIELDS.index("reserve_ratio")
+_PREDICTED = SLOT_FIELDS.index("predicted_utilization")
+
+
+class _ScriptedPricing:
+    """Shared plumbing: slot parsing, clipping to the action bounds, no-op learning."""
+
+    def __init__(self, max_buyers: int = 24, low: float = 0.0, high: float = 1.0) -> None:
+        if max_buyers < 1 or not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            raise ValueError(f"need max_buyers >= 1 and finite low <= high; got {max_buyers}, "
+                             f"{low}, {high}")
+        self.max_buyers = int(max_buyers)
+        self.low = float(low)
+        self.high = float(high)
+
+    @classmethod
+    def for_env(cls, env: Any, **kwargs: Any) -> _ScriptedPricing:
+        """A policy sized and bounded for ``env`` (its first agent's action space)."""
+        space = env.action_space(env.possible_agents[0])
+        return cls(max_buyers=space.shape[0], low=float(space.low[0]), high=float(space.high[0]),
+                   **kwargs)
+
+    def slots(self, observation: np.ndarray) -> np.ndarray:
+        return np.asarray(observation[: self.max_buyers * _N_FIELDS],
+                          dtype=np.float64).reshape(self.max_buyers, _N_FIELDS)
+
+    def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
+        actions = {}
+        for agent, observation in observations.items():
+            values = self.multipliers(agent, observation)
+            present = self.slots(observation)[:, _PRESENT] > 0
+            values = np.where(present, values, self.low)
+            actions[agent] = np.clip(values, self.low, self.high).astype(np.float32)
+        return actions
+
+    def observe(self, transition: Transition) -> None:
+        """Nothing to learn."""
+
+    def update(self) -> dict[str, float]:
+        return {}
+
+    def end_episode(self) -> None:
+        """Nothing to reset."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"max_buyers": self.max_buyers, "low": self.low, "high": self.high}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.max_buyers, self.low, self.high = state["max_buyers"], state["low"], state["high"]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_state(path, self.state_dict())
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        self.load_state_dict(load_state(path))
+
+
+class FixedMarkupPricing(_ScriptedPricing):
+    """Multiplier ``markup`` for every buyer; ``markup`` may be a dict agent -> markup."""
+
+    def __init__(self, markup: float | dict[str, float] = 0.2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.markup = markup
+
+    def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
+        value = self.markup[agent] if isinstance(self.markup, dict) else self.markup
+        return np.full(self.max_buyers, float(value))
+
+    def state_dict(self) -> dict[str, Any]:
+        markup = dict(self.markup) if isinstance(self.markup, dict) else float(self.markup)
+        return {**super().state_dict(), "markup": markup}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.markup = state["markup"]
+
+
+class RandomMarkupPricing(_ScriptedPricing):
+    """I.i.d. multipliers uniform in ``[low, high]`` of the action space, from a seeded generator."""
+
+    def __init__(self, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rng = np.random.default_rng(seed)
+
+    def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high, self.max_buyers)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rng": rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.rng = restore_rng(state["rng"])
+
+
+class UtilizationPricing(_ScriptedPricing):
+    """``act_ij = base + slope * U_ij``: price rises with the predicted utilization."""
+
+    def __init__(self, base: float = 0.1, slope: float = 0.8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.base, self.slope = float(base), float(slope)
+
+    def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
+        return self.base + self.slope * self.slots(observation)[:, _PREDICTED]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "base": self.base, "slope": self.slope}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.base, self.slope = state["base"], state["slope"]
+
+
+class BudgetShadingPricing(_ScriptedPricing):
+    """Ask ``fraction`` of each buyer's budget: ``act = fraction / reserve_ratio - 1``."""
+
+    def __init__(self, fraction: float = 0.6, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1]; got {fraction!r}")
+        self.fraction = float(fraction)
+
+    def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
+        ratio = self.slots(observation)[:, _RESERVE]
+        with np.errstate(divide="ignore"):
+            return np.where(ratio > 0, self.fraction / np.maximum(ratio, 1e-12) - 1.0, self.high)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "fraction": self.fraction}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.fraction = state["fraction"]
+
+
+CLOUD_PRICING_POLICIES = {
+    "fixed": FixedMarkupPricing,
+    "random": RandomMarkupPricing,
+    "utilization": UtilizationPricing,
+    "budget": BudgetShadingPricing,
+}
