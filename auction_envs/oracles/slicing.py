@@ -175,7 +175,7 @@ def _prune_to_forest(mask: np.ndarray, weight: np.ndarray) -> np.ndarray:
     Every VSP keeps its heaviest pair; further pairs are added heaviest first only when they
     join two resource components that are not yet linked (a tiny union-find on the resources).
     """
-    n, k_count = mask.shape
+    _n, k_count = mask.shape
     w = np.where(mask, weight, -np.inf)
     out = np.zeros_like(mask)
     has = mask.any(axis=1)

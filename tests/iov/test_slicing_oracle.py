@@ -66,7 +66,7 @@ def test_agrees_with_cvxpy(n: int) -> None:
     rng = np.random.default_rng(100 + n)
     for _ in range(3):
         beta, xi = _instance(rng, n)
-        s, welfare = slicing_welfare_optimum(beta, xi)
+        _s, welfare = slicing_welfare_optimum(beta, xi)
         var = cp.Variable((n, 3), nonneg=True)
         z = cp.sum(cp.multiply(xi, var), axis=1)
         problem = cp.Problem(cp.Maximize(cp.sum(cp.multiply(beta, 1 - cp.exp(-z)))),
@@ -81,7 +81,7 @@ def test_warm_start_and_welfare_without() -> None:
     rng = np.random.default_rng(5)
     beta, xi = _instance(rng, 12)
     s, welfare = slicing_welfare_optimum(beta, xi)
-    s2, welfare2 = slicing_welfare_optimum(beta, xi, warm_start=s)
+    _s2, welfare2 = slicing_welfare_optimum(beta, xi, warm_start=s)
     assert welfare2 == pytest.approx(welfare, rel=1e-13)
     without = slicing_welfare_without(beta, xi, s)
     for i in (0, 7):
@@ -118,7 +118,7 @@ def test_qvcg_dp_matches_milp(n: int, m: int) -> None:
     beta, xi = _instance(rng, n)
     tables = qvcg_tables(beta, xi, m)
     units_dp, value_dp, without = qvcg_allocation_dp(tables, m)
-    units_milp, value_milp = qvcg_allocation_milp(tables, m)
+    _units_milp, value_milp = qvcg_allocation_milp(tables, m)
     assert value_dp == pytest.approx(value_milp, rel=1e-9)
     assert np.all(units_dp.sum(axis=0) <= m)
     grid_value = tables[np.arange(n), np.ravel_multi_index(tuple(units_dp.T), (m + 1,) * 3)].sum()

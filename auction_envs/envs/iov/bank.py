@@ -1,0 +1,79 @@
+"""The bank of the DVCG auction (paper 002 §IV-A, MARKETS §3): it issues the VC pool, lends, taxes,
+keeps the bills and re-estimates alpha-hat, theta-hat and the value-of-information model from them.
+
+Estimators (constructor arguments of the env, documented there):
+
+* ``alpha_hat``: least squares on ``G / U`` (paper (34)): the running mean of ``G_i / U_i`` over
+  the bills with ``U_i > 0``; prior ``alpha_prior`` before the first bill.
+* ``theta_hat`` (``theta_estimator``): ``"exact"`` (default) gives the true ``(beta, xi)``: the
+  unbiased limit the DSIC analysis assumes (paper §IV-B). ``"noisy"`` gives
+  ``theta * exp(theta_noise * eps / sqrt(1 + bills))`` with fresh ``eps ~ N(0, 1)`` each round: a
+  consistent estimator whose error shrinks like ``1/sqrt(#bills)`` [decision: the paper trains
+  networks; with an allocation that barely moves, the bills do not identify ``xi``, so a
+  parametric fit is not meaningful; the noise model stands in for the estimation error].
+* VoI model ``f_i`` (paper (12), (29), (35)): the running mean of the utilities ``U_i`` reported
+  in the bills [decision: the least-squares fit of a constant, the VoI network's target (35) at
+  a stationary allocation]; prior: ``u_i(s*_i; theta-hat)`` before the first bill.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Bank:
+    """State of the bank for one episode (plain numpy; pickles with the env)."""
+
+    def __init__(self, n: int, alpha_prior: float, theta_estimator: str, theta_noise: float,
+                 keep_bills: int = 1000) -> None:
+        self.n = n
+        self.alpha_prior = alpha_prior
+        self.theta_estimator = theta_estimator
+        self.theta_noise = theta_noise
+        self.keep_bills = keep_bills
+        self.ratio_sum = np.zeros(n)
+        self.ratio_count = np.zeros(n)
+        self.utility_sum = np.zeros(n)
+        self.bills = 0
+        self.voi_prior: np.ndarray | None = None
+        self.history: list[dict[str, np.ndarray]] = []
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def alpha_hat(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.ratio_sum / self.ratio_count
+        return np.where(self.ratio_count > 0, mean, self.alpha_prior)
+
+    def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        if self.theta_estimator == "exact":
+            return beta, xi
+        scale = self.theta_noise / np.sqrt(1.0 + self.bills)
+        return (beta * np.exp(scale * rng.standard_normal(beta.shape)),
+                xi * np.exp(scale * rng.standard_normal(xi.shape)))
+
+    def voi(self) -> np.ndarray:
+        """``f_i``: the bank's value-of-information estimate of each VSP's utility."""
+        if self.bills == 0:
+            return np.zeros(self.n) if self.voi_prior is None else self.voi_prior
+        return self.utility_sum / self.bills
+
+    # ------------------------------------------------------------------ one round
+    @staticmethod
+    def loans(pool: float, bids: np.ndarray) -> np.ndarray:
+        """``K_i = F_P x_i / sum_j x_j`` (paper (13)); all zero when nobody bids."""
+        total = bids.sum()
+        return pool * bids / total if total > 0 else np.zeros_like(bids)
+
+    def record(self, bill: dict[str, np.ndarray]) -> None:
+        """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""
+        utility, gross = bill["utility"], bill["gross_profit"]
+        ok = utility > 1e-9
+        self.ratio_sum[ok] += gross[ok] / utility[ok]
+        self.ratio_count[ok] += 1
+        self.utility_sum += utility
+        self.bills += 1
+        self.history.append(bill)
+        if len(self.history) > self.keep_bills:
+            del self.history[0]
