@@ -58,8 +58,7 @@ def rial_prices(predicted_utilization: np.ndarray, resource_cost: np.ndarray,
     return factor * np.asarray(predicted_utilization) * np.asarray(resource_cost)
 
 
-def rial_choice(view_used: np.ndarray, capacity: np.ndarray, amount: np.ndarray,
-                resource_cost: np.ndarray, factor: float = 0.8) -> int:
+def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8) -> int:
     """Index of the site RIAL assigns one request to, or -1 when no site has room in the view.
 
     Args:
@@ -69,16 +68,19 @@ def rial_choice(view_used: np.ndarray, capacity: np.ndarray, amount: np.ndarray,
         resource_cost: the request's resource volume (amount x nominal duration) at each site.
         factor: RIAL's price factor (0.8).
 
-    Returns the cheapest site among those where ``view_used + amount <= capacity`` with predicted
-    utilization ``(view_used + amount) / capacity``; ties go to the lowest index (the edge site).
+    Returns the cheapest site among those where ``view_used + amount <= capacity``, priced by
+    :func:`rial_prices` with predicted utilization ``(view_used + amount) / capacity``; ties go
+    to the lowest index (the edge site). Plain Python over the (few) sites: it runs once per
+    admitted request.
     """
-    view_used = np.asarray(view_used, dtype=np.float64)
-    capacity = np.asarray(capacity, dtype=np.float64)
-    fits = view_used + amount <= capacity + 1e-9
-    if not fits.any():
-        return -1
-    prices = rial_prices((view_used + amount) / capacity, resource_cost, factor)
-    return int(np.argmin(np.where(fits, prices, np.inf)))
+    best, best_price = -1, float("inf")
+    for s in range(len(capacity)):
+        predicted = float(view_used[s]) + float(amount[s])
+        if predicted <= float(capacity[s]) + 1e-9:
+            price = factor * (predicted / float(capacity[s])) * float(resource_cost[s])
+            if price < best_price:
+                best, best_price = s, price
+    return best
 
 
 @dataclass
