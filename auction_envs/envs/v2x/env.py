@@ -155,7 +155,9 @@ class V2XOffloadingEnv(MarketEnv):
 
     ## Starting State
     Empty sites and queues; MMPP rates and states, budgets (50/50 high/low) drawn from the seed;
-    first arrivals in step 0.
+    first arrivals in step 0. ``reset(options=...)`` accepts ``"budgets"`` (one per vehicle) and
+    ``"arrivals"`` (a list of ``(step, vehicle, service type, relative deadline)`` replacing the
+    random arrivals of the episode: scripted scenarios).
 
     ## Episode End
     Truncation after ``max_cycles`` steps (8000). Never terminates. Requests still open then are
@@ -324,6 +326,13 @@ class V2XOffloadingEnv(MarketEnv):
         rng = self.np_random
         n = self.n_vehicles
         self.budget = np.where(rng.random(n) < 0.5, BUDGETS[0], BUDGETS[1])
+        if "budgets" in options:
+            budgets = np.asarray(options["budgets"], dtype=np.float64)
+            if budgets.shape != (n,) or not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
+                raise InvalidArgumentError("options['budgets']", options["budgets"],
+                                           f"{n} finite positive budgets")
+            self.budget = budgets.copy()
+        self._script = self._parse_script(options.get("arrivals"))
         self._reset_population(rng)
         self.requests = RequestTable()
         self._next_uid = 0
@@ -358,9 +367,39 @@ class V2XOffloadingEnv(MarketEnv):
         self.mmpp.reset(rng)
         self.present = np.ones(self.n_vehicles, dtype=bool)
 
+    def _parse_script(self, script: Any) -> dict[int, list[tuple[int, int, int]]] | None:
+        """``options["arrivals"]``: scripted requests replacing the random arrivals of the episode.
+
+        A list of ``(step, vehicle, service type, relative deadline)`` with the service type given
+        by name (``"F1-F2"``) or index; used by the tests to build hand-computed scenarios.
+        """
+        if script is None:
+            return None
+        parsed: dict[int, list[tuple[int, int, int]]] = {}
+        for entry in script:
+            try:
+                step, vehicle, stype, deadline = entry
+                if isinstance(stype, str):
+                    stype = self.service_names.index(stype)
+                step, vehicle, stype, deadline = int(step), int(vehicle), int(stype), int(deadline)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError("options['arrivals']", entry,
+                                           "(step, vehicle, service type, deadline)") from None
+            if not (0 <= vehicle < self.n_vehicles and 0 <= stype < self.n_types and deadline > 0
+                    and step >= 0):
+                raise InvalidArgumentError("options['arrivals']", entry,
+                                           "a valid vehicle, service type, deadline > 0, step >= 0")
+            parsed.setdefault(step, []).append((vehicle, stype, deadline))
+        return parsed
+
     def _new_request_columns(self, now: int) -> dict[str, np.ndarray]:
         """Requests created at step ``now``: vehicle, type, deadline and value columns."""
         rng = self.np_random
+        if self._script is not None:
+            rows = self._script.get(now, [])
+            return {"vehicle": np.array([r[0] for r in rows], dtype=np.int64),
+                    "stype": np.array([r[1] for r in rows], dtype=np.int64),
+                    "relative_deadline": np.array([r[2] for r in rows], dtype=np.int64)}
         counts = self.mmpp.arrivals(now, rng)
         total = int(counts.sum())
         vehicle = np.repeat(np.arange(self.n_vehicles), counts)
