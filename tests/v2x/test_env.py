@@ -1,0 +1,112 @@
+"""The V2X env as a whole: conformance, metrics, rendering, arguments and the passive calibration."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+
+import auction_envs
+from agents.baselines import PassiveV2XPolicy
+from auction_envs.core import InvalidArgumentError
+from auction_envs.envs.v2x import V2XOffloadingEnv
+from auction_envs.envs.v2x.env import HEADER_FIELDS, REQUEST_FEATURES
+from auction_envs.testing.conformance import ALL_CHECKS
+
+SYNTHETIC = ["auction_envs/V2XOffloading-v0", "auction_envs/V2XOffloadingHighContention-v0"]
+
+
+@pytest.mark.parametrize("check_name", sorted(ALL_CHECKS))
+@pytest.mark.parametrize("env_id", SYNTHETIC)
+def test_conformance(env_id: str, check_name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ALL_CHECKS[check_name](functools.partial(auction_envs.make, env_id))
+
+
+def run_passive(env: V2XOffloadingEnv, seed: int = 0) -> dict:
+    policy = PassiveV2XPolicy()
+    observations, _ = env.reset(seed=seed)
+    while env.agents:
+        observations, *_ = env.step(policy.act(observations))
+    return env.metrics()
+
+
+def test_variants_and_arguments() -> None:
+    env = auction_envs.make("auction_envs/V2XOffloading-v0")
+    assert (env.n_vehicles, env.capacity, env.max_rebids, env.max_cycles) == (30, 100.0, 1, 8000)
+    env = auction_envs.make("auction_envs/V2XOffloadingHighContention-v0", max_rebids=5)
+    assert (env.capacity, env.max_rebids) == (60.0, 5)
+    size = len(HEADER_FIELDS) + 4 + 4 * len(REQUEST_FEATURES)
+    assert env.observation_space("vehicle_0").shape == (size,)
+    assert env.action_space("vehicle_0").shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"capacity": 0}, {"max_rebids": -1}, {"n_vehicles": 0}, {"budget_mode": "x"},
+     {"type_order": "x"}, {"tie_break": "x"}, {"edge_share": 1.0}, {"slot_size": -1},
+     {"duration_noise_std": -0.1}, {"backoff_threshold": (0.6, -1)}, {"sites": (1, 2)}],
+)
+def test_bad_arguments_fail_at_construction(kwargs: dict) -> None:
+    with pytest.raises(InvalidArgumentError):
+        V2XOffloadingEnv(**kwargs)
+
+
+def test_bad_reset_options() -> None:
+    env = V2XOffloadingEnv(n_vehicles=2)
+    with pytest.raises(InvalidArgumentError):
+        env.reset(options={"budgets": [1.0]})
+    with pytest.raises(InvalidArgumentError):
+        env.reset(options={"arrivals": [(0, 5, "F1", 50)]})
+
+
+def test_metrics_are_consistent() -> None:
+    env = V2XOffloadingEnv(capacity=60.0, max_cycles=600)
+    m = run_passive(env)
+    assert m["ofr"] == pytest.approx(m["ofr_rejected"] + m["ofr_dropped_on_hold"]
+                                     + m["ofr_deadline_miss"])
+    assert m["ofr_dropped_on_hold"] == 0.0  # passive vehicles never hold
+    assert 0 < m["finished"] <= m["requests"]
+    assert m["vehicle_ofr"].shape == (30,)
+    assert set(m["utilization"]) == {"edge", "remote"} == set(m["utilization_std"])
+    assert all(0 <= u <= 1 for u in m["utilization"].values())
+    assert m["rebidding_overhead"] == pytest.approx(m["rebids_per_vehicle"].sum() / 30)
+    assert m["backoff_by_budget"] == {"high": 0.0, "low": 0.0}
+    # 750 each, except when a burst of simultaneous requests exhausts the per-step budget
+    assert 600 < m["price_by_budget"]["low"] < m["price_by_budget"]["high"] <= 750.0 + 1e-3
+
+
+def test_render_modes() -> None:
+    env = V2XOffloadingEnv(max_cycles=50, render_mode="rgb_array")
+    run_passive(env)
+    image = env.render()
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+    assert image.shape[0] > 100 and image.shape[1] > 100
+    env = V2XOffloadingEnv(max_cycles=5, render_mode="ansi")
+    run_passive(env)
+    assert "OFR" in env.render()
+
+
+def test_needs_action_matches_pending_decisions_and_actions_are_ignored_otherwise() -> None:
+    env = V2XOffloadingEnv(max_cycles=200)
+    observations, _ = env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        for agent, observation in observations.items():
+            i = int(agent.split("_")[1])
+            pending = int(round(observation[2] * 10))
+            assert observation[0] == float(pending > 0)
+            assert (env.requests.vehicle[env.requests.state == 0] == i).sum() == pending
+        actions = {a: rng.random(2).astype(np.float32) for a in env.agents}
+        observations, *_ = env.step(actions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("capacity", "low", "high"), [(60.0, 0.15, 0.25), (230.0, 0.01, 0.03)])
+def test_passive_calibration(capacity: float, low: float, high: float) -> None:
+    """The paper's RIAL curve: passive OFR about 20% at capacity 60, about 2% at high capacity."""
+    m = run_passive(V2XOffloadingEnv(capacity=capacity, max_rebids=1, max_cycles=3000), seed=0)
+    assert low <= m["ofr"] <= high, m["ofr"]
