@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+from auction_envs.mechanisms.trading_post import trading_post
 
 FAMILIES = ("ces", "linear", "amdahl")
 
@@ -474,12 +474,31 @@ def proportional_response_dynamics(theta: np.ndarray, endowments: np.ndarray,
     b = np.asarray(spending, dtype=np.float64).copy()
     residuals = []
     x, p = trading_post(b)
+    # The loop below is trading_post + proportional_response_step inlined (it runs thousands of
+    # times per learner round): contributions c = theta x phi'(x), b = B c / sum_k c, p = sum_i b.
+    if fam.name == "ces":
+        rho = fam.rho
+
+        def contribution(x: np.ndarray) -> np.ndarray:
+            return theta * (x if rho == 1.0 else np.power(x, rho))
+    else:
+        F = np.broadcast_to(np.asarray(fam.F, dtype=np.float64), theta.shape)
+        one_minus = 1.0 - F
+        theta_F = theta * F
+
+        def contribution(x: np.ndarray) -> np.ndarray:
+            d = one_minus * x + F
+            return theta_F * x / (d * d)
     iterations = 0
     while iterations < max_iter:
         iterations += 1
         budgets = e @ p
-        b = proportional_response_step(b, theta * fam.phi_elasticity(x), budgets)
-        x, p_new = trading_post(b)
+        c = contribution(x)
+        totals = c.sum(axis=1, keepdims=True)
+        safe = np.where(totals > 0, totals, 1.0)
+        b = np.where(totals > 0, c / safe, 1.0 / m) * budgets[:, None]
+        p_new = b.sum(axis=0)
+        x = b / np.where(p_new > 0, p_new, 1.0)
         change = float(np.max(np.abs(p_new - p) / np.maximum(p_new, 1e-300)))
         residuals.append(change)
         p = p_new

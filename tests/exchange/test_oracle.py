@@ -154,3 +154,20 @@ def test_bad_arguments_fail_clearly():
         competitive_equilibrium(theta, e * 2, "ces", rho=0.5)
     with pytest.raises(ValueError, match="theta"):
         competitive_equilibrium(-theta, e, "ces", rho=0.5)
+
+
+def test_prd_is_the_trading_post_with_proportional_response():
+    from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+
+    for family, params in (("ces", {"rho": 0.5}), ("amdahl", {"F": 0.7})):
+        theta, e = _instance(5, 4, 3)
+        fam = make_family(family, **params)
+        b = e / 3 + 1 / 12
+        b = b / b.sum()
+        x, p = trading_post(b)
+        for _ in range(5):
+            b = proportional_response_step(b, theta * fam.phi_elasticity(x), e @ p)
+            x, p = trading_post(b)
+        prd = proportional_response_dynamics(theta, e, fam, max_iter=5, tol=0.0)
+        np.testing.assert_allclose(prd.spending, b, rtol=1e-12)
+        np.testing.assert_allclose(prd.prices.sum(), 1.0)
