@@ -128,3 +128,12 @@ def test_qvcg_dp_matches_milp(n: int, m: int) -> None:
         assert without[i] == pytest.approx(qvcg_allocation_milp(tables[keep], m)[1], rel=1e-9)
     # the quantized optimum never beats the continuous one
     assert value_dp <= slicing_welfare_optimum(beta, xi)[1] + 1e-9
+
+
+def test_regression_instance_with_slow_water_filling() -> None:
+    """Found by the conformance suite: water-filling stalls near a cyclic support; the randomized
+    forest pruning recovers the exact optimum."""
+    data = np.array([[211.8620368157365, 6.899955854298013, 0.8535670862705103, 0.05420321149000484], [163.5235716921919, 9.309050795691977, 3.539313107514621, 7.949522658412059], [225.17633783330308, 4.25781091223247, 0.927257223035044, 4.745148100269008], [117.16588442266534, 4.008124727878963, 2.585707904860631, 3.3600630681430363], [139.42000980389548, 9.61693328772338, 8.291793298250628, 7.0590664326265635], [104.05528652484189, 2.4405018261243416, 7.498864792526877, 6.978732912653324], [255.9679318427373, 5.27966184804828, 2.3888653693452255, 2.0782869156741457], [312.7484093903268, 4.194786002997613, 2.765188321862304, 8.847831239832049], [322.20069275407224, 4.657860025811803, 6.776968227555669, 8.971025613291312]])
+    beta, xi = data[:, 0], data[:, 1:]
+    s, _ = slicing_welfare_optimum(beta, xi)
+    assert slicing_kkt_residual(s, beta, xi)["max"] < 1e-9

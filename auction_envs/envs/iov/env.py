@@ -290,7 +290,8 @@ class IoVSlicingEnv(MarketEnv):
             utility = slicing_utility(allocation, self.beta, self.xi)
             profit = self.alpha * utility + w - tax
         else:
-            scale = bids / self.x_truthful
+            # [decision] a zero bid reports a utility scaled by 1e-6 (the programs need beta > 0)
+            scale = np.maximum(bids / self.x_truthful, 1e-6)
             if self.mechanism == "vcg":
                 reported = scale * self.beta
                 allocation, _, without = _optimum_and_pivots(reported, self.xi)
@@ -416,7 +417,7 @@ class IoVSlicingEnv(MarketEnv):
         bids = np.asarray(bids, dtype=np.float64)
         rng = np.random.default_rng(seed)
         if self.mechanism == "vcg":
-            scale = bids / self.x_truthful
+            scale = np.maximum(bids / self.x_truthful, 1e-6)
             reported = scale * self.beta
             s, _, without = _optimum_and_pivots(reported, self.xi)
             pay = clarke_payments(without, slicing_utility(s, reported, self.xi))
