@@ -314,9 +314,9 @@ def sharing_incentive_loss(allocation: np.ndarray, theta: np.ndarray, endowments
 
 @dataclass(frozen=True)
 class ParetoLossResult:
-    """``value``: the largest total Pareto improvement (an upper bound on the paper's PE loss);
-    ``improved``: the improving allocation found; ``exact``: 0 certified at a CE or when no
-    improvement exists within the solver's tolerance."""
+    """``value``: the largest total Pareto improvement (an upper bound on the paper's PE loss, NaN
+    if the solver failed); ``improved_allocation`` / ``improved_utilities``: the dominating
+    allocation found and its utilities."""
 
     value: float
     improved_allocation: np.ndarray
@@ -369,16 +369,24 @@ def pareto_loss(allocation: np.ndarray, theta: np.ndarray, family: str | Utility
         {"type": "ineq", "fun": lambda v: 1.0 - unpack(v).sum(axis=0),
          "jac": lambda v: -np.tile(np.eye(m), (1, n))},
     ]
-    x0 = allocation / np.maximum(allocation.sum(axis=0, keepdims=True), 1.0)
-    result = optimize.minimize(objective, x0.ravel(), jac=lambda v: -grad_utils(v).sum(axis=0),
-                               bounds=[(0.0, 1.0)] * (n * m), constraints=constraints,
-                               method="SLSQP", options={"maxiter": 500, "ftol": 1e-12})
-    improved = np.clip(unpack(result.x), 0.0, 1.0)
-    improved = improved / np.maximum(improved.sum(axis=0, keepdims=True), 1.0)
-    new = fam.utility(improved, theta)
-    value = float(np.maximum(new - base, 0.0).sum())
-    if not np.all(new >= base - 1e-7 * max(1.0, scale)):
-        value = 0.0 if not result.success else value
+    start = allocation / np.maximum(allocation.sum(axis=0, keepdims=True), 1.0)
+    value, improved, new = float("nan"), start, base
+    # SLSQP can stall where CES gradients blow up at 0: retry from slightly interior starts and
+    # keep the best answer that dominates X (NaN if none does: no certified bound).
+    for mix in (0.0, 1e-3, 1e-2, 1e-1):
+        x0 = (1.0 - mix) * start + mix / n
+        result = optimize.minimize(objective, x0.ravel(), jac=lambda v: -grad_utils(v).sum(axis=0),
+                                   bounds=[(0.0, 1.0)] * (n * m), constraints=constraints,
+                                   method="SLSQP", options={"maxiter": 500, "ftol": 1e-12})
+        candidate = np.clip(unpack(result.x), 0.0, 1.0)
+        candidate = candidate / np.maximum(candidate.sum(axis=0, keepdims=True), 1.0)
+        utilities_here = fam.utility(candidate, theta)
+        if np.all(utilities_here >= base - 1e-6 * max(1.0, scale)):
+            gain = float(np.maximum(utilities_here - base, 0.0).sum())
+            if not np.isfinite(value) or gain > value:
+                value, improved, new = gain, candidate, utilities_here
+            if result.success:
+                break
     if return_details:
         return ParetoLossResult(value, improved, new)
     return value
