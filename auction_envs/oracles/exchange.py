@@ -10,8 +10,9 @@ Families (``family`` argument, with their parameters):
 * ``"ces"`` (``rho`` in (0, 1]): ``u(x) = (sum_j theta_j x_j^rho)^(1/rho)``; ``phi(x) = x^rho``,
   ``f(z) = z^(1/rho)``. ``rho = 1`` is linear.
 * ``"linear"``: CES with ``rho = 1``.
-* ``"amdahl"`` (``F`` in (0, 1), a scalar or an ``(n, m)`` array): ``u(x) = sum_j theta_j
-  s_j(x_j)`` with the speed-up ``s(x) = x / ((1 - F) x + F)``; ``phi = s``, ``f`` the identity.
+* ``"amdahl"`` (``F`` in (0, 1): a scalar, per good ``(m,)`` or per agent and good ``(n, m)``):
+  ``u(x) = sum_j theta_j s_j(x_j)`` with the speed-up ``s(x) = x / ((1 - F) x + F)``;
+  ``phi = s``, ``f`` the identity.
 
 Demand is solved exactly: closed forms for CES and linear, KKT water-filling (exact piecewise-linear
 root, no iteration) for Amdahl. ``demand(..., cap=1.0)`` bounds every good by the supply 1, which is
@@ -129,8 +130,9 @@ def make_family(family: str | UtilityFamily, *, rho: float | None = None,
         return UtilityFamily("amdahl", F=float(F_arr))
     if n_agents is not None and n_goods is not None:
         F_arr = np.broadcast_to(F_arr, (n_agents, n_goods)).copy()
-    if F_arr.ndim != 2:
-        raise ValueError(f"F must be a scalar or an (n_agents, n_goods) array; got shape {F_arr.shape}")
+    if F_arr.ndim not in (1, 2):
+        raise ValueError(f"F must be a scalar, a per-good (m,) or an (n_agents, n_goods) array; "
+                         f"got shape {F_arr.shape}")
     F_arr.setflags(write=False)
     return UtilityFamily("amdahl", F=F_arr)
 
