@@ -267,6 +267,9 @@ def slicing_welfare_optimum(beta: Any, xi: Any, *, warm_start: Any = None,
                     return s, welfare, np.exp(np.where(used, u, -np.inf))
                 return s, welfare
             weight = np.where(support, np.abs(s) + 1.0, slack)
+            if attempt:  # retries explore other forests (seeded, deterministic)
+                weight = weight * np.random.default_rng([attempt, len(seen)]).uniform(
+                    0.2, 1.0, weight.shape) + np.where(support, 0.0, 1.0) * (attempt % 2)
             support = _prune_to_forest((support & ~negative) | entering, weight)
         # cycled or singular: refine the guess with water-filling and try again
         if s_bcd is None:
