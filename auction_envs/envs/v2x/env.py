@@ -9,7 +9,6 @@ from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
 from auction_envs.envs.v2x.arrivals import (
-    CHAIN_LENGTH,
     CHAIN_TASKS,
     MMPP,
     SERVICE_NAMES,
@@ -201,6 +200,7 @@ class V2XOffloadingEnv(MarketEnv):
     service_names: tuple[str, ...] = SERVICE_NAMES
     chain_tasks: np.ndarray = CHAIN_TASKS
     task_work: np.ndarray = TASK_WORK
+    reference_deadline: float = 50.0  # the Q of v = B (0.75 + 0.25 (Q_ref / Q) (L / 2))
 
     def __init__(
         self,
@@ -288,6 +288,7 @@ class V2XOffloadingEnv(MarketEnv):
         self.slot_amount = np.array([a for a, _ in slots])  # (sites, types)
         self.slot_duration = np.array([d for _, d in slots])  # (sites, types), nominal steps
         self.slot_cost = self.slot_amount * self.slot_duration
+        self.chain_length = (self.chain_tasks >= 0).sum(axis=1)
         self.type_work = np.array([self.task_work[row[row >= 0]].sum() for row in self.chain_tasks])
         self.type_has = np.array([[np.any(row == f) for f in range(len(self.task_work))]
                                   for row in self.chain_tasks], dtype=np.float64)
@@ -418,9 +419,8 @@ class V2XOffloadingEnv(MarketEnv):
         self._next_uid += count
         columns["created"] = np.full(count, now)
         columns["deadline"] = now + relative
-        columns["value"] = bid_values(self.budget[vehicle], relative, CHAIN_LENGTH[stype]
-                                      if len(self.chain_tasks) == len(CHAIN_LENGTH)
-                                      else (self.chain_tasks[stype] >= 0).sum(axis=1))
+        columns["value"] = bid_values(self.budget[vehicle], relative, self.chain_length[stype],
+                                      self.reference_deadline)
         columns["state"] = np.full(count, DECIDE)
         columns["decide_at"] = np.full(count, now)
         columns["site"] = np.full(count, -1)

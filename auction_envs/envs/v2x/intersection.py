@@ -1,0 +1,265 @@
+"""The realistic V2X setup of paper 000 (§IV-B): a 4-way junction with a traffic light."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from auction_envs.core import InvalidArgumentError
+from auction_envs.envs.v2x.env import HOLD_DROP, V2XOffloadingEnv
+from auction_envs.envs.v2x.mobility import JunctionMobility, SumoMobility, uplink_throughput
+from auction_envs.envs.v2x.requests import DECIDE, HELD, TRANSIT
+from auction_envs.envs.v2x.sites import SiteProfile
+
+# (service type, period and deadline in ms, uplink and downlink data in Mbit) [paper]
+F1_PERIOD_MS, F2_PERIOD_MS = 100, 500
+F1_DEADLINE_MS, F2_DEADLINE_MS = 100, 500
+DATA_UP = np.array([0.4, 4.0])
+DATA_DOWN = np.array([0.0, 0.4])
+
+
+def intersection_sites(amount: float = 1.5, work_rate: float = 12.0, edge_share: float = 0.5,
+                       remote_latency: int = 1, info_delay: int = 5, info_delay_std: float = 1.0,
+                       info_noise_std: float = 0.02) -> tuple[SiteProfile, SiteProfile]:
+    """Edge and remote sites of the junction: both tasks (80 units) hold ``amount`` units for
+    ``80 / (amount * work_rate)`` steps (4.4 steps = 44 ms by default)."""
+    edge = SiteProfile("edge", edge_share, amount=(amount, amount), work_rate=work_rate)
+    remote = SiteProfile("remote", 1.0 - edge_share, amount=(amount, amount), work_rate=work_rate,
+                         latency=remote_latency, info_delay=info_delay,
+                         info_delay_std=info_delay_std, info_noise_std=info_noise_std)
+    return edge, remote
+
+
+class V2XIntersectionEnv(V2XOffloadingEnv):
+    """The V2X offloading market at a 4-way junction with a traffic light (paper 000, §IV-B).
+
+    ## Description
+    The mechanism, the decisions, the sites and the rewards are those of
+    :class:`V2XOffloadingEnv` (read its docstring); this variant changes who is there and what they
+    ask for. One step is ``step_ms`` = 10 ms. Vehicles drive through one junction (ACA at the
+    centre, arms of 65 m, 2 lanes each way, a two-phase traffic light; ``mobility.py``): one enters
+    every ``arrival_interval`` s (2.2 or 1) at a random arm, drives at ``speed_kmh`` (10 or 30)
+    and stops on red; greens last ``green`` s (a ``(10, 40)`` range drawn per phase for training,
+    20 for the test). Every vehicle in the junction requests F1 every 100 ms and F2 every 500 ms
+    (random phase per vehicle), deadlines 100 ms and 500 ms (10 and 50 steps); both tasks are 80
+    units. Capacity 30 (low contention) or 20 (high), MP 1.
+
+    **Agents [decision].** PettingZoo agents must live the whole episode, so the env keeps a fixed
+    pool of ``n_vehicles`` (30) vehicle *slots*: the agent ``vehicle_i`` is whichever vehicle
+    occupies slot ``i``. A slot whose vehicle is outside the junction has ``present = 0`` and
+    ``needs_action = 0`` (its action is ignored); when a new vehicle takes the slot it gets a fresh
+    budget (``infos[agent]["budget"]``) and a fresh ``entered`` flag in its infos. A vehicle that
+    arrives while all slots are taken does not enter (counted as ``refused_vehicles``). Requests
+    waiting for a decision or held when their vehicle leaves are dropped (counted as dropped on
+    hold, and separately as ``left_coverage``); requests in service are completed (results are
+    delivered through the road-side network).
+
+    **Radio [paper; sharing decision].** The uplink of a vehicle at distance ``d`` m gets
+    ``(-26 d + 1690)`` Mbps (floored at 10 Mbps), shared equally by the ``N`` requests in transfer
+    at the moment of admission (``N`` counts the admitted requests still on their way to a site,
+    this one included). An admitted request reaches its site after the upload time of its data
+    (F1 0.4 Mbit, F2 4 Mbit) plus the site's latency; its result comes back after the download time
+    (F1 nothing, F2 0.4 Mbit, same rate) plus the site's latency. Times are rounded up to steps.
+
+    **Resources [decision].** Both tasks hold ``amount`` = 2 resource units for
+    ``80 / (2 x 9)`` ~ 4.4 steps (44 ms) at either site; the remote site is 1 step away and
+    reports its load 10 +- 1 steps late. With ~22 vehicles present this offers ~24 resource
+    units: capacity 20 is high contention, 30 low.
+
+    ## Observation Space
+    As :class:`V2XOffloadingEnv` with two service types (F1, F2); ``present``, ``distance``
+    (``/ 65 m``, 1 when absent) and ``uplink_share`` (the vehicle's current share of the uplink
+    ``/ 1690 Mbps``) are live here; ``active_vehicles`` is the fraction of slots occupied.
+
+    ## Arguments
+    As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30), plus ``step_ms`` (10),
+    ``arrival_interval`` (2.2 s), ``speed_kmh`` (10), ``green`` (``(10, 40)`` s or a number),
+    ``radius`` (65 m), ``lanes`` (2), ``mobility`` (``"builtin"`` or ``"sumo"``: SUMO through
+    libsumo, the optional extra ``auction-envs[sumo]``), ``mobility_interval`` (10 steps = 0.1 s
+    between mobility updates), ``warmup`` (60 s of traffic simulated before step 0, so the
+    junction is populated), ``min_uplink_mbps`` (10), ``amount`` (2), ``work_rate`` (9).
+    Defaults: the paper's training setup (low contention); the registered
+    ``V2XOffloadingIntersectionTest-v0`` is its test setup (capacity 20, 30 km/h, one vehicle
+    per second, greens of 20 s).
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        **V2XOffloadingEnv.metadata, "name": "v2x_offloading_intersection_v0",
+    }
+
+    service_names = ("F1", "F2")
+    chain_tasks = np.array([[0, -1], [1, -1]])
+    task_work = np.array([80.0, 80.0])
+
+    def __init__(
+        self,
+        n_vehicles: int = 30,
+        capacity: float = 30.0,
+        max_rebids: int = 1,
+        max_cycles: int = 8000,
+        step_ms: float = 10.0,
+        arrival_interval: float = 2.2,
+        speed_kmh: float = 10.0,
+        green: float | tuple[float, float] = (10.0, 40.0),
+        radius: float = 65.0,
+        lanes: int = 2,
+        mobility: str = "builtin",
+        mobility_interval: int = 10,
+        warmup: float = 60.0,
+        min_uplink_mbps: float = 10.0,
+        amount: float = 1.5,
+        work_rate: float = 12.0,
+        edge_share: float = 0.5,
+        remote_latency: int = 1,
+        info_delay: int = 5,
+        info_delay_std: float = 1.0,
+        info_noise_std: float = 0.02,
+        duration_noise_std: float = 0.1,
+        sites: tuple[SiteProfile, SiteProfile] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if mobility not in ("builtin", "sumo"):
+            raise InvalidArgumentError("mobility", mobility, "'builtin' or 'sumo'")
+        for name, value in (("step_ms", step_ms), ("arrival_interval", arrival_interval),
+                            ("speed_kmh", speed_kmh), ("radius", radius), ("amount", amount),
+                            ("work_rate", work_rate), ("min_uplink_mbps", min_uplink_mbps)):
+            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
+                raise InvalidArgumentError(name, value, "a finite number > 0")
+        if isinstance(green, tuple):
+            if len(green) != 2 or not 0 < green[0] <= green[1]:
+                raise InvalidArgumentError("green", green, "seconds > 0 or a range (low, high)")
+        elif not (np.isscalar(green) and green > 0):
+            raise InvalidArgumentError("green", green, "seconds > 0 or a range (low, high)")
+        if not (isinstance(mobility_interval, int) and mobility_interval >= 1):
+            raise InvalidArgumentError("mobility_interval", mobility_interval, "a positive integer")
+        if not (isinstance(lanes, int) and lanes >= 1):
+            raise InvalidArgumentError("lanes", lanes, "a positive integer")
+        if not (np.isscalar(warmup) and warmup >= 0):
+            raise InvalidArgumentError("warmup", warmup, "seconds >= 0")
+        self.step_ms = float(step_ms)
+        self.f1_period = max(1, round(F1_PERIOD_MS / self.step_ms))
+        self.f2_period = max(1, round(F2_PERIOD_MS / self.step_ms))
+        self.relative_deadlines = np.array([max(1, round(F1_DEADLINE_MS / self.step_ms)),
+                                            max(1, round(F2_DEADLINE_MS / self.step_ms))])
+        self.reference_deadline = float(self.relative_deadlines[0])
+        self.mobility_mode = mobility
+        self.mobility_interval = mobility_interval
+        self.warmup = float(warmup)
+        self.min_uplink_mbps = float(min_uplink_mbps)
+        mobility_class = SumoMobility if mobility == "sumo" else JunctionMobility
+        extra = {} if mobility == "sumo" else {"lanes": lanes}
+        self.mobility = mobility_class(
+            n_slots=n_vehicles if isinstance(n_vehicles, int) and n_vehicles > 0 else 1,
+            radius=radius, speed_kmh=speed_kmh, arrival_interval=arrival_interval, green=green,
+            dt=mobility_interval * self.step_ms / 1000.0, **extra)
+        if mobility == "sumo":
+            self.mobility.lanes = lanes
+        if sites is None:
+            sites = intersection_sites(amount, work_rate, edge_share, remote_latency, info_delay,
+                                       info_delay_std, info_noise_std)
+        super().__init__(n_vehicles=n_vehicles, capacity=capacity, max_rebids=max_rebids,
+                         max_cycles=max_cycles, sites=sites, duration_noise_std=duration_noise_std,
+                         **kwargs)
+        self.radius = float(radius)
+
+    # ------------------------------------------------------------------ population and requests
+    def _reset_population(self, rng: np.random.Generator) -> None:
+        n = self.n_vehicles
+        self.mobility.reset(rng)
+        self.phase = rng.integers(0, self.f2_period, size=(n, 2))
+        self.entered_now = np.zeros(n, dtype=bool)
+        self.left_coverage = 0
+        self.present = self.mobility.present
+        for _ in range(int(round(self.warmup / self.mobility.dt))):
+            entered, _left = self.mobility.step(rng)
+            self._welcome(entered, rng)
+        self.present = self.mobility.present
+        self.presence_history: list[int] = []
+
+    def _welcome(self, entered: np.ndarray, rng: np.random.Generator) -> None:
+        if entered.size:
+            self.budget[entered] = np.where(rng.random(entered.size) < 0.5, 2000.0, 1500.0)
+            self.phase[entered] = rng.integers(0, self.f2_period, size=(entered.size, 2))
+            self.entered_now[entered] = True
+
+    def _before_spawn(self, now: int) -> None:
+        self.entered_now[:] = False
+        if now % self.mobility_interval == 0:
+            rng = self.np_random
+            entered, left = self.mobility.step(rng)
+            self.present = self.mobility.present
+            if left.size:
+                R = self.requests
+                gone = np.isin(R.vehicle, left) & ((R.state == DECIDE) | (R.state == HELD))
+                self.left_coverage += int(gone.sum())
+                self._finish(gone, HOLD_DROP)
+                self._compact()
+            self._welcome(entered, rng)
+        self.presence_history.append(int(self.present.sum()))
+
+    def _new_request_columns(self, now: int) -> dict[str, np.ndarray]:
+        if self._script is not None:
+            return super()._new_request_columns(now)
+        present = np.flatnonzero(self.present)
+        f1 = present[(now + self.phase[present, 0]) % self.f1_period == 0]
+        f2 = present[(now + self.phase[present, 1]) % self.f2_period == 0]
+        vehicle = np.concatenate([f1, f2])
+        stype = np.concatenate([np.zeros(f1.size, dtype=np.int64), np.ones(f2.size, dtype=np.int64)])
+        return {"vehicle": vehicle, "stype": stype,
+                "relative_deadline": self.relative_deadlines[stype],
+                "data_up": DATA_UP[stype], "data_down": DATA_DOWN[stype]}
+
+    # ------------------------------------------------------------------ radio
+    def _uplink_rate(self, vehicle: np.ndarray, sharing: int) -> np.ndarray:
+        distance = np.minimum(self.mobility.distance()[vehicle], self.radius)
+        return uplink_throughput(distance, self.min_uplink_mbps) / max(1, sharing)
+
+    def _transfer_latency(self, index: np.ndarray, site: np.ndarray, t: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        R = self.requests
+        sharing = int((R.state == TRANSIT).sum())  # includes the requests admitted right now
+        rate = self._uplink_rate(R.vehicle[index], sharing)  # Mbps = Mbit per 1000 ms
+        step_s = self.step_ms / 1000.0
+        up = np.ceil(R.data_up[index] / rate / step_s - 1e-9).astype(np.int64)
+        down = np.ceil(R.data_down[index] / rate / step_s - 1e-9).astype(np.int64)
+        latency = self.site_latency[site]
+        return up + latency, down + latency
+
+    def _radio_features(self) -> np.ndarray:
+        distance = self.mobility.distance()
+        sharing = max(1, int((self.requests.state == TRANSIT).sum()))
+        share = np.where(self.present, uplink_throughput(np.minimum(distance, self.radius),
+                                                         self.min_uplink_mbps) / sharing, 0.0)
+        return np.column_stack([np.where(self.present, np.minimum(distance, self.radius)
+                                         / self.radius, 1.0), share / 1690.0])
+
+    # ------------------------------------------------------------------ metrics
+    def _step_market(self, actions):
+        rewards, infos, terminated = super()._step_market(actions)
+        for i, agent in enumerate(self.possible_agents):
+            infos[agent]["present"] = bool(self.present[i])
+            infos[agent]["entered"] = bool(self.entered_now[i])
+        return rewards, infos, terminated
+
+    def metrics(self) -> dict[str, Any]:
+        m = super().metrics()
+        history = np.array(self.presence_history or [int(self.present.sum())])
+        m.update({
+            "vehicles_present": {"mean": float(history.mean()), "min": int(history.min()),
+                                 "max": int(history.max())},
+            "left_coverage": int(self.left_coverage),
+            "refused_vehicles": int(self.mobility.refused),
+        })
+        return m
+
+    def close(self) -> None:
+        self.mobility.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.mobility_mode == "sumo":
+            raise TypeError("the SUMO mode holds a live libsumo simulation and cannot be pickled")
+        return self.__dict__.copy()
