@@ -203,7 +203,10 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
 
     def _new_request_columns(self, now: int) -> dict[str, np.ndarray]:
         if self._script is not None:
-            return super()._new_request_columns(now)
+            columns = super()._new_request_columns(now)
+            columns["data_up"] = DATA_UP[columns["stype"]]
+            columns["data_down"] = DATA_DOWN[columns["stype"]]
+            return columns
         present = np.flatnonzero(self.present)
         f1 = present[(now + self.phase[present, 0]) % self.f1_period == 0]
         f2 = present[(now + self.phase[present, 1]) % self.f2_period == 0]

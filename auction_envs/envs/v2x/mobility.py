@@ -101,19 +101,20 @@ class JunctionMobility:
         line = self.radius - self.stop_line
         stop = self.present & ~green_for & (self.s <= line + 1e-9)
         target = np.where(stop, np.minimum(target, line), target)
-        # car following, lane by lane, leader first
-        order = np.lexsort((-self.s, self.lane, self.approach))
-        new = self.s.copy()
-        previous_key, leader = None, np.inf
-        for i in order:
-            if not self.present[i]:
-                continue
-            key = (self.approach[i], self.lane[i])
-            if key != previous_key:
-                previous_key, leader = key, np.inf
-            new[i] = max(self.s[i], min(target[i], leader - self.gap))
-            leader = new[i]
-        self.s = np.where(self.present, new, self.s)
+        # car following, lane by lane, leader first: new_i = max(s_i, min(target_i, new_lead - gap)),
+        # computed as a running minimum of target_i + rank_i * gap within each lane
+        present = np.flatnonzero(self.present)
+        if present.size:
+            order = present[np.lexsort((-self.s[present], self.lane[present],
+                                        self.approach[present]))]
+            group = self.approach[order] * self.lanes + self.lane[order]
+            start = np.r_[True, group[1:] != group[:-1]]
+            group_index = np.cumsum(start) - 1
+            first = np.flatnonzero(start)[group_index]
+            rank = np.arange(order.size) - first
+            shifted = target[order] + rank * self.gap - group_index * 1e6
+            bound = np.minimum.accumulate(shifted) + group_index * 1e6 - rank * self.gap
+            self.s[order] = np.maximum(self.s[order], bound)
         left = np.flatnonzero(self.present & (self.s >= 2 * self.radius))
         self.present[left] = False
         entered = []
@@ -175,7 +176,7 @@ def build_junction_network(directory: str | Path, radius: float = 65.0, lanes: i
     command = [
         binary, "--grid", "--grid.x-number", "1", "--grid.y-number", "1",
         "--grid.attach-length", str(radius), "--default.lanenumber", str(lanes),
-        "--default.speed", str(speed_kmh / 3.6), "--default-junction-type", "traffic_light",
+        "--default.speed", str(speed_kmh / 3.6), "--tls.set", "A0",
         "--no-turnarounds", "true", "--output-file", str(path),
     ]
     subprocess.run(command, check=True, capture_output=True, text=True)
