@@ -97,7 +97,7 @@ def test_needs_action_matches_pending_decisions_and_actions_are_ignored_otherwis
     for _ in range(100):
         for agent, observation in observations.items():
             i = int(agent.split("_")[1])
-            pending = int(round(observation[2] * 10))
+            pending = round(observation[2] * 10)
             assert observation[0] == float(pending > 0)
             assert (env.requests.vehicle[env.requests.state == 0] == i).sum() == pending
         actions = {a: rng.random(2).astype(np.float32) for a in env.agents}

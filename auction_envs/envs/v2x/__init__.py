@@ -5,4 +5,12 @@ from auction_envs.envs.v2x.env import V2XOffloadingEnv, default_sites
 from auction_envs.envs.v2x.intersection import V2XIntersectionEnv, intersection_sites
 from auction_envs.envs.v2x.sites import SiteProfile, rial_choice, rial_prices
 
-__all__ = ["SiteProfile", "V2XIntersectionEnv", "V2XOffloadingEnv", "intersection_sites", "default_sites", "rial_choice", "rial_prices"]
+__all__ = [
+    "SiteProfile",
+    "V2XIntersectionEnv",
+    "V2XOffloadingEnv",
+    "default_sites",
+    "intersection_sites",
+    "rial_choice",
+    "rial_prices",
+]

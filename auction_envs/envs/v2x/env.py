@@ -178,7 +178,8 @@ class V2XOffloadingEnv(MarketEnv):
       (MP, 1), ``max_cycles`` (8000).
     * ``slot_size`` (0.27), ``edge_share`` (0.5), ``edge_speed`` (0.8), ``remote_latency`` (2),
       ``info_delay`` (10), ``info_delay_std`` (2), ``info_noise_std`` (0.02),
-      ``duration_noise_std`` (0.22): the resource model above; ``sites`` (a pair of ``SiteProfile``) replaces it entirely.
+      ``duration_noise_std`` (0.22): the resource model above; ``sites`` (a pair of
+      ``SiteProfile``) replaces it entirely.
     * ``budget_mode`` (``"per_step"``), ``type_order`` (``"random"``), ``lost_bid_penalty`` (1),
       ``failure_penalty`` (0), ``utility_weight`` (0.1, ``W = weight x B``), ``tie_break``
       (``"random"`` or ``"fifo"``: equal bids in arrival order).

@@ -174,7 +174,7 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
         self.entered_now = np.zeros(n, dtype=bool)
         self.left_coverage = 0
         self.present = self.mobility.present
-        for _ in range(int(round(self.warmup / self.mobility.dt))):
+        for _ in range(round(self.warmup / self.mobility.dt)):
             entered, _left = self.mobility.step(rng)
             self._welcome(entered, rng)
         self.present = self.mobility.present
