@@ -60,6 +60,9 @@ def second_price(
         raise ValueError(f"bids must have at least one axis (the bidders); got shape {bids.shape}")
     if np.any(np.isinf(bids)):
         raise ValueError("bids must be finite (NaN marks an absent bidder); got an infinite bid")
+    if bids.ndim == 1 and isinstance(n_slots, (int, np.integer)) and not isinstance(n_slots, bool) \
+            and n_slots >= 0:
+        return _single_auction(bids, int(n_slots), rng)
     slots = np.asarray(n_slots)
     if slots.dtype.kind not in "iu":
         if slots.dtype.kind == "f" and np.all(np.isfinite(slots)) and np.all(slots == np.round(slots)):
@@ -96,6 +99,20 @@ def second_price(
     price = np.where(contended, np.take_along_axis(sorted_bids, index, axis=-1)[..., 0], 0.0)
     payments = np.where(winners, price[..., None], 0.0)
     return winners, payments
+
+
+def _single_auction(bids: np.ndarray, k: int, rng: np.random.Generator | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The one-auction case of :func:`second_price` (same ranking, same random draws)."""
+    n = bids.shape[0]
+    present = ~np.isnan(bids)
+    n_present = int(present.sum())
+    tie = np.arange(n, dtype=np.float64) if rng is None else -rng.random(n)
+    order = np.lexsort((tie, np.where(present, -bids, np.inf)))
+    winners = np.zeros(n, dtype=bool)
+    winners[order[:min(k, n_present)]] = True
+    price = float(bids[order[k]]) if n_present > k else 0.0
+    return winners, np.where(winners, price, 0.0)
 
 
 def second_price_reference(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -429,6 +430,20 @@ class V2XOffloadingEnv(MarketEnv):
         self.created += np.bincount(vehicle, minlength=self.n_vehicles)
 
     # ------------------------------------------------------------------ one step
+    def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Fast path of :meth:`MarketEnv.validate_actions` for the common case (a dict of every
+        live agent's in-bounds ``(alpha, b)``), checked on one stacked array; anything else goes
+        through the base class, which raises the documented errors (or clips)."""
+        if isinstance(actions, Mapping) and len(actions) == len(self.agents):
+            try:
+                array = np.asarray([actions[agent] for agent in self.agents], dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
+                return super().validate_actions(actions)
+            if array.shape == (len(self.agents), 2) and np.isfinite(array).all() \
+                    and array.min() >= 0.0 and array.max() <= 1.0:
+                return dict(zip(self.agents, array))
+        return super().validate_actions(actions)
+
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         t = self.num_cycles
@@ -573,46 +588,34 @@ class V2XOffloadingEnv(MarketEnv):
                  rng: np.random.Generator) -> np.ndarray:
         R = self.requests
         n = self.n_vehicles
-        reward = np.zeros(n)
         used = self._view_used(rng)
         beta = float(min(1.0, used.sum() / self.site_capacity.sum()))
         types = rng.permutation(self.n_types) if self.type_order == "random" \
             else np.arange(self.n_types)
         stypes = R.stype[submitted]
-        for k in types:
+        capacity = self.site_capacity.tolist()
+        all_idx, all_won, all_paid = [], [], []
+        for k in types.tolist():
             members = np.flatnonzero(stypes == k)
             if members.size == 0:
                 continue
             idx = submitted[members]
             bids = prices[members]
-            free = np.maximum(self.site_capacity - used, 0.0)
-            n_slots = int(np.floor(free / self.slot_amount[:, k] + 1e-9).sum())
+            amount = self.slot_amount[:, k].tolist()
+            n_slots = sum(int(max(c - u, 0.0) / a + 1e-9) for c, u, a in zip(capacity, used, amount))
             if self.tie_break == "fifo":
                 order = np.argsort(R.uid[idx], kind="stable")
                 idx, bids = idx[order], bids[order]
                 won, paid = second_price(bids, n_slots, None)
             else:
                 won, paid = second_price(bids, n_slots, rng)
-            self.last_price[k] = paid[won][0] if won.any() else (bids.max() if n_slots == 0 else 0.0)
-            vehicle = R.vehicle[idx]
-            bonus = self.utility_weight * self.budget[vehicle] * (1.0 - beta)
-            value = R.value[idx]
-            utility = np.where(won, np.where(paid > 0, value - paid, 0.0) + bonus,
-                               -self.lost_bid_penalty * value + bonus)
-            reward += np.bincount(vehicle, weights=utility, minlength=n)
-            self._step_counts[:, 0] += np.bincount(vehicle[won], minlength=n)
-            self._step_counts[:, 1] += np.bincount(vehicle[~won], minlength=n)
-            self._step_payment += np.bincount(vehicle, weights=paid, minlength=n)
-            self.payment_sum += np.bincount(vehicle, weights=paid, minlength=n)
-            self.admitted_count += np.bincount(vehicle[won], minlength=n)
-            # assignment, highest bid first
             winners = idx[won]
             if winners.size:
+                self.last_price[k] = paid[won][0]
+                # assignment (RIAL), highest bid first
                 winners = winners[np.argsort(-bids[won], kind="stable")]
-                amount = self.slot_amount[:, k].tolist()
                 cost = self.slot_cost[:, k].tolist()
-                capacity = self.site_capacity.tolist()
-                view = used.tolist()
+                view = list(used)
                 chosen = []
                 for _ in range(winners.size):
                     s = rial_choice(view, capacity, amount, cost)
@@ -620,15 +623,37 @@ class V2XOffloadingEnv(MarketEnv):
                         raise AssertionError("RIAL found no room for an admitted request")
                     view[s] += amount[s]
                     chosen.append(s)
-                used = np.array(view)
+                used = view
                 self._admit(winners, np.array(chosen, dtype=np.int64), k, t)
-            # losers: rebid next step if they may, else fail
-            losers = idx[~won]
-            out = R.attempts[losers] > self.max_rebids
+            else:  # no winner: the price to beat is the highest bid when there was no slot
+                self.last_price[k] = bids.max() if n_slots == 0 else 0.0
+            all_idx.append(idx)
+            all_won.append(won)
+            all_paid.append(paid)
+        idx = np.concatenate(all_idx)
+        won = np.concatenate(all_won)
+        paid = np.concatenate(all_paid)
+        vehicle = R.vehicle[idx]
+        bonus = self.utility_weight * self.budget[vehicle] * (1.0 - beta)
+        value = R.value[idx]
+        utility = np.where(won, np.where(paid > 0, value - paid, 0.0) + bonus,
+                           -self.lost_bid_penalty * value + bonus)
+        reward = np.bincount(vehicle, weights=utility, minlength=n)
+        admitted = np.bincount(vehicle[won], minlength=n)
+        payment = np.bincount(vehicle, weights=paid, minlength=n)
+        self._step_counts[:, 0] += admitted
+        self._step_counts[:, 1] += np.bincount(vehicle[~won], minlength=n)
+        self._step_payment += payment
+        self.payment_sum += payment
+        self.admitted_count += admitted
+        # losers: rebid next step if they may, else fail (rejected)
+        losers = idx[~won]
+        out = R.attempts[losers] > self.max_rebids
+        if out.any():
             fail = np.zeros(len(R), dtype=bool)
             fail[losers[out]] = True
             self._finish(fail, REJECTED)
-            R.state[losers[~out]] = DECIDE
+        R.state[losers[~out]] = DECIDE
         return reward
 
     def _admit(self, index: np.ndarray, site: np.ndarray, k: int, t: int) -> None:
