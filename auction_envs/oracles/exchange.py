@@ -694,7 +694,8 @@ def _linear_lp(theta: np.ndarray, e: np.ndarray, edges: np.ndarray):
 
 
 def prd_convergence(theta: np.ndarray, endowments: np.ndarray, family: str | UtilityFamily,
-                    *, iterations: int = 1000, **params: Any) -> dict[str, Any]:
+                    *, iterations: int = 1000, stop_below: float = 0.0,
+                    **params: Any) -> dict[str, Any]:
     """Measure PRD's convergence: the verified optimality gap of its answer at every iteration.
 
     PRD's allocation always clears the market and spends budgets exactly, so the CE error of its
@@ -703,7 +704,8 @@ def prd_convergence(theta: np.ndarray, endowments: np.ndarray, family: str | Uti
     Returns a dict: ``gaps`` (per iteration), ``rate`` (geometric factor per iteration, from a
     least-squares fit of ``log gap`` on the iteration over the second half of the gaps above 1e-13),
     ``power`` (slope of ``log gap`` on ``log iteration``, the sublinear-rate exponent), and
-    ``iterations_to_1e-6`` (``None`` if never reached).
+    ``iterations_to_1e-6`` (``None`` if never reached). Stops early once the gap is below
+    ``stop_below`` (the history is then shorter than ``iterations``).
     """
     fam = make_family(family, n_agents=np.shape(theta)[0], n_goods=np.shape(theta)[1], **params)
     theta = np.asarray(theta, dtype=np.float64)
@@ -721,7 +723,10 @@ def prd_convergence(theta: np.ndarray, endowments: np.ndarray, family: str | Uti
         values = indirect_utilities(p, e, theta, fam, cap=None)
         gaps[t] = max(float(np.max((values - fam.utility(x, theta)) / np.maximum(1.0, values))),
                       0.0)
-    steps = np.arange(1, iterations + 1)
+        if gaps[t] < stop_below:
+            gaps = gaps[:t + 1]
+            break
+    steps = np.arange(1, len(gaps) + 1)
     usable = np.isfinite(gaps) & (gaps > 1e-13)
     idx = steps[usable]
     rate = power = float("nan")

@@ -124,7 +124,8 @@ def test_reproduction_smoke(tmp_path):
     from benchmarks.reproduce_exchange import main
 
     result = main(["--T", "40", "--seeds", "2", "--settings", "1,4", "--png", "",
-                   "--json", str(tmp_path / "r.json"), "--no-progress", "--prd-iterations", "60"])
+                   "--json", str(tmp_path / "r.json"), "--no-progress", "--prd-iterations", "60",
+                   "--prd-instances", "2"])
     assert {r["setting"] for r in result["rows"]} == {"CES rho=0.5", "Amdahl F=0.8"}
     assert (tmp_path / "r.json").exists()
     assert all(np.isfinite(r["exponent"]) for r in result["rows"])
