@@ -42,7 +42,7 @@ def quick_run(seed: int = 0) -> list[dict]:
             ("OFR rejected", m["ofr_rejected"], None),
             ("OFR deadline miss", m["ofr_deadline_miss"], None),
             ("remote utilization", m["utilization"]["remote"], None),
-            ("rebidding overhead (rebids/vehicle)", m["rebidding_overhead"], None),
+            ("rebidding overhead (rebids/request)", m["rebidding_overhead"], None),
         ):
             rows.append({**common, "metric": metric, "value": float(value), "reference": reference})
     return rows

@@ -66,14 +66,14 @@ def aggregate(runs: list[dict]) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     lines = ["capacity  MP   OFR (sd)         rejected  deadline  util edge/remote (sd)  "
-             "rebids/veh  paper RIAL"]
+             "rebids/req  paper RIAL"]
     for r in rows:
         paper = f"{r['paper_rial_ofr']:.2f}" if r["paper_rial_ofr"] is not None else "-"
         lines.append(
             f"{r['capacity']:>8}  {r['mp']:>2}   {r['ofr']:.3f} ({r['ofr_sd']:.3f})    "
             f"{r['ofr_rejected']:.3f}     {r['ofr_deadline_miss']:.3f}     "
             f"{r['utilization_edge']:.2f}/{r['utilization_remote']:.2f} "
-            f"({r['utilization_std_remote']:.2f})      {r['rebidding_overhead']:>8.1f}  {paper:>9}")
+            f"({r['utilization_std_remote']:.2f})      {r['rebidding_overhead']:>8.3f}  {paper:>9}")
     return "\n".join(lines)
 
 
@@ -83,7 +83,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for mp, marker in ((1, "o"), (5, "s")):
         mine = [r for r in rows if r["mp"] == mp]
         if not mine:
@@ -93,6 +93,8 @@ def plot(rows: list[dict], path: Path) -> None:
                          marker=marker, label=f"passive (RIAL), MP={mp}", capsize=2)
         axes[1].plot(capacity, [r["utilization_remote"] for r in mine], marker=marker,
                      label=f"remote site, MP={mp}")
+        axes[2].plot(capacity, [r["rebidding_overhead"] for r in mine], marker=marker,
+                     label=f"MP={mp}")
     for (capacity, mp), value in PAPER_REFERENCE.items():
         axes[0].plot([capacity], [value], "k*", markersize=10,
                      label="paper, RIAL" if (capacity, mp) == (60, 1) else None)
@@ -105,6 +107,10 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[1].set_ylim(0, 1)
     axes[1].legend()
     axes[1].grid(alpha=0.3)
+    axes[2].set_xlabel("capacity (resource units)")
+    axes[2].set_ylabel("rebidding overhead (rebids per request)")
+    axes[2].legend()
+    axes[2].grid(alpha=0.3)
     figure.suptitle("V2X offloading: passive vehicles, OFR and utilization vs capacity")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,9 @@ def test_contended_auction_winners_payments_and_rewards() -> None:
     m = env.metrics()
     assert m["finished"] == 3 and m["ofr"] == pytest.approx(1 / 3)
     assert m["ofr_rejected"] == pytest.approx(1 / 3)
-    assert m["rebidding_overhead"] == pytest.approx(1 / 3)  # one rebid over three vehicles
+    # rebids per finished request, averaged over vehicles: (1/1 + 0 + 0) / 3
+    assert m["rebidding_overhead"] == pytest.approx(1 / 3)
+    assert m["rebids_per_vehicle"].tolist() == [1, 0, 0]
 
 
 def test_uncontended_auction_is_free() -> None:

@@ -170,7 +170,8 @@ class V2XOffloadingEnv(MarketEnv):
     ## Metrics
     ``metrics()``: ``ofr`` (failed / finished requests) and its parts ``ofr_rejected``,
     ``ofr_dropped_on_hold``, ``ofr_deadline_miss``; ``utilization`` (per site, mean effective
-    utilization) and ``utilization_std``; ``rebidding_overhead`` (rebids per vehicle);
+    utilization) and ``utilization_std``; ``rebidding_overhead`` (rebids per finished request, averaged over
+    vehicles: between 0 and MP, the paper's Fig. 4c) and ``rebids_per_vehicle`` (counts);
     ``vehicle_ofr`` (per vehicle); ``backoff_by_budget`` and ``price_by_budget``
     (``{"high", "low"}``: mean hold steps per decision, mean submitted price).
 
@@ -830,7 +831,7 @@ class V2XOffloadingEnv(MarketEnv):
             "ofr_deadline_miss": float(self.outcomes[:, DEADLINE_MISS].sum()) / total,
             "utilization": {s.name: float(util[:, j].mean()) for j, s in enumerate(self.sites)},
             "utilization_std": {s.name: float(util[:, j].std()) for j, s in enumerate(self.sites)},
-            "rebidding_overhead": float(self.rebids.sum()) / self.n_vehicles,
+            "rebidding_overhead": float(np.mean(self.rebids / np.maximum(ended, 1))),
             "rebids_per_vehicle": self.rebids.copy(),
             "vehicle_ofr": np.where(ended > 0, failures / np.maximum(ended, 1), np.nan),
             "backoff_by_budget": {g: ratio(self.backoff_sum[m], self.decisions[m])
