@@ -57,6 +57,11 @@ class V2XOffloadingEnv(MarketEnv):
     execute admitted requests and drop those that cannot finish before their deadline. One step is
     one time unit (the paper's deadlines of 50 and 300 are steps).
 
+    Service types, the auction's commodities, are the four chain kinds F1, F2, F1-F2 and F2-F1
+    [decision: a deadline does not change what a request needs, so F1/50 and F1/300 compete for
+    the same slots]. Request mix, deadlines (50 or 300 steps), values and MMPP rates: MARKETS §2
+    (``arrivals.py``).
+
     Each step, in this order:
 
     1. **Decisions.** Every request waiting for a decision (new, back from a backoff, or rejected
@@ -127,14 +132,16 @@ class V2XOffloadingEnv(MarketEnv):
     waits for a decision in that step; it is ignored when ``needs_action == 0``.
 
     ## Observation Space
-    ``Box(float32, shape=(13 + 4 * 8,))`` (``obs_requests = 4``). Header (``HEADER_FIELDS``):
+    ``Box(float32, shape=(13 + 4 + 4 * 8,))`` = 49 (``obs_requests = 4``). Header (``HEADER_FIELDS``):
     ``needs_action`` (1 if a request waits for a decision), ``budget / 2000``, requests waiting
     for a decision ``/ 10``, held ``/ 50``, in service (transit, queued, running) ``/ 10``, edge
     utilization, remote utilization *as the ACA sees it* (delayed, noisy), system utilization
     ``beta`` as the ACA sees it, fraction of vehicles present, ``present`` (1 unless the vehicle is
     outside the junction, intersection variant), distance to the ACA ``/ 65 m``, uplink share
     ``/ 1690 Mbps`` (0 in the synthetic setup), last reward ``/ budget``. Then the last clearing
-    price per service type ``/ budget`` (``n_service_types`` entries, 4 here). Then, for the
+    price per service type ``/ budget`` (``n_service_types`` entries, 4 here: the price the
+    winners paid, the highest bid when no slot was free, 0 when uncontended; kept from the last
+    step with bids of that type). Then, for the
     ``obs_requests`` requests waiting for a decision with the earliest deadlines,
     ``REQUEST_FEATURES``: present, work ``/ 33``, has F1, has F2, relative deadline ``/ 300``,
     time left ``/ 300``, bid value ``/ budget``, submissions so far ``/ (max_rebids + 1)``.
