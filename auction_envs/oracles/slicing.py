@@ -42,6 +42,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy.linalg.lapack import dgesv as _dgesv
 
 from auction_envs.core.errors import InvalidArgumentError
 
@@ -82,34 +83,40 @@ def _check_instance(beta: Any, xi: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- water-filling
-def _waterfill(g: np.ndarray, a: np.ndarray) -> np.ndarray:
+def _waterfill(g: np.ndarray, inv: np.ndarray) -> np.ndarray:
     """argmax sum_i b_i (1 - exp(-a_i x_i)) s.t. sum x <= 1, x >= 0, with ``g_i = log(b_i a_i)``.
 
-    Closed form: ``x_i = max(0, (g_i - L) / a_i)`` with the water level ``L`` making the sum 1.
-    Entries with ``a_i = 0`` (``g_i = -inf``) get nothing.
+    ``inv_i = 1 / a_i``. Closed form: ``x_i = max(0, (g_i - L) inv_i)`` with the water level
+    ``L`` making the sum 1. Entries with ``a_i = 0`` must come with ``inv_i = 0`` and a hugely
+    negative finite ``g_i`` (see :func:`_sweeps`): they sort last, never move the level and get
+    nothing. At least one entry must have ``a_i > 0``.
     """
-    x = np.zeros_like(g)
-    usable = np.isfinite(g)
-    if not usable.any():
-        return x
-    idx = np.flatnonzero(usable)
-    order = idx[np.argsort(-g[idx], kind="stable")]
-    gs, inv = g[order], 1.0 / a[order]
-    level = (np.cumsum(gs * inv) - 1.0) / np.cumsum(inv)
-    nxt = np.append(gs[1:], -np.inf)
-    m = int(np.argmax(level >= nxt))
-    x[order[: m + 1]] = np.maximum((gs[: m + 1] - level[m]) * inv[: m + 1], 0.0)
+    n = g.size
+    order = np.argsort(-g, kind="stable")
+    gs, iv = g[order], inv[order]
+    level = (np.cumsum(gs * iv) - 1.0) / np.cumsum(iv)
+    # the level is final at the first m where it drops to the next candidate's g (or at the end)
+    hits = np.flatnonzero(level[:-1] >= gs[1:])
+    m = int(hits[0]) if hits.size else n - 1
+    x = np.zeros(n)
+    x[order[: m + 1]] = np.maximum((gs[: m + 1] - level[m]) * iv[: m + 1], 0.0)
     return x
 
 
 def _sweeps(s: np.ndarray, log_beta: np.ndarray, xi: np.ndarray, log_xi: np.ndarray,
             count: int) -> np.ndarray:
     """``count`` sweeps of exact block-coordinate water-filling, one resource per block."""
+    usable = xi > 0
+    # finite stand-ins for unusable pairs keep the water-filling free of inf/nan arithmetic
+    log_xi = np.where(usable, log_xi, -1e300)
+    with np.errstate(divide="ignore"):
+        inv = np.where(usable, 1.0 / xi, 0.0)
+    columns = np.flatnonzero(usable.any(axis=0))
     z = np.einsum("ik,ik->i", xi, s)
     for _ in range(count):
-        for k in range(xi.shape[1]):
+        for k in columns:
             rest = z - xi[:, k] * s[:, k]
-            s[:, k] = _waterfill(log_beta - rest + log_xi[:, k], xi[:, k])
+            s[:, k] = _waterfill(log_beta - rest + log_xi[:, k], inv[:, k])
             z = rest + xi[:, k] * s[:, k]
     return s
 
@@ -154,11 +161,9 @@ def _solve_support(support: np.ndarray, c: np.ndarray, xi: np.ndarray, used: np.
         a[r:, r:] = (t_rows[:, None] == t_rows[None, :]) * xi[t_rows, t_cols][None, :]
         a[r + np.arange(e), col_of[t_cols]] = 1.0
         b[r:] = c[t_rows, t_cols]
-    try:
-        x = np.linalg.solve(a, b)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.isfinite(x)):
+    # LAPACK directly: np.linalg.solve's wrapper costs more than the solve at this size
+    _lu, _piv, x, info = _dgesv(a, b)
+    if info != 0 or not np.all(np.isfinite(x)):
         return None
     u = np.full(k_count, np.inf)
     u[res] = x[:r]
