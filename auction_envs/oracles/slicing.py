@@ -122,24 +122,28 @@ def _sweeps(s: np.ndarray, log_beta: np.ndarray, xi: np.ndarray, log_xi: np.ndar
 
 
 # ----------------------------------------------------------------------------- active set
-def _solve_support(support: np.ndarray, c: np.ndarray, xi: np.ndarray, used: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
+def _solve_support(support: np.ndarray, c: np.ndarray, c_fin: np.ndarray, inv_xi: np.ndarray,
+                   xi: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Solve the linear KKT system for a fixed support; ``None`` when it is singular.
 
-    ``c_ik = log(beta_i xi_ik)``. A VSP with one support edge ``(i, k)`` has the closed form
+    ``c_ik = log(beta_i xi_ik)``; ``c_fin`` and ``inv_xi`` are ``c`` and ``1 / xi`` with 0 on the
+    pairs where ``xi_ik = 0``. A VSP with one support edge ``(i, k)`` has the closed form
     ``s_ik = (c_ik - u_k) / xi_ik``; they are eliminated, leaving a small dense system in the
     log-prices ``u`` and the shares of the VSPs that split across several resources.
     """
-    n, k_count = xi.shape
+    k_count = xi.shape[1]
     degree = support.sum(axis=1)
-    single = degree == 1
-    k_of = np.argmax(support, axis=1)
-    si = np.flatnonzero(single)
-    sk = k_of[si]
-    inv = 1.0 / xi[si, sk]
-    a_k = np.bincount(sk, weights=c[si, sk] * inv, minlength=k_count)
-    b_k = np.bincount(sk, weights=inv, minlength=k_count)
+    # masks instead of index lists: fewer (and cheaper) numpy calls at N <= 50
+    single_inv = np.where(support & (degree == 1)[:, None], inv_xi, 0.0)
+    b_k = single_inv.sum(axis=0)
+    a_k = (single_inv * c_fin).sum(axis=0)
     multi = np.flatnonzero(degree > 1)
+    if not multi.size and used.all():
+        # no split VSP: every resource clears on its own, u_k = (A_k - 1) / B_k in closed form
+        if not b_k.all():
+            return None
+        u = (a_k - 1.0) / b_k
+        return (c_fin - u) * single_inv, u
     res = np.flatnonzero(used)
     col_of = np.full(k_count, -1)
     col_of[res] = np.arange(res.size)
@@ -167,8 +171,7 @@ def _solve_support(support: np.ndarray, c: np.ndarray, xi: np.ndarray, used: np.
         return None
     u = np.full(k_count, np.inf)
     u[res] = x[:r]
-    s = np.zeros((n, k_count))
-    s[si, sk] = (c[si, sk] - u[sk]) * inv
+    s = (c_fin - np.where(used, u, 0.0)) * single_inv
     if e:
         s[t_rows, t_cols] = x[r:]
     return s, u
@@ -238,6 +241,9 @@ def slicing_welfare_optimum(beta: Any, xi: Any, *, warm_start: Any = None,
     with np.errstate(divide="ignore"):
         log_xi = np.log(xi)
     c = np.where(usable, log_beta[:, None] + log_xi, -np.inf)
+    c_fin = np.where(usable, c, 0.0)
+    with np.errstate(divide="ignore"):
+        inv_xi = np.where(usable, 1.0 / xi, 0.0)
     used = usable.any(axis=0)
     if warm_start is not None:
         guess = np.asarray(warm_start, dtype=np.float64)
@@ -257,7 +263,7 @@ def slicing_welfare_optimum(beta: Any, xi: Any, *, warm_start: Any = None,
             if key in seen:
                 break
             seen.add(key)
-            solved = _solve_support(support, c, xi, used)
+            solved = _solve_support(support, c, c_fin, inv_xi, xi, used)
             if solved is None:
                 break
             s, u = solved
