@@ -171,3 +171,22 @@ def test_prd_is_the_trading_post_with_proportional_response():
         prd = proportional_response_dynamics(theta, e, fam, max_iter=5, tol=0.0)
         np.testing.assert_allclose(prd.spending, b, rtol=1e-12)
         np.testing.assert_allclose(prd.prices.sum(), 1.0)
+
+
+def test_amdahl_prd_rule_theta_s_x_has_non_ce_fixed_points():
+    """Why PRD uses ``theta x s'(x)`` for Amdahl (see ``proportional_response_dynamics``): the rule
+    ``b_ij ∝ theta_ij s(x_ij)`` written in MARKETS.md stalls at a non-CE when an agent is interior."""
+    from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+
+    theta, e = _instance(1, 3, 3)
+    fam = make_family("amdahl", F=0.5)
+    b = e / 3 + 1 / 9
+    b = b / b.sum()
+    x, p = trading_post(b)
+    for _ in range(5000):
+        b = proportional_response_step(b, theta * fam.phi(x), e @ p)
+        x, p = trading_post(b)
+    assert not verify_competitive_equilibrium(x, p, theta, e, fam).ok
+    x_ce, p_ce = competitive_equilibrium(theta, e, fam)
+    assert np.sum(np.all(x_ce > 1e-9, axis=1)) >= 1  # an interior agent
+    assert np.abs(p - p_ce).sum() > 1e-3
