@@ -22,7 +22,8 @@ Per round ``t`` [paper, details reconstructed; [decision] where marked]:
    3 seeds, CES rho = 0.5 and 0.75) comparing 1, 0.3 and 0.1: at 1 the sampling noise itself
    dominated the CE loss (which is quadratic in the parameter error) for these horizons;
 4. compute the CE of the sampled utilities by PRD (warm-started from the previous round's
-   spending; ``prd_iterations`` at most) and play it.
+   spending; ``prd_iterations`` at most, then the oracle's exact polish if PRD has not converged,
+   which happens for near-linear utilities) and play it.
 
 ``GreedyCE`` (``sample=False``) plays the CE of ``theta_tilde`` itself: no exploration.
 """
@@ -38,7 +39,12 @@ import numpy as np
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
 from agents.exchange.glm import project_box, quasi_likelihood_estimate
 from auction_envs.envs.exchange.mechanism import MECHANISM, encode_action
-from auction_envs.oracles.exchange import competitive_equilibrium, make_family
+from auction_envs.oracles.exchange import (
+    competitive_equilibrium,
+    make_family,
+    proportional_response_dynamics,
+    verify_competitive_equilibrium,
+)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class BanditCEConfig:
     theta_high: float = 1.0
     prd_iterations: int = 300   #: PRD iterations for the sampled CE (warm-started)
     prd_tol: float = 1e-10
+    ce_tol: float = 1e-7        #: verification tolerance of the sampled CE (else exact polish)
     sample: bool = True         #: False: the greedy plug-in baseline
 
 
@@ -117,12 +124,33 @@ class BanditCE:
         else:
             theta = self._sample_parameters(explore)
             self.theta_played = theta
-            allocation, prices, self.spending = competitive_equilibrium(
-                theta, endowments, self.family, polish=False, verify=False,
-                prd_iterations=self.config.prd_iterations, tol=self.config.prd_tol,
-                spending=self.spending, return_spending=True)
+            allocation, prices = self._equilibrium(theta, endowments)
         self._pending = (allocation, prices)
         return {MECHANISM: encode_action(allocation, prices)}
+
+    def _equilibrium(self, theta: np.ndarray, endowments: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """The CE of the sampled utilities: warm-started PRD, checked by the oracle's verification
+        (``ce_tol``); if it fails (PRD not converged within ``prd_iterations`` for near-linear
+        utilities, or stalled on a boundary fixed point: a good whose spending vanished under the
+        previous round's parameters is never bought again by the x s'(x) rule), the oracle's exact
+        polish (Newton on the excess demand) finishes the job, so that the CE loss measures
+        learning and not an unconverged subroutine."""
+        cfg = self.config
+        result = proportional_response_dynamics(theta, endowments, self.family,
+                                                max_iter=cfg.prd_iterations, tol=cfg.prd_tol,
+                                                spending=self.spending)
+        self.spending = result.spending
+        if verify_competitive_equilibrium(result.allocation, result.prices, theta, endowments,
+                                          self.family, tol=cfg.ce_tol).ok:
+            return result.allocation, result.prices
+        allocation, prices, spending = competitive_equilibrium(
+            theta, endowments, self.family, verify=False, prd_iterations=1, tol=cfg.prd_tol,
+            spending=result.spending, return_spending=True)
+        if np.all(np.isfinite(spending)) and np.all(spending.sum(axis=0) > 0):
+            # keep every bid positive so that the next warm start can reach any support
+            self.spending = 0.999 * spending + 0.001 * spending.sum() / spending.size
+        return allocation, prices
 
     def _initialization_allocation(self, t: int) -> np.ndarray:
         n, m = self.n, self.m
