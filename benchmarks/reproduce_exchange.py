@@ -18,8 +18,13 @@ Sublinear means alpha's interval lies below 1. It also prints the convergence of
 response dynamics (PRD) per family, linear utilities included (iterations until PRD's iterate
 passes the CE verification at 1e-6; measured geometric rate per iteration).
 
-Outputs: a log-log PNG (``--png``), the table, and ``--json``. The default run (T = 1000, 4 seeds)
-takes a few minutes on one core; ``--T 5000 --seeds 8 --workers 8`` is the long run.
+Outputs: a log-log PNG (``--png``), the table, and ``--json`` (with every run's per-round losses).
+The default run (T = 1000, 4 seeds) takes under 3 minutes on one core; at that horizon the
+post-initialization exponents' intervals are wide. ``--T 2000 --seeds 6 --workers 2`` (about 6
+minutes on two cores) is the run whose numbers we report: Algorithm 1's alpha was 0.41 [0.35,
+0.47], 0.74 [0.61, 0.88], 0.81 [0.70, 0.92] (CES rho = 0.25, 0.5, 0.75) and 0.79 [0.58, 1.00],
+0.79 [0.60, 0.97], 0.87 [0.45, 1.30] (Amdahl F = 0.5, 0.8, 0.95); the greedy baseline's was 1.00
+(linear) in every setting, and its cumulative loss was higher in five settings of six.
 """
 
 from __future__ import annotations
