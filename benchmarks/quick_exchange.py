@@ -2,9 +2,9 @@
 
 ``quick_run(seed=0)`` lets every trader play proportional response
 (``agents.exchange.proportional_response_traders``) in the trading post for 300 rounds (the noisy
-utility rewards do not affect proportional response, which reads the allocation) and returns one
-row per env: the CE loss and the distance to the CE prices
-(``||p - p*||_1``) of the last round, and the largest allocation error, beside the oracle's
+utility rewards do not affect proportional response, which reads the allocation) and returns rows
+in the ``benchmarks.quick_run`` format: the CE loss (first round, last round, mean), the distance to
+the CE prices (``||p - p*||_1``) and the largest allocation error, beside the oracle's verified
 competitive equilibrium (whose CE loss is 0), on ``ExchangeEconomy-v0`` and
 ``ExchangeEconomyAmdahl-v0`` (PRD is much slower for Amdahl utilities with F = 0.8: its rate per
 round is about 0.99, see ``benchmarks.reproduce_exchange``).
@@ -44,16 +44,20 @@ def quick_run(seed: int = 0) -> list[dict]:
         allocation, prices = env.unwrapped.equilibrium()
         oracle_ok = verify_competitive_equilibrium(allocation, prices, economy.theta,
                                                    economy.endowments, economy.family).ok
-        rows.append({
-            "env": env_id, "learner": "proportional_response", "seed": seed, "rounds": ROUNDS,
-            "ce_loss_first_round": first["ce_loss"], "ce_loss": metrics["ce_loss"],
-            "mean_ce_loss": metrics["mean_ce_loss"],
-            "price_distance": metrics["price_distance"],
-            "allocation_distance": metrics["allocation_distance"],
-            "oracle_prices": prices.tolist(), "oracle_ce_loss": economy.ce_loss(allocation, prices),
-            "oracle_verified": bool(oracle_ok),
-            "converged": bool(metrics["price_distance"] <= 1e-6),
-        })
+        policy = f"proportional response x{len(env.possible_agents)}"
+        reference_loss = economy.ce_loss(allocation, prices)
+        # each metric beside its value at the oracle's verified competitive equilibrium
+        for metric, value, reference in (
+            ("CE loss, first round", first["ce_loss"], reference_loss),
+            ("CE loss, last round", metrics["ce_loss"], reference_loss),
+            ("mean CE loss", metrics["mean_ce_loss"], reference_loss),
+            ("||p - p_CE||", metrics["price_distance"], 0.0),
+            ("||x - x_CE||", metrics["allocation_distance"], 0.0),
+            ("oracle CE verified", float(oracle_ok), 1.0),
+        ):
+            rows.append({"env_id": env_id, "policy": policy, "metric": metric,
+                         "value": float(value), "reference": float(reference),
+                         "rounds": ROUNDS, "seed": seed})
     return rows
 
 
