@@ -68,6 +68,29 @@ def _env_metrics(env: Any) -> dict[str, float]:
         return {}
 
 
+def play_episode(env: Any, learner: Learner, seed: int | None = None, *, explore: bool = True,
+                 learn: bool = True, on_step: Callable[[Any], None] | None = None) -> Any:
+    """Play one whole episode of ``env`` with ``learner`` and return the env.
+
+    With ``learn`` the learner observes every round and ``update()`` runs after each observation,
+    as in :func:`train`; ``on_step(env)`` is called after every round (to read metrics).
+    """
+    observations, _ = env.reset(seed=seed)
+    while env.agents:
+        actions = learner.act(observations, explore=explore)
+        next_observations, rewards, terminations, truncations, infos = env.step(actions)
+        if learn:
+            learner.observe(Transition(observations, actions, rewards, next_observations,
+                                       terminations, truncations, infos))
+            learner.update()
+        observations = next_observations
+        if on_step is not None:
+            on_step(env)
+    if learn:
+        learner.end_episode()
+    return env
+
+
 def evaluate(learner: Learner, env_id: str, seed: int = 0, episodes: int = 1,
              env_kwargs: dict[str, Any] | None = None, max_rounds: int | None = None
              ) -> dict[str, float]:

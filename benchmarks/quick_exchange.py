@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 
 import auction_envs
-from agents.base import Transition
 from agents.exchange import proportional_response_traders
+from agents.runner import play_episode
 from auction_envs.oracles.exchange import verify_competitive_equilibrium
 
 ENVS = ("auction_envs/ExchangeEconomy-v0", "auction_envs/ExchangeEconomyAmdahl-v0")
@@ -29,16 +29,10 @@ def quick_run(seed: int = 0) -> list[dict]:
     for env_id in ENVS:
         env = auction_envs.make(env_id, max_cycles=ROUNDS)
         learner = proportional_response_traders(env, seed=seed)
-        observations, _ = env.reset(seed=seed)
-        first = None
-        while env.agents:
-            actions = learner.act(observations)
-            next_observations, rewards, terminations, truncations, infos = env.step(actions)
-            learner.observe(Transition(observations, actions, rewards, next_observations,
-                                       terminations, truncations, infos))
-            observations = next_observations
-            if first is None:
-                first = env.unwrapped.metrics()
+        rounds_metrics: list[dict] = []  # every round's metrics, to show the progress made
+        play_episode(env, learner, seed=seed,
+                     on_step=lambda env, seen=rounds_metrics: seen.append(env.unwrapped.metrics()))
+        first = rounds_metrics[0]
         metrics = env.unwrapped.metrics()
         economy = env.unwrapped.economy
         allocation, prices = env.unwrapped.equilibrium()

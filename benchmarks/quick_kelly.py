@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 import auction_envs
-from agents.base import Transition
 from agents.no_regret import NoRegretLearner, make_rule
+from agents.runner import play_episode
 
 ENVS = ("auction_envs/KellyGame-v0", "auction_envs/KellyGameHeterogeneous-v0")
 LEARNERS = ("BR", "OGD_F")
@@ -39,13 +39,7 @@ def quick_run(seed: int = 0) -> list[dict]:
         for name in LEARNERS:
             env = auction_envs.make(env_id, max_cycles=ROUNDS)
             learner = NoRegretLearner(env, make_rule(name, G=1.0, horizon=ROUNDS), seed=seed)
-            observations, _ = env.reset(seed=seed)
-            while env.agents:
-                actions = learner.act(observations)
-                next_observations, rewards, terminations, truncations, infos = env.step(actions)
-                learner.observe(Transition(observations, actions, rewards, next_observations,
-                                           terminations, truncations, infos))
-                observations = next_observations
+            play_episode(env, learner, seed=seed)
             metrics = env.unwrapped.metrics()
             # each metric beside its value at the Nash equilibrium (the reference solution)
             for metric, value, reference in (

@@ -58,6 +58,24 @@ class ExchangeBaseEnv(MarketEnv):
         episode's economy (``auction_envs.oracles.competitive_equilibrium``)."""
         return self._ce_allocation.copy(), self._ce_prices.copy()
 
+    def metrics(self) -> dict[str, Any]:
+        """CE loss (last round, mean, cumulative), SI loss, distance to the CE prices and allocation,
+        and the utilities of the last round beside the CE utilities."""
+        rounds = self.num_cycles
+        if rounds == 0:
+            return {"round": 0}
+        return {
+            "round": rounds,
+            "ce_loss": self._last_ce_loss,
+            "mean_ce_loss": self._ce_loss_sum / rounds,
+            "cumulative_ce_loss": self._ce_loss_sum,
+            "sharing_incentive_loss": self.economy.sharing_incentive_loss(self._allocation),
+            "price_distance": float(np.abs(self._prices - self._ce_prices).sum()),
+            "allocation_distance": float(np.abs(self._allocation - self._ce_allocation).max()),
+            "utilities": self.economy.utilities(self._allocation),
+            "ce_utilities": self._ce_utilities.copy(),
+        }
+
     @property
     def family_params(self) -> dict[str, Any]:
         """The family's known parameters (``phi`` and ``f`` are known to the mechanism)."""

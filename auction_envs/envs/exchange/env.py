@@ -163,23 +163,6 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
         return np.clip(np.concatenate([self._prices, self._allocation.ravel(), [progress]]),
                        0.0, 1.0).astype(np.float32)
 
-    def metrics(self) -> dict[str, Any]:
-        """CE loss, SI loss, distance to the CE prices and utilities of the last round."""
-        rounds = self.num_cycles
-        if rounds == 0:
-            return {"round": 0}
-        return {
-            "round": rounds,
-            "ce_loss": self._last_ce_loss,
-            "mean_ce_loss": self._ce_loss_sum / rounds,
-            "cumulative_ce_loss": self._ce_loss_sum,
-            "sharing_incentive_loss": self.economy.sharing_incentive_loss(self._allocation),
-            "price_distance": float(np.abs(self._prices - self._ce_prices).sum()),
-            "allocation_distance": float(np.abs(self._allocation - self._ce_allocation).max()),
-            "utilities": self.economy.utilities(self._allocation),
-            "ce_utilities": self._ce_utilities.copy(),
-        }
-
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomy ({self.family_name}) round {self.num_cycles}/{self.max_cycles}"]
         lines.append(f"  prices {np.array2string(self._prices, precision=4)}  CE prices "

@@ -141,22 +141,6 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
         return np.concatenate([self._allocation.ravel(), self._prices, self._reports,
                                self.economy.endowments.ravel(), [progress]]).astype(np.float32)
 
-    def metrics(self) -> dict[str, Any]:
-        rounds = self.num_cycles
-        if rounds == 0:
-            return {"round": 0}
-        return {
-            "round": rounds,
-            "ce_loss": self._last_ce_loss,
-            "mean_ce_loss": self._ce_loss_sum / rounds,
-            "cumulative_ce_loss": self._ce_loss_sum,
-            "sharing_incentive_loss": self.economy.sharing_incentive_loss(self._allocation),
-            "price_distance": float(np.abs(self._prices - self._ce_prices).sum()),
-            "allocation_distance": float(np.abs(self._allocation - self._ce_allocation).max()),
-            "utilities": self.economy.utilities(self._allocation),
-            "ce_utilities": self._ce_utilities.copy(),
-        }
-
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomyMechanism ({self.family_name}) round "
                  f"{self.num_cycles}/{self.max_cycles}"]
