@@ -81,7 +81,6 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         self.num_cycles = 0
         self.np_random = np.random.default_rng()
         self.np_random_seed: int | None = None
-        self._last_rewards: dict[AgentID, float] = {}
 
     # ------------------------------------------------------------------ spaces
     def _set_spaces(
@@ -114,7 +113,6 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             self.np_random_seed = int(seed)
         self.agents = list(self.possible_agents)
         self.num_cycles = 0
-        self._last_rewards = dict.fromkeys(self.agents, 0.0)
         infos = self._reset_market(options or {})
         observations = self._observations()
         if self.render_mode == "human":
@@ -141,12 +139,12 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         observations = self._observations()
         terminations = dict.fromkeys(self.agents, bool(terminated))
         truncations = dict.fromkeys(self.agents, bool(truncated))
-        self._last_rewards = {agent: float(rewards[agent]) for agent in self.agents}
+        rewards = {agent: float(rewards[agent]) for agent in self.agents}
         if terminated or truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()
-        return observations, self._last_rewards, terminations, truncations, infos
+        return observations, rewards, terminations, truncations, infos
 
     def validate_actions(self, actions: Mapping[AgentID, Any]) -> dict[AgentID, np.ndarray]:
         """Check an action dict against the live agents' spaces; return float64/int64 copies.
