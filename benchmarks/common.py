@@ -1,0 +1,173 @@
+"""Shared plumbing of the benchmark and reproduction scripts (one mechanism, one place).
+
+Every ``python -m benchmarks.<name>`` script
+
+* explains itself in ``--help``: :func:`benchmark_parser` uses the module docstring (what is
+  reproduced, which paper claim) as the description, and every argument has a help string;
+* takes ``--json PATH``, ``--no-progress`` and, where it plots, ``--png PATH``
+  (:func:`add_output_arguments`);
+* writes its JSON *incrementally*: :class:`IncrementalResults` rewrites the file atomically (temp
+  file beside it, then :func:`os.replace`) after each finished unit of work, so a crash mid-run
+  leaves the finished results on disk as valid JSON;
+* shows a progress bar on long loops (:func:`progress`, tqdm if installed);
+* runs independent jobs, optionally in a process pool, with :func:`run_jobs`, which records each
+  result as it completes and returns them in job order (deterministic whatever the completion
+  order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def benchmark_parser(doc: str | None, prog: str) -> argparse.ArgumentParser:
+    """An argument parser whose ``--help`` shows the whole module docstring ``doc`` verbatim."""
+    return argparse.ArgumentParser(prog=prog, description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, json_help: str | None = None,
+                         png: bool = False, png_default: str | None = None,
+                         png_aliases: Sequence[str] = ()) -> None:
+    """Add the standard output switches to ``parser``.
+
+    ``--json PATH`` (``args.json``, default None: no file), ``--no-progress``
+    (``args.no_progress``) and, when ``png`` or ``png_default`` is given, ``--png PATH``
+    (``args.png``; an empty string turns the figure off). ``png_aliases`` are older spellings of
+    ``--png`` kept working (e.g. ``--plot``).
+    """
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help=json_help or "write the results as JSON to PATH, rewritten after each "
+                                          "finished unit of work (a crash keeps what finished)")
+    if png or png_default is not None:
+        default = f" (default {png_default}; '' for none)" if png_default else " (default: none)"
+        parser.add_argument("--png", *png_aliases, dest="png", default=png_default, metavar="PATH",
+                            help=f"write the figure to PATH{default}")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _default(value: Any) -> Any:
+    """JSON encoder fallback for numpy scalars and arrays and paths."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, indent: int | None = 1) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a temp file in the same folder, then
+    :func:`os.replace`, so readers (and a crash) see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream, indent=indent, default=_default)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+class IncrementalResults:
+    """A JSON payload (a list or a dict) kept on disk as it grows.
+
+    Each :meth:`add` / :meth:`update` / :meth:`set` rewrites ``path`` atomically
+    (:func:`write_json_atomic`); with ``path`` None they only change the payload in memory.
+
+    >>> results = IncrementalResults(None, [])
+    >>> results.add({"cell": 1})
+    >>> results.payload
+    [{'cell': 1}]
+    """
+
+    def __init__(self, path: str | os.PathLike | None, payload: list | dict | None = None,
+                 indent: int | None = 1) -> None:
+        self.path = Path(path) if path else None
+        self.payload: Any = {} if payload is None else payload
+        self.indent = indent
+
+    def add(self, item: Any, key: str | None = None) -> None:
+        """Append ``item`` to the payload (a list), or to ``payload[key]`` (created if absent)."""
+        target = self.payload if key is None else self.payload.setdefault(key, [])
+        target.append(item)
+        self.write()
+
+    def update(self, *args: Any, **fields: Any) -> None:
+        """``payload.update(...)`` (a dict payload), then write."""
+        self.payload.update(*args, **fields)
+        self.write()
+
+    def set(self, payload: Any) -> None:
+        """Replace the whole payload, then write."""
+        self.payload = payload
+        self.write()
+
+    def write(self) -> None:
+        if self.path is not None:
+            write_json_atomic(self.path, self.payload, self.indent)
+
+
+def progress(iterable: Iterable, total: int | None = None, desc: str | None = None,
+             enabled: bool = True) -> Iterable:
+    """``iterable`` wrapped in a tqdm bar (to stderr) when ``enabled`` and tqdm is installed."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in the ``bench`` extra
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
+             on_result: Callable[[int, Any], None] | None = None, show_progress: bool = True,
+             desc: str = "runs") -> list[Any]:
+    """``[fn(*job) for job in jobs]``, in a process pool of ``workers`` when ``workers > 1``.
+
+    ``on_result(index, result)`` is called in this process as soon as each job finishes
+    (completion order, via :func:`concurrent.futures.as_completed`), so callers can save it at
+    once; the returned list is in job order, so the results do not depend on scheduling. A job
+    that raises propagates after the results finished before it were handed to ``on_result``.
+    """
+    results: list[Any] = [None] * len(jobs)
+
+    def record(index: int, result: Any) -> None:
+        results[index] = result
+        if on_result is not None:
+            on_result(index, result)
+
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers) as pool:
+            futures = {pool.submit(fn, *job): index for index, job in enumerate(jobs)}
+            try:
+                for future in progress(as_completed(futures), len(futures), desc, show_progress):
+                    record(futures[future], future.result())
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    else:
+        for index, job in progress(enumerate(jobs), len(jobs), desc, show_progress):
+            record(index, fn(*job))
+    return results
+
+
+def plt_agg():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend (raises ImportError if absent)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
