@@ -6,13 +6,17 @@
 2. Collusion (Figs. 8-10): VSPs 0 and 1 scale their bids jointly over a grid; the coalition's
    expected profit gain over truthful bidding under DVCG, NVI-DVCG, plain VCG and QVCG.
 
-``python -m benchmarks.iov_incentives [--out results/iov]`` prints the numbers and writes PNGs.
+Paper claims checked (printed beside ours): DVCG is DSIC, so deviating from the truthful bid never
+earns a VSP more than bidding truthfully (Fig. 7, and the deviation sweep); a coalition gains
+nothing by scaling its bids jointly under DVCG, but can under NVI-DVCG and QVCG (Figs. 8-10).
+
+``python -m benchmarks.iov_incentives [--seeds 5] [--json PATH] [--out results/iov]`` prints the
+table, writes the numbers to ``--json`` (after each experiment) and two PNGs into ``--out``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,16 @@ from auction_envs.oracles.slicing import (
     qvcg_tables,
     slicing_utility,
 )
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    plt_agg,
+    progress,
+)
+
+#: A gain at most this (absolute profit units) counts as "no gain" (float round-off).
+TOLERANCE = 1e-6
 
 
 def _run(env, bids_fn, rounds: int, seed: int) -> np.ndarray:
@@ -63,12 +77,16 @@ def dsic_experiment(seed: int = 0, over: float = 0.3, under: float = 0.3,
     return {"table": table, "truthful": truthful, "deviating": deviating}
 
 
-def deviation_sweep(seeds: int = 5, rounds: int = 200, n_vsps: int = 5) -> dict:
+def deviation_sweep(seeds: int = 5, rounds: int = 200, n_vsps: int = 5,
+                    on_update: Callable[[dict], None] | None = None,
+                    show_progress: bool = False) -> dict:
+    """VSP 1 scales its bid by each factor, the others truthful: mean (and max over seeds) gain
+    of its mean profit over truthful bidding, per tax; ``on_update(partial)`` after each tax."""
     factors = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
     out = {}
     for tax in ("dvcg", "nvi"):
         gains = np.zeros((seeds, factors.size))
-        for seed in range(seeds):
+        for seed in progress(range(seeds), desc=f"sweep {tax}", enabled=show_progress):
             env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=n_vsps, tax=tax,
                                     max_cycles=rounds)
             for j, f in enumerate(factors):
@@ -81,6 +99,8 @@ def deviation_sweep(seeds: int = 5, rounds: int = 200, n_vsps: int = 5) -> dict:
             gains[seed] -= gains[seed, factors == 1.0]
         out[tax] = {"factors": factors.tolist(), "mean_gain": gains.mean(0).tolist(),
                     "max_gain": gains.max(0).tolist()}
+        if on_update is not None:
+            on_update(out)
     return out
 
 
@@ -136,26 +156,62 @@ def collusion(seed: int = 0, n_vsps: int = 5, m_qvcg: int = 10,
             "gains": {k: v.tolist() for k, v in out.items()}}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", default="results/iov")
-    parser.add_argument("--seeds", type=int, default=5)
-    args = parser.parse_args()
-    out = Path(args.out)
+def claims(report: dict) -> list[tuple[str, str, str]]:
+    """The paper's claims beside our numbers: (claim, ours, holds here?)."""
+    rows = []
+    phases = report["dsic_phases"]
+    deviating = [(name, p) for name, p in phases.items() if not name.startswith("truthful")]
+    worst = max(p["vsp1_deviating"] - p["vsp1_truthful"] for _, p in deviating)
+    rows.append(("DSIC (Fig. 7): VSP 1 over-/under-bidding earns no more than truthful (DVCG)",
+                 "; ".join(f"{name}: {p['vsp1_deviating']:.4g} vs {p['vsp1_truthful']:.4g}"
+                           for name, p in deviating),
+                 "yes" if worst <= TOLERANCE else "no"))
+    sweep = report["deviation_sweep"]
+    for tax, claim in (("dvcg", "DSIC: no unilateral bid scale 0.5..1.5 gains over truthful (DVCG)"),
+                       ("nvi", "(NVI-DVCG, for comparison: the paper claims DSIC for DVCG only)")):
+        if tax not in sweep:
+            continue
+        gain = max(sweep[tax]["max_gain"])
+        factor = sweep[tax]["factors"][int(np.argmax(sweep[tax]["max_gain"]))]
+        rows.append((claim, f"largest gain over seeds and scales {gain:.3g} (scale {factor:g})",
+                     ("yes" if gain <= TOLERANCE else "no") if tax == "dvcg" else "-"))
+    collusion = report.get("collusion", {})
+    for name, summary in collusion.items():
+        expected = "none" if name in ("DVCG", "VCG") else "possible"
+        holds = (summary["max_gain"] <= TOLERANCE) == (expected == "none")
+        paper = {"DVCG": "a coalition {0, 1} gains nothing (DVCG)",
+                 "VCG": "(plain VCG, for comparison)"}.get(
+            name, f"a coalition {{0, 1}} can gain ({name})")
+        rows.append((f"collusion (Figs. 8-10): {paper}",
+                     f"max gain {summary['max_gain']:.3g} at scales {summary['argmax_scales']}",
+                     ("yes" if holds else "no") if name != "VCG" else "-"))
+    return rows
+
+
+def table(report: dict) -> str:
+    lines = ["DSIC experiment (DVCG, N = 5), mean profit per round by phase:",
+             f"  {'phase':<28} {'VSP 1 deviating':>16} {'VSP 1 truthful':>15} "
+             f"{'others dev.':>12} {'others truthful':>16}"]
+    for name, p in report["dsic_phases"].items():
+        lines.append(f"  {name:<28} {p['vsp1_deviating']:>16.4f} {p['vsp1_truthful']:>15.4f} "
+                     f"{p['others_deviating']:>12.4f} {p['others_truthful']:>16.4f}")
+    lines += ["", "Unilateral deviation sweep: VSP 1's mean profit gain over truthful (mean over seeds):"]
+    for tax, sweep in report["deviation_sweep"].items():
+        lines.append(f"  {'scale':<8}" + "".join(f"{f:>8.1f}" for f in sweep["factors"]))
+        lines.append(f"  {tax.upper():<8}" + "".join(f"{g:>8.3g}" for g in sweep["mean_gain"]))
+    lines += ["", "Collusion of VSPs 0 and 1: largest expected profit gain over truthful:"]
+    for name, summary in report["collusion"].items():
+        lines.append(f"  {name:<14} {summary['max_gain']:>10.4g} at scales {summary['argmax_scales']}")
+    lines += ["", "Paper 002's claims beside ours:"]
+    for claim, ours, holds in claims(report):
+        lines.append(f"  - {claim}\n      ours: {ours}  -> holds here: {holds}")
+    return "\n".join(lines)
+
+
+def plot(dsic: dict, sweep: dict, coll: dict, out: Path) -> list[Path]:
+    """``iov_dsic.png`` (Fig. 7 and the sweep) and ``iov_collusion.png`` (Figs. 8-10) in ``out``."""
+    plt = plt_agg()
     out.mkdir(parents=True, exist_ok=True)
-    dsic = dsic_experiment()
-    sweep = deviation_sweep(seeds=args.seeds)
-    coll = collusion()
-    report = {"dsic_phases": dsic["table"], "deviation_sweep": sweep,
-              "collusion": coll["summary"]}
-    print(json.dumps(report, indent=1))
-    (out / "incentives.json").write_text(json.dumps({**report, "collusion_grid": coll}, indent=1))
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     k = 20
     smooth = lambda y: np.convolve(y, np.ones(k) / k, mode="valid")  # noqa: E731
@@ -176,6 +232,7 @@ def main() -> None:
     axes[1].legend()
     fig.tight_layout()
     fig.savefig(out / "iov_dsic.png", dpi=120)
+    plt.close(fig)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     grid = coll["grid"]
     for ax, (name, gain) in zip(axes, coll["gains"].items()):
@@ -187,6 +244,40 @@ def main() -> None:
     fig.suptitle("Coalition {0, 1}: expected profit gain over truthful bidding")
     fig.tight_layout()
     fig.savefig(out / "iov_collusion.png", dpi=120)
+    plt.close(fig)
+    return [out / "iov_dsic.png", out / "iov_collusion.png"]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = benchmark_parser(__doc__, "python -m benchmarks.iov_incentives")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="seeds of the unilateral deviation sweep (default 5)")
+    parser.add_argument("--out", default="results/iov",
+                        help="folder for the PNGs iov_dsic.png and iov_collusion.png "
+                             "(default results/iov)")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    add_output_arguments(parser, json_help="write the numbers as JSON to PATH (rewritten after each "
+                                           "experiment: DSIC, each tax of the sweep, collusion)")
+    args = parser.parse_args(argv)
+    show = not args.no_progress
+    results = IncrementalResults(args.json, {})
+    dsic = dsic_experiment()
+    results.update(dsic_phases=dsic["table"])
+    sweep = deviation_sweep(seeds=args.seeds, show_progress=show,
+                            on_update=lambda partial: results.update(deviation_sweep=partial))
+    coll = collusion()
+    results.update(collusion=coll["summary"], collusion_grid=coll)
+    report = {"dsic_phases": dsic["table"], "deviation_sweep": sweep, "collusion": coll["summary"]}
+    print(table(report))
+    if not args.no_plots:
+        try:
+            for path in plot(dsic, sweep, coll, Path(args.out)):
+                print(f"plot: {path}")
+        except ImportError:
+            print("(matplotlib not installed: no plots)")
+    if args.json:
+        print(f"json: {args.json}")
+    return results.payload
 
 
 if __name__ == "__main__":
