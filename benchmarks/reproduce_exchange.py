@@ -18,7 +18,9 @@ Sublinear means alpha's interval lies below 1. It also prints the convergence of
 response dynamics (PRD) per family, linear utilities included (iterations until PRD's iterate
 passes the CE verification at 1e-6; measured geometric rate per iteration).
 
-Outputs: a log-log PNG (``--png``), the table, and ``--json`` (with every run's per-round losses).
+Outputs: a log-log PNG (``--png``), the table beside the paper's claim, and ``--json PATH`` (with
+every run's per-round losses), rewritten after each finished run (so an interrupted run keeps
+them; the summary rows are added at the end).
 The default run (T = 1000, 4 seeds) takes under 3 minutes on one core; at that horizon the
 post-initialization exponents' intervals are wide. ``--T 2000 --seeds 6 --workers 2`` (about 6
 minutes on two cores) is the run whose numbers we report: Algorithm 1's alpha was 0.41 [0.35,
@@ -29,11 +31,8 @@ minutes on two cores) is the run whose numbers we report: Algorithm 1's alpha wa
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,13 @@ import auction_envs
 from agents.base import Transition
 from agents.exchange import BanditCE, GreedyCE
 from auction_envs.oracles.exchange import prd_convergence
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    plt_agg,
+    run_jobs,
+)
 
 SETTINGS: list[tuple[str, str, dict[str, Any]]] = [
     ("CES rho=0.25", "auction_envs/ExchangeEconomyMechanism-v0", {"rho": 0.25}),
@@ -180,11 +186,7 @@ def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plt_agg()
     fig, axes = plt.subplots(2, 3, figsize=(14, 8), sharex=True)
     colors = {"Algorithm 1": "tab:blue", "greedy": "tab:red"}
     for ax, (setting, _, _) in zip(axes.ravel(), SETTINGS):
@@ -215,24 +217,14 @@ def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
     plt.close(fig)
 
 
-def _progress(total: int, disable: bool):
-    try:
-        from tqdm import tqdm
-
-        return tqdm(total=total, disable=disable, desc="runs")
-    except ImportError:  # pragma: no cover - tqdm is in the bench extra
-        class _Bar:
-            def update(self, k: int = 1) -> None:
-                pass
-
-            def close(self) -> None:
-                pass
-
-        return _Bar()
+def _run_record(r: dict[str, Any]) -> dict[str, Any]:
+    """A run as the JSON has it (losses as a list, no timing)."""
+    return {"setting": r["setting"], "learner": r["learner"], "seed": r["seed"],
+            "init_rounds": r["init_rounds"], "losses": r["losses"].tolist()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_exchange")
     parser.add_argument("--T", type=int, default=1000, help="horizon (rounds)")
     parser.add_argument("--seeds", type=int, default=4, help="seeds per setting")
     parser.add_argument("--workers", type=int, default=1, help="processes (1: this process)")
@@ -245,9 +237,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="PRD iteration budget in the convergence table")
     parser.add_argument("--prd-instances", type=int, default=10,
                         help="random instances per family in the PRD table")
-    parser.add_argument("--png", default="results/reproduce_exchange.png")
-    parser.add_argument("--json", default=None, help="write the results as JSON here")
-    parser.add_argument("--no-progress", action="store_true")
+    add_output_arguments(parser, png_default="results/reproduce_exchange.png",
+                         json_help="write the results as JSON to PATH (every finished run at once, "
+                                   "the summary at the end)")
     args = parser.parse_args(argv)
 
     chosen = SETTINGS if args.settings == "all" else \
@@ -255,19 +247,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
             for name, env_id, kwargs in chosen for learner in LEARNERS
             for seed in range(args.seeds)]
-    bar = _progress(len(jobs), args.no_progress)
-    runs = []
+    header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
+              "init_phases": args.init_phases}
+    results = IncrementalResults(args.json, indent=2)
+    finished: dict[int, dict[str, Any]] = {}
+
+    def save(index: int, run: dict[str, Any]) -> None:
+        finished[index] = _run_record(run)
+        results.set({**header, "claim": PAPER_CLAIM,
+                     "runs": [finished[k] for k in sorted(finished)]})
+
     start = time.perf_counter()
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            for result in pool.map(run_one, *zip(*jobs)):
-                runs.append(result)
-                bar.update(1)
-    else:
-        for job in jobs:
-            runs.append(run_one(*job))
-            bar.update(1)
-    bar.close()
+    runs = run_jobs(run_one, jobs, args.workers, on_result=save,
+                    show_progress=not args.no_progress, desc="runs")
     rows = summarize(runs, args.T)
     verdicts = compare(rows)
     prd = prd_table(args.prd_iterations, args.prd_instances)
@@ -303,12 +295,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{show(p['max_iterations_to_1e-6']):>8} {p['never_within_budget']:>6} "
               f"{p['median_rate_per_iteration']:19.4f}")
 
-    result = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
-              "init_phases": args.init_phases, "seconds": elapsed, "claim": PAPER_CLAIM,
+    result = {**header, "seconds": elapsed, "claim": PAPER_CLAIM,
               "rows": rows, "greedy_vs_algorithm1": verdicts, "prd_convergence": prd,
-              "runs": [{"setting": r["setting"], "learner": r["learner"], "seed": r["seed"],
-                        "init_rounds": r["init_rounds"], "losses": r["losses"].tolist()}
-                       for r in runs]}
+              "runs": [_run_record(r) for r in runs]}
     if args.png:
         os.makedirs(os.path.dirname(args.png) or ".", exist_ok=True)
         try:
@@ -317,9 +306,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except ImportError:
             print("\n(matplotlib not installed: no plot)")
     if args.json:
-        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+        results.set(result)
         print(f"json: {args.json}")
     return result
 
