@@ -4,19 +4,29 @@ Runs :class:`agents.baselines.PassiveV2XPolicy` on the synthetic V2X market for 
 MP, averages over seeds, prints a table (OFR and its parts, utilization, rebidding overhead) beside
 the paper's RIAL reference points, and writes a plot and, with ``--json``, the rows.
 
+Paper claim compared: passive (RIAL-only) vehicles fail to offload about 20% of their tasks at
+capacity 60 with MP 1 (Fig. 3a) and about 2% in low contention (Fig. 4a, "RIAL OFR only reaches
+2%"). ``--json PATH`` is rewritten after each finished run (rows aggregated over the runs so far,
+and every run), so an interrupted sweep keeps what finished.
+
     python -m benchmarks.v2x_capacity_sweep [--steps 4000] [--seeds 0 1] [--workers 2]
-        [--capacities 50 60 ...] [--plot results/v2x_capacity_sweep.png] [--json PATH]
+        [--capacities 50 60 ...] [--png results/v2x_capacity_sweep.png] [--json PATH]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    plt_agg,
+    run_jobs,
+)
 
 CAPACITIES = (50, 60, 70, 80, 90, 100, 110, 130, 150, 170, 190, 210, 230)
 # The paper's passive (RIAL) OFR, read from its text and figures: ~20% at capacity 60 with MP 1
@@ -78,11 +88,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plt_agg()
     figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for mp, marker in ((1, "o"), (5, "s")):
         mine = [r for r in rows if r["mp"] == mp]
@@ -119,31 +125,38 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.v2x_capacity_sweep",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--capacities", type=int, nargs="+", default=list(CAPACITIES))
-    parser.add_argument("--mp", type=int, nargs="+", default=[1, 5])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--plot", type=Path, default=Path("results/v2x_capacity_sweep.png"))
-    parser.add_argument("--json", type=Path, help="also write the rows (and every run) here")
+    parser = benchmark_parser(__doc__, "python -m benchmarks.v2x_capacity_sweep")
+    parser.add_argument("--capacities", type=int, nargs="+", default=list(CAPACITIES),
+                        help="capacities (resource units) to sweep (default: 50 .. 230)")
+    parser.add_argument("--mp", type=int, nargs="+", default=[1, 5],
+                        help="maximum rebids per request (MP) to sweep (default 1 5)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                        help="seeds per (capacity, MP); results are averaged (default 0 1)")
+    parser.add_argument("--steps", type=int, default=4000, help="steps per run (default 4000)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes (1: this process; default 2)")
+    add_output_arguments(parser, png_default="results/v2x_capacity_sweep.png", png_aliases=("--plot",),
+                         json_help="also write the rows (and every run) as JSON to PATH, "
+                                   "after each finished run")
     args = parser.parse_args(argv)
     jobs = [(c, mp, s, args.steps) for c in args.capacities for mp in args.mp for s in args.seeds]
+    results = IncrementalResults(args.json)
+    finished: dict[int, dict] = {}
+
+    def save(index: int, run: dict) -> None:
+        finished[index] = run
+        done = [finished[k] for k in sorted(finished)]
+        results.set({"rows": aggregate(done), "runs": done})
+
     started = time.perf_counter()
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            runs = list(pool.map(run_one, *zip(*jobs)))
-    else:
-        runs = [run_one(*job) for job in jobs]
+    runs = run_jobs(run_one, jobs, args.workers, on_result=save, show_progress=not args.no_progress)
     rows = aggregate(runs)
     print(format_table(rows))
     print(f"\n{len(runs)} runs of {args.steps} steps in {time.perf_counter() - started:.0f} s")
-    plot(rows, args.plot)
-    print(f"plot: {args.plot}")
+    if args.png:
+        plot(rows, Path(args.png))
+        print(f"plot: {args.png}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"rows": rows, "runs": runs}, indent=1))
         print(f"json: {args.json}")
     return 0
 
