@@ -3,6 +3,10 @@
     python -m benchmarks.kelly_heterogeneous [--rate F] [--runs 20] [--out results/kelly_het]
                                              [--json PATH]
 
+Paper claim reproduced: whatever mixture of algorithms the bidders run, each group's time-average
+payoff ends close to the Nash equilibrium's (the paper's §IV-B figures); the table prints both.
+``--json PATH`` is rewritten after each (pair, fraction), so an interrupted run keeps them.
+
 n = 10 identical bidders (a = 100, gamma = 0, c = 400, eps = 1, delta = 0.1, T = 3000). A fraction
 p = k/10 (k = 1..9) of them runs algorithm A, the rest B, for the pairs (BR, DAQ), (BR, OGD),
 (DAQ, OGD); OGD and DAQ use the fixed rate (``--rate F``, default) or the time-varying one
@@ -18,9 +22,8 @@ Nash equilibrium's, and the median final residual. Figures (PNG, in ``--out``):
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,13 @@ from auction_envs.oracles.kelly import (
     kelly_nash_equilibrium,
     kelly_payoff,
     others_bid,
+)
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    plt_agg,
+    progress,
 )
 
 PAIRS = (("BR", "DAQ"), ("BR", "OGD"), ("DAQ", "OGD"))
@@ -63,28 +73,33 @@ def run_mixture(first: str, second: str, k: int, rate: str, runs: int, seed: int
                     **GAME)
 
 
-def reproduce(rate: str = "F", runs: int = 20, seed: int = 0) -> tuple[list[dict], dict]:
+def reproduce(rate: str = "F", runs: int = 20, seed: int = 0,
+              on_rows: Callable[[list[dict]], None] | None = None,
+              show_progress: bool = False) -> tuple[list[dict], dict]:
+    """Rows per pair, fraction and group; ``on_rows(new_rows)`` after each (pair, fraction)."""
     a = kelly_valuations(N, A, GAMMA)
     low, high = payoff_range(a, **GAME)
     equilibrium = kelly_nash_equilibrium(a, GAME["c"], GAME["eps"], GAME["delta"])
     ne_payoff = kelly_payoff(equilibrium, others_bid(equilibrium, GAME["delta"]), a)
     ne_normalized = float(((ne_payoff - low) / (high - low)).mean())
     rows, trajectories = [], {}
-    for first, second in PAIRS:
-        for k in range(1, N):
-            trajectory = run_mixture(first, second, k, rate, runs, seed + 7919 * k)
-            normalized = (trajectory.payoff - low) / (high - low)  # (T, runs, n)
-            for group, algorithm, agents in (("A", first, slice(0, k)), ("B", second, slice(k, N))):
-                rows.append({
-                    "pair": f"{first}-{second}", "fraction_A": k / N, "group": group,
-                    "algorithm": rule_name(algorithm, rate),
-                    "time_average_normalized_payoff": float(normalized[:, :, agents].mean()),
-                    "spread_over_runs": float(normalized[:, :, agents].mean(axis=(0, 2)).std()),
-                    "ne_normalized_payoff": ne_normalized,
-                    "final_residual_median": float(np.median(trajectory.residual[-1])),
-                })
-            if k / N in FIGURE_FRACTIONS:
-                trajectories[(first, second, k)] = (trajectory.bids[:, 0], trajectory.payoff[:, 0])
+    units = [(first, second, k) for first, second in PAIRS for k in range(1, N)]
+    for first, second, k in progress(units, desc="mixtures", enabled=show_progress):
+        trajectory = run_mixture(first, second, k, rate, runs, seed + 7919 * k)
+        normalized = (trajectory.payoff - low) / (high - low)  # (T, runs, n)
+        for group, algorithm, agents in (("A", first, slice(0, k)), ("B", second, slice(k, N))):
+            rows.append({
+                "pair": f"{first}-{second}", "fraction_A": k / N, "group": group,
+                "algorithm": rule_name(algorithm, rate),
+                "time_average_normalized_payoff": float(normalized[:, :, agents].mean()),
+                "spread_over_runs": float(normalized[:, :, agents].mean(axis=(0, 2)).std()),
+                "ne_normalized_payoff": ne_normalized,
+                "final_residual_median": float(np.median(trajectory.residual[-1])),
+            })
+        if on_rows is not None:
+            on_rows(rows[-2:])
+        if k / N in FIGURE_FRACTIONS:
+            trajectories[(first, second, k)] = (trajectory.bids[:, 0], trajectory.payoff[:, 0])
     reference = {"ne_bid": float(equilibrium[0]), "ne_payoff": float(ne_payoff[0]),
                  "ne_normalized_payoff": ne_normalized}
     return rows, {"trajectories": trajectories, **reference}
@@ -103,11 +118,7 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], extra: dict, out: Path, rate: str) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plt_agg()
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for first, second in PAIRS:
@@ -156,16 +167,23 @@ def plot(rows: list[dict], extra: dict, out: Path, rate: str) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", choices=("F", "V"), default="F")
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="results/kelly_heterogeneous")
-    parser.add_argument("--json", default=None)
-    parser.add_argument("--no-plots", action="store_true")
+    parser = benchmark_parser(__doc__, "python -m benchmarks.kelly_heterogeneous")
+    parser.add_argument("--rate", choices=("F", "V"), default="F",
+                        help="step rule of OGD and DAQ: F fixed, V time-varying (default F)")
+    parser.add_argument("--runs", type=int, default=20,
+                        help="runs per (pair, fraction) from random first bids (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
+    parser.add_argument("--out", default="results/kelly_heterogeneous",
+                        help="folder for the PNGs (default results/kelly_heterogeneous)")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
+    add_output_arguments(parser, json_help="write the rows as JSON to PATH (after each pair and "
+                                           "fraction)")
     args = parser.parse_args(argv)
+    results = IncrementalResults(args.json, [])
     start = time.perf_counter()
-    rows, extra = reproduce(args.rate, args.runs, args.seed)
+    rows, extra = reproduce(args.rate, args.runs, args.seed,
+                            on_rows=lambda new: results.set(results.payload + new),
+                            show_progress=not args.no_progress)
     print(f"§IV-B heterogeneous dynamics, n = {N}, gamma = {GAMMA:g}, {args.runs} runs, "
           f"rate {args.rate}; time-average normalized payoff per group\n")
     print(table(rows))
@@ -173,9 +191,6 @@ def main(argv: list[str] | None = None) -> None:
         for path in plot(rows, extra, Path(args.out), args.rate):
             print(f"wrote {path}")
     print(f"wall time {time.perf_counter() - start:.1f} s")
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
 
 
 if __name__ == "__main__":
