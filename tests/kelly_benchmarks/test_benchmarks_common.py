@@ -88,3 +88,22 @@ def test_iov_information_writes_json_and_prints_the_table(tmp_path, capsys):
     result = iov_information.main(["--json", str(tmp_path / "t2.json"), "--no-progress"])
     assert json.loads((tmp_path / "t2.json").read_text()) == result
     assert "reproduced" in capsys.readouterr().out
+
+
+def test_a_script_crashing_mid_run_keeps_its_finished_cells(tmp_path, monkeypatch):
+    from benchmarks import kelly_table1
+
+    cell, calls = kelly_table1.cell, []
+
+    def crashing_cell(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # e.g. Ctrl-C during the fourth cell
+        return cell(*args, **kwargs)
+
+    monkeypatch.setattr(kelly_table1, "cell", crashing_cell)
+    path = tmp_path / "table1.json"
+    with pytest.raises(KeyboardInterrupt):
+        kelly_table1.main(["--runs", "2", "--json", str(path), "--no-progress"])
+    rows = json.loads(path.read_text())
+    assert [row["algorithm"] for row in rows] == ["BR", "OGD_V", "OGD_F"]
