@@ -71,10 +71,33 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     0.13 in the training setup and 0.40 in the test setup; the deadline misses come mostly from
     the tight F1 deadline (100 ms) at the remote site, which the stale view over-fills.
 
+    ## Mechanism
+    As :class:`V2XOffloadingEnv`: per service type (here F1 and F2) a k-slot second-price auction
+    at the ACA on its delayed view of the sites, up to MP rebids, RIAL site assignment.
+
+    ## Action Space
+    As :class:`V2XOffloadingEnv`: ``Box(0, 1, (2,))`` per vehicle slot, ``(alpha, b)`` = backoff
+    decision and price as a fraction of the budget; ignored while the slot is empty.
+
     ## Observation Space
     As :class:`V2XOffloadingEnv` with two service types (F1, F2); ``present``, ``distance``
     (``/ 65 m``, 1 when absent) and ``uplink_share`` (the vehicle's current share of the uplink
     ``/ 1690 Mbps``) are live here; ``active_vehicles`` is the fraction of slots occupied.
+
+    ## Rewards
+    As :class:`V2XOffloadingEnv` (paper eqs. (1)-(3)). Requests dropped because their vehicle
+    left are settled in the step it leaves; otherwise an empty slot earns 0.
+
+    ## Starting State
+    ``warmup`` seconds of traffic are simulated before step 0 (from ``reset``'s seed), so the
+    junction is populated; no requests are pending.
+
+    ## Episode End
+    Truncation after ``max_cycles`` steps (8000 = 80 s); never terminates.
+
+    ## Reference solution
+    None is known for this market; ``metrics()`` reports the OFR and its parts, utilization and
+    rebidding overhead, to compare with the passive (RIAL-only) baseline.
 
     ## Arguments
     As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30), plus ``step_ms`` (10),
@@ -82,7 +105,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     ``radius`` (65 m), ``lanes`` (2), ``mobility`` (``"builtin"`` or ``"sumo"``: SUMO through
     libsumo, the optional extra ``auction-envs[sumo]``), ``mobility_interval`` (10 steps = 0.1 s
     between mobility updates), ``warmup`` (60 s of traffic simulated before step 0, so the
-    junction is populated), ``min_uplink_mbps`` (10), ``amount`` (2), ``work_rate`` (9).
+    junction is populated), ``min_uplink_mbps`` (10), ``amount`` (1.5), ``work_rate`` (12),
+    ``remote_latency`` (1 step), ``info_delay`` (5 +- ``info_delay_std`` 1 steps).
     Defaults: the paper's training setup (low contention); the registered
     ``V2XOffloadingIntersectionTest-v0`` is its test setup (capacity 20, 30 km/h, one vehicle
     per second, greens of 20 s).
