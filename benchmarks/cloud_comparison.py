@@ -32,6 +32,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 CONFIGS = [(mechanism, fairness) for mechanism in MECHANISMS for fairness in (False, True)]
@@ -172,10 +173,7 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     for ax in axes[1]:
         ax.tick_params(axis="x", rotation=30)
     fig.suptitle("Cloud double auction: RTRM vs CDARA vs ICAA, fairness off/on (scripted pricing)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,3 +169,15 @@ def plt_agg():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(figure: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    plt.close(figure)
+    return path

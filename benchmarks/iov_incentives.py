@@ -34,6 +34,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 #: A gain at most this (absolute profit units) counts as "no gain" (float round-off).
@@ -230,9 +231,7 @@ def plot(dsic: dict, sweep: dict, coll: dict, out: Path) -> list[Path]:
     axes[1].set(xlabel="VSP 1's bid / truthful bid", ylabel="mean profit gain vs truthful",
                 title="Unilateral deviation (others truthful)")
     axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(out / "iov_dsic.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "iov_dsic.png", dpi=120)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     grid = coll["grid"]
     for ax, (name, gain) in zip(axes, coll["gains"].items()):
@@ -242,9 +241,7 @@ def plot(dsic: dict, sweep: dict, coll: dict, out: Path) -> list[Path]:
                ylabel="VSP 0 scale")
         fig.colorbar(image, ax=ax)
     fig.suptitle("Coalition {0, 1}: expected profit gain over truthful bidding")
-    fig.tight_layout()
-    fig.savefig(out / "iov_collusion.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "iov_collusion.png", dpi=120)
     return [out / "iov_dsic.png", out / "iov_collusion.png"]
 
 

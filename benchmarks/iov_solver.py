@@ -37,6 +37,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 REQUIRED_GAP = 1e-6
@@ -117,9 +118,7 @@ def plot(rows: list[dict], path: str) -> None:
     axes[1].axhline(REQUIRED_SPEEDUP, color="k", ls="--", lw=0.8, label="requirement")
     axes[1].set(xlabel="N (VSPs)", ylabel="speed ratio", title="speed-up")
     axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

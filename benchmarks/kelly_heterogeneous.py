@@ -42,6 +42,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 PAIRS = (("BR", "DAQ"), ("BR", "OGD"), ("DAQ", "OGD"))
@@ -140,10 +141,8 @@ def plot(rows: list[dict], extra: dict, out: Path, rate: str) -> list[Path]:
                     ax.set_title(f"p = {fraction:.1f} use {rule_name(first, rate)}")
                 ax.set_ylabel(label)
         axes[0, 0].legend(fontsize=8)
-        fig.tight_layout()
         path = out / f"trajectories_{first}_{second}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path)
         written.append(path)
     fig, axes = plt.subplots(1, len(PAIRS), figsize=(13, 3.8), sharey=True)
     for ax, (first, second) in zip(axes, PAIRS):
@@ -158,10 +157,8 @@ def plot(rows: list[dict], extra: dict, out: Path, rate: str) -> list[Path]:
         ax.set_title(f"{rule_name(first, rate)} / {rule_name(second, rate)}")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("time-average normalized payoff")
-    fig.tight_layout()
     path = out / "payoff_vs_fraction.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     written.append(path)
     return written
 

@@ -33,6 +33,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 ALGORITHMS = ("BR", "OGD_V", "OGD_F", "DAQ_F", "DAQ_V", "RRM_V")
@@ -136,9 +137,7 @@ def plot(rows: list[dict], path: str) -> None:
     ax.set(xlabel="paper's Table I (iterations)", ylabel="ours (iterations)",
            title="Kelly game, Table I: iterations to the NE")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:

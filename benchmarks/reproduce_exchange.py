@@ -48,6 +48,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     run_jobs,
+    save_figure,
 )
 
 SETTINGS: list[tuple[str, str, dict[str, Any]]] = [
@@ -212,9 +213,7 @@ def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("Paper 003: cumulative CE loss after the initialization phase "
                  "(mean over seeds, band = min..max)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _run_record(r: dict[str, Any]) -> dict[str, Any]:

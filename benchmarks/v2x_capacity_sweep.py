@@ -26,6 +26,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     run_jobs,
+    save_figure,
 )
 
 CAPACITIES = (50, 60, 70, 80, 90, 100, 110, 130, 150, 170, 190, 210, 230)
@@ -118,10 +119,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[2].legend()
     axes[2].grid(alpha=0.3)
     figure.suptitle("V2X offloading: passive vehicles, OFR and utilization vs capacity")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    save_figure(figure, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:

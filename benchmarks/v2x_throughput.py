@@ -28,6 +28,7 @@ from benchmarks.common import (
     benchmark_parser,
     plt_agg,
     progress,
+    save_figure,
 )
 
 
@@ -90,9 +91,7 @@ def plot(rows: list[dict], path: str) -> None:
     ax.set_xticks(x, [f"{r['case']}\n(x{r['speedup']:.0f})" for r in rows], fontsize=7)
     ax.set_ylabel("microseconds per call")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
