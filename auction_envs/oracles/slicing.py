@@ -266,11 +266,12 @@ def slicing_welfare_optimum(beta: Any, xi: Any, *, warm_start: Any = None,
 def _optimum_compiled(kernel: Any, beta: Any, xi: Any, warm_start: Any, tol: float,
                       max_iter: int) -> tuple[np.ndarray, float, np.ndarray] | None:
     """The compiled kernel's answer, or ``None`` when its active set did not settle."""
-    beta_arr = np.ascontiguousarray(beta, dtype=np.float64)
-    xi_arr = np.ascontiguousarray(xi, dtype=np.float64)
+    beta_arr = np.asarray(beta, dtype=np.float64)  # not ascontiguousarray: it makes scalars 1-D
+    xi_arr = np.asarray(xi, dtype=np.float64)
     if beta_arr.ndim != 1 or beta_arr.size == 0 or xi_arr.ndim != 2 \
             or xi_arr.shape[0] != beta_arr.size:
         _check_instance(beta, xi)  # raises the error that names the argument
+    beta_arr, xi_arr = np.ascontiguousarray(beta_arr), np.ascontiguousarray(xi_arr)
     if warm_start is None:
         guess, use_guess = xi_arr, False  # a placeholder of the right type, never read
     else:

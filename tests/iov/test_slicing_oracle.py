@@ -68,6 +68,7 @@ def test_degenerate_instances(backend: str) -> None:
     ((np.array([np.nan, 2.0]), np.ones((2, 3))), "beta"),
     ((np.array([1.0, 2.0]), np.array([[1.0, np.inf, 1.0], [1.0, 1.0, 1.0]])), "xi"),
     ((np.array([]), np.ones((0, 3))), "beta"),
+    ((150.0, np.ones((1, 3))), "beta"),
 ])
 def test_bad_input_raises_naming_the_argument(bad, argument: str, backend: str) -> None:
     with pytest.raises(InvalidArgumentError, match=argument):
