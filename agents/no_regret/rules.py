@@ -142,14 +142,18 @@ class OGD(_GradientRule):
         self.z = np.clip(self.z + self.eta(self.t) * feedback["gradient"], self.low, self.high)
 
 
-class DAQ(_GradientRule):
-    """Dual averaging with a quadratic regularizer (lazy OGD): ``z = clip(eta_t sum_s g_s)``."""
+class _DualRule(_GradientRule):
+    """A rule that keeps a score ``Y`` (aggregated gradients) beside the bid ``z``."""
 
     _arrays = ("z", "Y")
 
     def _start(self, bids: np.ndarray) -> None:
         self.z = bids
         self.Y = np.zeros_like(bids)
+
+
+class DAQ(_DualRule):
+    """Dual averaging with a quadratic regularizer (lazy OGD): ``z = clip(eta_t sum_s g_s)``."""
 
     def update(self, feedback: dict[str, np.ndarray]) -> None:
         self.t += 1
@@ -157,14 +161,8 @@ class DAQ(_GradientRule):
         self.z = np.clip(self.eta(self.t) * self.Y, self.low, self.high)
 
 
-class RRM(_GradientRule):
+class RRM(_DualRule):
     """Regularized Robbins-Monro, quadratic regularizer (RMQ): ``Y += eta_t g``, ``z = clip(Y)``."""
-
-    _arrays = ("z", "Y")
-
-    def _start(self, bids: np.ndarray) -> None:
-        self.z = bids
-        self.Y = np.zeros_like(bids)
 
     def update(self, feedback: dict[str, np.ndarray]) -> None:
         self.t += 1
