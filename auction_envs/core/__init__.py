@@ -6,14 +6,20 @@ from auction_envs.core.errors import (
     EpisodeOverError,
     InvalidActionError,
     InvalidArgumentError,
+    ResetNeededError,
 )
+from auction_envs.core.layout import Field, ObservationLayout, float32_box
 from auction_envs.core.market_env import MarketEnv
 
 __all__ = [
     "AuctionEnvError",
     "EnvNotFoundError",
     "EpisodeOverError",
+    "Field",
     "InvalidActionError",
     "InvalidArgumentError",
     "MarketEnv",
+    "ObservationLayout",
+    "ResetNeededError",
+    "float32_box",
 ]

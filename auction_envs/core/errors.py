@@ -42,6 +42,11 @@ class EpisodeOverError(AuctionEnvError, RuntimeError):
     """``step()`` was called with no live agents: the episode ended, call ``reset()``."""
 
 
+class ResetNeededError(AuctionEnvError, RuntimeError):
+    """A call that needs the market of an episode (``state()``, ``metrics()``, ...) before the first
+    ``reset()``."""
+
+
 class EnvNotFoundError(AuctionEnvError, LookupError):
     """An id that is not in the registry; the message lists the closest registered ids."""
 

@@ -18,17 +18,19 @@ Subclass checklist (see ``auction_envs/envs/kelly/env.py`` for a complete exampl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from auction_envs.core.checks import check_seed
 from auction_envs.core.errors import (
     EpisodeOverError,
     InvalidActionError,
     InvalidArgumentError,
+    ResetNeededError,
 )
 
 AgentID = str
@@ -62,6 +64,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         max_cycles: int,
         render_mode: str | None = None,
         action_policy: str = "raise",
+        possible_agents: Sequence[AgentID] | None = None,
     ) -> None:
         if not isinstance(max_cycles, (int, np.integer)) or isinstance(max_cycles, bool) \
                 or max_cycles < 1:
@@ -72,6 +75,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             )
         if action_policy not in ACTION_POLICIES:
             raise InvalidArgumentError("action_policy", action_policy, f"one of {ACTION_POLICIES}")
+        if possible_agents is not None:
+            self.possible_agents = [str(agent) for agent in possible_agents]
         if not getattr(self, "possible_agents", None):
             raise TypeError(f"{type(self).__name__} must set possible_agents before MarketEnv.__init__")
         self.max_cycles = int(max_cycles)
@@ -108,12 +113,14 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[AgentID, np.ndarray], dict[AgentID, dict[str, Any]]]:
         """Start a new episode; ``seed`` reseeds the env's single generator ``self.np_random``."""
+        seed = check_seed(seed)
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
-            self.np_random_seed = int(seed)
+            self.np_random_seed = seed
         self.agents = list(self.possible_agents)
         self.num_cycles = 0
         infos = self._reset_market(options or {})
+        self._has_reset = True
         observations = self._observations()
         if self.render_mode == "human":
             self.render()
@@ -229,6 +236,14 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     def equilibrium(self) -> Any:
         """The market's reference solution (an equilibrium or optimum), where it has one."""
         raise NotImplementedError(f"{type(self).__name__} has no reference solution")
+
+    def _require_reset(self, what: str) -> None:
+        """The convention before the first ``reset()``: the env holds no market yet, so ``state()``,
+        ``metrics()`` (and ``equilibrium()`` where it depends on the drawn market) raise
+        :class:`ResetNeededError` instead of returning placeholders. Call at the top of those."""
+        if not getattr(self, "_has_reset", False):
+            raise ResetNeededError(f"{type(self).__name__}.{what}() before the first reset(): "
+                                   "call reset() first")
 
     # ------------------------------------------------------------------ hooks
     def _reset_market(self, options: dict[str, Any]) -> dict[AgentID, dict[str, Any]]:
