@@ -3,9 +3,11 @@
 from agents.base import (
     AgentLearner,
     AgentTransition,
+    CheckpointError,
     Independent,
     Learner,
     Transition,
+    check_state_like,
     load_state,
     restore_rng,
     rng_state,
@@ -15,9 +17,11 @@ from agents.base import (
 __all__ = [
     "AgentLearner",
     "AgentTransition",
+    "CheckpointError",
     "Independent",
     "Learner",
     "Transition",
+    "check_state_like",
     "load_state",
     "restore_rng",
     "rng_state",

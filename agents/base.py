@@ -151,11 +151,24 @@ class Independent:
         save_state(path, self.state_dict())
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(load_state(path))
+        self.load_state_dict(load_state(path, like=self.state_dict()))
 
 
 # ---------------------------------------------------------------------------- checkpoints
 _SEPARATOR = "/"
+#: generators a checkpoint may name: nothing else is instantiated from a file's contents
+ALLOWED_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written, read or used; the message names the file and the
+    problem (missing, damaged, not a checkpoint of this learner, wrong shapes, NaN ...)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, problem: str) -> None:
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        where = f"checkpoint {str(self.path)!r}" if self.path is not None else "checkpoint"
+        super().__init__(f"{where}: {problem}")
 
 
 def _flatten(state: Mapping[str, Any], prefix: str, arrays: dict[str, np.ndarray],
@@ -182,7 +195,8 @@ def _flatten(state: Mapping[str, Any], prefix: str, arrays: dict[str, np.ndarray
 def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
     """Write a nested dict of arrays, numbers, strings, lists and dicts to ``path`` (.npz).
 
-    The file is written atomically (a crash leaves the previous checkpoint intact).
+    The file is written atomically (a crash leaves the previous checkpoint intact) and a failed
+    save leaves no temporary file behind.
     """
     arrays: dict[str, np.ndarray] = {}
     scalars: dict[str, Any] = {}
@@ -191,29 +205,108 @@ def save_state(path: str | os.PathLike[str], state: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {f"a{_SEPARATOR}{k}": v for k, v in arrays.items()}
     payload["__meta__"] = np.frombuffer(json.dumps(scalars).encode(), dtype=np.uint8)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-        np.savez(handle, **payload)
-    os.replace(handle.name, path)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     delete=False) as handle:
+        temp = Path(handle.name)
+        try:
+            np.savez(handle, **payload)
+        except BaseException:
+            handle.close()
+            temp.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
-def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read what :func:`save_state` wrote; never unpickles anything."""
-    with np.load(Path(path), allow_pickle=False) as data:
-        scalars = json.loads(data["__meta__"].tobytes().decode())
-        arrays = {k[2:]: data[k] for k in data.files if k.startswith(f"a{_SEPARATOR}")}
+def load_state(path: str | os.PathLike[str], like: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Read what :func:`save_state` wrote; never unpickles anything.
+
+    With ``like`` (the learner's current ``state_dict()``) the file must hold the same nested keys,
+    arrays of the same shapes and kinds, and finite floats wherever ``like`` has finite ones.
+    Every problem (missing file, damaged or foreign file, mismatch) raises :class:`CheckpointError`
+    naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise CheckpointError(path, "not a checkpoint of this library (no '__meta__' entry)")
+            scalars = json.loads(data["__meta__"].tobytes().decode())
+            arrays = {k[2:]: data[k] for k in data.files if k.startswith(f"a{_SEPARATOR}")}
+    except CheckpointError:
+        raise
+    except Exception as exc:  # zip, npy, JSON and unicode errors of a damaged file
+        raise CheckpointError(path, f"damaged or not an .npz checkpoint ({type(exc).__name__}: "
+                                    f"{exc})") from None
+    if not isinstance(scalars, dict):
+        raise CheckpointError(path, "damaged metadata (not a JSON object)")
     state: dict[str, Any] = {}
-    for name in sorted(set(scalars) | set(arrays), key=lambda k: k.count(_SEPARATOR)):
-        *parents, leaf = name.split(_SEPARATOR)
-        node = state
-        for parent in parents:
-            node = node[parent]
-        if name in arrays:
-            node[leaf] = arrays[name]
-        elif scalars[name].get("__dict__"):
-            node[leaf] = {}
-        else:
-            node[leaf] = scalars[name]["value"]
+    try:
+        for name in sorted(set(scalars) | set(arrays), key=lambda k: k.count(_SEPARATOR)):
+            *parents, leaf = name.split(_SEPARATOR)
+            node = state
+            for parent in parents:
+                node = node[parent]
+            if name in arrays:
+                node[leaf] = arrays[name]
+            elif scalars[name].get("__dict__"):
+                node[leaf] = {}
+            else:
+                node[leaf] = scalars[name]["value"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(path, f"damaged metadata ({type(exc).__name__}: {exc})") from None
+    if like is not None:
+        check_state_like(state, like, path)
     return state
+
+
+def check_state_like(state: Mapping[str, Any], like: Mapping[str, Any],
+                     path: str | os.PathLike[str] | None = None, prefix: str = "") -> None:
+    """Raise :class:`CheckpointError` unless ``state`` matches ``like`` (keys, shapes, kinds,
+    finiteness); see :func:`load_state`."""
+    if not isinstance(state, Mapping):
+        raise CheckpointError(path, f"{prefix or 'the state'} is not a dict")
+    missing = sorted(set(like) - set(state))
+    extra = sorted(set(state) - set(like))
+    if missing or extra:
+        raise CheckpointError(path, f"keys under {prefix or 'the root'} differ from this learner's: "
+                                    f"missing {missing}, unexpected {extra}")
+    if "bit_generator" in like and state.get("bit_generator") not in ALLOWED_BIT_GENERATORS:
+        raise CheckpointError(path, f"{prefix or 'the state'} names bit generator "
+                                    f"{state.get('bit_generator')!r}; allowed: "
+                                    f"{list(ALLOWED_BIT_GENERATORS)}")
+    for key, reference in like.items():
+        name = f"{prefix}{key}"
+        value = state[key]
+        if isinstance(reference, Mapping):
+            check_state_like(value, reference, path, name + _SEPARATOR)
+        elif isinstance(reference, np.ndarray):
+            if not isinstance(value, np.ndarray):
+                raise CheckpointError(path, f"{name} is not an array")
+            if value.shape != reference.shape:
+                raise CheckpointError(path, f"{name} has shape {value.shape}; this learner needs "
+                                            f"{reference.shape}")
+            if _kind(value) != _kind(reference):
+                raise CheckpointError(path, f"{name} has dtype {value.dtype}; this learner needs "
+                                            f"{reference.dtype}")
+            if value.dtype.kind in "fc" and not np.all(np.isfinite(value)[np.isfinite(reference)]):
+                raise CheckpointError(path, f"{name} holds NaN or inf")
+        elif isinstance(reference, (bool, np.bool_)) != isinstance(value, (bool, np.bool_)):
+            raise CheckpointError(path, f"{name} is {value!r}; this learner stores a "
+                                        f"{type(reference).__name__}")
+        elif isinstance(reference, float) and isinstance(value, (int, float)):
+            if np.isfinite(reference) and not np.isfinite(value):
+                raise CheckpointError(path, f"{name} is {value!r}")
+
+
+def _kind(array: np.ndarray) -> str:
+    return {"i": "int", "u": "int", "f": "float", "b": "bool"}.get(array.dtype.kind, array.dtype.kind)
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -222,8 +315,20 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def restore_rng(state: Mapping[str, Any]) -> np.random.Generator:
-    """A generator continuing exactly from a :func:`rng_state` snapshot."""
+    """A generator continuing exactly from a :func:`rng_state` snapshot.
+
+    Only the bit generators in :data:`ALLOWED_BIT_GENERATORS` are instantiated: a checkpoint
+    never makes this call construct an arbitrary class it names.
+    """
+    if not isinstance(state, Mapping) or "bit_generator" not in state:
+        raise CheckpointError(None, f"damaged RNG state {state!r}")
     name = state["bit_generator"]
+    if name not in ALLOWED_BIT_GENERATORS:
+        raise CheckpointError(None, f"RNG state names bit generator {name!r}; allowed: "
+                                    f"{list(ALLOWED_BIT_GENERATORS)}")
     bit_generator = getattr(np.random, name)()
-    bit_generator.state = dict(state)
+    try:
+        bit_generator.state = dict(state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(None, f"damaged {name} state ({exc})") from None
     return np.random.Generator(bit_generator)

@@ -10,17 +10,30 @@ unchanged (a learner bootstraps through a truncation, never through a terminatio
 ``learner.update()``; at the end of an episode ``learner.end_episode()`` and a reset with the next
 seed (episode ``k`` is reset with ``seed + k``).
 
-Outputs under ``log_dir``: ``progress.csv`` (always; one row every ``log_every`` rounds with the
-mean reward, the learner's metrics and the env's scalar ``metrics()``; evaluation rows are prefixed
-``eval/``), TensorBoard event files (when ``torch.utils.tensorboard`` is importable),
-``checkpoint.npz`` (the learner, via :func:`agents.base.save_state`: safe, RNG included) with
-``runner.json`` (rounds and episodes done). ``train(..., resume=True)`` reloads both and continues
-with a fresh episode: the learner resumes exactly; the env, which has no checkpoint, restarts.
+Outputs under ``log_dir``:
+
+* ``progress.jsonl``: the run's record, append-only (:class:`agents.logging.ProgressLog`), one row
+  every ``log_every`` rounds with the mean reward, the learner's metrics and the env's scalar
+  ``metrics()``; evaluation rows are prefixed ``eval/``. Read it with
+  :func:`agents.logging.read_progress`; ``progress.csv`` is its CSV export, rewritten atomically at
+  the end of the run;
+* TensorBoard event files (when ``torch.utils.tensorboard`` is importable);
+* ``checkpoint-<rounds>.npz`` (the learner, via :func:`agents.base.save_state`: safe, RNG included)
+  and ``runner.json`` (rounds and episodes done, and the name of that checkpoint), written in that
+  order, each atomically; older checkpoints are removed after ``runner.json`` points past them. So a
+  kill at any moment leaves ``runner.json`` naming a complete checkpoint.
+
+``train(..., resume=True)`` reloads both and continues with a fresh episode: the learner resumes
+exactly; the env, which has no checkpoint, restarts (a run whose checkpoints fall on episode
+boundaries resumes into exactly the uninterrupted run). Rows the killed run logged after its last
+checkpoint are superseded, never duplicated. A fresh run refuses a ``log_dir`` that already holds
+one (pass ``resume=True`` or another folder): nothing recorded is ever overwritten.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +42,37 @@ from typing import Any
 import numpy as np
 
 import auction_envs
-from agents.base import Learner, Transition
-from agents.logging import CSVLogger, TensorBoardLogger, scalars
+from agents.base import CheckpointError, Learner, Transition
+from agents.logging import ProgressLog, TensorBoardLogger, export_csv, scalars
 
 LearnerOrFactory = Learner | Callable[[Any], Learner]
 EVAL_SEED_OFFSET = 1_000_003
+RUNNER_FILE = "runner.json"
+PROGRESS_FILE = "progress.jsonl"
+
+
+def read_runner_state(log_dir: str | Path) -> dict[str, Any]:
+    """``runner.json`` of a run folder, checked (a damaged file raises :class:`CheckpointError`)."""
+    path = Path(log_dir) / RUNNER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"nothing to resume in {log_dir}: no {RUNNER_FILE}")
+    try:
+        state = json.loads(path.read_text())
+        rounds, episodes = int(state["rounds"]), int(state["episodes"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(path, f"damaged runner state ({type(exc).__name__}: {exc})") from None
+    checkpoint = Path(log_dir) / str(state.get("checkpoint", "checkpoint.npz"))
+    return {**state, "rounds": rounds, "episodes": episodes, "checkpoint_path": checkpoint}
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 @dataclass
@@ -126,14 +165,17 @@ def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) ->
     log_dir = Path(config.log_dir) if config.log_dir else None
     done_rounds, episode = 0, 0
     if resume:
-        if log_dir is None or not (log_dir / "runner.json").exists():
-            raise FileNotFoundError(f"nothing to resume in {log_dir}")
-        agent_learner.load(log_dir / "checkpoint.npz")
-        state = json.loads((log_dir / "runner.json").read_text())
-        done_rounds, episode = int(state["rounds"]), int(state["episodes"])
+        if log_dir is None:
+            raise FileNotFoundError("resume=True needs config.log_dir")
+        runner_state = read_runner_state(log_dir)
+        agent_learner.load(runner_state["checkpoint_path"])
+        done_rounds, episode = runner_state["rounds"], runner_state["episodes"]
+    elif log_dir is not None and ((log_dir / RUNNER_FILE).exists() or (log_dir / PROGRESS_FILE).exists()):
+        raise FileExistsError(f"{log_dir} already holds a run: pass resume=True to continue it, or "
+                              "choose another log_dir (nothing recorded is overwritten)")
     loggers: list[Any] = []
     if log_dir is not None:
-        loggers.append(CSVLogger(log_dir / "progress.csv", append=resume))
+        loggers.append(ProgressLog(log_dir / PROGRESS_FILE, resume_from=done_rounds if resume else None))
         if config.tensorboard:
             loggers.append(TensorBoardLogger(log_dir / "tensorboard"))
 
@@ -142,11 +184,16 @@ def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) ->
             logger.log(step, values)
 
     def checkpoint() -> None:
-        if log_dir is not None:
-            agent_learner.save(log_dir / "checkpoint.npz")
-            (log_dir / "runner.json").write_text(json.dumps(
-                {"rounds": done_rounds, "episodes": episode, "env_id": config.env_id,
-                 "seed": config.seed}))
+        if log_dir is None:
+            return
+        name = f"checkpoint-{done_rounds:012d}.npz"
+        agent_learner.save(log_dir / name)  # complete before runner.json names it
+        _write_text_atomic(log_dir / RUNNER_FILE, json.dumps(
+            {"rounds": done_rounds, "episodes": episode, "env_id": config.env_id,
+             "seed": config.seed, "checkpoint": name}))
+        for old in log_dir.glob("checkpoint-*.npz"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
     def run_evaluation() -> dict[str, float]:
         result = evaluate(agent_learner, config.env_id, config.seed + EVAL_SEED_OFFSET,
@@ -162,6 +209,7 @@ def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) ->
         except ImportError:  # pragma: no cover - tqdm is in the extras
             bar = None
 
+    finished_before = done_rounds >= config.rounds  # resuming a finished run adds nothing
     observations, _ = env.reset(seed=config.seed + episode)
     last_metrics: dict[str, float] = {}
     evaluations: list[dict[str, float]] = []
@@ -191,12 +239,15 @@ def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) ->
                 bar.set_postfix(residual=f"{last_metrics['env/residual']:.2e}", refresh=False)
     if bar is not None:
         bar.close()
-    if config.eval_episodes and not (config.eval_every and evaluations
-                                     and done_rounds % config.eval_every == 0):
+    if config.eval_episodes and not finished_before and not (
+            config.eval_every and evaluations and done_rounds % config.eval_every == 0):
         evaluations.append(run_evaluation())
-    checkpoint()
+    if not finished_before:
+        checkpoint()
     for logger in loggers:
         logger.close()
+    if log_dir is not None:
+        export_csv(log_dir / PROGRESS_FILE, log_dir / "progress.csv")
     env.close()
     return {"learner": agent_learner, "rounds": done_rounds, "episodes": episode,
             "last_metrics": last_metrics, "eval": evaluations,

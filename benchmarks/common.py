@@ -9,6 +9,9 @@ Every ``python -m benchmarks.<name>`` script
 * writes its JSON *incrementally*: :class:`IncrementalResults` rewrites the file atomically (temp
   file beside it, then :func:`os.replace`) after each finished unit of work, so a crash mid-run
   leaves the finished results on disk as valid JSON;
+* resumes: each finished cell (one job of a grid) is appended to ``PATH.cells.jsonl``
+  (:class:`CellStore`), and a rerun with the same ``--json PATH`` takes finished cells from it and
+  runs only the missing ones (``--restart`` ignores them); a torn last line is skipped;
 * shows a progress bar on long loops (:func:`progress`, tqdm if installed);
 * runs independent jobs, optionally in a process pool, with :func:`run_jobs`, which records each
   result as it completes and returns them in job order (deterministic whatever the completion
@@ -49,6 +52,77 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, json_help: str | No
         parser.add_argument("--png", *png_aliases, dest="png", default=png_default, metavar="PATH",
                             help=f"write the figure to PATH{default}")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--restart", action="store_true",
+                        help="with --json PATH: recompute every cell instead of resuming the "
+                             "finished ones stored in PATH.cells.jsonl by an earlier run")
+
+
+class CellStore:
+    """Finished cells of a benchmark grid, appended to a JSON-lines file as each one finishes.
+
+    A cell is keyed by a JSON-able description of its job (its arguments); :meth:`get` returns the
+    stored result of an earlier run (or ``None``), :meth:`put` appends one line and flushes it. The
+    file is only ever appended to; a torn last line (a kill mid-write) is ignored and sealed off.
+    Results come back as decoded JSON (numpy arrays as lists).
+
+    >>> store = CellStore(None)
+    >>> store.put(("cell", 1), {"x": 2}); store.get(("cell", 1))
+    {'x': 2}
+    """
+
+    def __init__(self, path: str | os.PathLike | None, restart: bool = False) -> None:
+        self.path = Path(path) if path else None
+        self.cells: dict[str, Any] = {}
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not restart:
+            with self.path.open("rb") as handle:
+                for line in handle:
+                    try:
+                        record = json.loads(line)
+                        self.cells[record["key"]] = record["result"]
+                    except (ValueError, KeyError, TypeError):
+                        continue  # torn or foreign line
+        if restart and self.path.exists():
+            self.path.replace(self.path.with_name(self.path.name + ".old"))
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as handle:
+                handle.seek(-1, os.SEEK_END)
+                torn = handle.read(1) != b"\n"
+            if torn:
+                with self.path.open("ab") as handle:
+                    handle.write(b"\n")
+
+    @staticmethod
+    def key(job: Any) -> str:
+        return json.dumps(job, default=_default, sort_keys=True)
+
+    def __contains__(self, job: Any) -> bool:
+        return self.key(job) in self.cells
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def get(self, job: Any) -> Any:
+        return self.cells.get(self.key(job))
+
+    def put(self, job: Any, result: Any) -> None:
+        key = self.key(job)
+        # the stored form is what a resumed run gets back: keep both runs on the same values
+        result = json.loads(json.dumps(result, default=_default))
+        self.cells[key] = result
+        if self.path is not None:
+            with self.path.open("ab") as handle:
+                handle.write(json.dumps({"key": key, "result": result}).encode() + b"\n")
+                handle.flush()
+
+
+def cell_store(args: argparse.Namespace) -> CellStore:
+    """The :class:`CellStore` beside ``args.json`` (in memory only without ``--json``)."""
+    json_path = getattr(args, "json", None)
+    return CellStore(f"{json_path}.cells.jsonl" if json_path else None,
+                     restart=getattr(args, "restart", False))
 
 
 def _default(value: Any) -> Any:
@@ -128,20 +202,42 @@ def progress(iterable: Iterable, total: int | None = None, desc: str | None = No
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
              on_result: Callable[[int, Any], None] | None = None, show_progress: bool = True,
-             desc: str = "runs") -> list[Any]:
+             desc: str = "runs", store: CellStore | None = None) -> list[Any]:
     """``[fn(*job) for job in jobs]``, in a process pool of ``workers`` when ``workers > 1``.
 
     ``on_result(index, result)`` is called in this process as soon as each job finishes
     (completion order, via :func:`concurrent.futures.as_completed`), so callers can save it at
     once; the returned list is in job order, so the results do not depend on scheduling. A job
     that raises propagates after the results finished before it were handed to ``on_result``.
+    With a ``store`` (:func:`cell_store`), jobs it already holds are not run again: their stored
+    results are handed to ``on_result`` first, and each new result is stored as it finishes. A
+    job whose result goes into the store is stored in its JSON form, the same for every run.
     """
     results: list[Any] = [None] * len(jobs)
 
     def record(index: int, result: Any) -> None:
+        if store is not None:
+            store.put((getattr(fn, "__name__", "job"), jobs[index]), result)
+            result = store.get((getattr(fn, "__name__", "job"), jobs[index]))
         results[index] = result
         if on_result is not None:
             on_result(index, result)
+
+    if store is not None:
+        pending = []
+        for index, job in enumerate(jobs):
+            stored = store.get((getattr(fn, "__name__", "job"), job))
+            if stored is None:
+                pending.append(index)
+            else:
+                results[index] = stored
+                if on_result is not None:
+                    on_result(index, stored)
+        if len(pending) < len(jobs):
+            finished = run_jobs(fn, [jobs[i] for i in pending], workers,
+                                lambda k, result: record(pending[k], result), show_progress, desc)
+            del finished
+            return results
 
     if workers > 1 and len(jobs) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed

@@ -33,8 +33,9 @@ def test_train_writes_csv_checkpoint_and_evaluates(tmp_path):
     evaluations = [r for r in rows if r.get("eval/return")]
     assert [float(r["step"]) for r in evaluations] == [30.0, 60.0]
     assert float(evaluations[0]["eval/rounds"]) == 5.0
-    assert (tmp_path / "checkpoint.npz").exists()
-    assert json.loads((tmp_path / "runner.json").read_text())["rounds"] == 60
+    state = json.loads((tmp_path / "runner.json").read_text())
+    assert state["rounds"] == 60
+    assert [p.name for p in tmp_path.glob("checkpoint-*.npz")] == [state["checkpoint"]]
 
 
 def test_resume_continues_exactly_where_a_single_run_would(tmp_path):
