@@ -108,16 +108,20 @@ def _env_metrics(env: Any) -> dict[str, float]:
 
 
 def play_episode(env: Any, learner: Learner, seed: int | None = None, *, explore: bool = True,
-                 learn: bool = True, on_step: Callable[[Any], None] | None = None) -> Any:
+                 learn: bool = True, on_step: Callable[[Any], None] | None = None,
+                 on_rewards: Callable[[dict[str, float]], None] | None = None) -> Any:
     """Play one whole episode of ``env`` with ``learner`` and return the env.
 
     With ``learn`` the learner observes every round and ``update()`` runs after each observation,
-    as in :func:`train`; ``on_step(env)`` is called after every round (to read metrics).
+    as in :func:`train`; ``on_step(env)`` is called after every round (to read metrics) and
+    ``on_rewards(rewards)`` with the round's reward dict (to sum returns).
     """
     observations, _ = env.reset(seed=seed)
     while env.agents:
         actions = learner.act(observations, explore=explore)
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
+        if on_rewards is not None:
+            on_rewards(rewards)
         if learn:
             learner.observe(Transition(observations, actions, rewards, next_observations,
                                        terminations, truncations, infos))

@@ -2,6 +2,8 @@
 
     auction-envs list            registered ids with one-line descriptions
     auction-envs info ID         an env's documentation, agents and spaces
+    auction-envs leaderboard     every learner on every market, ranked (see --help); needs the
+                                 ``agents`` and ``benchmarks`` packages of this distribution
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def _info(env_id: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["leaderboard"]:
+        # lazy: the env package never imports the learners or the benchmarks unless asked to
+        from benchmarks.leaderboard import main as leaderboard_main
+
+        return leaderboard_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="auction-envs",
         description="Multi-agent auction and market environments (PettingZoo parallel API).",
@@ -46,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("list", help="list the registered environment ids with descriptions")
     info = commands.add_parser("info", help="show an environment's documentation and spaces")
     info.add_argument("env_id", help="a registered id, e.g. auction_envs/KellyGame-v0")
+    commands.add_parser("leaderboard", add_help=False,
+                        help="run the (env x learner x seed) leaderboard; "
+                             "`auction-envs leaderboard --help` for its options")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":

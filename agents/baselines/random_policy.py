@@ -1,0 +1,61 @@
+"""Uniform random actions in every agent's space: the floor of every normalized score."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from agents.base import Transition, load_state, restore_rng, rng_state, save_state
+
+#: stand-in bound for an infinite side of a Box (uniform sampling needs finite bounds)
+UNBOUNDED_SIDE = 1e3
+
+
+class RandomPolicy:
+    """Acts uniformly at random in each agent's action space, from one seeded generator.
+
+    Box bounds that are infinite are replaced by ``±UNBOUNDED_SIDE``; Discrete and MultiDiscrete
+    spaces draw each choice uniformly. Learns nothing; a joint :class:`agents.base.Learner`.
+    """
+
+    def __init__(self, env: Any, seed: int | None = None) -> None:
+        self.spaces = {agent: env.action_space(agent) for agent in env.possible_agents}
+        self.rng = np.random.default_rng(seed)
+
+    def _sample(self, space: spaces.Space) -> np.ndarray:
+        if isinstance(space, spaces.Box):
+            low = np.where(np.isfinite(space.low), space.low, -UNBOUNDED_SIDE).astype(np.float64)
+            high = np.where(np.isfinite(space.high), space.high, UNBOUNDED_SIDE).astype(np.float64)
+            return np.clip(self.rng.uniform(low, high).astype(space.dtype), space.low, space.high)
+        if isinstance(space, spaces.Discrete):
+            return np.int64(space.start + self.rng.integers(space.n))
+        if isinstance(space, spaces.MultiDiscrete):
+            return (space.start + self.rng.integers(space.nvec)).astype(np.int64)
+        raise TypeError(f"RandomPolicy cannot sample {space!r}")
+
+    def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
+        return {agent: self._sample(self.spaces[agent]) for agent in observations}
+
+    def observe(self, transition: Transition) -> None:
+        """Nothing to learn."""
+
+    def update(self) -> dict[str, float]:
+        return {}
+
+    def end_episode(self) -> None:
+        """Nothing to reset."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng = restore_rng(state["rng"])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_state(path, self.state_dict())
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        self.load_state_dict(load_state(path, like=self.state_dict()))
