@@ -326,7 +326,12 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 "step() called with no live agents: the episode is over (or reset() was never "
                 "called); call reset() first"
             )
-        validated = self._validate(actions, as_array=self.joint_action_array)
+        if type(self).validate_actions is MarketEnv.validate_actions:
+            validated = self._validate(actions, as_array=self.joint_action_array)
+        else:  # a subclass's own validate_actions (it returns the dict) is honoured
+            validated = self.validate_actions(actions)
+            if self.joint_action_array:
+                validated = np.stack([validated[agent] for agent in self.agents])
         rewards, infos, terminated = self._step_market(validated)
         self.num_cycles += 1
         truncated = self.num_cycles >= self.max_cycles and not terminated
@@ -413,10 +418,10 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             rows = [self._agent_rows[agent] for agent in agents]
             low, high = joint.low[rows], joint.high[rows]
         # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
-        if not (np.all(array >= low) and np.all(array <= high)):
+        if not ((array >= low).all() and (array <= high).all()):
             return None
         if joint.kind == "integer":
-            if not np.all(array == np.floor(array)):
+            if not (array == np.floor(array)).all():
                 return None
             return array.astype(np.int64)
         return array

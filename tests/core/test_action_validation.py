@@ -44,7 +44,7 @@ def test_a_valid_joint_action_never_walks_the_agents(monkeypatch):
 
 def test_an_invalid_joint_action_is_walked_to_name_the_agent():
     env = toy()
-    with pytest.raises(InvalidActionError, match="'trader_1'.*out of bounds") as error:
+    with pytest.raises(InvalidActionError, match=r"'trader_1'.*out of bounds") as error:
         env.step({**valid(), "trader_1": [0.9]})
     assert error.value.agent == "trader_1" and error.value.value == [0.9]
     assert error.value.space is env.action_space("trader_1")
