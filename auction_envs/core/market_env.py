@@ -29,6 +29,9 @@ Subclass checklist (see ``auction_envs/envs/kelly/env.py`` for a complete exampl
   (``dict(zip(self.agents, rows))`` of one ``[n, obs_dim]`` array is the cheap form).
 * ``state()``, ``metrics()`` (start both with ``self._require_reset("state")`` etc.),
   ``_render_text()`` (and ``_render_rgb()`` for ``"rgb_array"``).
+* Do not override ``validate_actions`` for speed: the base path is the fast one. ``step`` does call
+  an override (a market with extra rules may need one), which must then keep every guarantee
+  below; the conformance suite (``auction_envs.testing.conformance``) checks them for every id.
 
 Action validation (``step`` / :meth:`validate_actions`): the joint action is checked once, as one
 float64 array against bounds cached at ``_set_spaces``; only when that check fails are the agents
