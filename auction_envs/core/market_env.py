@@ -2,23 +2,68 @@
 
 Every market subclasses :class:`MarketEnv` and supplies the market itself through a handful of hooks;
 the base class owns what must behave identically everywhere: cached spaces, seeding through one
-``np.random.Generator``, strict action validation that never corrupts state, truncation at the
-horizon, rendering and the ``metrics()`` / ``state()`` / ``equilibrium()`` entry points.
+``np.random.Generator``, strict action validation that never corrupts state, transactional resets,
+truncation at the horizon, rendering and the ``metrics()`` / ``state()`` / ``equilibrium()`` entry
+points.
 
 Subclass checklist (see ``auction_envs/envs/kelly/env.py`` for a complete example):
 
-* in ``__init__``: validate arguments (raise :class:`InvalidArgumentError`), set
-  ``self.possible_agents``, then call ``super().__init__(...)`` and ``self._set_spaces(...)``;
-* ``_reset_market(options) -> infos``: rebuild the market for a new episode from ``self.np_random``;
+* in ``__init__``: validate arguments with ``auction_envs.core.checks`` (they raise
+  :class:`InvalidArgumentError`), call ``super().__init__(..., possible_agents=[...])``, then
+  ``self._set_spaces(observation_spaces, action_spaces, state_space, action_bounds=None)``.
+  ``action_bounds`` (optional) gives the *documented* float64 ``(low, high)`` of each Box action
+  space when the float32 Box cannot hold them exactly (see "Float32 bounds" below).
+* ``_reset_market(options) -> infos``: rebuild the market for a new episode from ``self.np_random``.
+  ``options`` is a plain ``dict`` that already passed :meth:`_check_reset_options`.
+* ``_check_reset_options(options)`` (optional): raise :class:`InvalidArgumentError` for a bad
+  value of a ``reset(options=...)`` key *before anything changes*. Unknown keys are ignored (the
+  PettingZoo convention: its own API test resets with ``options={"options": 1}``).
 * ``_step_market(actions) -> (rewards, infos, terminated)``: one round with already-validated
-  float64 (or int64) actions;
-* ``_observations() -> dict``: float32 observations, inside their spaces;
-* ``state()``, ``metrics()``, ``_render_text()`` (and ``_render_rgb()`` for ``"rgb_array"``).
+  actions, by default a dict ``{agent: float64 array}`` (``int64`` for discrete spaces). A subclass
+  that sets ``joint_action_array = True`` receives instead one array ``[len(self.agents), *shape]``
+  (rows in the order of ``self.agents``; every agent must then have an action space of the same
+  kind and shape) and can step its core on it without any per-agent dict. ``rewards`` may be a dict
+  keyed by agent or a sequence / array aligned with ``self.agents`` (the cheap form: one
+  ``tolist()``, no per-agent numpy call).
+* ``_observations() -> dict``: float32 observations, inside their spaces
+  (``dict(zip(self.agents, rows))`` of one ``[n, obs_dim]`` array is the cheap form).
+* ``state()``, ``metrics()`` (start both with ``self._require_reset("state")`` etc.),
+  ``_render_text()`` (and ``_render_rgb()`` for ``"rgb_array"``).
+* Do not override ``validate_actions`` for speed: the base path is the fast one. ``step`` does call
+  an override (a market with extra rules may need one), which must then keep every guarantee
+  below; the conformance suite (``auction_envs.testing.conformance``) checks them for every id.
+
+Action validation (``step`` / :meth:`validate_actions`): the joint action is checked once, as one
+float64 array against bounds cached at ``_set_spaces``; only when that check fails are the agents
+walked one by one to raise the precise :class:`InvalidActionError` (agent, space, value). Accepted
+values are *real numbers* only: Python / numpy integers and floats, numeric numpy arrays and
+(nested) lists or tuples of them, or anything exposing a numeric ``__array__``. Booleans, strings,
+bytes, complex numbers, datetimes, ``None`` and object arrays are rejected, as are NaN, infinities
+and numbers that overflow the space's dtype; every rejection is an :class:`InvalidActionError`
+(a ``ValueError``), whatever the input, and changes nothing.
+
+Float32 bounds: action Boxes are float32, and float32 cannot hold most decimal bounds (``0.1``
+becomes ``0.100000001``). A value is accepted when its float32 rounding lies in the Box
+(``np.float32(x) in space``), which admits the documented float64 bound whichever way the Box was
+built (``spaces.Box(0.1, ...)`` rounds to nearest, ``core.layout.float32_box`` outward); accepted
+values are then clipped into the documented float64 bounds (``action_bounds`` of ``_set_spaces``,
+default the Box's own bounds), so the market sees exactly ``0.1`` at the documented minimum.
+
+Transactional reset: ``reset`` checks ``seed`` and ``options`` before anything changes; if
+``_reset_market`` or ``_observations`` still raises, the base class restores every attribute
+(a shallow snapshot of ``__dict__``) and the state of ``self.np_random``, so the env continues
+exactly as before the failed call. The shallow snapshot costs a few microseconds; it does not undo
+*in-place* changes to attribute objects, so ``_reset_market`` must assign new objects (or mutate
+existing ones only after its last check), or the subclass sets ``reset_snapshot = "deep"`` (a
+``copy.deepcopy`` of ``__dict__``: 1–5 ms per reset for the built-in markets).
 """
 
 from __future__ import annotations
 
+import copy
+import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +80,86 @@ from auction_envs.core.errors import (
 
 AgentID = str
 ACTION_POLICIES = ("raise", "clip")
+RESET_SNAPSHOTS = ("shallow", "deep")
+
+# Types whose values the fast path may hand to numpy without a closer look (bool is not among
+# them: ``type(True) is bool``, not ``int``).
+_PLAIN_REAL_TYPES = frozenset({
+    float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
+    np.uint64, np.uint32, np.uint16, np.uint8,
+})
+_REAL_KINDS = frozenset("iuf")
+_KIND_NAMES = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers",
+               "M": "datetimes", "m": "time deltas", "O": "objects", "V": "structured records"}
+
+
+@dataclass(frozen=True)
+class _ActionSpec:
+    """What validation needs of one agent's action space, as float64 arrays of the space's shape.
+
+    ``accept_low/high``: the widest values accepted under ``action_policy="raise"`` (the Box's
+    bounds widened by half a step of its float dtype); ``low/high``: the documented bounds accepted
+    values are clipped into. ``kind`` is ``"box"``, ``"integer"`` or ``"unsupported"``.
+    """
+
+    space: spaces.Space
+    kind: str
+    shape: tuple[int, ...]
+    low: np.ndarray
+    high: np.ndarray
+    accept_low: np.ndarray
+    accept_high: np.ndarray
+
+
+def _half_step_outward(bound: np.ndarray, dtype: np.dtype, direction: float) -> np.ndarray:
+    """The midpoint between each float ``bound`` and its neighbour in ``direction`` (float64)."""
+    stored = bound.astype(dtype)
+    neighbour = np.nextafter(stored, np.asarray(direction, dtype=dtype))
+    with np.errstate(over="ignore", invalid="ignore"):
+        middle = (stored.astype(np.float64) + neighbour.astype(np.float64)) / 2.0
+    return np.where(np.isfinite(middle), middle, stored.astype(np.float64))
+
+
+def _action_spec(space: spaces.Space, documented: tuple[Any, Any] | None) -> _ActionSpec:
+    shape = tuple(space.shape or ())
+    if isinstance(space, spaces.Box):
+        box_low = space.low.astype(np.float64)
+        box_high = space.high.astype(np.float64)
+        accept_low, accept_high = box_low, box_high
+        if np.issubdtype(space.dtype, np.floating):
+            largest = float(np.finfo(space.dtype).max)  # beyond it the stored value is inf
+            accept_low = np.maximum(_half_step_outward(box_low, space.dtype, -np.inf), -largest)
+            accept_high = np.minimum(_half_step_outward(box_high, space.dtype, np.inf), largest)
+        low, high = np.maximum(box_low, accept_low), np.minimum(box_high, accept_high)
+        if documented is not None:
+            low = np.broadcast_to(np.asarray(documented[0], dtype=np.float64), shape).copy()
+            high = np.broadcast_to(np.asarray(documented[1], dtype=np.float64), shape).copy()
+            if np.any(low < accept_low) or np.any(high > accept_high) or np.any(low > high):
+                raise TypeError(f"action_bounds {documented} do not match the space {space} "
+                                "(they must lie within float32 rounding of its bounds)")
+        return _ActionSpec(space, "box", shape, low, high, accept_low, accept_high)
+    if isinstance(space, spaces.Discrete):
+        low = np.asarray(float(space.start))
+        high = np.asarray(float(space.start + space.n - 1))
+    elif isinstance(space, spaces.MultiDiscrete):
+        low = space.start.astype(np.float64)
+        high = (space.start + space.nvec - 1).astype(np.float64)
+    elif isinstance(space, spaces.MultiBinary):
+        low, high = np.zeros(shape), np.ones(shape)
+    else:
+        empty = np.zeros(0)
+        return _ActionSpec(space, "unsupported", shape, empty, empty, empty, empty)
+    return _ActionSpec(space, "integer", shape, low, high, low, high)
+
+
+@dataclass(frozen=True)
+class _JointSpec:
+    """The specs of every possible agent stacked along a leading axis (all share kind and shape)."""
+
+    kind: str
+    shape: tuple[int, ...]
+    low: np.ndarray
+    high: np.ndarray
 
 
 class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
@@ -48,7 +173,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             or ``"rgb_array"`` where the market has a plot.
         action_policy: ``"raise"`` (default) rejects out-of-bounds actions with
             :class:`InvalidActionError`; ``"clip"`` clips them into the space. Malformed actions
-            (wrong keys, shape, NaN or inf) are rejected under both policies.
+            (wrong keys, types or shape, NaN or inf) are rejected under both policies.
+        possible_agents: the agent ids (or set ``self.possible_agents`` before this call).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -57,6 +183,11 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         "is_parallelizable": True,
         "render_fps": 4,
     }
+    #: ``True``: ``_step_market`` receives the validated joint action as one array
+    #: ``[len(self.agents), *shape]`` instead of a dict (see the module docstring).
+    joint_action_array: ClassVar[bool] = False
+    #: ``"shallow"`` (attributes and generator restored after a failed reset) or ``"deep"``.
+    reset_snapshot: ClassVar[str] = "shallow"
 
     def __init__(
         self,
@@ -73,8 +204,10 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             raise InvalidArgumentError(
                 "render_mode", render_mode, f"None or one of {self.metadata['render_modes']}"
             )
-        if action_policy not in ACTION_POLICIES:
+        if not isinstance(action_policy, str) or action_policy not in ACTION_POLICIES:
             raise InvalidArgumentError("action_policy", action_policy, f"one of {ACTION_POLICIES}")
+        if self.reset_snapshot not in RESET_SNAPSHOTS:
+            raise TypeError(f"{type(self).__name__}.reset_snapshot must be one of {RESET_SNAPSHOTS}")
         if possible_agents is not None:
             self.possible_agents = [str(agent) for agent in possible_agents]
         if not getattr(self, "possible_agents", None):
@@ -93,14 +226,40 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         observation_spaces: Mapping[AgentID, spaces.Space],
         action_spaces: Mapping[AgentID, spaces.Space],
         state_space: spaces.Space,
+        action_bounds: Mapping[AgentID, tuple[Any, Any]] | None = None,
     ) -> None:
-        """Store the spaces once; ``observation_space(agent)`` returns the same object forever."""
+        """Store the spaces once; ``observation_space(agent)`` returns the same object forever.
+
+        ``action_bounds``: the documented float64 ``(low, high)`` of Box action spaces whose
+        float32 bounds round them (agents left out use their Box's bounds); accepted actions are
+        clipped into them. The validation bounds are cached here, stacked over the agents when
+        they all share one kind and shape of action space.
+        """
         if set(observation_spaces) != set(self.possible_agents) \
                 or set(action_spaces) != set(self.possible_agents):
             raise TypeError("spaces must be given for exactly the possible agents")
+        action_bounds = dict(action_bounds or {})
+        if not set(action_bounds) <= set(self.possible_agents):
+            raise TypeError("action_bounds must be keyed by possible agents")
         self.observation_spaces = dict(observation_spaces)
         self.action_spaces = dict(action_spaces)
         self.state_space = state_space
+        self._action_specs = {
+            agent: _action_spec(self.action_spaces[agent], action_bounds.get(agent))
+            for agent in self.possible_agents
+        }
+        specs = [self._action_specs[agent] for agent in self.possible_agents]
+        first = specs[0]
+        self._joint_spec: _JointSpec | None = None
+        if first.kind != "unsupported" and all(
+                spec.kind == first.kind and spec.shape == first.shape for spec in specs):
+            self._joint_spec = _JointSpec(first.kind, first.shape,
+                                          np.stack([spec.low for spec in specs]),
+                                          np.stack([spec.high for spec in specs]))
+        self._agent_rows = {agent: i for i, agent in enumerate(self.possible_agents)}
+        if self.joint_action_array and self._joint_spec is None:
+            raise TypeError(f"{type(self).__name__}.joint_action_array needs every agent to have "
+                            "an action space of the same kind and shape")
 
     def observation_space(self, agent: AgentID) -> spaces.Space:
         return self.observation_spaces[agent]
@@ -108,23 +267,54 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     def action_space(self, agent: AgentID) -> spaces.Space:
         return self.action_spaces[agent]
 
+    def action_bounds(self, agent: AgentID) -> tuple[np.ndarray, np.ndarray]:
+        """The documented float64 ``(low, high)`` of ``agent``'s action (copies): values
+        accepted by ``step`` are clipped into them (see "Float32 bounds" in the module doc)."""
+        spec = self._action_specs[agent]
+        return spec.low.copy(), spec.high.copy()
+
     # ------------------------------------------------------------------ API
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[AgentID, np.ndarray], dict[AgentID, dict[str, Any]]]:
-        """Start a new episode; ``seed`` reseeds the env's single generator ``self.np_random``."""
+        """Start a new episode; ``seed`` reseeds the env's single generator ``self.np_random``.
+
+        A failed call (bad ``seed`` or ``options``, or any error while building the episode)
+        raises and leaves the env exactly as it was, generator included.
+        """
         seed = check_seed(seed)
-        if seed is not None:
-            self.np_random = np.random.default_rng(seed)
-            self.np_random_seed = seed
-        self.agents = list(self.possible_agents)
-        self.num_cycles = 0
-        infos = self._reset_market(options or {})
-        self._has_reset = True
-        observations = self._observations()
+        options = self._checked_options(options)
+        generator = self.np_random
+        generator_state = generator.bit_generator.state
+        snapshot = (copy.deepcopy(self.__dict__) if self.reset_snapshot == "deep"
+                    else self.__dict__.copy())
+        try:
+            if seed is not None:
+                self.np_random = np.random.default_rng(seed)
+                self.np_random_seed = seed
+            self.agents = list(self.possible_agents)
+            self.num_cycles = 0
+            infos = self._reset_market(options)
+            self._has_reset = True
+            observations = self._observations()
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            if self.np_random is generator:  # with "deep", the snapshot holds its own copy
+                generator.bit_generator.state = generator_state
+            raise
         if self.render_mode == "human":
             self.render()
         return observations, infos
+
+    def _checked_options(self, options: Any) -> dict[str, Any]:
+        if options is None:
+            return {}
+        if not isinstance(options, Mapping) or not all(isinstance(key, str) for key in options):
+            raise InvalidArgumentError("options", options, "None or a dict keyed by option name")
+        options = dict(options)
+        self._check_reset_options(options)
+        return options
 
     def step(self, actions: Mapping[AgentID, Any]) -> tuple[
         dict[AgentID, np.ndarray],
@@ -139,28 +329,108 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 "step() called with no live agents: the episode is over (or reset() was never "
                 "called); call reset() first"
             )
-        validated = self.validate_actions(actions)
+        if type(self).validate_actions is MarketEnv.validate_actions:
+            validated = self._validate(actions, as_array=self.joint_action_array)
+        else:  # a subclass's own validate_actions (it returns the dict) is honoured
+            validated = self.validate_actions(actions)
+            if self.joint_action_array:
+                validated = np.stack([validated[agent] for agent in self.agents])
         rewards, infos, terminated = self._step_market(validated)
         self.num_cycles += 1
         truncated = self.num_cycles >= self.max_cycles and not terminated
         observations = self._observations()
-        terminations = dict.fromkeys(self.agents, bool(terminated))
-        truncations = dict.fromkeys(self.agents, bool(truncated))
-        rewards = {agent: float(rewards[agent]) for agent in self.agents}
+        agents = self.agents
+        terminations = dict.fromkeys(agents, bool(terminated))
+        truncations = dict.fromkeys(agents, bool(truncated))
+        if isinstance(rewards, Mapping):
+            rewards = {agent: float(rewards[agent]) for agent in agents}
+        else:  # aligned with self.agents: one conversion for all
+            values = np.asarray(rewards, dtype=np.float64).tolist()
+            if len(values) != len(agents):
+                raise TypeError(f"_step_market returned {len(values)} rewards for "
+                                f"{len(agents)} agents")
+            rewards = dict(zip(agents, values))
         if terminated or truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
 
+    # ------------------------------------------------------------------ validation
     def validate_actions(self, actions: Mapping[AgentID, Any]) -> dict[AgentID, np.ndarray]:
         """Check an action dict against the live agents' spaces; return float64/int64 copies.
 
         Raises :class:`InvalidActionError` naming the agent, the expected space and the value for:
-        a non-mapping, a missing or an extra agent, a value that is not numeric, the wrong shape,
-        NaN or inf, an out-of-bounds value (unless ``action_policy="clip"``), a non-integer for a
-        discrete space.
+        a non-mapping, a missing or an extra agent, a value that is not a real number (see the
+        module docstring), the wrong shape, NaN or inf, an out-of-bounds value (unless
+        ``action_policy="clip"``), a non-integer for a discrete space.
         """
+        return self._validate(actions, as_array=False)
+
+    def validate_joint_action(self, actions: Mapping[AgentID, Any]) -> np.ndarray:
+        """Like :meth:`validate_actions`, as one array ``[len(self.agents), *shape]`` (rows in
+        the order of ``self.agents``; needs one kind and shape of action space for all)."""
+        if self._joint_spec is None:
+            raise TypeError(f"{type(self).__name__}: the agents' action spaces differ in kind or "
+                            "shape; use validate_actions")
+        return self._validate(actions, as_array=True)
+
+    def _validate(self, actions: Any, as_array: bool) -> Any:
+        agents = self.agents
+        joint = self._joint_spec
+        if joint is not None and isinstance(actions, Mapping) and len(actions) == len(agents):
+            try:
+                values = [actions[agent] for agent in agents]
+            except Exception:  # a missing key, or an exotic Mapping: the slow path says which
+                values = None
+            if values is not None:
+                array = self._fast_joint(values, agents, joint)
+                if array is not None:
+                    return array if as_array else dict(zip(agents, array))
+        validated = self._validate_each(actions)
+        if not as_array:
+            return validated
+        return np.stack([validated[agent] for agent in agents])
+
+    def _fast_joint(self, values: list[Any], agents: list[AgentID],
+                    joint: _JointSpec) -> np.ndarray | None:
+        """The joint action as one checked array, or ``None`` when anything is unusual (the
+        per-agent walk then raises the precise error, or clips)."""
+        if not set(map(type, values)) <= _PLAIN_REAL_TYPES:
+            for value in values:  # numeric arrays and flat lists of plain numbers are fine too
+                kind = type(value)
+                if kind in _PLAIN_REAL_TYPES or (
+                        kind is np.ndarray and value.dtype.kind in _REAL_KINDS):
+                    continue
+                if (kind is list or kind is tuple) and all(
+                        type(entry) in _PLAIN_REAL_TYPES for entry in value):
+                    continue
+                return None
+        try:
+            array = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        expected = (len(values), *joint.shape)
+        if array.shape != expected:
+            if array.size != len(values) or int(np.prod(joint.shape)) != 1:
+                return None
+            array = array.reshape(expected)
+        if agents == self.possible_agents:
+            low, high = joint.low, joint.high
+        else:
+            rows = [self._agent_rows[agent] for agent in agents]
+            low, high = joint.low[rows], joint.high[rows]
+        # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
+        if not ((array >= low).all() and (array <= high).all()):
+            return None
+        if joint.kind == "integer":
+            if not (array == np.floor(array)).all():
+                return None
+            return array.astype(np.int64)
+        return array
+
+    def _validate_each(self, actions: Any) -> dict[AgentID, np.ndarray]:
+        """The per-agent walk: keys first, then each agent's value in the order of ``agents``."""
         if not isinstance(actions, Mapping):
             raise InvalidActionError(
                 f"actions must be a dict keyed by agent id for {self.agents}", value=actions
@@ -181,14 +451,12 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         return {agent: self._validate_one(agent, actions[agent]) for agent in self.agents}
 
     def _validate_one(self, agent: AgentID, value: Any) -> np.ndarray:
-        space = self.action_space(agent)
-        discrete = isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary))
-        try:
-            array = np.array(value, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise InvalidActionError(f"not numeric ({exc})", agent=agent, space=space,
-                                     value=value) from None
-        shape = space.shape or ()
+        spec = self._action_specs[agent]
+        space = spec.space
+        if spec.kind == "unsupported":
+            raise TypeError(f"unsupported action space {space!r}")
+        array = _real_array(value, agent, space)
+        shape = spec.shape
         if array.shape != shape:
             if array.size == 1 and int(np.prod(shape)) == 1:
                 array = array.reshape(shape)
@@ -197,27 +465,23 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                                          space=space, value=value)
         if not np.all(np.isfinite(array)):
             raise InvalidActionError("NaN or infinite entry", agent=agent, space=space, value=value)
-        if discrete:
+        if spec.kind == "integer":
             if not np.all(array == np.round(array)):
                 raise InvalidActionError("non-integer entry for a discrete space", agent=agent,
                                          space=space, value=value)
-            integer = array.astype(np.int64)
-            if not space.contains(integer.astype(space.dtype)):
+            if np.any(array < spec.low) or np.any(array > spec.high):
                 raise InvalidActionError("out of range", agent=agent, space=space, value=value)
-            return integer
-        if isinstance(space, spaces.Box):
-            low = space.low.astype(np.float64)
-            high = space.high.astype(np.float64)
-            if np.any(array < low) or np.any(array > high):
-                if self.action_policy != "clip":
-                    raise InvalidActionError(
-                        "out of bounds (pass action_policy='clip' to clip instead)",
-                        agent=agent, space=space, value=value,
-                    )
-                array = np.clip(array, low, high)
-            return array
-        raise TypeError(f"unsupported action space {space!r}")
+            return array.astype(np.int64)
+        if np.any(array < spec.accept_low) or np.any(array > spec.accept_high):
+            if self.action_policy != "clip":
+                raise InvalidActionError(
+                    "out of bounds (pass action_policy='clip' to clip instead)",
+                    agent=agent, space=space, value=value,
+                )
+        # float32 rounding of the documented bounds, or the clip policy: into the documented box
+        return np.clip(array, spec.low, spec.high)
 
+    # ------------------------------------------------------------------ rendering and entry points
     def render(self) -> str | np.ndarray | None:
         """``"ansi"``: the round summary as text; ``"human"``: print it; ``"rgb_array"``: a plot."""
         if self.render_mode is None:
@@ -246,12 +510,20 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                                    "call reset() first")
 
     # ------------------------------------------------------------------ hooks
+    def _check_reset_options(self, options: dict[str, Any]) -> None:
+        """Raise :class:`InvalidArgumentError` for bad ``reset`` options, before anything
+        changes (called after the base checked that ``options`` is a dict keyed by strings)."""
+
     def _reset_market(self, options: dict[str, Any]) -> dict[AgentID, dict[str, Any]]:
         raise NotImplementedError
 
     def _step_market(
-        self, actions: dict[AgentID, np.ndarray]
-    ) -> tuple[dict[AgentID, float], dict[AgentID, dict[str, Any]], bool]:
+        self, actions: Any
+    ) -> tuple[Mapping[AgentID, float] | Sequence[float] | np.ndarray,
+               dict[AgentID, dict[str, Any]], bool]:
+        """One round: ``actions`` is ``{agent: array}``, or ``[len(agents), *shape]`` with
+        ``joint_action_array``; returns rewards (dict, or aligned with ``self.agents``), infos
+        and whether the episode terminated."""
         raise NotImplementedError
 
     def _observations(self) -> dict[AgentID, np.ndarray]:
@@ -269,3 +541,47 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
 
     def _render_rgb(self) -> np.ndarray:
         raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- strict real numbers
+def _is_real_leaf(leaf: Any) -> bool:
+    return type(leaf) in _PLAIN_REAL_TYPES or (
+        isinstance(leaf, numbers.Real) and not isinstance(leaf, (bool, np.bool_)))
+
+
+def _real_array(value: Any, agent: AgentID, space: spaces.Space) -> np.ndarray:
+    """``value`` as a float64 array, or :class:`InvalidActionError` for anything but real numbers
+    (whatever the input: no other exception type escapes)."""
+
+    def rejected(reason: str) -> InvalidActionError:
+        return InvalidActionError(f"not numeric ({reason})", agent=agent, space=space, value=value)
+
+    if isinstance(value, (bool, np.bool_)):
+        raise rejected("a boolean is not a real number")
+    if isinstance(value, (str, bytes, bytearray)):
+        raise rejected(f"a {type(value).__name__} is not a real number")
+    if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
+        try:
+            return np.asarray(float(value))
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise rejected(f"{type(exc).__name__}: {exc}") from None
+    if isinstance(value, (list, tuple)):
+        try:
+            leaves = np.array(value, dtype=object)
+        except Exception as exc:  # any failure is a malformed action
+            raise rejected(f"{type(exc).__name__}: {exc}") from None
+        for leaf in leaves.flat:  # bounded by the size of the input itself
+            if not _is_real_leaf(leaf):
+                raise rejected(f"entry {leaf!r} is not a real number")
+        try:
+            return np.array(leaves, dtype=np.float64)
+        except Exception as exc:  # e.g. OverflowError for 10**400
+            raise rejected(f"{type(exc).__name__}: {exc}") from None
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # e.g. a torch tensor that requires grad
+        raise rejected(f"{type(exc).__name__}: {exc}") from None
+    if array.dtype.kind not in _REAL_KINDS:
+        raise rejected(f"{_KIND_NAMES.get(array.dtype.kind, array.dtype)} are not real numbers")
+    with np.errstate(over="ignore"):  # a longdouble beyond float64 becomes inf: rejected later
+        return array.astype(np.float64)

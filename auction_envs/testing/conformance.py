@@ -5,14 +5,23 @@ It wraps PettingZoo's own tests (``parallel_api_test``, and through ``parallel_t
 ``api_test``, ``seed_test``, ``max_cycles_test``, ``render_test``, ``state_test``) and adds strict
 checks for what they miss: observations inside their spaces at every step, exact key sets, finite
 rewards, bit-identical seeded rollouts over many steps, a pickle round trip, and malformed actions
-rejected with a ``ValueError`` subclass while the env stays usable and unchanged.
+rejected with a ``ValueError`` subclass while the env stays usable and unchanged, non-real action
+types (strings, bools, complex, datetimes, huge integers, objects whose ``__array__`` raises)
+rejected the same way, failed resets that leave the env unchanged, documented float32 bounds
+accepted, ``state()`` / ``metrics()`` before the first reset, infos of one structure at reset and
+step (TorchRL builds its specs from them), and property-based fuzzing of actions (hypothesis, if
+installed; ``AUCTION_ENVS_FUZZ_EXAMPLES`` sets the number of examples per env, default 25; e.g.
+``AUCTION_ENVS_FUZZ_EXAMPLES=2000`` for a long run).
 
 Each ``check_*`` takes ``env_fn(**kwargs) -> ParallelEnv`` and raises ``AssertionError`` on failure.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
+import numbers
+import os
 import pickle
 from collections.abc import Callable, Mapping
 from contextlib import redirect_stdout
@@ -33,6 +42,8 @@ from pettingzoo.test.state_test import state_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 EnvFn = Callable[..., ParallelEnv]
+FUZZ_EXAMPLES_VARIABLE = "AUCTION_ENVS_FUZZ_EXAMPLES"
+DEFAULT_FUZZ_EXAMPLES = 25
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -268,6 +279,358 @@ def check_malformed_actions(env_fn: EnvFn, seed: int = 11, warmup: int = 3) -> N
         _identical(env.step(actions), twin.step(actions), f"step {t} after rejected actions")
 
 
+# ---------------------------------------------------------------------------- reliability checks
+def _used_twins(env_fn: EnvFn, seed: int, warmup: int = 3) -> tuple[ParallelEnv, ParallelEnv]:
+    """Two instances driven through the same seeded warm-up (live at the end)."""
+    env, twin = env_fn(), env_fn()
+    for e in (env, twin):
+        _rollout(e, seed, warmup)
+        if not e.agents:
+            e.reset(seed=seed)
+    return env, twin
+
+
+def _same_continuation(env: ParallelEnv, twin: ParallelEnv, seed: int, where: str,
+                       steps: int = 5) -> None:
+    """``env`` and ``twin`` are indistinguishable: same state, same next steps, and the same
+    episode after an unseeded reset (which reads the generator a failed call must not touch)."""
+    for name in ("state", "metrics"):
+        if callable(getattr(env.unwrapped, name, None)):
+            _identical(getattr(env.unwrapped, name)(), getattr(twin.unwrapped, name)(),
+                       f"{where}: {name}()")
+    sample = _seeded_action_sampler(env, seed)
+    for t in range(steps):
+        if not env.agents:
+            break
+        actions = sample(list(env.agents))
+        _identical(env.step(actions), twin.step(actions), f"{where}: step {t}")
+    _identical(env.reset(), twin.reset(), f"{where}: unseeded reset")
+    for t in range(2):
+        actions = sample(list(env.agents))
+        _identical(env.step(actions), twin.step(actions), f"{where}: step {t} after the reset")
+
+
+class _RaisingArray:
+    """Stands in for a torch tensor with ``requires_grad``: converting it raises RuntimeError."""
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+
+    def __repr__(self) -> str:
+        return "<tensor requiring grad>"
+
+
+def _weird_values(space: spaces.Space) -> dict[str, Any]:
+    """Values of the wrong *type* for ``space`` (each of the right size where that matters)."""
+    size = int(np.prod(space.shape or ()))
+    inside = np.asarray(_sample(space, np.random.default_rng(0)), dtype=np.float64).reshape(-1)
+    first = float(inside[0]) if size else 0.0
+    as_list = [float(x) for x in inside]
+    return {
+        "numeric string": str(first) if size == 1 else [str(x) for x in as_list],
+        "numeric bytes": str(first).encode(),
+        "bool": True,
+        "numpy bool array": np.ones(space.shape or (), dtype=bool),
+        "bool in a list": [True] * max(size, 1),
+        "datetime64": np.full(space.shape or (), np.datetime64("2020-01-01")),
+        "timedelta64": np.full(space.shape or (), np.timedelta64(1, "s")),
+        "datetime": datetime.datetime(2020, 1, 1),
+        "complex": np.asarray(inside + 0j).reshape(space.shape or ()),
+        "object array": np.asarray(as_list, dtype=object).reshape(space.shape or ()),
+        "huge integer": 10**400,
+        "huge integer in a list": [10**400] * max(size, 1),
+        "None": None,
+        "dict": {"value": first},
+        "array that cannot convert": _RaisingArray(),
+    }
+
+
+def check_weird_action_types(env_fn: EnvFn, seed: int = 17) -> None:
+    """Non-real action values (numeric strings and bytes, bools, datetimes, complex, object arrays,
+    ``10**400``, an object whose ``__array__`` raises like a torch tensor with gradients) raise a
+    ``ValueError`` subclass naming the agent, never another exception, and change nothing."""
+    env, twin = _used_twins(env_fn, seed)
+    sample = _seeded_action_sampler(env, seed + 1)
+    valid = sample(list(env.agents))
+    agent = env.agents[-1]
+    for name, value in _weird_values(env.action_space(agent)).items():
+        try:
+            env.step({**valid, agent: value})
+        except ValueError as error:
+            assert agent in str(error), f"{name}: the error does not name {agent}: {error}"
+        except Exception as error:
+            raise AssertionError(f"{name}: {type(error).__name__} instead of a ValueError: "
+                                 f"{error}") from error
+        else:
+            raise AssertionError(f"{name}: the env accepted {value!r} as the action of {agent}")
+    _same_continuation(env, twin, seed, "after rejected action types")
+
+
+def _bad_resets() -> dict[str, dict[str, Any]]:
+    return {
+        "seed=[1, 2]": {"seed": [1, 2]},
+        "seed=-1": {"seed": -1},
+        "seed=1.5": {"seed": 1.5},
+        "seed='3'": {"seed": "3"},
+        "seed=True": {"seed": True},
+        "options=[('a', 1)]": {"options": [("a", 1)]},
+        "options='x'": {"options": "x"},
+        "seed=[1, 2] with options": {"seed": [1, 2], "options": {"options": 1}},
+    }
+
+
+def check_failed_resets(env_fn: EnvFn, seed: int = 19) -> None:
+    """A reset with a bad seed or options that are not a dict raises a ``ValueError`` subclass and
+    leaves the env exactly as before: it continues like an untouched twin (including an unseeded
+    reset afterwards, which would expose a swapped or advanced generator)."""
+    env, twin = _used_twins(env_fn, seed)
+    for name, kwargs in _bad_resets().items():
+        try:
+            env.reset(**kwargs)
+        except ValueError:
+            pass
+        except Exception as error:
+            raise AssertionError(f"reset({name}): {type(error).__name__} instead of a "
+                                 f"ValueError: {error}") from error
+        else:
+            raise AssertionError(f"reset({name}) was accepted")
+    _same_continuation(env, twin, seed, "after failed resets")
+
+
+def _documented_bounds(env: ParallelEnv, agent: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The Box's float32 bounds, their float64 values, and the documented float64 bounds where
+    the env publishes them (``MarketEnv.action_bounds``)."""
+    space = env.action_space(agent)
+    pairs = [(space.low, space.high), (space.low.astype(np.float64), space.high.astype(np.float64))]
+    bounds = getattr(env.unwrapped, "action_bounds", None)
+    if callable(bounds):
+        low, high = bounds(agent)
+        pairs += [(np.asarray(low, np.float64), np.asarray(high, np.float64)),
+                  (np.asarray(low).astype(np.float32), np.asarray(high).astype(np.float32))]
+    return pairs
+
+
+def check_float32_bounds(env_fn: EnvFn, seed: int = 23) -> None:
+    """Every agent at its action bounds (the Box's float32 values, as float64, and the documented
+    float64 bounds) is accepted, and the env stays inside its observation spaces."""
+    env = env_fn()
+    env.reset(seed=seed)
+    boxes = [a for a in env.agents if isinstance(env.action_space(a), spaces.Box)]
+    if not boxes:
+        return
+    for end in (0, 1):
+        for variant in range(4):
+            if not env.agents:
+                env.reset(seed=seed)
+            sample = _seeded_action_sampler(env, seed)(list(env.agents))
+            joint = dict(sample)
+            for agent in boxes:
+                if agent not in joint:
+                    continue
+                pairs = _documented_bounds(env, agent)
+                if variant >= len(pairs):
+                    continue
+                value = pairs[variant][end]
+                if np.all(np.isfinite(value)):
+                    joint[agent] = value
+            try:
+                observations, rewards, *_ = env.step(joint)
+            except ValueError as error:
+                raise AssertionError(f"bounds rejected ({['low', 'high'][end]}, variant "
+                                     f"{variant}): {error}") from error
+            for agent, observation in observations.items():
+                assert env.observation_space(agent).contains(observation), (
+                    f"observation of {agent} outside its space at the action bounds")
+            assert all(np.isfinite(r) for r in rewards.values()), "non-finite reward at bounds"
+
+
+def check_before_reset(env_fn: EnvFn) -> None:
+    """``state()`` and ``metrics()`` on a fresh env either work or raise ``ResetNeededError``
+    (the suite's convention), never another exception."""
+    from auction_envs.core.errors import ResetNeededError
+
+    env = env_fn()
+    for name in ("state", "metrics"):
+        method = getattr(env.unwrapped, name, None)
+        if method is None:
+            continue
+        try:
+            method()
+        except ResetNeededError:
+            pass
+        except Exception as error:
+            raise AssertionError(f"{name}() before reset raised {type(error).__name__} instead of "
+                                 f"ResetNeededError: {error}") from error
+
+
+def _info_signature(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    if isinstance(value, np.ndarray):
+        kind = {"b": "bool", "i": "int", "u": "int", "f": "float"}.get(value.dtype.kind,
+                                                                        str(value.dtype))
+        return f"{kind} array of {value.ndim} dims"
+    if isinstance(value, Mapping):
+        return "dict(" + ", ".join(f"{k}: {_info_signature(v)}" for k, v in sorted(
+            value.items(), key=lambda item: str(item[0]))) + ")"
+    return type(value).__name__
+
+
+def check_info_structure(env_fn: EnvFn, steps: int = 30, seed: int = 29) -> None:
+    """Each agent's info has the same keys, and each key the same numeric type (scalar kind, or
+    array kind and rank), at reset and at every step: TorchRL's PettingZoo wrapper builds its
+    specs from the reset infos and breaks on anything else."""
+    env = env_fn()
+    _, infos = env.reset(seed=seed)
+    reference = {agent: {k: _info_signature(v) for k, v in info.items()}
+                 for agent, info in infos.items()}
+    sample = _seeded_action_sampler(env, seed)
+    for t in range(steps):
+        if not env.agents:
+            break
+        infos = env.step(sample(list(env.agents)))[4]
+        for agent, info in infos.items():
+            got = {k: _info_signature(v) for k, v in info.items()}
+            want = reference.get(agent, {})
+            if got != want:
+                missing = sorted(set(want) - set(got))
+                extra = sorted(set(got) - set(want))
+                retyped = sorted(k for k in set(got) & set(want) if got[k] != want[k])
+                raise AssertionError(
+                    f"step {t}: infos of {agent} differ from reset: missing {missing}, extra "
+                    f"{extra}, other types {[(k, want[k], got[k]) for k in retyped]}")
+
+
+def _fuzz_examples(max_examples: int | None) -> int:
+    if max_examples is not None:
+        return max_examples
+    raw = os.environ.get(FUZZ_EXAMPLES_VARIABLE, str(DEFAULT_FUZZ_EXAMPLES))
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ValueError(f"{FUZZ_EXAMPLES_VARIABLE}={raw!r} is not an integer") from None
+
+
+def _fuzz_strategy(space: spaces.Space) -> Any:
+    """Hypothesis strategy of ``(value, expectation)``: ``"accept"`` (real, in the space),
+    ``"reject"`` (not real numbers, NaN / inf, far out of bounds, wrong size) or ``"either"``
+    (at or just beyond the bounds, where float32 rounding or clipping decides)."""
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    shape = space.shape or ()
+    if isinstance(space, spaces.Box):
+        low = np.where(np.isfinite(space.low), space.low, -1e3).astype(np.float64)
+        high = np.where(np.isfinite(space.high), space.high, 1e3).astype(np.float64)
+        span = np.maximum(high - low, 1e-6)
+        unit = hnp.arrays(np.float64, shape,
+                          elements=st.floats(0.0, 1.0) | st.sampled_from([0.0, 1.0]))
+        inside = unit.map(lambda u: (low + u * span, "accept"))
+        boundary = hnp.arrays(np.int8, shape, elements=st.integers(0, 5)).map(
+            lambda k: (np.choose(k, [low, high, np.nextafter(low, -np.inf),
+                                     np.nextafter(high, np.inf), low.astype(np.float32),
+                                     high.astype(np.float32)]), "either"))
+        finite_low, finite_high = np.isfinite(space.low).all(), np.isfinite(space.high).all()
+        far = st.sampled_from([0, 1]).filter(lambda side: finite_high if side else finite_low).map(
+            lambda side: ((high + span + 1.0) if side else (low - span - 1.0), "reject"))
+        if not (finite_low or finite_high):
+            far = st.nothing()
+        typed = st.sampled_from(["f4", "f8", "i8"]).flatmap(
+            lambda dtype: unit.map(lambda u: ((low + u * span).astype(dtype), "either")))
+    else:
+        low = np.asarray(getattr(space, "start", 0), dtype=np.int64) + np.zeros(shape, np.int64)
+        count = (np.asarray(space.n if isinstance(space, spaces.Discrete) else
+                            getattr(space, "nvec", 2), dtype=np.int64) + np.zeros(shape, np.int64))
+        unit = hnp.arrays(np.float64, shape, elements=st.floats(0.0, 1.0, exclude_max=True))
+        inside = unit.map(lambda u: (low + np.floor(u * count).astype(np.int64), "accept"))
+        boundary = unit.map(lambda u: (low + np.floor(u * count) + 0.5, "reject"))
+        far = st.just((low + count, "reject"))
+        typed = unit.map(lambda u: ((low + np.floor(u * count)).astype(np.float64), "accept"))
+    non_finite = st.sampled_from([np.nan, np.inf, -np.inf]).map(
+        lambda x: (np.full(shape, x), "reject"))
+    wrong_size = st.integers(2, 3).map(lambda k: (np.zeros((*shape, k)), "reject"))
+    leaf = st.one_of(st.booleans(), st.text(max_size=4), st.binary(max_size=4), st.none(),
+                     st.complex_numbers(max_magnitude=10, allow_nan=False),
+                     st.integers(10**310, 10**320), st.just(np.datetime64("2021-01-01")))
+    weird = st.one_of(leaf, st.lists(leaf, min_size=1, max_size=3)).map(lambda v: (v, "reject"))
+    return {"valid": st.one_of(inside, boundary, typed),
+            "any": st.one_of(inside, boundary, far, typed, non_finite, wrong_size, weird)}
+
+
+def check_fuzz_actions(env_fn: EnvFn, max_examples: int | None = None, seed: int = 31) -> None:
+    """Property-based fuzzing (hypothesis) of one agent's action per step, all others valid:
+    values in the space are accepted (observations in space, finite rewards, identical to a twin
+    fed the same accepted steps); NaN, inf, far out-of-bounds, wrong sizes and non-real values are
+    rejected with a ``ValueError`` and change nothing (the twin never sees them and the two stay
+    identical). ``max_examples`` defaults to ``$AUCTION_ENVS_FUZZ_EXAMPLES`` or 25. Skipped (no
+    failure) where hypothesis is not installed."""
+    try:
+        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import strategies as st
+    except ImportError:  # an optional dependency of the test tools only
+        return
+    env, twin = _used_twins(env_fn, seed)
+    sample = _seeded_action_sampler(env, seed + 1)
+    strategies = {agent: _fuzz_strategy(env.action_space(agent)) for agent in env.possible_agents}
+    clipping = getattr(env.unwrapped, "action_policy", "raise") == "clip"
+
+    @settings(max_examples=_fuzz_examples(max_examples), deadline=None, database=None,
+              derandomize=True, suppress_health_check=list(HealthCheck),
+              phases=[Phase.explicit, Phase.generate])  # no shrinking: the env has moved on
+    @given(st.data())
+    def fuzz(data: Any) -> None:
+        if not env.agents:
+            env.reset(seed=seed)
+            twin.reset(seed=seed)
+        agents = list(env.agents)
+        joint = sample(agents)
+        expected = dict.fromkeys(agents, "accept")
+        if data.draw(st.booleans(), label="every agent near its bounds"):
+            for agent in agents:
+                joint[agent], expected[agent] = data.draw(strategies[agent]["valid"], label=agent)
+        else:
+            agent = data.draw(st.sampled_from(agents), label="agent")
+            joint[agent], expected[agent] = data.draw(strategies[agent]["any"], label="value")
+        for agent in agents:
+            if clipping and expected[agent] == "reject" and _is_real_array(joint[agent]):
+                expected[agent] = "either"
+        suspects = [agent for agent in agents if expected[agent] != "accept"]
+        must_reject = [agent for agent in agents if expected[agent] == "reject"]
+        try:
+            result = env.step(joint)
+        except ValueError as error:
+            assert suspects, f"a joint action inside the spaces was rejected: {error}; {joint!r}"
+            assert any(agent in str(error) for agent in suspects), (
+                f"the error names none of {suspects}: {error}")
+            return
+        except Exception as error:
+            raise AssertionError(f"{type(error).__name__} instead of a ValueError for "
+                                 f"{joint!r}: {error}") from error
+        assert not must_reject, f"the env accepted {[joint[a] for a in must_reject]!r}"
+        _identical(result, twin.step(joint), f"twin after accepting {joint!r}")
+        for name, observation in result[0].items():
+            assert env.observation_space(name).contains(observation), (
+                f"observation of {name} outside its space after {joint!r}")
+        assert all(np.isfinite(r) for r in result[1].values()), f"non-finite reward after {joint!r}"
+
+    try:
+        fuzz()
+    except AssertionError:
+        raise
+    except Exception as error:  # hypothesis groups of failures, errors in strategies
+        raise AssertionError(f"fuzzing failed: {type(error).__name__}: {error}") from error
+    _same_continuation(env, twin, seed, "after fuzzing")
+
+
+def _is_real_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind in "iuf" and bool(
+        np.all(np.isfinite(value)))
+
+
 STRICT_CHECKS: dict[str, Callable[[EnvFn], None]] = {
     "observations_in_space": check_observations_in_space,
     "key_sets": check_key_sets,
@@ -275,6 +638,12 @@ STRICT_CHECKS: dict[str, Callable[[EnvFn], None]] = {
     "deterministic": check_deterministic,
     "pickle_round_trip": check_pickle_round_trip,
     "malformed_actions": check_malformed_actions,
+    "weird_action_types": check_weird_action_types,
+    "failed_resets": check_failed_resets,
+    "float32_bounds": check_float32_bounds,
+    "before_reset": check_before_reset,
+    "info_structure": check_info_structure,
+    "fuzz_actions": check_fuzz_actions,
 }
 
 PETTINGZOO_CHECKS: dict[str, Callable[[EnvFn], None]] = {

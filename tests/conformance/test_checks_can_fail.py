@@ -1,25 +1,30 @@
-"""Each strict conformance check fails on an env broken in exactly the way it guards against."""
+"""Each strict conformance check fails on an env broken in exactly the way it guards against.
+
+The broken envs derive from :class:`auction_envs.testing.toy.ToyMarket` (no market of the suite),
+so a market's refactor cannot silently turn these tests into ones that cannot fail.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from auction_envs.envs.kelly import KellyGameEnv
+from auction_envs import InvalidActionError
 from auction_envs.testing.conformance import STRICT_CHECKS
+from auction_envs.testing.toy import ArrayToyMarket, ToyMarket
 
 
-class ObservationOutsideSpace(KellyGameEnv):
+class ObservationOutsideSpace(ToyMarket):
     def _observations(self):
         observations = super()._observations()
-        if self.num_cycles >= 5:  # allocation entry above its bound of 1
+        if self.num_cycles >= 5:  # the target entry above its bound of 0.7
             observations = {a: o.copy() for a, o in observations.items()}
             for observation in observations.values():
-                observation[2] = 1.5
+                observation[0] = 1.5
         return observations
 
 
-class MissingObservationKey(KellyGameEnv):
+class MissingObservationKey(ToyMarket):
     def _observations(self):
         observations = super()._observations()
         if self.num_cycles >= 2:
@@ -27,62 +32,147 @@ class MissingObservationKey(KellyGameEnv):
         return observations
 
 
-class NonFiniteReward(KellyGameEnv):
-    def _step_market(self, actions):
-        rewards, infos, terminated = super()._step_market(actions)
+class NonFiniteReward(ToyMarket):
+    def _play(self, joint):
+        rewards, infos, terminated = super()._play(joint)
         if self.num_cycles >= 7:
-            rewards[self.possible_agents[0]] = float("nan")
+            rewards[0] = np.nan
         return rewards, infos, terminated
 
 
-class UnseededNoise(KellyGameEnv):
-    def _step_market(self, actions):
-        rewards, infos, terminated = super()._step_market(actions)
-        noise = np.random.default_rng().normal()  # not from self.np_random
-        return {a: r + noise for a, r in rewards.items()}, infos, terminated
+class UnseededNoise(ToyMarket):
+    def _play(self, joint):
+        rewards, infos, terminated = super()._play(joint)
+        return rewards + np.random.default_rng().normal(), infos, terminated  # not self.np_random
 
 
-class LosesRngWhenPickled(KellyGameEnv):
-    def _step_market(self, actions):
-        rewards, infos, terminated = super()._step_market(actions)
-        noise = self.np_random.normal()
-        return {a: r + noise for a, r in rewards.items()}, infos, terminated
-
+class LosesRngWhenPickled(ToyMarket):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["np_random"] = np.random.default_rng(12345)
         return state
 
 
-class Unpicklable(KellyGameEnv):
+class Unpicklable(ToyMarket):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.callback = lambda: None
 
 
-class AcceptsNaN(KellyGameEnv):
+class AcceptsNaN(ToyMarket):
     def validate_actions(self, actions):
-        return {agent: np.atleast_1d(np.asarray(actions.get(agent, [1.0]), dtype=float))
+        return {agent: np.atleast_1d(np.asarray(actions.get(agent, [0.4]), dtype=float))
                 for agent in self.agents}
 
 
-class MutatesBeforeValidating(KellyGameEnv):
+class MutatesBeforeValidating(ToyMarket):
     def validate_actions(self, actions):
-        self._bids = self._bids + 1.0  # corrupts state even when the actions are then rejected
+        self._last = self._last + 0.01  # corrupts state even when the actions are then rejected
+        self._error_sum = self._error_sum + 1.0  # (this one shows in metrics() only)
         return super().validate_actions(actions)
 
 
+class CastsAnything(ToyMarket):
+    """The defect of issue 19: ``np.array(v, float64)`` takes "0.4", True, complex (real part)."""
+
+    def validate_actions(self, actions):
+        try:
+            return super().validate_actions(actions)
+        except InvalidActionError:
+            cast = {}
+            for agent in self.agents:
+                try:
+                    cast[agent] = np.real(np.asarray(actions[agent])).astype(float).reshape(1)
+                except (TypeError, ValueError, KeyError):
+                    raise InvalidActionError("bad", agent=agent) from None
+            return cast
+
+
+class RaisesTypeErrors(ToyMarket):
+    """Lets numpy's own exceptions escape (TypeError, OverflowError) instead of ValueErrors."""
+
+    def validate_actions(self, actions):
+        for agent in self.agents:
+            float(np.asarray(actions[agent], dtype=np.float64).reshape(-1)[0])
+        return super().validate_actions(actions)
+
+
+class SwapsGeneratorFirst(ToyMarket):
+    """The defect of issue 19: the generator is replaced before the seed is found invalid."""
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.np_random = np.random.default_rng(np.random.SeedSequence(12345))
+        return super().reset(seed=seed, options=options)
+
+
+class DrawsBeforeChecking(ToyMarket):
+    def reset(self, seed=None, options=None):
+        self.np_random.random()  # advances the generator, then the base rejects the call
+        return super().reset(seed=seed, options=options)
+
+
+class RejectsDocumentedBounds(ToyMarket):
+    """Compares against the float32 Box in float64: 0.1 < float32(0.1) is rejected."""
+
+    def validate_actions(self, actions):
+        for agent in self.agents:
+            if np.any(np.asarray(actions[agent], np.float64) < self.action_space(agent).low):
+                raise InvalidActionError("below the float32 bound", agent=agent)
+        return super().validate_actions(actions)
+
+
+class StateCrashesBeforeReset(ToyMarket):
+    def state(self):
+        return np.concatenate([self._target, self._last.ravel()]).astype(np.float32)
+
+
+class MetricsPlaceholderTypeError(ToyMarket):
+    def metrics(self):
+        return {"mean_error": self._error_sum / self.num_cycles}
+
+
+class EmptyInfosAtReset(ToyMarket):
+    def _reset_market(self, options):
+        super()._reset_market(options)
+        return {agent: {} for agent in self.agents}
+
+
+class InfoTypeChanges(ArrayToyMarket):
+    def _play(self, joint):
+        rewards, infos, terminated = super()._play(joint)
+        for info in infos.values():
+            info["error"] = np.array([info["error"]])  # a float at reset, an array at steps
+        return rewards, infos, terminated
+
+
+class RejectsTheUpperEnd(ToyMarket):
+    """Too strict: values of the space at its upper end (above 0.69) are refused."""
+
+    def validate_actions(self, actions):
+        validated = super().validate_actions(actions)
+        for agent, value in validated.items():
+            if np.any(value > 0.69):
+                raise InvalidActionError("too high", agent=agent, value=value)
+        return validated
+
+
 BROKEN = {
-    "observations_in_space": ObservationOutsideSpace,
-    "key_sets": MissingObservationKey,
-    "finite_rewards": NonFiniteReward,
-    "deterministic": UnseededNoise,
+    "observations_in_space": [ObservationOutsideSpace],
+    "key_sets": [MissingObservationKey],
+    "finite_rewards": [NonFiniteReward],
+    "deterministic": [UnseededNoise],
     "pickle_round_trip": [LosesRngWhenPickled, Unpicklable],
     "malformed_actions": [AcceptsNaN, MutatesBeforeValidating],
+    "weird_action_types": [CastsAnything, RaisesTypeErrors, MutatesBeforeValidating],
+    "failed_resets": [SwapsGeneratorFirst, DrawsBeforeChecking],
+    "float32_bounds": [RejectsDocumentedBounds],
+    "before_reset": [StateCrashesBeforeReset, MetricsPlaceholderTypeError],
+    "info_structure": [EmptyInfosAtReset, InfoTypeChanges],
+    "fuzz_actions": [CastsAnything, AcceptsNaN, RejectsTheUpperEnd, MutatesBeforeValidating],
 }
 
-CASES = [(name, cls) for name, classes in BROKEN.items()
-         for cls in (classes if isinstance(classes, list) else [classes])]
+CASES = [(name, cls) for name, classes in BROKEN.items() for cls in classes]
 
 
 def test_every_strict_check_has_a_broken_env():
@@ -98,6 +188,7 @@ def test_check_fails_on_broken_env(check_name, broken_env):
         STRICT_CHECKS[check_name](env_fn)
 
 
+@pytest.mark.parametrize("intact", [ToyMarket, ArrayToyMarket])
 @pytest.mark.parametrize("check_name", sorted(STRICT_CHECKS))
-def test_check_passes_on_the_intact_env(check_name):
-    STRICT_CHECKS[check_name](lambda **kw: KellyGameEnv(**{"n_agents": 3, "max_cycles": 50, **kw}))
+def test_check_passes_on_the_intact_env(check_name, intact):
+    STRICT_CHECKS[check_name](lambda **kw: intact(**{"n_agents": 3, "max_cycles": 50, **kw}))

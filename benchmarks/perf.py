@@ -1,0 +1,338 @@
+"""Step speed of the dict envs: KellyGame-v0 against MPE2, and every market before/after a refactor.
+
+Issue 11 ("core and shell") asks, from one run of ``python -m benchmarks.perf``:
+
+1. KellyGame-v0's dict-env steps/s as a ratio to MPE2's ``simple_spread_v3`` (N = 3, continuous
+   actions): target at least 20x;
+2. every market's dict-env steps/s for the current tree and for a baseline git ref (default
+   ``c3e8b12``, the code before the refactor), and the ratio after/before: target at least 3x.
+
+Method. Each env gets a *fixed* joint action: one seeded valid action per agent (uniform inside
+its Box, infinite bounds replaced by +-1; a uniform level of a discrete space), reused at every
+step, so the figure measures the env and not an action sampler. One measurement = ``--steps``
+steps (episodes that end are reset inside the timed loop, identically for both trees) after an
+untimed warm-up (reset and a few steps: caches, numba compilation). Both trees are measured by
+long-lived worker subprocesses (``PYTHONPATH`` pointing at the tree; the baseline is checked out
+into a temporary ``git worktree``), each holding its envs, and the measurements are *interleaved*:
+every repetition measures each id on both trees back to back (alternating which goes first), and
+Kelly and MPE2 back to back in the current tree's worker. Reported figures are medians over
+``--repeats`` repetitions; the ratios are ratios of those medians. Under a loaded machine the
+absolute figures are noisy; the ratios, measured side by side, much less so.
+
+Examples::
+
+    python -m benchmarks.perf                      # all, baseline c3e8b12, JSON to stdout table
+    python -m benchmarks.perf --quick --json perf.json
+    python -m benchmarks.perf --baseline HEAD~3 --ids auction_envs/KellyGame-v0
+    python -m benchmarks.perf --no-baseline        # only the current tree (and MPE2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BASELINE = "c3e8b12"
+KELLY_ID = "auction_envs/KellyGame-v0"
+MPE_ID = "mpe2/simple_spread_v3"
+#: one id per market family (``--all-ids`` adds the variants)
+FAMILY_IDS = (
+    "auction_envs/KellyGame-v0",
+    "auction_envs/V2XOffloading-v0",
+    "auction_envs/CloudDoubleAuction-v0",
+    "auction_envs/ExchangeEconomy-v0",
+    "auction_envs/ExchangeEconomyMechanism-v0",
+    "auction_envs/IoVSlicing-v0",
+)
+TARGET_MPE_RATIO = 20.0
+TARGET_SPEEDUP = 3.0
+
+
+# ---------------------------------------------------------------------------- worker side
+def fixed_action(space: Any, rng: np.random.Generator) -> Any:
+    """A seeded valid action of ``space`` (Box: uniform in bounds, inf replaced by +-1)."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Box):
+        low = np.where(np.isfinite(space.low), space.low, -1.0).astype(np.float64)
+        high = np.where(np.isfinite(space.high), space.high, 1.0).astype(np.float64)
+        return np.clip(rng.uniform(low, high).astype(space.dtype), space.low, space.high)
+    if isinstance(space, spaces.Discrete):
+        return np.int64(space.start + rng.integers(space.n))
+    if isinstance(space, spaces.MultiDiscrete):
+        return (space.start + rng.integers(space.nvec)).astype(space.dtype)
+    if isinstance(space, spaces.MultiBinary):
+        return rng.integers(2, size=space.shape).astype(space.dtype)
+    raise TypeError(f"no fixed action for {space!r}")
+
+
+def make_env(env_id: str, steps: int) -> Any:
+    if env_id == MPE_ID:
+        from mpe2 import simple_spread_v3
+
+        # horizon beyond the measured steps: no reset in the loop, as for KellyGame (3000)
+        return simple_spread_v3.parallel_env(N=3, continuous_actions=True,
+                                             max_cycles=max(steps + 10, 25))
+    import auction_envs
+
+    return auction_envs.make(env_id)
+
+
+class Bench:
+    """One env, its fixed joint action, and a timed loop of ``steps`` dict steps."""
+
+    def __init__(self, env_id: str, steps: int, seed: int) -> None:
+        self.env = make_env(env_id, steps)
+        self.seed = seed
+        self.env.reset(seed=seed)
+        rng = np.random.default_rng(seed)
+        self.actions = {agent: fixed_action(self.env.action_space(agent), rng)
+                        for agent in self.env.possible_agents}
+        self.run(min(steps, 20))  # warm-up: caches, numba compilation
+
+    def run(self, steps: int) -> float:
+        env, actions = self.env, self.actions
+        if not env.agents:
+            env.reset(seed=self.seed)
+        start = time.perf_counter()
+        for _ in range(steps):
+            if not env.agents:
+                env.reset()
+            env.step(actions)
+        return steps / (time.perf_counter() - start)
+
+
+def worker() -> None:
+    """Answer ``{"id", "steps", "seed"}`` lines on stdin with ``{"steps_per_s"}`` lines."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    benches: dict[str, Bench] = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("hello"):
+            import auction_envs
+
+            reply: dict[str, Any] = {"auction_envs": str(Path(auction_envs.__file__).parent)}
+        else:
+            try:
+                key = request["id"]
+                if key not in benches:
+                    benches[key] = Bench(key, request["steps"], request["seed"])
+                reply = {"steps_per_s": benches[key].run(request["steps"])}
+            except Exception as error:  # reported, the run goes on with the other ids
+                reply = {"error": f"{type(error).__name__}: {error}"}
+        print(json.dumps(reply), flush=True)
+
+
+# ---------------------------------------------------------------------------- driver side
+class Worker:
+    """A worker subprocess importing ``auction_envs`` from ``tree``."""
+
+    def __init__(self, tree: Path, label: str) -> None:
+        self.label = label
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"], cwd=tree, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.source = self.ask({"hello": True})["auction_envs"]
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.label} worker died (see its stderr above)")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    from importlib import metadata
+
+    for package in ("numpy", "scipy", "gymnasium", "pettingzoo", "mpe2", "numba"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "load_average_at_start": load,
+            "platform": platform.platform(), "versions": versions}
+
+
+def median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def fmt(value: float | None, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and "--worker" in sys.argv[1:]:
+        worker()
+        return 0
+    sys.path.insert(0, str(REPO))
+    from benchmarks.common import IncrementalResults, add_output_arguments, benchmark_parser, progress
+
+    parser = benchmark_parser(__doc__, "python -m benchmarks.perf")
+    parser.add_argument("--steps", type=int, default=2000,
+                        help="steps per measurement (default 2000; --quick: 300)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="interleaved repetitions; figures are medians (default 5; --quick: 3)")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repetitions")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resets and fixed actions")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="REF",
+                        help=f"git ref measured as 'before' (default {DEFAULT_BASELINE}, the code "
+                             "before the core/shell refactor)")
+    parser.add_argument("--no-baseline", action="store_true", help="measure the current tree only")
+    parser.add_argument("--ids", nargs="+", default=None, metavar="ID",
+                        help="env ids to compare (default: one per market family)")
+    parser.add_argument("--all-ids", action="store_true", help="every registered id")
+    parser.add_argument("--no-mpe", action="store_true", help="skip the MPE2 comparison")
+    add_output_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats = min(args.steps, 300), min(args.repeats, 3)
+    if args.steps < 1 or args.repeats < 1:
+        parser.error("--steps and --repeats must be positive")
+
+    if args.all_ids:
+        import auction_envs
+
+        ids = list(auction_envs.list_envs())
+    else:
+        ids = list(args.ids or FAMILY_IDS)
+    results = IncrementalResults(args.json, {
+        "benchmark": "perf", "steps": args.steps, "repeats": args.repeats, "seed": args.seed,
+        "machine": machine(), "current": {"commit": git("rev-parse", "HEAD"),
+                                          "dirty": bool(git("status", "--porcelain"))},
+    })
+    temporary = None
+    workers: dict[str, Worker] = {}
+    try:
+        workers["current"] = Worker(REPO, "current")
+        if not args.no_baseline:
+            commit = git("rev-parse", "--verify", f"{args.baseline}^{{commit}}")
+            temporary = Path(tempfile.mkdtemp(prefix="perf-baseline-"))
+            git("worktree", "add", "--detach", str(temporary / "tree"), commit)
+            workers["baseline"] = Worker(temporary / "tree", "baseline")
+            results.update(baseline={"ref": args.baseline, "commit": commit})
+        results.update(sources={label: w.source for label, w in workers.items()})
+
+        samples: dict[str, dict[str, list[float]]] = {}
+        errors: dict[str, str] = {}
+        jobs = [(KELLY_ID, MPE_ID)] if not args.no_mpe else []
+        request = {"steps": args.steps, "seed": args.seed}
+        for repeat in progress(range(args.repeats), total=args.repeats, desc="repetitions",
+                               enabled=not args.no_progress):
+            order = list(workers) if repeat % 2 == 0 else list(reversed(workers))
+            for first, second in jobs:  # Kelly and MPE2 back to back, in the current tree
+                pair = (first, second) if repeat % 2 == 0 else (second, first)
+                for env_id in pair:
+                    reply = workers["current"].ask({**request, "id": env_id})
+                    record(samples, errors, f"current|{env_id}|mpe", reply)
+            for env_id in ids:
+                for label in order:
+                    reply = workers[label].ask({**request, "id": env_id})
+                    record(samples, errors, f"{label}|{env_id}", reply)
+            results.update(samples=samples, errors=errors, finished_repeats=repeat + 1)
+
+        summary = summarize(samples, ids, not args.no_mpe, "baseline" in workers)
+        results.update(summary=summary)
+        print_summary(summary, args, errors)
+    finally:
+        for w in workers.values():
+            w.close()
+        if temporary is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(temporary / "tree")],
+                           cwd=REPO, check=False, capture_output=True)
+            subprocess.run(["rm", "-rf", str(temporary)], check=False)
+    return 0
+
+
+def record(samples: dict[str, dict[str, list[float]]], errors: dict[str, str], key: str,
+           reply: dict[str, Any]) -> None:
+    if "error" in reply:
+        errors[key] = reply["error"]
+    else:
+        samples.setdefault(key, {"steps_per_s": []})["steps_per_s"].append(reply["steps_per_s"])
+
+
+def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: bool,
+              baseline: bool) -> dict[str, Any]:
+    def median(key: str) -> float | None:
+        return median_or_none(samples.get(key, {}).get("steps_per_s", []))
+
+    summary: dict[str, Any] = {}
+    if mpe:
+        kelly, other = median(f"current|{KELLY_ID}|mpe"), median(f"current|{MPE_ID}|mpe")
+        summary["kelly_vs_mpe"] = {"kelly_steps_per_s": kelly, "mpe_steps_per_s": other,
+                                   "ratio": ratio(kelly, other), "target": TARGET_MPE_RATIO}
+    markets = {}
+    for env_id in ids:
+        after = median(f"current|{env_id}")
+        before = median(f"baseline|{env_id}") if baseline else None
+        markets[env_id] = {"after_steps_per_s": after, "before_steps_per_s": before,
+                           "speedup": ratio(after, before), "target": TARGET_SPEEDUP}
+    summary["markets"] = markets
+    return summary
+
+
+def print_summary(summary: dict[str, Any], args: Any, errors: dict[str, str]) -> None:
+    print(f"\nmedians of {args.repeats} interleaved repetitions of {args.steps} steps, fixed "
+          "actions, dict API")
+    if "kelly_vs_mpe" in summary:
+        k = summary["kelly_vs_mpe"]
+        print(f"KellyGame-v0 {fmt(k['kelly_steps_per_s'])} steps/s vs MPE2 simple_spread_v3 "
+              f"(N=3, continuous) {fmt(k['mpe_steps_per_s'])} steps/s: ratio "
+              f"{fmt(k['ratio'], '.2f')}x (issue 11 target >= {TARGET_MPE_RATIO:g}x)")
+    print(f"\n| id | before ({args.baseline if not args.no_baseline else '-'}) steps/s | after "
+          f"steps/s | after/before (target >= {TARGET_SPEEDUP:g}x) |")
+    print("|---|---:|---:|---:|")
+    for env_id, row in summary["markets"].items():
+        print(f"| {env_id} | {fmt(row['before_steps_per_s'])} | {fmt(row['after_steps_per_s'])} | "
+              f"{fmt(row['speedup'], '.2f')} |")
+    for key, error in errors.items():
+        print(f"error {key}: {error}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
