@@ -25,8 +25,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+import auction_envs
 from agents.no_regret import make_rule
-from agents.no_regret.kelly import Group, kelly_valuations, simulate
+from agents.no_regret.kelly import Group, simulate
 from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
@@ -39,8 +40,8 @@ from benchmarks.common import (
 ALGORITHMS = ("BR", "OGD_V", "OGD_F", "DAQ_F", "DAQ_V", "RRM_V")
 NS = (2, 10, 20)
 GAMMAS = (0, 5, 10)
-GAME = {"c": 400.0, "eps": 1.0, "delta": 0.1}
-A, HORIZON, TOLERANCE = 100.0, 3000, 1e-5
+ENV_ID = "auction_envs/KellyGame-v0"  # c = 400, eps = 1, delta = 0.1, a = 100; n, gamma per cell
+HORIZON, TOLERANCE = 3000, 1e-5
 
 #: Table I of paper 001 (file 001_*.txt, lines 207-216), (gamma, n) -> the six columns; None = '–'.
 PAPER = {
@@ -60,8 +61,8 @@ def cell(algorithm: str, n: int, gamma: float, runs: int, seed: int, G: float = 
          ) -> dict[str, float | int | None]:
     """Mean iterations to residual <= 1e-5 over the converged runs, plus spread and count."""
     rule = make_rule(algorithm, G=G, horizon=HORIZON)
-    trajectory = simulate([Group(rule, range(n), seed)], kelly_valuations(n, A, gamma),
-                          rounds=HORIZON, runs=runs, **GAME)
+    env = auction_envs.make(ENV_ID, n_agents=n, gamma=float(gamma), max_cycles=HORIZON)
+    trajectory = simulate([Group(rule, range(n), seed)], env, rounds=HORIZON, runs=runs)
     first = trajectory.first_below(TOLERANCE)
     converged = first[~np.isnan(first)]
     return {

@@ -8,8 +8,13 @@ import pytest
 import auction_envs
 from agents.base import Transition
 from agents.no_regret import EXP3, Hedge, Mixture, NoRegretLearner, make_rule
-from agents.no_regret.kelly import Group, kelly_feedback, simulate
-from auction_envs.oracles.kelly import kelly_best_response, kelly_nash_equilibrium, others_bid
+from agents.no_regret.kelly import Group, simulate
+from auction_envs.oracles.kelly import (
+    kelly_best_response,
+    kelly_nash_equilibrium,
+    kelly_round,
+    others_bid,
+)
 
 GRADIENT_RULES = ["OGD_F", "OGD_V", "DAQ_F", "DAQ_V", "RRM_F", "RRM_V"]
 ALL_RULES = ["BR", *GRADIENT_RULES, "Hedge", "EXP3"]
@@ -70,7 +75,7 @@ def test_best_response_rule_plays_the_closed_form():
 def test_hedge_regret_is_within_its_bound_on_an_adversarial_sequence():
     arms, horizon = 8, 2000
     rule = Hedge(arms=arms, horizon=horizon)
-    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0))
+    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0), reward_range=(0.0, 1.0))
     rng = np.random.default_rng(1)
     earned, totals = 0.0, np.zeros(arms)
     for t in range(horizon):
@@ -94,7 +99,7 @@ def test_exp3_expected_regret_is_within_its_bound_on_a_stochastic_sequence():
     regrets = []
     for seed in range(5):
         rule = EXP3(arms=arms, horizon=horizon)
-        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(seed))
+        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(seed), reward_range=(0.0, 1.0))
         rng = np.random.default_rng(100 + seed)
         earned = 0.0
         for _ in range(horizon):
@@ -197,8 +202,7 @@ def test_batched_simulation_matches_the_env_bit_for_bit(name):
     learner = NoRegretLearner(env, _rule(name, horizon=200), seed=11)
     through_env = _play(env, learner, 200)
     unwrapped = env.unwrapped
-    trajectory = simulate([Group(_rule(name, horizon=200), range(5), seed=11)],
-                          unwrapped.valuations, unwrapped.budgets, unwrapped.eps, unwrapped.delta,
+    trajectory = simulate([Group(_rule(name, horizon=200), range(5), seed=11)], unwrapped.core,
                           rounds=200, runs=1, record_bids=True)
     np.testing.assert_array_equal(trajectory.bids[:, 0], through_env)
 
@@ -209,21 +213,19 @@ def test_batched_mixture_matches_the_env_mixture():
     learner = Mixture([NoRegretLearner(env, make_rule("BR"), agents[:2], seed=1),
                        NoRegretLearner(env, make_rule("DAQ_F", horizon=300), agents[2:], seed=2)])
     through_env = _play(env, learner, 300)
-    u = env.unwrapped
     trajectory = simulate([Group(make_rule("BR"), range(2), 1),
                            Group(make_rule("DAQ_F", horizon=300), range(2, 6), 2)],
-                          u.valuations, u.budgets, u.eps, u.delta, rounds=300, runs=1,
-                          record_bids=True)
+                          env, rounds=300, runs=1, record_bids=True)
     np.testing.assert_array_equal(trajectory.bids[:, 0], through_env)
 
 
 def test_batch_runs_are_independent_runs():
-    a = np.full(3, 100.0)
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=3)
     start = np.random.default_rng(0).uniform(1, 400, size=(4, 3))
-    batched = simulate([Group(make_rule("OGD_V"), range(3))], a, 400.0, 1.0, 0.1, rounds=50,
+    batched = simulate([Group(make_rule("OGD_V"), range(3))], env, rounds=50,
                        runs=4, record_bids=True, initial_bids=start)
     for run in range(4):
-        single = simulate([Group(make_rule("OGD_V"), range(3))], a, 400.0, 1.0, 0.1, rounds=50,
+        single = simulate([Group(make_rule("OGD_V"), range(3))], env, rounds=50,
                           runs=1, record_bids=True, initial_bids=start[run:run + 1])
         np.testing.assert_array_equal(batched.bids[:, run], single.bids[:, 0])
 
@@ -231,7 +233,7 @@ def test_batch_runs_are_independent_runs():
 def test_feedback_matches_the_oracle_and_residual_vanishes_at_the_equilibrium():
     a = np.array([100.0, 80.0, 60.0])
     ne = kelly_nash_equilibrium(a, 400.0, 1.0, 0.1)
-    feedback = kelly_feedback(ne, a, 1.0, np.full(3, 400.0), 0.1)
+    feedback = kelly_round(ne, a, 1.0, np.full(3, 400.0), 0.1)
     np.testing.assert_allclose(feedback["best_response"],
                                kelly_best_response(others_bid(ne, 0.1), a, 1.0, 400.0))
     np.testing.assert_allclose(feedback["best_response"], ne, rtol=1e-12)
