@@ -9,6 +9,7 @@ import auction_envs
 from agents.base import Transition
 from agents.no_regret import EXP3, Hedge, Mixture, NoRegretLearner, make_rule
 from agents.no_regret.kelly import Group, simulate
+from agents.runner import play_episode
 from auction_envs.oracles.kelly import (
     kelly_best_response,
     kelly_nash_equilibrium,
@@ -254,3 +255,52 @@ def test_bad_rule_arguments_fail_early():
         make_rule("SGD_V")
     with pytest.raises(ValueError):
         make_rule("OGD_V", G=0.0)
+
+
+class _Recording:
+    """A learner that passes everything through and keeps the bids it played."""
+
+    def __init__(self, learner):
+        self.learner, self.bids = learner, []
+
+    def act(self, observations, explore=True):
+        actions = self.learner.act(observations, explore)
+        self.bids.append([float(actions[agent][0]) for agent in sorted(actions)])
+        return actions
+
+    def __getattr__(self, name):
+        return getattr(self.learner, name)
+
+
+@pytest.mark.parametrize("name, tolerance", [("Hedge", 15.0), ("EXP3", 90.0)])
+def test_grid_learners_driven_like_the_runner_learn_from_the_envs_payoff_scale(name, tolerance):
+    # issue 12: with the old default reward_range=(0, 1) every (negative) Kelly payoff was clipped
+    # to 0, so Hedge and EXP3 stayed uniform (late bids about 200 against the NE's 75). The rule
+    # gets no range here: NoRegretLearner takes it from env.unwrapped.payoff_range(agent).
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=4,
+                            **({"counterfactual_grid": 64} if name == "Hedge" else {}))
+    learner = _Recording(NoRegretLearner(env, make_rule(name, horizon=3000), seed=0))
+    play_episode(env, learner, seed=0)
+    late = np.array(learner.bids[-500:]).mean()
+    equilibrium = env.unwrapped.equilibrium()[0]
+    assert equilibrium == pytest.approx(75.0, abs=0.01)
+    uniform = (1.0 + 400.0) / 2  # what an unlearning grid rule plays on average
+    assert abs(late - equilibrium) < tolerance < abs(uniform - equilibrium)
+
+
+def test_grid_learners_refuse_to_guess_a_payoff_scale():
+    rule = Hedge(arms=4)
+    with pytest.raises(ValueError, match="needs their range"):
+        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0))
+    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0), reward_range=(-10.0, 0.0))
+    assert rule._scaled(np.array([[-5.0]]))[0, 0] == 0.5
+
+
+def test_learner_reads_payoff_range_and_float64_bounds_from_the_env():
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=3, eps=0.1, c=0.7)
+    learner = NoRegretLearner(env, EXP3(arms=8, horizon=10), seed=0)
+    np.testing.assert_array_equal(learner.low, 0.1)
+    np.testing.assert_array_equal(learner.high, 0.7)
+    low, high = env.unwrapped.payoff_range("bidder_0")
+    np.testing.assert_array_equal(learner.rule.scale_low, low)
+    np.testing.assert_array_equal(learner.rule.scale_high, high)

@@ -10,7 +10,12 @@ from auction_envs.core import Field, InvalidArgumentError, MarketEnv, Observatio
 from auction_envs.core.checks import check_int, check_optional, check_per_agent, check_real
 from auction_envs.envs.kelly.core import KellyCore
 from auction_envs.mechanisms import proportional_allocation
-from auction_envs.oracles.kelly import bid_grid, kelly_valuations
+from auction_envs.oracles.kelly import (
+    bid_grid,
+    kelly_gradient,
+    kelly_payoff_range,
+    kelly_valuations,
+)
 
 #: What every bidder observes: the previous round as she saw it, then her own constants.
 LAYOUT = ObservationLayout([
@@ -69,6 +74,9 @@ class KellyGameEnv(MarketEnv):
     ``counterfactual_payoffs`` (the payoff each of them would have earned against this round's
     ``s_i``): the full-information feedback of Hedge-type learners.
 
+    Every payoff lies in ``payoff_range(agent) = (phi_min, phi_max)`` (the authors'
+    normalization, MARKETS.md §1); learners that rescale payoffs read it there.
+
     ## Starting State
     No bids yet; the game is deterministic given the bids (the seed only affects nothing here but
     is honoured for uniformity).
@@ -79,22 +87,37 @@ class KellyGameEnv(MarketEnv):
     ## Reference solution
     ``equilibrium()`` returns the unique Nash equilibrium bids
     (``auction_envs.oracles.kelly_nash_equilibrium``); ``metrics()`` reports the fixed-point
-    residual ``||BR(z) - z||`` (converged below 1e-5), NashConv, normalized payoffs, welfare and
-    price of anarchy of the last round's bids.
+    residual ``||BR(z) - z||`` (converged below 1e-5), NashConv, normalized payoffs
+    ``(phi - phi_min) / (phi_max - phi_min)`` (1 when ``phi_min = phi_max``, e.g. ``eps = c``),
+    welfare and price of anarchy of the last round's bids.
 
     ## Arguments
     * ``n_agents`` (10): number of bidders.
-    * ``a`` (100): valuation scale, a scalar (heterogeneity then from ``gamma``) or one per agent.
-    * ``gamma`` (0): ``a_i = max(a - (i - 1) gamma, a_min)`` for a scalar ``a``.
-    * ``a_min`` (1): floor of the heterogeneous valuations.
-    * ``c`` (400): budget, a scalar or one per agent; ``eps`` (1): minimum bid;
-      ``delta`` (0.1): reservation bid; ``alpha`` (1): alpha-fair exponent (>= 0).
-    * ``counterfactual_grid`` (None): a number ``K >= 2`` of grid bids whose counterfactual
-      payoffs the infos carry (see Infos); off by default.
+    * ``a`` (100): valuation scale ``> 0``, a scalar (heterogeneity then from ``gamma``) or one
+      per agent.
+    * ``gamma`` (0, ``>= 0``): ``a_i = max(a - (i - 1) gamma, a_min)`` for a scalar ``a``.
+    * ``a_min`` (1, ``> 0``): floor of the heterogeneous valuations.
+    * ``c`` (400): budget, a scalar or one per agent, each ``>= eps``; ``eps`` (1, ``> 0``):
+      minimum bid; ``delta`` (0.1, ``> 0``): reservation bid; ``alpha`` (1): alpha-fair exponent
+      ``>= 0``, small enough that payoffs and gradients fit float32 (an ``alpha`` for which
+      ``|phi|`` or ``|g|`` at the minimum bid exceeds 3.4e38 is rejected; e.g. ``alpha = 20`` in
+      the paper's game).
+    * ``counterfactual_grid`` (None): a number ``2 <= K <= 100000`` of grid bids whose
+      counterfactual payoffs the infos carry (see Infos); off by default.
     * ``max_cycles`` (3000), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
     * v0: initial release.
+    * v0 (issue 11, no trajectory change): the market moved to ``KellyCore``; ``state()`` and
+      ``metrics()`` before the first ``reset()`` raise ``ResetNeededError``.
+    * v0 (issue 12): the action Box contains its float64 bounds (it rounded ``eps = 0.1`` up and
+      ``c = 0.7`` down, rejecting the env's own ``equilibrium()``), bids are clipped into
+      ``[eps, c_i]``; with ``eps = c`` the normalized payoff is 1 instead of NaN; documented
+      ``payoff_range(agent)`` and ``action_bounds(agent)``. Seeded trajectories of the
+      registered ids are unchanged (their bounds are exact in float32).
+    * v0 (issue 19): ``a <= 0`` is rejected (a scalar was silently floored to ``a_min``), as is
+      an ``alpha`` whose observations overflow float32; every argument is checked with
+      ``auction_envs.core.checks``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -119,7 +142,7 @@ class KellyGameEnv(MarketEnv):
     ) -> None:
         n_agents = check_int("n_agents", n_agents, low=1)
         counterfactual_grid = check_optional("counterfactual_grid", counterfactual_grid, check_int,
-                                             low=2)
+                                             low=2, high=100_000)
         self.eps = check_real("eps", eps, low=0.0, low_open=True)
         self.delta = check_real("delta", delta, low=0.0, low_open=True)
         self.alpha = check_real("alpha", alpha, low=0.0)
@@ -134,6 +157,7 @@ class KellyGameEnv(MarketEnv):
             self.valuations = check_per_agent("a", a, n_agents, low=0.0, low_open=True)
         self.budgets = check_per_agent("c", c, n_agents, low=self.eps)
         self.n_agents = n_agents
+        self._check_float32_scale()
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
                          action_policy=action_policy,
                          possible_agents=[f"bidder_{i}" for i in range(n_agents)])
@@ -152,6 +176,26 @@ class KellyGameEnv(MarketEnv):
                                     np.concatenate([self.budgets, np.ones(self.n_agents + 1)])),
         )
         self._feedback: dict[str, np.ndarray] | None = None
+
+    def _check_float32_scale(self) -> None:
+        """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
+
+        For ``alpha > 1`` the value ``a x^(1 - alpha) / (1 - alpha)`` explodes at the smallest
+        share ``x = eps / (eps + (n - 1) c + delta)`` (``alpha = 20`` with the paper's game gives
+        about 1e70): every bound of the payoff (``kelly_payoff_range``) and the gradient at the
+        minimum bid against the smallest and the largest aggregate must stay below 3.4e38.
+        """
+        n, eps, c = self.n_agents, self.eps, self.budgets
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            extremes = list(kelly_payoff_range(self.valuations, c, eps, self.delta, self.alpha))
+            for s in ((n - 1) * eps + self.delta, (n - 1) * c.max() + self.delta):
+                extremes.extend(kelly_gradient(np.full(n, eps), s, self.valuations, self.alpha))
+        largest = float(np.max(np.abs(extremes)))
+        if not largest < float(np.finfo(np.float32).max):
+            raise InvalidArgumentError(
+                "alpha", self.alpha, f"small enough that payoffs and gradients fit float32 "
+                f"observations (|value| < 3.4e38) for these a, c, eps, delta; it reaches "
+                f"{largest:.3g} here")
 
     # ------------------------------------------------------------------ market hooks
     @property
@@ -179,9 +223,10 @@ class KellyGameEnv(MarketEnv):
         infos = {agent: dict(zip(INFO_KEYS, row))
                  for agent, row in zip(self.possible_agents, zip(*columns))}
         if self.core.counterfactual_bids is not None:
-            for agent, grid, payoffs in zip(self.possible_agents, self.core.counterfactual_bids,
+            grids = self.core.counterfactual_bids.copy()  # one copy; each agent gets a row of it
+            for agent, grid, payoffs in zip(self.possible_agents, grids,
                                             feedback["counterfactual_payoffs"][0]):
-                infos[agent]["counterfactual_bids"] = grid.copy()
+                infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
         return dict(zip(self.possible_agents, columns[INFO_KEYS.index("payoff")])), infos, False
 
