@@ -28,8 +28,10 @@ LAYOUT = ObservationLayout([
     Field("budget", low=0.0, description="her budget c_i (the largest bid)"),
     Field("min_bid", low=0.0, description="the minimum bid eps"),
 ])
-#: The per-round feedback keys of the infos (the layout's first five fields, and the best response).
-INFO_KEYS = ("bid", "others_bid", "allocation", "payoff", "gradient", "best_response")
+#: The layout fields that change every round (the others are the bidder's constants).
+ROUND_FIELDS = ("bid", "others_bid", "allocation", "payoff", "gradient")
+#: The per-round feedback keys of the infos: the round's fields and the best response.
+INFO_KEYS = (*ROUND_FIELDS, "best_response")
 
 
 class KellyGameEnv(MarketEnv):
@@ -176,6 +178,12 @@ class KellyGameEnv(MarketEnv):
                                     np.concatenate([self.budgets, np.ones(self.n_agents + 1)])),
         )
         self._feedback: dict[str, np.ndarray] | None = None
+        zeros = np.zeros(n_agents)
+        self._first_observation = self.layout.pack(
+            {**dict.fromkeys(ROUND_FIELDS, zeros), "valuation": self.valuations,
+             "budget": self.budgets, "min_bid": self.eps}, batch_shape=(n_agents,))
+        self._round_columns = [(name, self.layout.slice(name).start, self.layout.field(name).scale)
+                               for name in ROUND_FIELDS]
 
     def _check_float32_scale(self) -> None:
         """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
@@ -216,7 +224,7 @@ class KellyGameEnv(MarketEnv):
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         bids = np.concatenate([actions[agent] for agent in self.possible_agents])
         # the float32 box rounds [eps, c_i] outward; the market sees the documented float64 bounds
-        bids = np.clip(bids, self.eps, self.budgets)[None]
+        bids = np.minimum(np.maximum(bids, self.eps), self.budgets)[None]
         feedback = self.core.step(bids)
         self._feedback = feedback
         columns = [feedback[key][0].tolist() for key in INFO_KEYS]
@@ -231,14 +239,11 @@ class KellyGameEnv(MarketEnv):
         return dict(zip(self.possible_agents, columns[INFO_KEYS.index("payoff")])), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
-        n = self.n_agents
-        last = self._feedback or dict.fromkeys(INFO_KEYS, np.zeros((1, n)))
-        observation = self.layout.pack({
-            "bid": last["bid"][0], "others_bid": last["others_bid"][0],
-            "allocation": last["allocation"][0], "payoff": last["payoff"][0],
-            "gradient": last["gradient"][0], "valuation": self.valuations,
-            "budget": self.budgets, "min_bid": self.eps,
-        }, batch_shape=(n,))
+        observation = self._first_observation.copy()  # constants packed once, at construction
+        if self._feedback is not None:  # the round's fields go in by name, one column each
+            for name, column, scale in self._round_columns:
+                values = self._feedback[name][0]
+                observation[:, column] = values if scale == 1.0 else values / scale
         return dict(zip(self.agents, observation))
 
     # ------------------------------------------------------------------ documented scales
