@@ -21,7 +21,9 @@ The paper's §IV-B claims are checked per run against each model (verdicts below
 (2) with a BR majority (p = 0.9) the lone OGD / DAQ bidder oscillates persistently while BR bids
 stay stable (std of the bid over the last 500 rounds: lone > 1 and > 10x the BR agents');
 (3) BR's time-average payoff is above the NE's; (4) every time-average payoff stays close to the
-NE's (the paper's numeric range is lost in the text extraction: we print the largest deviation).
+NE's (the paper's numeric range is lost in the text extraction: we print the largest deviation);
+(5) OGD and DAQ end below the NE's payoff when they are a minority (<= 30%), above as a majority
+(>= 70%).
 Payoffs are normalized with the env's ``payoff_range``. ``--json PATH`` is rewritten after each
 finished cell; ``--png PATH`` writes the time-average payoff against p for both models, and
 ``<PATH stem>_trajectories.png`` the bids of one run at p = 0.5 and 0.9.
@@ -161,6 +163,18 @@ def verdicts(rows: list[dict]) -> list[dict]:
         br_total = sum(values.size for _, values in br)
         br_above_k2 = sum(int(np.sum(values > ne)) for k, values in br if k >= 2)
         br_total_k2 = sum(values.size for k, values in br if k >= 2)
+        minority_below = majority_above = minority_total = majority_total = 0
+        for r in mine:  # gradient groups: below the NE as a minority, above as a majority
+            for group, fraction in (("A", r["k"] / N), ("B", 1 - r["k"] / N)):
+                if r[f"algorithm_{group}"] == "BR":
+                    continue
+                values = np.asarray(r[f"payoff_{group}"])
+                if fraction <= 0.3 + 1e-9:
+                    minority_below += int(np.sum(values < ne))
+                    minority_total += values.size
+                elif fraction >= 0.7 - 1e-9:
+                    majority_above += int(np.sum(values > ne))
+                    majority_total += values.size
         payoffs = np.concatenate([np.r_[r["payoff_A"], r["payoff_B"]] for r in mine])
         results += [
             {"feedback": mode, "claim": "(1) no convergence to the NE (residual > 1e-5)",
@@ -175,6 +189,11 @@ def verdicts(rows: list[dict]) -> list[dict]:
              "holds": br_above > br_total // 2,
              "evidence": f"{br_above}/{br_total} (run, p) cells above; "
                          f"{br_above_k2}/{br_total_k2} for p >= 0.2"},
+            {"feedback": mode, "claim": "(5) OGD/DAQ below the NE as minority, above as majority",
+             "holds": (minority_below > minority_total // 2
+                       and majority_above > majority_total // 2),
+             "evidence": f"minority (<= 30%) below: {minority_below}/{minority_total}; "
+                         f"majority (>= 70%) above: {majority_above}/{majority_total}"},
             {"feedback": mode, "claim": "(4) time-average payoffs close to the NE's",
              "holds": None,
              "evidence": f"range [{payoffs.min():.4f}, {payoffs.max():.4f}] vs NE {ne:.4f} "

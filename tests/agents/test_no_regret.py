@@ -304,3 +304,25 @@ def test_learner_reads_payoff_range_and_float64_bounds_from_the_env():
     low, high = env.unwrapped.payoff_range("bidder_0")
     np.testing.assert_array_equal(learner.rule.scale_low, low)
     np.testing.assert_array_equal(learner.rule.scale_high, high)
+
+
+def test_own_group_feedback_plays_each_groups_own_game():
+    # the authors' hybrid dynamics: BR in two groups, each responding to its own group only,
+    # converges to the Nash equilibrium of each group's game as if the other did not bid
+    env = auction_envs.make("auction_envs/KellyGameHeterogeneous-v0", n_agents=6)
+    core = env.unwrapped.core
+    trajectory = simulate([Group(make_rule("BR"), range(2), 1), Group(make_rule("BR"), range(2, 6), 2)],
+                          env, rounds=200, runs=2, record_bids=True, feedback="own_group")
+    for index in (np.arange(2), np.arange(2, 6)):
+        own = kelly_nash_equilibrium(core.valuations[index], core.budgets[index], core.eps,
+                                     core.delta)
+        np.testing.assert_allclose(trajectory.bids[-1][:, index], np.broadcast_to(own, (2, own.size)),
+                                   rtol=1e-9)
+    assert np.all(trajectory.residual[-1] > 1.0)  # the real market is far from its NE
+    faithful = simulate([Group(make_rule("BR"), range(6), 1)], env, rounds=50, runs=2,
+                        record_bids=True)
+    single = simulate([Group(make_rule("BR"), range(6), 1)], env, rounds=50, runs=2,
+                      record_bids=True, feedback="own_group")
+    np.testing.assert_array_equal(faithful.bids, single.bids)  # one group: the same dynamics
+    with pytest.raises(ValueError, match="feedback"):
+        simulate([Group(make_rule("BR"), range(6))], env, rounds=1, feedback="mine")

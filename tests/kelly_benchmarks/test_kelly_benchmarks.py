@@ -90,7 +90,7 @@ def test_heterogeneous_cli_writes_json_table_and_figures(tmp_path, capsys, monke
     out = capsys.readouterr().out
     assert "own group" in out and "faithful" in out and "(2) lone gradient bidder" in out
     payload = json.loads((tmp_path / "h.json").read_text())
-    assert len(payload["rows"]) == 2 and len(payload["verdicts"]) == 8
+    assert len(payload["rows"]) == 2 and len(payload["verdicts"]) == 10
     assert png.stat().st_size > 10_000
     assert (tmp_path / "het_trajectories.png").stat().st_size > 10_000
 
