@@ -1,23 +1,32 @@
-"""Reproduce §IV-B of paper 001: heterogeneous dynamics in the repeated Kelly game.
+"""Reproduce §IV-B of paper 001: heterogeneous dynamics in the repeated Kelly game, two ways.
 
-    python -m benchmarks.kelly_heterogeneous [--rate F] [--runs 20] [--out results/kelly_het]
-                                             [--json PATH]
+    python -m benchmarks.kelly_heterogeneous [--rate F] [--runs 10] [--seed 0]
+                                             [--json PATH] [--png PATH]
 
-Paper claim reproduced: whatever mixture of algorithms the bidders run, each group's time-average
-payoff ends close to the Nash equilibrium's (the paper's §IV-B figures); the table prints both.
-``--json PATH`` is rewritten after each (pair, fraction), so an interrupted run keeps them.
+n = 10 identical bidders (``KellyGame-v0``: a = 100, gamma = 0, c = 400, eps = 1, delta = 0.1,
+T = 3000). Agents 0..k-1 (a fraction p = k/10, k = 1..9) run algorithm A, the rest B, for the
+pairs (BR, DAQ), (BR, OGD), (DAQ, OGD); OGD and DAQ use the fixed rate (``--rate F``, default) or
+the time-varying one (``--rate V``), G = 1; ``--runs`` runs from random first bids per cell.
 
-n = 10 identical bidders (a = 100, gamma = 0, c = 400, eps = 1, delta = 0.1, T = 3000). A fraction
-p = k/10 (k = 1..9) of them runs algorithm A, the rest B, for the pairs (BR, DAQ), (BR, OGD),
-(DAQ, OGD); OGD and DAQ use the fixed rate (``--rate F``, default) or the time-varying one
-(``--rate V``), with G = 1. Reported per pair and fraction: each group's time-average normalized
-payoff (averaged over its agents and over ``--runs`` runs from random first bids), beside the
-Nash equilibrium's, and the median final residual. Figures (PNG, in ``--out``):
+Every cell is played under two feedback models (``agents.no_regret.kelly.simulate``):
 
-* ``trajectories_<A>_<B>.png``: bid and payoff of one agent of each group over time, for
-  p in {0.1, 0.5, 0.9} (first run), the NE bid and payoff dashed;
-* ``payoff_vs_fraction.png``: time-average normalized payoff of each group against p, per pair,
-  the NE's as a horizontal line.
+* ``faithful``: every rule is fed the real round (gradient and best response against all bids),
+  as the paper describes the game;
+* ``own_group``: the hybrid dynamics of the authors' public code, where each rule is fed the round
+  of the game among its own group only (its gradient and best response ignore the other group's
+  bids). Payoffs and residuals are the real market's in both.
+
+The paper's §IV-B claims are checked per run against each model (verdicts below the tables):
+(1) heterogeneous dynamics do not converge to the NE (final residual stays above 1e-5);
+(2) with a BR majority (p = 0.9) the lone OGD / DAQ bidder oscillates persistently while BR bids
+stay stable (std of the bid over the last 500 rounds: lone > 1 and > 10x the BR agents');
+(3) BR's time-average payoff is above the NE's; (4) every time-average payoff stays close to the
+NE's (the paper's numeric range is lost in the text extraction: we print the largest deviation);
+(5) OGD and DAQ end below the NE's payoff when they are a minority (<= 30%), above as a majority
+(>= 70%).
+Payoffs are normalized with the env's ``payoff_range``. ``--json PATH`` is rewritten after each
+finished cell; ``--png PATH`` writes the time-average payoff against p for both models, and
+``<PATH stem>_trajectories.png`` the bids of one run at p = 0.5 and 0.9.
 """
 
 from __future__ import annotations
@@ -28,14 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+import auction_envs
 from agents.no_regret import make_rule
-from agents.no_regret.kelly import Group, kelly_valuations, simulate
-from auction_envs.oracles.kelly import (
-    kelly_best_response,
-    kelly_nash_equilibrium,
-    kelly_payoff,
-    others_bid,
-)
+from agents.no_regret.kelly import FEEDBACK_MODES, Group, simulate
 from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
@@ -45,121 +49,219 @@ from benchmarks.common import (
     save_figure,
 )
 
+ENV_ID = "auction_envs/KellyGame-v0"
 PAIRS = (("BR", "DAQ"), ("BR", "OGD"), ("DAQ", "OGD"))
-N, A, GAMMA, HORIZON = 10, 100.0, 0.0, 3000
-GAME = {"c": 400.0, "eps": 1.0, "delta": 0.1}
-FIGURE_FRACTIONS = (0.1, 0.5, 0.9)
-
-
-def payoff_range(a: np.ndarray, c: float, eps: float, delta: float) -> tuple[float, float]:
-    """``(phi_min, phi_max)`` of the paper's normalized payoff (MARKETS.md §1, as KellyGameEnv)."""
-    n = a.size
-    s_max, s_min = (n - 1) * c + delta, (n - 1) * eps + delta
-    low = np.minimum(kelly_payoff(np.full(n, eps), s_max, a),
-                     kelly_payoff(np.full(n, c), s_max, a)).min()
-    best = kelly_best_response(np.full(n, s_min), a, eps, c)
-    return float(low), float(kelly_payoff(best, s_min, a).max())
+N, HORIZON, LATE = 10, 3000, 500
+TOLERANCE = 1e-5
+TRAJECTORY_FRACTIONS = (0.5, 0.9)
 
 
 def rule_name(algorithm: str, rate: str) -> str:
     return algorithm if algorithm == "BR" else f"{algorithm}_{rate}"
 
 
-def run_mixture(first: str, second: str, k: int, rate: str, runs: int, seed: int):
-    """Agents ``0..k-1`` run ``first``, the others ``second``; returns the trajectory."""
-    a = kelly_valuations(N, A, GAMMA)
+def make_env():
+    return auction_envs.make(ENV_ID, n_agents=N, max_cycles=HORIZON)
+
+
+def ne_normalized_payoff(env) -> float:
+    core = env.unwrapped.core
+    equilibrium = core.equilibrium()
+    return float(core.normalize(core.round(equilibrium)["payoff"]).mean())
+
+
+def run_cell(env, first: str, second: str, k: int, rate: str, runs: int, seed: int,
+             feedback: str) -> dict[str, np.ndarray]:
+    """Agents ``0..k-1`` run ``first``, the others ``second``; per-run summaries."""
     groups = [Group(make_rule(rule_name(first, rate), horizon=HORIZON), range(k), seed),
               Group(make_rule(rule_name(second, rate), horizon=HORIZON), range(k, N), seed + 1)]
-    return simulate(groups, a, rounds=HORIZON, runs=runs, record_bids=True, record_payoff=True,
-                    **GAME)
+    trajectory = simulate(groups, env, rounds=HORIZON, runs=runs, record_bids=True,
+                          record_payoff=True, feedback=feedback)
+    normalized = env.unwrapped.core.normalize(trajectory.payoff)  # (T, runs, n)
+    late_std = trajectory.bids[-LATE:].std(axis=0)  # (runs, n)
+    return {
+        "payoff_A": normalized[:, :, :k].mean(axis=(0, 2)),
+        "payoff_B": normalized[:, :, k:].mean(axis=(0, 2)),
+        "late_bid_std_A": late_std[:, :k].mean(axis=1),
+        "late_bid_std_B": late_std[:, k:].mean(axis=1),
+        "final_residual": trajectory.residual[-1],
+        "bids_run0": trajectory.bids[:, 0],
+    }
 
 
-def reproduce(rate: str = "F", runs: int = 20, seed: int = 0,
-              on_rows: Callable[[list[dict]], None] | None = None,
-              show_progress: bool = False) -> tuple[list[dict], dict]:
-    """Rows per pair, fraction and group; ``on_rows(new_rows)`` after each (pair, fraction)."""
-    a = kelly_valuations(N, A, GAMMA)
-    low, high = payoff_range(a, **GAME)
-    equilibrium = kelly_nash_equilibrium(a, GAME["c"], GAME["eps"], GAME["delta"])
-    ne_payoff = kelly_payoff(equilibrium, others_bid(equilibrium, GAME["delta"]), a)
-    ne_normalized = float(((ne_payoff - low) / (high - low)).mean())
+def reproduce(rate: str = "F", runs: int = 10, seed: int = 0,
+              on_row: Callable[[dict], None] | None = None, show_progress: bool = False,
+              pairs: tuple[tuple[str, str], ...] = PAIRS, ks: tuple[int, ...] = tuple(range(1, N))
+              ) -> tuple[list[dict], dict]:
+    """One row per (feedback model, pair, k) with per-run lists; ``on_row`` after each."""
+    env = make_env()
+    ne = ne_normalized_payoff(env)
     rows, trajectories = [], {}
-    units = [(first, second, k) for first, second in PAIRS for k in range(1, N)]
-    for first, second, k in progress(units, desc="mixtures", enabled=show_progress):
-        trajectory = run_mixture(first, second, k, rate, runs, seed + 7919 * k)
-        normalized = (trajectory.payoff - low) / (high - low)  # (T, runs, n)
-        for group, algorithm, agents in (("A", first, slice(0, k)), ("B", second, slice(k, N))):
-            rows.append({
-                "pair": f"{first}-{second}", "fraction_A": k / N, "group": group,
-                "algorithm": rule_name(algorithm, rate),
-                "time_average_normalized_payoff": float(normalized[:, :, agents].mean()),
-                "spread_over_runs": float(normalized[:, :, agents].mean(axis=(0, 2)).std()),
-                "ne_normalized_payoff": ne_normalized,
-                "final_residual_median": float(np.median(trajectory.residual[-1])),
-            })
-        if on_rows is not None:
-            on_rows(rows[-2:])
-        if k / N in FIGURE_FRACTIONS:
-            trajectories[(first, second, k)] = (trajectory.bids[:, 0], trajectory.payoff[:, 0])
-    reference = {"ne_bid": float(equilibrium[0]), "ne_payoff": float(ne_payoff[0]),
-                 "ne_normalized_payoff": ne_normalized}
-    return rows, {"trajectories": trajectories, **reference}
+    units = [(mode, first, second, k) for mode in FEEDBACK_MODES for first, second in pairs
+             for k in ks]
+    for mode, first, second, k in progress(units, desc="cells", enabled=show_progress):
+        cell = run_cell(env, first, second, k, rate, runs, seed + 7919 * k, mode)
+        row = {"feedback": mode, "pair": f"{first}-{second}", "k": k, "fraction_A": k / N,
+               "algorithm_A": rule_name(first, rate), "algorithm_B": rule_name(second, rate),
+               "ne_normalized_payoff": ne,
+               **{key: value.tolist() for key, value in cell.items() if key != "bids_run0"}}
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+        if k / N in TRAJECTORY_FRACTIONS and first == "BR":
+            trajectories[(mode, first, second, k)] = cell["bids_run0"]
+    return rows, {"trajectories": trajectories, "ne_bid": float(env.unwrapped.equilibrium()[0]),
+                  "ne_normalized_payoff": ne}
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values))
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"{'pair':>8} {'p(A)':>5} | {'A: algorithm':>12} {'payoff':>7} | "
-             f"{'B: algorithm':>12} {'payoff':>7} | {'NE':>6} | residual"]
-    for index in range(0, len(rows), 2):
-        x, y = rows[index], rows[index + 1]
-        lines.append(f"{x['pair']:>8} {x['fraction_A']:>5.1f} | {x['algorithm']:>12} "
-                     f"{x['time_average_normalized_payoff']:>7.4f} | {y['algorithm']:>12} "
-                     f"{y['time_average_normalized_payoff']:>7.4f} | {x['ne_normalized_payoff']:>6.4f}"
-                     f" | {x['final_residual_median']:.1e}")
+    """Faithful and own-group dynamics side by side, per pair and fraction."""
+    by_key = {(r["feedback"], r["pair"], r["k"]): r for r in rows}
+    header = (f"{'pair':>8} {'p(A)':>4} | {'faithful: A':>11} {'B':>7} {'residual':>8} | "
+              f"{'own group: A':>12} {'B':>7} {'residual':>8} {'bid std A':>9} {'B':>6}")
+    lines = [f"time-average normalized payoff per group (mean over runs); NE "
+             f"{rows[0]['ne_normalized_payoff']:.4f}; residual = median final ||BR(z)-z||; "
+             f"bid std = over the last {LATE} rounds", header, "-" * len(header)]
+    for pair in dict.fromkeys(r["pair"] for r in rows):
+        for k in sorted({r["k"] for r in rows if r["pair"] == pair}):
+            cells = []
+            for mode in FEEDBACK_MODES:
+                r = by_key.get((mode, pair, k))
+                if r is None:
+                    cells.append(" " * 28)
+                    continue
+                text = (f"{_mean(r['payoff_A']):>11.4f} {_mean(r['payoff_B']):>7.4f} "
+                        f"{np.median(r['final_residual']):>8.1e}")
+                if mode == "own_group":
+                    text += (f" {_mean(r['late_bid_std_A']):>9.2f} "
+                             f"{_mean(r['late_bid_std_B']):>6.2f}")
+                cells.append(text)
+            lines.append(f"{pair:>8} {k / N:>4.1f} | " + " | ".join(cells))
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], extra: dict, out: Path, rate: str) -> list[Path]:
+def verdicts(rows: list[dict]) -> list[dict]:
+    """The paper's §IV-B claims checked per run under each feedback model."""
+    results = []
+    for mode in FEEDBACK_MODES:
+        mine = [r for r in rows if r["feedback"] == mode]
+        if not mine:
+            continue
+        ne = mine[0]["ne_normalized_payoff"]
+        residuals = np.concatenate([r["final_residual"] for r in mine])
+        unconverged = int(np.sum(residuals > TOLERANCE))
+        lone = [r for r in mine if r["k"] == N - 1 and r["pair"].startswith("BR-")]
+        lone_std = np.concatenate([r["late_bid_std_B"] for r in lone])
+        br_std = np.concatenate([r["late_bid_std_A"] for r in lone])
+        oscillating = int(np.sum((lone_std > 1.0) & (lone_std > 10 * br_std)))
+        br = [(r["k"], np.asarray(r["payoff_A"])) for r in mine if r["pair"].startswith("BR-")]
+        br_above = sum(int(np.sum(values > ne)) for _, values in br)
+        br_total = sum(values.size for _, values in br)
+        br_above_k2 = sum(int(np.sum(values > ne)) for k, values in br if k >= 2)
+        br_total_k2 = sum(values.size for k, values in br if k >= 2)
+        minority_below = majority_above = minority_total = majority_total = 0
+        for r in mine:  # gradient groups: below the NE as a minority, above as a majority
+            for group, fraction in (("A", r["k"] / N), ("B", 1 - r["k"] / N)):
+                if r[f"algorithm_{group}"] == "BR":
+                    continue
+                values = np.asarray(r[f"payoff_{group}"])
+                if fraction <= 0.3 + 1e-9:
+                    minority_below += int(np.sum(values < ne))
+                    minority_total += values.size
+                elif fraction >= 0.7 - 1e-9:
+                    majority_above += int(np.sum(values > ne))
+                    majority_total += values.size
+        payoffs = np.concatenate([np.r_[r["payoff_A"], r["payoff_B"]] for r in mine])
+        results += [
+            {"feedback": mode, "claim": "(1) no convergence to the NE (residual > 1e-5)",
+             "holds": unconverged > residuals.size // 2,
+             "evidence": f"{unconverged}/{residuals.size} runs end with residual > 1e-5 "
+                         f"(median {np.median(residuals):.1e})"},
+            {"feedback": mode, "claim": "(2) lone gradient bidder oscillates, BR stable (p=0.9)",
+             "holds": oscillating > lone_std.size // 2,
+             "evidence": f"{oscillating}/{lone_std.size} runs; lone bid std "
+                         f"{lone_std.mean():.2f} vs BR {br_std.mean():.2e}"},
+            {"feedback": mode, "claim": "(3) BR time-average payoff above the NE's",
+             "holds": br_above > br_total // 2,
+             "evidence": f"{br_above}/{br_total} (run, p) cells above; "
+                         f"{br_above_k2}/{br_total_k2} for p >= 0.2"},
+            {"feedback": mode, "claim": "(5) OGD/DAQ below the NE as minority, above as majority",
+             "holds": (minority_below > minority_total // 2
+                       and majority_above > majority_total // 2),
+             "evidence": f"minority (<= 30%) below: {minority_below}/{minority_total}; "
+                         f"majority (>= 70%) above: {majority_above}/{majority_total}"},
+            {"feedback": mode, "claim": "(4) time-average payoffs close to the NE's",
+             "holds": None,
+             "evidence": f"range [{payoffs.min():.4f}, {payoffs.max():.4f}] vs NE {ne:.4f} "
+                         f"(largest deviation {np.abs(payoffs - ne).max():.4f})"},
+        ]
+    return results
+
+
+def verdict_table(results: list[dict]) -> str:
+    lines = ["paper §IV-B claim, per feedback model (counts are paired runs)"]
+    for result in results:
+        mark = {True: "holds", False: "fails", None: "  -  "}[result["holds"]]
+        lines.append(f"  {result['feedback']:>9}  {mark}  {result['claim']:<55} {result['evidence']}")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], extra: dict, path: str, rate: str) -> list[Path]:
     plt = plt_agg()
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for first, second in PAIRS:
-        fig, axes = plt.subplots(2, len(FIGURE_FRACTIONS), figsize=(13, 6.5), sharex=True)
-        for column, fraction in enumerate(FIGURE_FRACTIONS):
-            k = round(fraction * N)
-            bids, payoffs = extra["trajectories"][(first, second, k)]
-            for row, (series, reference, label) in enumerate(
-                    ((bids, extra["ne_bid"], "bid"), (payoffs, extra["ne_payoff"], "payoff"))):
-                ax = axes[row, column]
-                ax.plot(series[:, 0], lw=0.8, label=f"{rule_name(first, rate)} (agent 0)")
-                ax.plot(series[:, -1], lw=0.8, label=f"{rule_name(second, rate)} (agent {N - 1})")
-                ax.axhline(reference, color="k", ls="--", lw=0.8, label="NE")
-                ax.set_xscale("log")
-                if label == "payoff":
-                    ax.set_ylim(reference - 40, reference + 15)
-                    ax.set_xlabel("round")
-                else:
-                    ax.set_title(f"p = {fraction:.1f} use {rule_name(first, rate)}")
-                ax.set_ylabel(label)
-        axes[0, 0].legend(fontsize=8)
-        path = out / f"trajectories_{first}_{second}.png"
-        save_figure(fig, path)
-        written.append(path)
-    fig, axes = plt.subplots(1, len(PAIRS), figsize=(13, 3.8), sharey=True)
-    for ax, (first, second) in zip(axes, PAIRS):
-        pair = [r for r in rows if r["pair"] == f"{first}-{second}"]
-        for group in ("A", "B"):
-            points = [r for r in pair if r["group"] == group]
-            ax.plot([r["fraction_A"] for r in points],
-                    [r["time_average_normalized_payoff"] for r in points], "o-",
-                    label=points[0]["algorithm"])
-        ax.axhline(extra["ne_normalized_payoff"], color="k", ls="--", lw=0.8, label="NE")
-        ax.set_xlabel(f"fraction using {rule_name(first, rate)}")
-        ax.set_title(f"{rule_name(first, rate)} / {rule_name(second, rate)}")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("time-average normalized payoff")
-    path = out / "payoff_vs_fraction.png"
-    save_figure(fig, path)
-    written.append(path)
+    ne = extra["ne_normalized_payoff"]
+    fig, axes = plt.subplots(len(FEEDBACK_MODES), len(PAIRS), figsize=(13, 7), sharey=True,
+                             squeeze=False)
+    for i, mode in enumerate(FEEDBACK_MODES):
+        for j, (first, second) in enumerate(PAIRS):
+            ax = axes[i, j]
+            cells = sorted((r for r in rows if r["feedback"] == mode
+                            and r["pair"] == f"{first}-{second}"), key=lambda r: r["k"])
+            if not cells:
+                continue
+            fractions = [r["fraction_A"] for r in cells]
+            for group, name in (("A", rule_name(first, rate)), ("B", rule_name(second, rate))):
+                ax.plot(fractions, [_mean(r[f"payoff_{group}"]) for r in cells], "o-", label=name)
+            ax.axhline(ne, color="k", ls="--", lw=0.8, label="NE")
+            ax.set_title(f"{mode}: {rule_name(first, rate)} / {rule_name(second, rate)}")
+            ax.set_xlabel(f"fraction using {rule_name(first, rate)}")
+            ax.legend(fontsize=8)
+        axes[i, 0].set_ylabel("time-average normalized payoff")
+    first_path = save_figure(fig, path)
+    written = [first_path]
+    trajectories = extra["trajectories"]
+    if trajectories:
+        keys = sorted(trajectories)
+        fig, axes = plt.subplots(len(FEEDBACK_MODES), len(TRAJECTORY_FRACTIONS) * 2,
+                                 figsize=(16, 6.5), sharex=True, squeeze=False)
+        for i, mode in enumerate(FEEDBACK_MODES):
+            column = 0
+            for first, second in PAIRS[:2]:
+                for fraction in TRAJECTORY_FRACTIONS:
+                    k = round(fraction * N)
+                    key = (mode, first, second, k)
+                    ax = axes[i, column]
+                    column += 1
+                    if key not in keys:
+                        continue
+                    bids = trajectories[key]
+                    ax.plot(bids[:, 0], lw=0.8, label=f"{first} (agent 0)")
+                    ax.plot(bids[:, -1], lw=0.8, label=f"{rule_name(second, rate)} (agent {N - 1})")
+                    ax.axhline(extra["ne_bid"], color="k", ls="--", lw=0.8, label="NE bid")
+                    ax.set_xscale("log")
+                    ax.set_title(f"{mode}: p={fraction:.1f} {first}, rest {rule_name(second, rate)}",
+                                 fontsize=9)
+            axes[i, 0].set_ylabel("bid")
+            drawn = [ax for ax in axes[i] if ax.lines]
+            if drawn:
+                drawn[0].legend(fontsize=7)
+        for ax in axes[-1]:
+            ax.set_xlabel("round")
+        second_path = Path(path).with_name(Path(path).stem + "_trajectories.png")
+        written.append(save_figure(fig, second_path))
     return written
 
 
@@ -167,26 +269,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = benchmark_parser(__doc__, "python -m benchmarks.kelly_heterogeneous")
     parser.add_argument("--rate", choices=("F", "V"), default="F",
                         help="step rule of OGD and DAQ: F fixed, V time-varying (default F)")
-    parser.add_argument("--runs", type=int, default=20,
-                        help="runs per (pair, fraction) from random first bids (default 20)")
+    parser.add_argument("--runs", type=int, default=10,
+                        help="runs per cell from random first bids (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    parser.add_argument("--out", default="results/kelly_heterogeneous",
-                        help="folder for the PNGs (default results/kelly_heterogeneous)")
-    parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
-    add_output_arguments(parser, json_help="write the rows as JSON to PATH (after each pair and "
-                                           "fraction)")
+    add_output_arguments(parser, png=True,
+                         json_help="write rows (per-run values) and verdicts as JSON to PATH "
+                                   "(after each cell)")
     args = parser.parse_args(argv)
-    results = IncrementalResults(args.json, [])
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+    results = IncrementalResults(args.json, {"command": "python -m benchmarks.kelly_heterogeneous "
+                                             f"--rate {args.rate} --runs {args.runs} "
+                                             f"--seed {args.seed}", "rows": []})
     start = time.perf_counter()
     rows, extra = reproduce(args.rate, args.runs, args.seed,
-                            on_rows=lambda new: results.set(results.payload + new),
+                            on_row=lambda row: results.add(row, key="rows"),
                             show_progress=not args.no_progress)
-    print(f"§IV-B heterogeneous dynamics, n = {N}, gamma = {GAMMA:g}, {args.runs} runs, "
-          f"rate {args.rate}; time-average normalized payoff per group\n")
+    checks = verdicts(rows)
+    results.update(verdicts=checks)
+    print(f"§IV-B heterogeneous dynamics, n = {N}, {args.runs} runs per cell, rate {args.rate}\n")
     print(table(rows))
-    if not args.no_plots:
-        for path in plot(rows, extra, Path(args.out), args.rate):
-            print(f"wrote {path}")
+    print()
+    print(verdict_table(checks))
+    if args.png:
+        for path in plot(rows, extra, args.png, args.rate):
+            print(f"plot: {path}")
     print(f"wall time {time.perf_counter() - start:.1f} s")
 
 

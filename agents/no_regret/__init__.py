@@ -3,8 +3,9 @@
 * :mod:`agents.no_regret.rules`: the update equations, vectorized over runs and bidders;
 * :class:`NoRegretLearner` / :class:`Mixture`: the joint-learner adapters that drive rules
   through any env whose infos carry the feedback they read;
-* :mod:`agents.no_regret.kelly`: a batched simulation of the Kelly game (many runs at once) that
-  gives the same trajectories as the env.
+* :mod:`agents.no_regret.kelly`: many runs of a Kelly env's own market (``env.unwrapped.core``)
+  at once, with the same trajectories as the env; ``feedback="own_group"`` gives the authors'
+  hybrid dynamics (each group sees only its own group's bids).
 """
 
 from agents.no_regret.learner import Mixture, NoRegretLearner

@@ -1,10 +1,13 @@
 """Drive a :mod:`~agents.no_regret.rules` rule through the env contract (a joint :class:`Learner`).
 
 ``NoRegretLearner(env, rule, agents=None, seed=0)`` controls ``agents`` (all of the env's by default)
-with one vectorized rule (batch of one run). It reads the action bounds from the env's action spaces
-(``D = high - low``) and, each round, exactly the feedback its rule declares: the named keys of
-``transition.infos[agent]``, or ``transition.rewards[agent]`` for ``"reward"``. It never reads
-observations, so it works on any env whose infos document that feedback.
+with one vectorized rule (batch of one run). It reads from the env, once: the bid bounds
+(``D = high - low``; the env's documented float64 ``action_bounds(agent)`` where it has one, else
+the action space's) and the payoff scale (the env's documented ``payoff_range(agent)``, where it
+has one; the grid rules Hedge and EXP3 need it to rescale payoffs to [0, 1]); and each round,
+exactly the feedback its rule declares: the named keys of ``transition.infos[agent]``, or
+``transition.rewards[agent]`` for ``"reward"``. It never reads observations, so it works on any
+env whose infos document that feedback.
 
 :class:`Mixture` puts several learners side by side (heterogeneous dynamics: some agents use one
 rule, the rest another).
@@ -41,8 +44,19 @@ class NoRegretLearner:
             if getattr(space, "shape", None) not in ((1,), ()):
                 raise ValueError(f"{agent}: no-regret bidders need a scalar Box action space; "
                                  f"got {space!r}")
-        self.low = np.array([float(np.asarray(s.low).reshape(-1)[0]) for s in spaces])
-        self.high = np.array([float(np.asarray(s.high).reshape(-1)[0]) for s in spaces])
+        unwrapped = getattr(env, "unwrapped", env)
+        bounds = getattr(unwrapped, "action_bounds", None)
+        if bounds is not None:
+            pairs = [bounds(agent) for agent in self.agents]
+        else:
+            pairs = [(np.asarray(s.low).reshape(-1)[0], np.asarray(s.high).reshape(-1)[0])
+                     for s in spaces]
+        self.low = np.array([float(low) for low, _ in pairs])
+        self.high = np.array([float(high) for _, high in pairs])
+        payoff_range = getattr(unwrapped, "payoff_range", None)
+        self.reward_range = None if payoff_range is None else tuple(
+            np.array(column, dtype=np.float64)
+            for column in zip(*(payoff_range(agent) for agent in self.agents)))
         self.rule = rule
         self.seed = seed
         self.restart(seed, initial_bids)
@@ -51,7 +65,7 @@ class NoRegretLearner:
         """Forget everything learned and draw new first bids (from ``seed`` if given)."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
         initial = None if initial_bids is None else np.asarray(initial_bids).reshape(1, -1)
-        self.rule.reset(1, self.low, self.high, rng, initial)
+        self.rule.reset(1, self.low, self.high, rng, initial, reward_range=self.reward_range)
 
     # ------------------------------------------------------------------ Learner protocol
     def act(self, observations: Observations, explore: bool = True) -> Actions:

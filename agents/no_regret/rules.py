@@ -22,8 +22,9 @@ with ``t`` the number of feedback rounds seen (1 at the first update) and the le
 Discrete rules over a grid of ``K`` bids ``low + (high - low) * k / (K - 1)``:
 
 * ``Hedge`` (full information): exponential weights on the payoffs every grid bid would have earned
-  (info key ``counterfactual_payoffs``, shape ``(K,)`` per agent), rescaled from
-  ``reward_range`` to ``[0, 1]``; ``eta = sqrt(8 ln K / T)`` gives regret ``<= sqrt(T ln K / 2)``.
+  (info key ``counterfactual_payoffs``, shape ``(K,)`` per agent), rescaled to ``[0, 1]`` from
+  the env's payoff range (the driver passes it; or ``reward_range``); ``eta = sqrt(8 ln K / T)``
+  gives regret ``<= sqrt(T ln K / 2)``.
 * ``EXP3`` (bandit): reads only its own reward; importance-weighted loss estimates,
   ``eta = sqrt(2 ln K / (T K))``, expected regret ``<= sqrt(2 T K ln K)``.
 """
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import restore_rng, rng_state
+from auction_envs.oracles.kelly import bid_grid
 
 RATES = ("fixed", "varying")
 
@@ -53,15 +55,19 @@ class BidRule:
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self, batch: int, low: np.ndarray, high: np.ndarray, rng: np.random.Generator,
-              initial_bids: np.ndarray | None = None) -> None:
+              initial_bids: np.ndarray | None = None,
+              reward_range: tuple[Any, Any] | None = None) -> None:
         """Start ``batch`` runs of ``len(low)`` bidders with bids in ``[low, high]``.
 
         ``initial_bids`` (shape ``(batch, m)``) overrides the i.i.d. uniform first bids.
+        ``reward_range`` is the env's payoff scale ``(lo, hi)`` (scalars or one per bidder), given
+        by the driver; the rules that rescale payoffs (Hedge, EXP3) need it, the others ignore it.
         """
         self.low = np.asarray(low, dtype=np.float64).reshape(-1)
         self.high = np.asarray(high, dtype=np.float64).reshape(-1)
         if self.low.shape != self.high.shape or np.any(self.high < self.low):
             raise ValueError(f"need low <= high of one shape; got {self.low!r}, {self.high!r}")
+        self._set_reward_range(reward_range)
         self.rng = rng
         self.t = 0
         shape = (int(batch), self.low.size)
@@ -72,6 +78,9 @@ class BidRule:
             if np.any(start < self.low) or np.any(start > self.high):
                 raise ValueError("initial_bids outside [low, high]")
         self._start(start)
+
+    def _set_reward_range(self, reward_range: tuple[Any, Any] | None) -> None:
+        """Rules that read payoffs on a scale override this (the others need no scale)."""
 
     def _start(self, bids: np.ndarray) -> None:
         raise NotImplementedError
@@ -190,29 +199,49 @@ class BestResponse(BidRule):
 
 
 class _GridRule(BidRule):
-    """Exponential weights over ``K`` evenly spaced bids per agent."""
+    """Exponential weights over ``K`` evenly spaced bids per agent.
 
-    _arrays = ("log_weights", "arm")
+    Payoffs are rescaled from ``reward_range = (lo, hi)`` to ``[0, 1]``. Leave it ``None`` (the
+    default) to take the env's scale: :class:`~agents.no_regret.NoRegretLearner` reads it from
+    the env's documented ``payoff_range(agent)`` and :func:`~agents.no_regret.kelly.simulate`
+    from the market; a rule started with no scale at all raises instead of guessing one.
+    """
+
+    _arrays = ("log_weights", "arm", "scale_low", "scale_high")
 
     def __init__(self, arms: int = 64, horizon: int = 3000, eta: float | None = None,
-                 reward_range: tuple[float, float] = (0.0, 1.0)) -> None:
+                 reward_range: tuple[float, float] | None = None) -> None:
         super().__init__()
         if arms < 2 or horizon < 1:
             raise ValueError("need arms >= 2 and horizon >= 1")
-        low, high = reward_range
-        if not high > low:
-            raise ValueError(f"reward_range must be increasing; got {reward_range!r}")
-        self.arms, self.horizon, self.reward_range = int(arms), int(horizon), (low, high)
+        if reward_range is not None:
+            low, high = reward_range
+            if not high > low:
+                raise ValueError(f"reward_range must be increasing; got {reward_range!r}")
+            reward_range = (float(low), float(high))
+        self.arms, self.horizon, self.reward_range = int(arms), int(horizon), reward_range
         self.eta = float(eta) if eta is not None else self.default_eta()
+        self.scale_low = self.scale_high = np.zeros(0)
+
+    def _set_reward_range(self, reward_range: tuple[Any, Any] | None) -> None:
+        chosen = self.reward_range if self.reward_range is not None else reward_range
+        if chosen is None:
+            raise ValueError(f"{self.name} rescales payoffs to [0, 1] and needs their range: pass "
+                             f"reward_range=(lo, hi), or drive it through an env that documents "
+                             f"payoff_range(agent) (NoRegretLearner reads it)")
+        low = np.broadcast_to(np.asarray(chosen[0], dtype=np.float64), self.low.shape).copy()
+        high = np.broadcast_to(np.asarray(chosen[1], dtype=np.float64), self.low.shape).copy()
+        if np.any(~np.isfinite(low)) or np.any(~np.isfinite(high)) or np.any(high < low):
+            raise ValueError(f"reward range must be finite with lo <= hi; got {chosen!r}")
+        self.scale_low, self.scale_high = low, high
 
     def default_eta(self) -> float:
         raise NotImplementedError
 
     @property
     def grid(self) -> np.ndarray:
-        """The bid grid, shape ``(m, K)``."""
-        fractions = np.linspace(0.0, 1.0, self.arms)
-        return self.low[:, None] + (self.high - self.low)[:, None] * fractions
+        """The bid grid, shape ``(m, K)`` (``auction_envs.oracles.kelly.bid_grid``, the env's)."""
+        return bid_grid(self.low, self.high, self.arms)
 
     def _start(self, bids: np.ndarray) -> None:  # the first bids are sampled, not given
         self.log_weights = np.zeros((*bids.shape, self.arms))
@@ -237,8 +266,14 @@ class _GridRule(BidRule):
                                   axis=-1)[..., 0]
 
     def _scaled(self, reward: np.ndarray) -> np.ndarray:
-        low, high = self.reward_range
-        return np.clip((np.asarray(reward, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
+        """Rewards ``(B, m)`` or ``(B, m, K)`` mapped from the scale to ``[0, 1]`` (a degenerate
+        scale, one possible payoff, maps to 1)."""
+        reward = np.asarray(reward, dtype=np.float64)
+        extra = (None,) * (reward.ndim - 2)
+        low, high = self.scale_low[(..., *extra)], self.scale_high[(..., *extra)]
+        width = high - low
+        scaled = np.where(width > 0, (reward - low) / np.where(width > 0, width, 1.0), 1.0)
+        return np.clip(scaled, 0.0, 1.0)  # a no-op with the env's scale, which bounds every payoff
 
 
 class Hedge(_GridRule):

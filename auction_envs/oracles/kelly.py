@@ -11,7 +11,26 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
+from auction_envs.mechanisms import proportional_allocation
+
 _BISECTION_STEPS = 200  # halves a bracket of width <= 1 down to below 1e-60: past float64 precision
+
+
+def kelly_valuations(n: int, a: float = 100.0, gamma: float = 0.0, a_min: float = 1.0
+                     ) -> np.ndarray:
+    """The paper's heterogeneous valuation scales ``a_i = max(a - (i - 1) gamma, a_min)``, ``i = 1..n``."""
+    return np.maximum(np.full(int(n), float(a)) - np.arange(int(n)) * float(gamma), float(a_min))
+
+
+def bid_grid(low: np.ndarray, high: np.ndarray, arms: int) -> np.ndarray:
+    """``arms`` evenly spaced bids ``low + (high - low) k / (arms - 1)`` per player, shape ``(n, arms)``.
+
+    The one definition of the bid grid: the env's counterfactual feedback and the grid learners
+    (Hedge, EXP3) both use it, so a grid bid played is a grid bid the env evaluated.
+    """
+    low = np.atleast_1d(np.asarray(low, dtype=np.float64))
+    high = np.atleast_1d(np.asarray(high, dtype=np.float64))
+    return low[:, None] + (high - low)[:, None] * np.linspace(0.0, 1.0, int(arms))
 
 
 def alpha_fair_value(x: np.ndarray, a: np.ndarray, alpha: float) -> np.ndarray:
@@ -55,7 +74,7 @@ def kelly_best_response(others: np.ndarray, a: np.ndarray, eps: float | np.ndarr
     alpha = 2, and a bisection on the gradient otherwise.
     """
     others = np.asarray(others, dtype=np.float64)
-    a = np.broadcast_to(np.asarray(a, dtype=np.float64), others.shape)
+    a = np.asarray(a, dtype=np.float64)
     if alpha == 1.0:
         interior = 2.0 * a * others / (others + np.sqrt(others * others + 4.0 * a * others))
     elif alpha == 0.0:
@@ -63,6 +82,7 @@ def kelly_best_response(others: np.ndarray, a: np.ndarray, eps: float | np.ndarr
     elif alpha == 2.0:
         interior = np.sqrt(a * others)
     else:
+        a = np.broadcast_to(a, others.shape)
         low = np.broadcast_to(np.asarray(eps, dtype=np.float64), others.shape).copy()
         high = np.broadcast_to(np.asarray(c, dtype=np.float64), others.shape).copy()
         for _ in range(_BISECTION_STEPS):
@@ -71,7 +91,65 @@ def kelly_best_response(others: np.ndarray, a: np.ndarray, eps: float | np.ndarr
             low = np.where(rising, middle, low)
             high = np.where(rising, high, middle)
         interior = 0.5 * (low + high)
-    return np.clip(interior, eps, c)
+    return np.minimum(np.maximum(interior, eps), c)  # clip, without np.clip's overhead
+
+
+def kelly_round(bids: np.ndarray, a: np.ndarray, eps: float, c: np.ndarray, delta: float,
+                alpha: float = 1.0, grid: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """One round of the Kelly game for bids of shape ``(..., n)`` (leading axes are batch axes).
+
+    Returns arrays of the bids' shape: ``bid``, ``others_bid`` (``s_i``), ``allocation``,
+    ``payoff``, ``gradient`` (``d phi_i / d z_i``), ``best_response`` (against ``s_i``); with a
+    ``grid`` of shape ``(n, K)`` also ``counterfactual_payoffs`` of shape ``(..., n, K)``: what each
+    grid bid would have earned against ``s_i``. This is the round the env plays.
+    """
+    bids = np.asarray(bids, dtype=np.float64)
+    others = others_bid(bids, delta)
+    allocation = proportional_allocation(bids, delta)
+    feedback = {
+        "bid": bids,
+        "others_bid": others,
+        "allocation": allocation,
+        "payoff": alpha_fair_value(allocation, a, alpha) - bids,
+        "gradient": kelly_gradient(bids, others, a, alpha),
+        "best_response": kelly_best_response(others, a, eps, c, alpha),
+    }
+    if grid is not None:
+        feedback["counterfactual_payoffs"] = kelly_payoff(grid, others[..., None],
+                                                          np.asarray(a)[..., None], alpha)
+    return feedback
+
+
+def kelly_payoff_range(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: float = 1.0
+                       ) -> tuple[float, float]:
+    """``(phi_min, phi_max)``: the bounds of every payoff, used to normalize payoffs to [0, 1].
+
+    The authors' normalization (MARKETS.md §1): the payoff falls in the aggregate ``s`` of the
+    others and is concave in the own bid, so ``phi_min`` is the worse of bidding ``eps`` or the
+    budget against the largest aggregate ``s_max = (n - 1) max(c) + delta``, and ``phi_max`` the
+    best response's payoff against the smallest, ``s_min = (n - 1) eps + delta`` (min and max over
+    players). Equal when every budget is ``eps`` (one possible payoff): see
+    :func:`normalized_payoff`.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    n = a.size
+    c = np.broadcast_to(np.asarray(c, dtype=np.float64), (n,))
+    s_max = (n - 1) * c.max() + delta
+    s_min = (n - 1) * eps + delta
+    low = np.minimum(kelly_payoff(np.full(n, eps), s_max, a, alpha),
+                     kelly_payoff(c, s_max, a, alpha)).min()
+    best = kelly_best_response(np.full(n, s_min), a, eps, c, alpha)
+    high = kelly_payoff(best, s_min, a, alpha).max()
+    return float(low), float(max(high, low))
+
+
+def normalized_payoff(payoff: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``(phi - phi_min) / (phi_max - phi_min)``; 1 where the range is a single point (every
+    payoff is then both the worst and the best possible)."""
+    payoff = np.asarray(payoff, dtype=np.float64)
+    if high > low:
+        return (payoff - low) / (high - low)
+    return np.ones_like(payoff)
 
 
 def _equilibrium_share(total: float, a: np.ndarray, alpha: float) -> np.ndarray:

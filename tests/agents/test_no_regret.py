@@ -8,8 +8,14 @@ import pytest
 import auction_envs
 from agents.base import Transition
 from agents.no_regret import EXP3, Hedge, Mixture, NoRegretLearner, make_rule
-from agents.no_regret.kelly import Group, kelly_feedback, simulate
-from auction_envs.oracles.kelly import kelly_best_response, kelly_nash_equilibrium, others_bid
+from agents.no_regret.kelly import Group, simulate
+from agents.runner import play_episode
+from auction_envs.oracles.kelly import (
+    kelly_best_response,
+    kelly_nash_equilibrium,
+    kelly_round,
+    others_bid,
+)
 
 GRADIENT_RULES = ["OGD_F", "OGD_V", "DAQ_F", "DAQ_V", "RRM_F", "RRM_V"]
 ALL_RULES = ["BR", *GRADIENT_RULES, "Hedge", "EXP3"]
@@ -70,7 +76,7 @@ def test_best_response_rule_plays_the_closed_form():
 def test_hedge_regret_is_within_its_bound_on_an_adversarial_sequence():
     arms, horizon = 8, 2000
     rule = Hedge(arms=arms, horizon=horizon)
-    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0))
+    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0), reward_range=(0.0, 1.0))
     rng = np.random.default_rng(1)
     earned, totals = 0.0, np.zeros(arms)
     for t in range(horizon):
@@ -94,7 +100,7 @@ def test_exp3_expected_regret_is_within_its_bound_on_a_stochastic_sequence():
     regrets = []
     for seed in range(5):
         rule = EXP3(arms=arms, horizon=horizon)
-        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(seed))
+        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(seed), reward_range=(0.0, 1.0))
         rng = np.random.default_rng(100 + seed)
         earned = 0.0
         for _ in range(horizon):
@@ -197,8 +203,7 @@ def test_batched_simulation_matches_the_env_bit_for_bit(name):
     learner = NoRegretLearner(env, _rule(name, horizon=200), seed=11)
     through_env = _play(env, learner, 200)
     unwrapped = env.unwrapped
-    trajectory = simulate([Group(_rule(name, horizon=200), range(5), seed=11)],
-                          unwrapped.valuations, unwrapped.budgets, unwrapped.eps, unwrapped.delta,
+    trajectory = simulate([Group(_rule(name, horizon=200), range(5), seed=11)], unwrapped.core,
                           rounds=200, runs=1, record_bids=True)
     np.testing.assert_array_equal(trajectory.bids[:, 0], through_env)
 
@@ -209,21 +214,19 @@ def test_batched_mixture_matches_the_env_mixture():
     learner = Mixture([NoRegretLearner(env, make_rule("BR"), agents[:2], seed=1),
                        NoRegretLearner(env, make_rule("DAQ_F", horizon=300), agents[2:], seed=2)])
     through_env = _play(env, learner, 300)
-    u = env.unwrapped
     trajectory = simulate([Group(make_rule("BR"), range(2), 1),
                            Group(make_rule("DAQ_F", horizon=300), range(2, 6), 2)],
-                          u.valuations, u.budgets, u.eps, u.delta, rounds=300, runs=1,
-                          record_bids=True)
+                          env, rounds=300, runs=1, record_bids=True)
     np.testing.assert_array_equal(trajectory.bids[:, 0], through_env)
 
 
 def test_batch_runs_are_independent_runs():
-    a = np.full(3, 100.0)
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=3)
     start = np.random.default_rng(0).uniform(1, 400, size=(4, 3))
-    batched = simulate([Group(make_rule("OGD_V"), range(3))], a, 400.0, 1.0, 0.1, rounds=50,
+    batched = simulate([Group(make_rule("OGD_V"), range(3))], env, rounds=50,
                        runs=4, record_bids=True, initial_bids=start)
     for run in range(4):
-        single = simulate([Group(make_rule("OGD_V"), range(3))], a, 400.0, 1.0, 0.1, rounds=50,
+        single = simulate([Group(make_rule("OGD_V"), range(3))], env, rounds=50,
                           runs=1, record_bids=True, initial_bids=start[run:run + 1])
         np.testing.assert_array_equal(batched.bids[:, run], single.bids[:, 0])
 
@@ -231,7 +234,7 @@ def test_batch_runs_are_independent_runs():
 def test_feedback_matches_the_oracle_and_residual_vanishes_at_the_equilibrium():
     a = np.array([100.0, 80.0, 60.0])
     ne = kelly_nash_equilibrium(a, 400.0, 1.0, 0.1)
-    feedback = kelly_feedback(ne, a, 1.0, np.full(3, 400.0), 0.1)
+    feedback = kelly_round(ne, a, 1.0, np.full(3, 400.0), 0.1)
     np.testing.assert_allclose(feedback["best_response"],
                                kelly_best_response(others_bid(ne, 0.1), a, 1.0, 400.0))
     np.testing.assert_allclose(feedback["best_response"], ne, rtol=1e-12)
@@ -252,3 +255,74 @@ def test_bad_rule_arguments_fail_early():
         make_rule("SGD_V")
     with pytest.raises(ValueError):
         make_rule("OGD_V", G=0.0)
+
+
+class _Recording:
+    """A learner that passes everything through and keeps the bids it played."""
+
+    def __init__(self, learner):
+        self.learner, self.bids = learner, []
+
+    def act(self, observations, explore=True):
+        actions = self.learner.act(observations, explore)
+        self.bids.append([float(actions[agent][0]) for agent in sorted(actions)])
+        return actions
+
+    def __getattr__(self, name):
+        return getattr(self.learner, name)
+
+
+@pytest.mark.parametrize("name, tolerance", [("Hedge", 15.0), ("EXP3", 90.0)])
+def test_grid_learners_driven_like_the_runner_learn_from_the_envs_payoff_scale(name, tolerance):
+    # issue 12: with the old default reward_range=(0, 1) every (negative) Kelly payoff was clipped
+    # to 0, so Hedge and EXP3 stayed uniform (late bids about 200 against the NE's 75). The rule
+    # gets no range here: NoRegretLearner takes it from env.unwrapped.payoff_range(agent).
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=4,
+                            **({"counterfactual_grid": 64} if name == "Hedge" else {}))
+    learner = _Recording(NoRegretLearner(env, make_rule(name, horizon=3000), seed=0))
+    play_episode(env, learner, seed=0)
+    late = np.array(learner.bids[-500:]).mean()
+    equilibrium = env.unwrapped.equilibrium()[0]
+    assert equilibrium == pytest.approx(75.0, abs=0.01)
+    uniform = (1.0 + 400.0) / 2  # what an unlearning grid rule plays on average
+    assert abs(late - equilibrium) < tolerance < abs(uniform - equilibrium)
+
+
+def test_grid_learners_refuse_to_guess_a_payoff_scale():
+    rule = Hedge(arms=4)
+    with pytest.raises(ValueError, match="needs their range"):
+        rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0))
+    rule.reset(1, np.zeros(1), np.ones(1), np.random.default_rng(0), reward_range=(-10.0, 0.0))
+    assert rule._scaled(np.array([[-5.0]]))[0, 0] == 0.5
+
+
+def test_learner_reads_payoff_range_and_float64_bounds_from_the_env():
+    env = auction_envs.make("auction_envs/KellyGame-v0", n_agents=3, eps=0.1, c=0.7)
+    learner = NoRegretLearner(env, EXP3(arms=8, horizon=10), seed=0)
+    np.testing.assert_array_equal(learner.low, 0.1)
+    np.testing.assert_array_equal(learner.high, 0.7)
+    low, high = env.unwrapped.payoff_range("bidder_0")
+    np.testing.assert_array_equal(learner.rule.scale_low, low)
+    np.testing.assert_array_equal(learner.rule.scale_high, high)
+
+
+def test_own_group_feedback_plays_each_groups_own_game():
+    # the authors' hybrid dynamics: BR in two groups, each responding to its own group only,
+    # converges to the Nash equilibrium of each group's game as if the other did not bid
+    env = auction_envs.make("auction_envs/KellyGameHeterogeneous-v0", n_agents=6)
+    core = env.unwrapped.core
+    trajectory = simulate([Group(make_rule("BR"), range(2), 1), Group(make_rule("BR"), range(2, 6), 2)],
+                          env, rounds=200, runs=2, record_bids=True, feedback="own_group")
+    for index in (np.arange(2), np.arange(2, 6)):
+        own = kelly_nash_equilibrium(core.valuations[index], core.budgets[index], core.eps,
+                                     core.delta)
+        np.testing.assert_allclose(trajectory.bids[-1][:, index], np.broadcast_to(own, (2, own.size)),
+                                   rtol=1e-9)
+    assert np.all(trajectory.residual[-1] > 1.0)  # the real market is far from its NE
+    faithful = simulate([Group(make_rule("BR"), range(6), 1)], env, rounds=50, runs=2,
+                        record_bids=True)
+    single = simulate([Group(make_rule("BR"), range(6), 1)], env, rounds=50, runs=2,
+                      record_bids=True, feedback="own_group")
+    np.testing.assert_array_equal(faithful.bids, single.bids)  # one group: the same dynamics
+    with pytest.raises(ValueError, match="feedback"):
+        simulate([Group(make_rule("BR"), range(6))], env, rounds=1, feedback="mine")

@@ -116,11 +116,27 @@ def test_scalar_bids_are_accepted_for_one_dimensional_spaces():
 
 @pytest.mark.parametrize("kwargs, name", [
     ({"n_agents": 0}, "n_agents"),
+    ({"n_agents": 2.0}, "n_agents"),
+    ({"n_agents": True}, "n_agents"),
     ({"eps": -1.0}, "eps"),
+    ({"eps": 0.0}, "eps"),
+    ({"eps": float("nan")}, "eps"),
+    ({"delta": 0.0}, "delta"),
+    ({"delta": "0.1"}, "delta"),
     ({"c": 0.5}, "c"),
+    ({"c": np.array([400.0, 0.5]), "n_agents": 2}, "c"),
+    ({"c": float("inf")}, "c"),
     ({"a": np.ones(3), "n_agents": 2}, "a"),
+    ({"a": -1.0}, "a"),  # was silently floored to a_min = 1
+    ({"a": 0.0}, "a"),
+    ({"a": np.array([1.0, -2.0]), "n_agents": 2}, "a"),
     ({"a": np.ones(2), "n_agents": 2, "gamma": 1.0}, "gamma"),
+    ({"gamma": -1.0}, "gamma"),
+    ({"a_min": 0.0}, "a_min"),
     ({"alpha": -0.5}, "alpha"),
+    ({"alpha": 20.0}, "alpha"),  # payoffs of about -1e70: +-inf as float32 observations
+    ({"counterfactual_grid": 1}, "counterfactual_grid"),
+    ({"counterfactual_grid": 8.0}, "counterfactual_grid"),
     ({"max_cycles": 0}, "max_cycles"),
     ({"render_mode": "video"}, "render_mode"),
     ({"action_policy": "ignore"}, "action_policy"),
@@ -136,3 +152,107 @@ def test_ansi_render_summarizes_the_round():
     env.step(bids_dict(env, [5.0, 6.0]))
     text = env.render()
     assert "round 1/3000" in text and "bidder_1" in text and "NashConv" in text
+
+
+def test_largest_accepted_alpha_gives_finite_observations():
+    env = KellyGameEnv(n_agents=10, alpha=10.0)  # |phi| up to about 1e33: fits float32
+    env.reset(seed=0)
+    observations, rewards, _, _, _ = env.step(bids_dict(env, [1.0] + [400.0] * 9))
+    assert all(np.all(np.isfinite(o)) for o in observations.values())
+    assert all(np.isfinite(r) for r in rewards.values())
+
+
+VARIANTS = ["auction_envs/KellyGame-v0", "auction_envs/KellyGameHeterogeneous-v0",
+            "auction_envs/KellyGameAlphaFair-v0"]
+
+
+@pytest.mark.parametrize("env_id", VARIANTS)
+@pytest.mark.parametrize("eps, c", [(0.1, 400.0), (0.5, 0.7), (0.1, 0.7), (0.3, 0.3)])
+def test_equilibrium_and_bids_at_the_documented_bounds_are_accepted(env_id, eps, c):
+    # issue 12: float32 Box bounds rounded 0.1 up and 0.7 down, so the env rejected its own
+    # equilibrium() (which sits on eps or c) with action_policy="raise"
+    env = auction_envs.make(env_id, eps=eps, c=c, max_cycles=5)
+    unwrapped = env.unwrapped
+    env.reset(seed=0)
+    equilibrium = unwrapped.equilibrium()
+    _, _, _, _, infos = env.step(bids_dict(env, equilibrium))
+    np.testing.assert_array_equal([infos[a]["bid"] for a in env.possible_agents], equilibrium)
+    assert unwrapped.metrics()["residual"] < 1e-9
+    for bound in (eps, c):
+        _, _, _, _, infos = env.step(bids_dict(env, np.full(len(env.possible_agents), bound)))
+        assert all(infos[a]["bid"] == bound for a in env.possible_agents)
+    # a float32 bid in the rounding gap is accepted and clipped to the float64 bound
+    low32 = env.action_space("bidder_0").low[0]
+    assert low32 <= np.float32(eps) and float(low32) <= eps
+    _, _, _, _, infos = env.step(bids_dict(env, np.full(len(env.possible_agents), low32)))
+    assert infos["bidder_0"]["bid"] == max(float(low32), eps)
+
+
+def test_documented_float64_bounds_and_payoff_range():
+    env = KellyGameEnv(n_agents=3, eps=0.1, c=np.array([0.7, 1.3, 400.0]))
+    assert env.action_bounds("bidder_0") == (0.1, 0.7)
+    assert env.action_bounds("bidder_2") == (0.1, 400.0)
+    low, high = env.payoff_range("bidder_1")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        _, rewards, _, _, _ = env.step(bids_dict(env, rng.uniform(0.1, env.budgets)))
+        assert all(low <= r <= high for r in rewards.values())
+    with pytest.raises(KeyError, match="bidder_9"):
+        env.payoff_range("bidder_9")
+    assert KellyGameEnv(n_agents=2, eps=2.0, c=2.0).payoff_range("bidder_0")[0] == \
+        KellyGameEnv(n_agents=2, eps=2.0, c=2.0).payoff_range("bidder_0")[1]
+
+
+def test_minimum_bid_equal_to_the_budget_gives_finite_normalized_payoffs():
+    # issue 12: eps = c made phi_min = phi_max and the normalized payoffs 0 / 0 = NaN
+    env = KellyGameEnv(n_agents=3, eps=2.0, c=2.0)
+    env.reset(seed=0)
+    env.step(bids_dict(env, [2.0, 2.0, 2.0]))
+    metrics = env.metrics()
+    np.testing.assert_array_equal(metrics["normalized_payoff"], 1.0)
+    np.testing.assert_array_equal(metrics["mean_normalized_payoff"], 1.0)
+
+
+def test_state_and_metrics_before_the_first_reset_raise():
+    from auction_envs.core import ResetNeededError
+
+    env = KellyGameEnv(n_agents=2)
+    with pytest.raises(ResetNeededError):
+        env.metrics()
+    with pytest.raises(ResetNeededError):
+        env.state()
+    env.reset(seed=0)
+    assert env.metrics() == {"round": 0}
+
+
+def test_observation_fields_by_name_and_docstring_table():
+    env = KellyGameEnv(n_agents=2, a=np.array([10.0, 20.0]), c=50.0, eps=1.0, delta=1.0)
+    observations, _ = env.reset(seed=0)
+    fields = env.layout.unpack(observations["bidder_1"])
+    assert fields["valuation"] == 20.0 and fields["budget"] == 50.0 and fields["bid"] == 0.0
+    observations, _, _, _, infos = env.step(bids_dict(env, [2.0, 7.0]))
+    fields = env.layout.unpack(observations["bidder_0"])
+    for key in ("bid", "others_bid", "allocation", "payoff", "gradient"):
+        assert fields[key] == pytest.approx(infos["bidder_0"][key], rel=1e-6)
+    assert env.layout.table().splitlines()[2].strip() in KellyGameEnv.__doc__
+    assert env.observation_space("bidder_0") == env.layout.space()
+
+
+def test_core_is_batched_and_matches_the_env_round():
+    from auction_envs.envs.kelly import KellyCore
+
+    env = auction_envs.make("auction_envs/KellyGameHeterogeneous-v0", n_agents=5)
+    core = env.unwrapped.core
+    bids = np.random.default_rng(0).uniform(1, 400, size=(7, 5))
+    batched = core.round(bids)
+    for row in range(7):
+        single = core.round(bids[row])
+        for key, value in single.items():
+            np.testing.assert_allclose(batched[key][row], value, rtol=1e-14)
+    fresh = KellyCore(core.valuations, core.budgets, core.eps, core.delta)
+    fresh.reset(7)
+    fresh.step(bids)
+    np.testing.assert_allclose(fresh.metrics()["residual"],
+                               [core.round(b)["best_response"].__sub__(b).__pow__(2).sum() ** 0.5
+                                for b in bids], rtol=1e-12)

@@ -171,3 +171,52 @@ def test_oracle_rejects_bad_arguments(kwargs, message):
     arguments = {"a": np.array([10.0, 20.0]), "c": 400.0, "eps": 1.0, "delta": 0.1, **kwargs}
     with pytest.raises(ValueError, match=message):
         kelly_nash_equilibrium(**arguments)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.0, 2.0, 0.5])
+def test_oracles_over_a_leading_batch_axis_match_row_by_row(alpha):
+    from auction_envs.oracles.kelly import bid_grid, kelly_round
+
+    rng = np.random.default_rng(3)
+    a = rng.uniform(1.0, 150.0, 6)
+    c = rng.uniform(5.0, 300.0, 6)
+    bids = rng.uniform(1.0, 5.0, (4, 6))
+    grid = bid_grid(np.ones(6), c, 5)
+    batched = kelly_round(bids, a, 1.0, c, 0.1, alpha, grid)
+    for row in range(4):
+        single = kelly_round(bids[row], a, 1.0, c, 0.1, alpha, grid)
+        for key, value in single.items():
+            np.testing.assert_allclose(batched[key][row], value, rtol=1e-13, err_msg=key)
+        np.testing.assert_allclose(
+            kelly_best_response(others_bid(bids, 0.1), a, 1.0, c, alpha)[row],
+            kelly_best_response(others_bid(bids[row], 0.1), a, 1.0, c, alpha), rtol=1e-13)
+        assert kelly_residual(bids, a, 1.0, c, 0.1, alpha)[row] == pytest.approx(
+            kelly_residual(bids[row], a, 1.0, c, 0.1, alpha), rel=1e-13)
+        assert kelly_nash_conv(bids, a, 1.0, c, 0.1, alpha)[row] == pytest.approx(
+            kelly_nash_conv(bids[row], a, 1.0, c, 0.1, alpha), rel=1e-12)
+    # counterfactual payoffs are the payoff of each grid bid against this round's s_i
+    np.testing.assert_allclose(
+        batched["counterfactual_payoffs"][2, 3],
+        kelly_payoff(grid[3], batched["others_bid"][2, 3], a[3], alpha), rtol=1e-13)
+
+
+def test_grid_valuations_and_payoff_range_by_hand():
+    from auction_envs.oracles.kelly import (
+        bid_grid,
+        kelly_payoff_range,
+        kelly_valuations,
+        normalized_payoff,
+    )
+
+    np.testing.assert_array_equal(kelly_valuations(4, 100.0, 40.0, 5.0), [100.0, 60.0, 20.0, 5.0])
+    np.testing.assert_array_equal(bid_grid([1.0, 2.0], [3.0, 2.0], 3),
+                                  [[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]])
+    a = np.array([10.0, 20.0])
+    low, high = kelly_payoff_range(a, np.array([5.0, 5.0]), 1.0, 0.5)
+    # s_max = 5.5, s_min = 1.5; worst: bid 1 or 5 against 5.5; best: BR against 1.5
+    worst = min(min(ai * np.log(z / (z + 5.5)) - z for z in (1.0, 5.0)) for ai in a)
+    best_bid = np.clip((-1.5 + np.sqrt(1.5**2 + 4 * a * 1.5)) / 2, 1.0, 5.0)
+    best = np.max(a * np.log(best_bid / (best_bid + 1.5)) - best_bid)
+    assert (low, high) == (pytest.approx(worst), pytest.approx(best))
+    assert normalized_payoff(np.array([low, high]), low, high).tolist() == [0.0, 1.0]
+    assert normalized_payoff(np.array([-3.0]), -3.0, -3.0).tolist() == [1.0]

@@ -50,31 +50,67 @@ def test_table1_cells_close_to_the_paper_where_the_spread_is_small(table):
                 assert _cell(table, gamma, n, algorithm) == pytest.approx(value, rel=0.1)
 
 
-def test_heterogeneous_dynamics_rows_and_figures(tmp_path):
-    out = tmp_path / "het"
-    kelly_heterogeneous.main(["--runs", "2", "--out", str(out), "--json", str(tmp_path / "h.json")])
-    rows = json.loads((tmp_path / "h.json").read_text())
-    assert len(rows) == 3 * 9 * 2
-    ne = rows[0]["ne_normalized_payoff"]
-    assert 0 < ne < 1
-    payoffs = np.array([r["time_average_normalized_payoff"] for r in rows])
-    assert np.all(np.abs(payoffs - ne) < 0.05)  # close to the NE's, as in the paper
-    for name in ("trajectories_BR_DAQ.png", "trajectories_BR_OGD.png",
-                 "trajectories_DAQ_OGD.png", "payoff_vs_fraction.png"):
-        assert (out / name).stat().st_size > 10_000
+@pytest.fixture(scope="module")
+def heterogeneous():
+    rows, extra = kelly_heterogeneous.reproduce(runs=2, pairs=(("BR", "OGD"),), ks=(5, 9))
+    return rows, extra
+
+
+def test_heterogeneous_faithful_dynamics_converge_to_the_ne(heterogeneous):
+    rows, _ = heterogeneous
+    faithful = [r for r in rows if r["feedback"] == "faithful"]
+    assert len(faithful) == 2
+    for row in faithful:
+        assert max(row["final_residual"]) < 1e-5
+        payoffs = np.r_[row["payoff_A"], row["payoff_B"]]
+        assert np.all(np.abs(payoffs - row["ne_normalized_payoff"]) < 0.02)
+
+
+def test_own_group_feedback_reproduces_the_papers_section_iv_b_claims(heterogeneous):
+    rows, _ = heterogeneous
+    checks = {(c["feedback"], c["claim"][:3]): c for c in kelly_heterogeneous.verdicts(rows)}
+    for claim in ("(1)", "(2)", "(3)"):
+        assert checks[("own_group", claim)]["holds"] is True
+        assert checks[("faithful", claim)]["holds"] is False
+    lone = next(r for r in rows if r["feedback"] == "own_group" and r["k"] == 9)
+    assert min(lone["late_bid_std_B"]) > 5.0 and max(lone["late_bid_std_A"]) < 1e-6
+    assert min(lone["final_residual"]) > 1.0
+    assert min(lone["payoff_A"]) > lone["ne_normalized_payoff"]
+
+
+def test_heterogeneous_cli_writes_json_table_and_figures(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(kelly_heterogeneous, "PAIRS", (("BR", "OGD"),))
+    original = kelly_heterogeneous.reproduce
+    monkeypatch.setattr(kelly_heterogeneous, "reproduce",
+                        lambda *args, **kwargs: original(*args, ks=(9,), pairs=(("BR", "OGD"),),
+                                                         **kwargs))
+    png = tmp_path / "het.png"
+    kelly_heterogeneous.main(["--runs", "1", "--no-progress", "--json", str(tmp_path / "h.json"),
+                              "--png", str(png)])
+    out = capsys.readouterr().out
+    assert "own group" in out and "faithful" in out and "(2) lone gradient bidder" in out
+    payload = json.loads((tmp_path / "h.json").read_text())
+    assert len(payload["rows"]) == 2 and len(payload["verdicts"]) == 10
+    assert png.stat().st_size > 10_000
+    assert (tmp_path / "het_trajectories.png").stat().st_size > 10_000
 
 
 def test_normalization_matches_the_env():
     import auction_envs
 
     env = auction_envs.make("auction_envs/KellyGame-v0")
-    a = env.unwrapped.valuations
-    low, high = kelly_heterogeneous.payoff_range(a, 400.0, 1.0, 0.1)
+    low, high = env.unwrapped.payoff_range("bidder_0")
     env.reset(seed=0)
     env.step({agent: np.array([50.0]) for agent in env.possible_agents})
     metrics = env.unwrapped.metrics()
     expected = (metrics["mean_payoff"] - low) / (high - low)
     np.testing.assert_allclose(metrics["normalized_payoff"], expected, rtol=1e-12)
+    # the paper's phi_min: bid eps or c against s_max = 9 c + delta; phi_max: BR against 9 eps + delta
+    s_max, s_min = 9 * 400 + 0.1, 9 * 1 + 0.1
+    assert low == pytest.approx(min(100 * np.log(1 / (1 + s_max)) - 1,
+                                    100 * np.log(400 / (400 + s_max)) - 400))
+    best = (-s_min + np.sqrt(s_min**2 + 4 * 100 * s_min)) / 2
+    assert high == pytest.approx(100 * np.log(best / (best + s_min)) - best)
 
 
 def test_quick_run():

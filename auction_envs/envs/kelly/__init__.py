@@ -1,5 +1,6 @@
-"""The repeated Kelly (proportional allocation) game (paper 001)."""
+"""The repeated Kelly (proportional allocation) game (paper 001): the market core and its shell."""
 
-from auction_envs.envs.kelly.env import KellyGameEnv
+from auction_envs.envs.kelly.core import KellyCore
+from auction_envs.envs.kelly.env import LAYOUT, KellyGameEnv
 
-__all__ = ["KellyGameEnv"]
+__all__ = ["LAYOUT", "KellyCore", "KellyGameEnv"]

@@ -1,29 +1,37 @@
-"""The repeated Kelly (proportional allocation) game of paper 001."""
+"""The repeated Kelly (proportional allocation) game of paper 001: the PettingZoo shell."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 import numpy as np
-from gymnasium import spaces
 
-from auction_envs.core import InvalidArgumentError, MarketEnv
+from auction_envs.core import Field, InvalidArgumentError, MarketEnv, ObservationLayout, float32_box
+from auction_envs.core.checks import check_int, check_optional, check_per_agent, check_real
+from auction_envs.envs.kelly.core import KellyCore
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
-    alpha_fair_value,
-    kelly_best_response,
+    bid_grid,
     kelly_gradient,
-    kelly_nash_conv,
-    kelly_nash_equilibrium,
-    kelly_payoff,
-    kelly_residual,
-    kelly_welfare_optimum,
-    others_bid,
+    kelly_payoff_range,
+    kelly_valuations,
 )
 
-OBSERVATION_FIELDS = (
-    "bid", "others_bid", "allocation", "payoff", "gradient", "valuation", "budget", "min_bid",
-)
+#: What every bidder observes: the previous round as she saw it, then her own constants.
+LAYOUT = ObservationLayout([
+    Field("bid", low=0.0, description="her bid z_i last round (0 after reset)"),
+    Field("others_bid", low=0.0, description="s_i = sum_{j != i} z_j + delta last round (0 after reset)"),
+    Field("allocation", low=0.0, high=1.0, description="her share x_i last round (0 after reset)"),
+    Field("payoff", description="her payoff phi_i last round (0 after reset)"),
+    Field("gradient", low=-1.0, description="d phi_i / d z_i at last round's bids (0 after reset)"),
+    Field("valuation", low=0.0, description="her valuation scale a_i"),
+    Field("budget", low=0.0, description="her budget c_i (the largest bid)"),
+    Field("min_bid", low=0.0, description="the minimum bid eps"),
+])
+#: The layout fields that change every round (the others are the bidder's constants).
+ROUND_FIELDS = ("bid", "others_bid", "allocation", "payoff", "gradient")
+#: The per-round feedback keys of the infos: the round's fields and the best response.
+INFO_KEYS = (*ROUND_FIELDS, "best_response")
 
 
 class KellyGameEnv(MarketEnv):
@@ -36,16 +44,24 @@ class KellyGameEnv(MarketEnv):
     Allocation Auctions Games") studies no-regret dynamics in this game; its Table I counts the
     rounds each dynamic needs to reach the unique Nash equilibrium.
 
+    The market itself is :class:`~auction_envs.envs.kelly.core.KellyCore` (``self.core``), plain
+    numpy over a batch axis; this class converts dicts, builds spaces, observations and infos.
+
     ## Mechanism
-    Proportional allocation (``auction_envs.mechanisms.proportional_allocation``), pay-your-bid.
+    Proportional allocation (``auction_envs.mechanisms.proportional_allocation``), pay-your-bid;
+    the round is ``auction_envs.oracles.kelly.kelly_round``.
 
     ## Action Space
-    ``Box(eps, c_i, shape=(1,), float32)`` per agent: the bid, in currency units.
+    ``Box(eps, c_i, shape=(1,), float32)`` per agent: the bid, in currency units. The float32
+    bounds are ``eps`` and ``c_i`` rounded outward (``auction_envs.core.float32_box``), so a bid at
+    a documented bound is always accepted; a bid in the rounding gap is clipped to
+    ``[eps, c_i]`` (float64, ``action_bounds(agent)``).
 
     ## Observation Space
-    ``Box(float32, shape=(8,))``: the previous round as seen by the agent
-    ``[bid, others_bid, allocation, payoff, gradient, valuation a_i, budget c_i, min_bid eps]``
-    where ``others_bid = sum_{j != i} z_j + delta``. The first five entries are 0 after ``reset``.
+    ``Box(float32, shape=(8,))``, the fields of ``self.layout`` (read them by name:
+    ``env.unwrapped.layout.unpack(obs)["others_bid"]``):
+
+    {observation_table}
 
     ## Rewards
     ``phi_i = V_i(x_i) - z_i`` with ``V_i(x) = a_i log x`` (``alpha = 1``, the paper) or the
@@ -56,8 +72,12 @@ class KellyGameEnv(MarketEnv):
     (``s_i``), ``allocation``, ``payoff``, ``gradient`` (``d phi_i / d z_i`` at the played bids),
     ``best_response`` (the best bid against this round's ``s_i``). Empty after ``reset``.
     With ``counterfactual_grid=K`` also ``counterfactual_bids`` (the ``K`` bids
-    ``eps + (c_i - eps) k / (K - 1)``) and ``counterfactual_payoffs`` (the payoff each of them would
-    have earned against this round's ``s_i``): the full-information feedback of Hedge-type learners.
+    ``eps + (c_i - eps) k / (K - 1)``, ``auction_envs.oracles.kelly.bid_grid``) and
+    ``counterfactual_payoffs`` (the payoff each of them would have earned against this round's
+    ``s_i``): the full-information feedback of Hedge-type learners.
+
+    Every payoff lies in ``payoff_range(agent) = (phi_min, phi_max)`` (the authors'
+    normalization, MARKETS.md §1); learners that rescale payoffs read it there.
 
     ## Starting State
     No bids yet; the game is deterministic given the bids (the seed only affects nothing here but
@@ -69,27 +89,43 @@ class KellyGameEnv(MarketEnv):
     ## Reference solution
     ``equilibrium()`` returns the unique Nash equilibrium bids
     (``auction_envs.oracles.kelly_nash_equilibrium``); ``metrics()`` reports the fixed-point
-    residual ``||BR(z) - z||`` (converged below 1e-5), NashConv, normalized payoffs, welfare and
-    price of anarchy of the last round's bids.
+    residual ``||BR(z) - z||`` (converged below 1e-5), NashConv, normalized payoffs
+    ``(phi - phi_min) / (phi_max - phi_min)`` (1 when ``phi_min = phi_max``, e.g. ``eps = c``),
+    welfare and price of anarchy of the last round's bids.
 
     ## Arguments
     * ``n_agents`` (10): number of bidders.
-    * ``a`` (100): valuation scale, a scalar (heterogeneity then from ``gamma``) or one per agent.
-    * ``gamma`` (0): ``a_i = max(a - (i - 1) gamma, a_min)`` for a scalar ``a``.
-    * ``a_min`` (1): floor of the heterogeneous valuations.
-    * ``c`` (400): budget, a scalar or one per agent; ``eps`` (1): minimum bid;
-      ``delta`` (0.1): reservation bid; ``alpha`` (1): alpha-fair exponent (>= 0).
-    * ``counterfactual_grid`` (None): a number ``K >= 2`` of grid bids whose counterfactual
-      payoffs the infos carry (see Infos); off by default.
+    * ``a`` (100): valuation scale ``> 0``, a scalar (heterogeneity then from ``gamma``) or one
+      per agent.
+    * ``gamma`` (0, ``>= 0``): ``a_i = max(a - (i - 1) gamma, a_min)`` for a scalar ``a``.
+    * ``a_min`` (1, ``> 0``): floor of the heterogeneous valuations.
+    * ``c`` (400): budget, a scalar or one per agent, each ``>= eps``; ``eps`` (1, ``> 0``):
+      minimum bid; ``delta`` (0.1, ``> 0``): reservation bid; ``alpha`` (1): alpha-fair exponent
+      ``>= 0``, small enough that payoffs and gradients fit float32 (an ``alpha`` for which
+      ``|phi|`` or ``|g|`` at the minimum bid exceeds 3.4e38 is rejected; e.g. ``alpha = 20`` in
+      the paper's game).
+    * ``counterfactual_grid`` (None): a number ``2 <= K <= 100000`` of grid bids whose
+      counterfactual payoffs the infos carry (see Infos); off by default.
     * ``max_cycles`` (3000), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
     * v0: initial release.
+    * v0 (issue 11, no trajectory change): the market moved to ``KellyCore``; ``state()`` and
+      ``metrics()`` before the first ``reset()`` raise ``ResetNeededError``.
+    * v0 (issue 12): the action Box contains its float64 bounds (it rounded ``eps = 0.1`` up and
+      ``c = 0.7`` down, rejecting the env's own ``equilibrium()``), bids are clipped into
+      ``[eps, c_i]``; with ``eps = c`` the normalized payoff is 1 instead of NaN; documented
+      ``payoff_range(agent)`` and ``action_bounds(agent)``. Seeded trajectories of the
+      registered ids are unchanged (their bounds are exact in float32).
+    * v0 (issue 19): ``a <= 0`` is rejected (a scalar was silently floored to ``a_min``), as is
+      an ``alpha`` whose observations overflow float32; every argument is checked with
+      ``auction_envs.core.checks``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
         **MarketEnv.metadata, "name": "kelly_game_v0",
     }
+    layout = LAYOUT
 
     def __init__(
         self,
@@ -106,145 +142,138 @@ class KellyGameEnv(MarketEnv):
         action_policy: str = "raise",
         counterfactual_grid: int | None = None,
     ) -> None:
-        if counterfactual_grid is not None and (
-                not isinstance(counterfactual_grid, (int, np.integer))
-                or isinstance(counterfactual_grid, bool) or counterfactual_grid < 2):
-            raise InvalidArgumentError("counterfactual_grid", counterfactual_grid,
-                                       "None or an integer >= 2")
-        if not isinstance(n_agents, (int, np.integer)) or isinstance(n_agents, bool) \
-                or n_agents < 1:
-            raise InvalidArgumentError("n_agents", n_agents, "a positive integer")
-        for name, value in (("eps", eps), ("delta", delta), ("a_min", a_min)):
-            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-                raise InvalidArgumentError(name, value, "a finite number > 0")
-        if not (np.isscalar(alpha) and np.isfinite(alpha) and alpha >= 0):
-            raise InvalidArgumentError("alpha", alpha, "a finite number >= 0")
-        if not (np.isscalar(gamma) and np.isfinite(gamma) and gamma >= 0):
-            raise InvalidArgumentError("gamma", gamma, "a finite number >= 0")
-        self.valuations = self._per_agent("a", a, n_agents)
+        n_agents = check_int("n_agents", n_agents, low=1)
+        counterfactual_grid = check_optional("counterfactual_grid", counterfactual_grid, check_int,
+                                             low=2, high=100_000)
+        self.eps = check_real("eps", eps, low=0.0, low_open=True)
+        self.delta = check_real("delta", delta, low=0.0, low_open=True)
+        self.alpha = check_real("alpha", alpha, low=0.0)
+        gamma = check_real("gamma", gamma, low=0.0)
+        a_min = check_real("a_min", a_min, low=0.0, low_open=True)
         if np.ndim(a) == 0:
-            self.valuations = np.maximum(self.valuations - np.arange(n_agents) * gamma, a_min)
+            self.valuations = kelly_valuations(n_agents, check_real("a", a, low=0.0, low_open=True),
+                                               gamma, a_min)
         elif gamma != 0:
             raise InvalidArgumentError("gamma", gamma, "0 when a is given per agent")
-        if np.any(self.valuations <= 0):
-            raise InvalidArgumentError("a", a, "positive")
-        self.budgets = self._per_agent("c", c, n_agents)
-        if np.any(self.budgets < eps):
-            raise InvalidArgumentError("c", c, f"at least eps={eps} for every agent")
-        self.n_agents = int(n_agents)
-        self.eps = float(eps)
-        self.delta = float(delta)
-        self.alpha = float(alpha)
-        self.possible_agents = [f"bidder_{i}" for i in range(self.n_agents)]
+        else:
+            self.valuations = check_per_agent("a", a, n_agents, low=0.0, low_open=True)
+        self.budgets = check_per_agent("c", c, n_agents, low=self.eps)
+        self.n_agents = n_agents
+        self._check_float32_scale()
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
-                         action_policy=action_policy)
-
-        observation_low = np.array([0, 0, 0, -np.inf, -1, 0, 0, 0], dtype=np.float32)
-        observation_high = np.full(len(OBSERVATION_FIELDS), np.inf, dtype=np.float32)
-        observation_high[2] = 1.0
+                         action_policy=action_policy,
+                         possible_agents=[f"bidder_{i}" for i in range(n_agents)])
+        self.counterfactual_grid = counterfactual_grid
+        grid = None if counterfactual_grid is None else bid_grid(
+            np.full(n_agents, self.eps), self.budgets, counterfactual_grid)
+        self.core = KellyCore(self.valuations, self.budgets, self.eps, self.delta, self.alpha, grid)
+        observation_space = self.layout.space()
         self._set_spaces(
-            observation_spaces={
-                agent: spaces.Box(observation_low, observation_high, dtype=np.float32)
-                for agent in self.possible_agents
-            },
+            observation_spaces=dict.fromkeys(self.possible_agents, observation_space),
             action_spaces={
-                agent: spaces.Box(np.float32(self.eps), np.float32(self.budgets[i]), shape=(1,),
-                                  dtype=np.float32)
+                agent: float32_box(self.eps, self.budgets[i], (1,))
                 for i, agent in enumerate(self.possible_agents)
             },
-            state_space=spaces.Box(
-                low=np.zeros(2 * self.n_agents + 1, dtype=np.float32),
-                high=np.concatenate([self.budgets, np.ones(self.n_agents + 1)]).astype(np.float32),
-                dtype=np.float32,
-            ),
+            state_space=float32_box(np.zeros(2 * self.n_agents + 1),
+                                    np.concatenate([self.budgets, np.ones(self.n_agents + 1)])),
         )
-        self._equilibrium = kelly_nash_equilibrium(self.valuations, self.budgets, self.eps,
-                                                   self.delta, self.alpha)
-        self._payoff_range = self._normalization_range()
-        self._counterfactual_bids = None
-        if counterfactual_grid is not None:
-            fractions = np.linspace(0.0, 1.0, int(counterfactual_grid))
-            self._counterfactual_bids = self.eps + (self.budgets - self.eps)[:, None] * fractions
-        self._bids = np.zeros(self.n_agents)
+        self._feedback: dict[str, np.ndarray] | None = None
+        zeros = np.zeros(n_agents)
+        self._first_observation = self.layout.pack(
+            {**dict.fromkeys(ROUND_FIELDS, zeros), "valuation": self.valuations,
+             "budget": self.budgets, "min_bid": self.eps}, batch_shape=(n_agents,))
+        self._round_columns = [(name, self.layout.slice(name).start, self.layout.field(name).scale)
+                               for name in ROUND_FIELDS]
 
-    @staticmethod
-    def _per_agent(name: str, value: float | np.ndarray, n_agents: int) -> np.ndarray:
-        array = np.asarray(value, dtype=np.float64)
-        if array.ndim == 0:
-            array = np.full(n_agents, float(array))
-        if array.shape != (n_agents,) or not np.all(np.isfinite(array)):
-            raise InvalidArgumentError(name, value, f"a finite scalar or an array of shape "
-                                                    f"({n_agents},)")
-        return array
+    def _check_float32_scale(self) -> None:
+        """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
 
-    def _normalization_range(self) -> tuple[float, float]:
-        """``(phi_min, phi_max)`` of the normalized payoff (the authors' definition).
-
-        ``phi_min`` is the worst of bidding eps or the budget against the largest possible
-        aggregate ``s_max = (n - 1) c + delta``; ``phi_max`` the best payoff of a best response
-        against the smallest aggregate ``s_min = (n - 1) eps + delta``.
+        For ``alpha > 1`` the value ``a x^(1 - alpha) / (1 - alpha)`` explodes at the smallest
+        share ``x = eps / (eps + (n - 1) c + delta)`` (``alpha = 20`` with the paper's game gives
+        about 1e70): every bound of the payoff (``kelly_payoff_range``) and the gradient at the
+        minimum bid against the smallest and the largest aggregate must stay below 3.4e38.
         """
-        n, a, c = self.n_agents, self.valuations, self.budgets
-        s_max = (n - 1) * c.max() + self.delta
-        s_min = (n - 1) * self.eps + self.delta
-        low = np.minimum(kelly_payoff(np.full(n, self.eps), s_max, a, self.alpha),
-                         kelly_payoff(c, s_max, a, self.alpha)).min()
-        best = kelly_best_response(np.full(n, s_min), a, self.eps, c, self.alpha)
-        high = kelly_payoff(best, s_min, a, self.alpha).max()
-        return float(low), float(high)
+        n, eps, c = self.n_agents, self.eps, self.budgets
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            extremes = list(kelly_payoff_range(self.valuations, c, eps, self.delta, self.alpha))
+            for s in ((n - 1) * eps + self.delta, (n - 1) * c.max() + self.delta):
+                extremes.extend(kelly_gradient(np.full(n, eps), s, self.valuations, self.alpha))
+        largest = float(np.max(np.abs(extremes)))
+        if not largest < float(np.finfo(np.float32).max):
+            raise InvalidArgumentError(
+                "alpha", self.alpha, f"small enough that payoffs and gradients fit float32 "
+                f"observations (|value| < 3.4e38) for these a, c, eps, delta; it reaches "
+                f"{largest:.3g} here")
 
     # ------------------------------------------------------------------ market hooks
+    @property
+    def _bids(self) -> np.ndarray:
+        """The last round's bids, shape ``(n,)`` (zeros before the first round)."""
+        return self.core.bids[0]
+
+    @_bids.setter
+    def _bids(self, bids: np.ndarray) -> None:
+        self.core.bids = np.asarray(bids, dtype=np.float64).reshape(1, -1)
+
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self._bids = np.zeros(self.n_agents)
-        self._observation = np.zeros((self.n_agents, len(OBSERVATION_FIELDS)))
-        self._observation[:, 5] = self.valuations
-        self._observation[:, 6] = self.budgets
-        self._observation[:, 7] = self.eps
-        self._normalized_payoff_sum = np.zeros(self.n_agents)
-        self._payoff_sum = np.zeros(self.n_agents)
+        self.core.reset(1)
+        self._feedback = None
         return {agent: {} for agent in self.possible_agents}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        bids = np.array([actions[agent][0] for agent in self.possible_agents])
-        others = others_bid(bids, self.delta)
-        allocation = proportional_allocation(bids, self.delta)
-        payoff = alpha_fair_value(allocation, self.valuations, self.alpha) - bids
-        gradient = kelly_gradient(bids, others, self.valuations, self.alpha)
-        best = kelly_best_response(others, self.valuations, self.eps, self.budgets, self.alpha)
-        self._bids = bids
-        self._observation[:, :5] = np.column_stack([bids, others, allocation, payoff, gradient])
-        self._payoff_sum += payoff
-        self._normalized_payoff_sum += self._normalize(payoff)
-        infos = {
-            agent: {
-                "bid": bids[i], "others_bid": others[i], "allocation": allocation[i],
-                "payoff": payoff[i], "gradient": gradient[i], "best_response": best[i],
-            }
-            for i, agent in enumerate(self.possible_agents)
-        }
-        if self._counterfactual_bids is not None:
-            counterfactual = kelly_payoff(self._counterfactual_bids, others[:, None],
-                                          self.valuations[:, None], self.alpha)
-            for i, agent in enumerate(self.possible_agents):
-                infos[agent]["counterfactual_bids"] = self._counterfactual_bids[i].copy()
-                infos[agent]["counterfactual_payoffs"] = counterfactual[i]
-        return dict(zip(self.possible_agents, payoff.tolist())), infos, False
+        bids = np.concatenate([actions[agent] for agent in self.possible_agents])
+        # the float32 box rounds [eps, c_i] outward; the market sees the documented float64 bounds
+        bids = np.minimum(np.maximum(bids, self.eps), self.budgets)[None]
+        feedback = self.core.step(bids)
+        self._feedback = feedback
+        columns = [feedback[key][0].tolist() for key in INFO_KEYS]
+        infos = {agent: dict(zip(INFO_KEYS, row))
+                 for agent, row in zip(self.possible_agents, zip(*columns))}
+        if self.core.counterfactual_bids is not None:
+            grids = self.core.counterfactual_bids.copy()  # one copy; each agent gets a row of it
+            for agent, grid, payoffs in zip(self.possible_agents, grids,
+                                            feedback["counterfactual_payoffs"][0]):
+                infos[agent]["counterfactual_bids"] = grid
+                infos[agent]["counterfactual_payoffs"] = payoffs
+        return dict(zip(self.possible_agents, columns[INFO_KEYS.index("payoff")])), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
-        observation = self._observation.astype(np.float32)
-        return {agent: observation[i] for i, agent in enumerate(self.agents)}
+        observation = self._first_observation.copy()  # constants packed once, at construction
+        if self._feedback is not None:  # the round's fields go in by name, one column each
+            for name, column, scale in self._round_columns:
+                values = self._feedback[name][0]
+                observation[:, column] = values if scale == 1.0 else values / scale
+        return dict(zip(self.agents, observation))
 
-    def _normalize(self, payoff: np.ndarray) -> np.ndarray:
-        low, high = self._payoff_range
-        return (payoff - low) / (high - low)
+    # ------------------------------------------------------------------ documented scales
+    def _index(self, agent: str) -> int:
+        try:
+            return self.possible_agents.index(agent)
+        except ValueError:
+            raise KeyError(f"no agent {agent!r}; agents: {self.possible_agents}") from None
+
+    def action_bounds(self, agent: str) -> tuple[float, float]:
+        """``(eps, c_i)``: the documented float64 bid bounds of ``agent`` (the float32 action Box
+        contains them, rounded outward; bids between the two are clipped to these)."""
+        return self.eps, float(self.budgets[self._index(agent)])
+
+    def payoff_range(self, agent: str) -> tuple[float, float]:
+        """``(phi_min, phi_max)``: bounds of every payoff ``agent`` can earn (the authors'
+        normalization, ``auction_envs.oracles.kelly.kelly_payoff_range``; the same for every
+        agent). ``metrics()`` normalizes with it, and learners that rescale payoffs (Hedge, EXP3)
+        read it through ``env.unwrapped.payoff_range(agent)``. Equal ends when every payoff is
+        the same (``eps = c``)."""
+        self._index(agent)
+        return self.core.payoff_range
 
     # ------------------------------------------------------------------ reference and metrics
     def equilibrium(self) -> np.ndarray:
         """The unique Nash equilibrium bids, shape ``(n_agents,)``."""
-        return self._equilibrium.copy()
+        return self.core.equilibrium()
 
     def state(self) -> np.ndarray:
+        self._require_reset("state")
         allocation = proportional_allocation(self._bids, self.delta)
         progress = min(self.num_cycles / self.max_cycles, 1.0)
         return np.concatenate([self._bids, allocation, [progress]]).astype(np.float32)
@@ -254,43 +283,26 @@ class KellyGameEnv(MarketEnv):
 
         ``residual`` and ``nash_conv`` are 0 at the equilibrium; ``normalized_payoff`` (per agent,
         last round) and ``mean_normalized_payoff`` (per agent, time average) use the authors'
-        normalization; ``price_of_anarchy`` is ``>= 1`` (see ``_price_of_anarchy``).
+        normalization; ``price_of_anarchy`` is ``>= 1`` (see ``KellyCore.price_of_anarchy``).
         """
+        self._require_reset("metrics")
         rounds = self.num_cycles
         if rounds == 0:
             return {"round": 0}
-        bids = self._bids
-        allocation = proportional_allocation(bids, self.delta)
-        payoff = alpha_fair_value(allocation, self.valuations, self.alpha) - bids
-        welfare = float(alpha_fair_value(allocation, self.valuations, self.alpha).sum())
-        _, optimal_welfare = kelly_welfare_optimum(self.valuations, self.alpha)
+        metrics = self.core.metrics()
+        welfare = float(metrics["welfare"][0])
         return {
             "round": rounds,
-            "residual": float(kelly_residual(bids, self.valuations, self.eps, self.budgets,
-                                             self.delta, self.alpha)),
-            "nash_conv": float(kelly_nash_conv(bids, self.valuations, self.eps, self.budgets,
-                                               self.delta, self.alpha)),
-            "distance_to_equilibrium": float(np.linalg.norm(bids - self._equilibrium)),
-            "normalized_payoff": self._normalize(payoff),
-            "mean_normalized_payoff": self._normalized_payoff_sum / rounds,
-            "mean_payoff": self._payoff_sum / rounds,
+            "residual": float(metrics["residual"][0]),
+            "nash_conv": float(metrics["nash_conv"][0]),
+            "distance_to_equilibrium": float(metrics["distance_to_equilibrium"][0]),
+            "normalized_payoff": metrics["normalized_payoff"][0],
+            "mean_normalized_payoff": metrics["mean_normalized_payoff"][0],
+            "mean_payoff": metrics["mean_payoff"][0],
             "welfare": welfare,
-            "optimal_welfare": optimal_welfare,
-            "price_of_anarchy": self._price_of_anarchy(welfare, optimal_welfare),
+            "optimal_welfare": self.core.welfare_optimum(),
+            "price_of_anarchy": float(self.core.price_of_anarchy(welfare)),
         }
-
-    def _price_of_anarchy(self, welfare: float, optimal_welfare: float) -> float:
-        """Optimal over achieved welfare, made meaningful for valuations that can be negative.
-
-        For alpha < 1 values are positive: ``W* / W``. For alpha > 1 they are negative:
-        ``W / W*``. For log values (alpha = 1) the ratio of the a-weighted geometric means of
-        the allocations, ``exp((W* - W) / sum a_i)``. All are >= 1 and equal 1 at the optimum.
-        """
-        if self.alpha == 1.0:
-            return float(np.exp((optimal_welfare - welfare) / self.valuations.sum()))
-        if self.alpha < 1.0:
-            return optimal_welfare / welfare if welfare > 0 else float("inf")
-        return welfare / optimal_welfare
 
     def _render_text(self) -> str:
         lines = [f"KellyGame round {self.num_cycles}/{self.max_cycles}"]
@@ -298,8 +310,13 @@ class KellyGameEnv(MarketEnv):
             m = self.metrics()
             lines.append(f"  residual {m['residual']:.3e}  NashConv {m['nash_conv']:.3e}  "
                          f"welfare {m['welfare']:.4g}  PoA {m['price_of_anarchy']:.4f}")
+            last = {key: self._feedback[key][0] for key in ("bid", "allocation", "payoff")}
+            equilibrium = self.equilibrium()
             for i, agent in enumerate(self.possible_agents):
-                bid, _, share, payoff = self._observation[i, :4]
-                lines.append(f"  {agent:>10}  bid {bid:9.4f}  (NE {self._equilibrium[i]:9.4f})"
-                             f"  share {share:.4f}  payoff {payoff:10.4f}")
+                lines.append(f"  {agent:>10}  bid {last['bid'][i]:9.4f}  (NE {equilibrium[i]:9.4f})"
+                             f"  share {last['allocation'][i]:.4f}  payoff {last['payoff'][i]:10.4f}")
         return "\n".join(lines)
+
+
+KellyGameEnv.__doc__ = KellyGameEnv.__doc__.replace(
+    "{observation_table}", LAYOUT.table().replace("\n", "\n    "))
