@@ -126,6 +126,7 @@ class KellyGameEnv(MarketEnv):
         **MarketEnv.metadata, "name": "kelly_game_v0",
     }
     layout = LAYOUT
+    joint_action_array = True  # the base class hands _step_market one [n, 1] bid array
 
     def __init__(
         self,
@@ -220,9 +221,9 @@ class KellyGameEnv(MarketEnv):
         self._feedback = None
         return {agent: {} for agent in self.possible_agents}
 
-    def _step_market(self, actions: dict[str, np.ndarray]
-                     ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        bids = np.concatenate([actions[agent] for agent in self.possible_agents])
+    def _step_market(self, actions: np.ndarray
+                     ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
+        bids = actions[:, 0]  # rows in the order of self.agents (every bidder, always alive)
         # the float32 box rounds [eps, c_i] outward; the market sees the documented float64 bounds
         bids = np.minimum(np.maximum(bids, self.eps), self.budgets)[None]
         feedback = self.core.step(bids)
@@ -236,7 +237,7 @@ class KellyGameEnv(MarketEnv):
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return dict(zip(self.possible_agents, columns[INFO_KEYS.index("payoff")])), infos, False
+        return columns[INFO_KEYS.index("payoff")], infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
         observation = self._first_observation.copy()  # constants packed once, at construction
