@@ -123,17 +123,20 @@ class Mechanism:
 
 class DVCG(Mechanism):
     """Paper (12)-(18). ``interest=False``: NVI-DVCG. ``perturbation_scale``: see
-    :func:`auction_envs.mechanisms.vcg.dvcg_delta`. ``always_draw``: draw the perturbation noise
-    every round (common random numbers) instead of only when ``Delta > 0``."""
+    :func:`auction_envs.mechanisms.vcg.dvcg_delta`. The perturbation noise is drawn every round,
+    ``Delta = 0`` or not, so two runs that differ in their bids see the same draws (common random
+    numbers). ``perturbation_reference``: the ``SW*`` of (16) is the optimum of (14) under the
+    bank's theta-hat (``"optimum"``), or the welfare of the allocation actually proposed
+    (``"allocation"``; the same with the exact allocator)."""
 
     name = "dvcg"
     accepts_proposal = True
 
-    def __init__(self, interest: bool = True, perturbation_scale: str = "literal",
-                 always_draw: bool = False) -> None:
+    def __init__(self, interest: bool = True, perturbation_scale: str = "relative",
+                 perturbation_reference: str = "optimum") -> None:
         self.interest = interest
         self.perturbation_scale = perturbation_scale
-        self.always_draw = always_draw
+        self.perturbation_reference = perturbation_reference
 
     def clear(self, market: Market, bids: np.ndarray, rng: np.random.Generator, *,
               proposal: np.ndarray | None = None,
@@ -147,9 +150,9 @@ class DVCG(Mechanism):
         else:
             s_star = proposal
             sw_star = slicing_utility(s_star, beta_hat, xi_hat).sum(axis=-1)
-        delta = dvcg_delta(bids, sw_star, self.perturbation_scale)
-        draw = self.always_draw or bool(np.any(delta > 0))
-        noise = rng.standard_normal(s_star.shape) if draw else None
+        reference = sw_opt if self.perturbation_reference == "optimum" else sw_star
+        delta = dvcg_delta(bids, reference, self.perturbation_scale)
+        noise = rng.standard_normal(s_star.shape)
         s_tilde = dvcg_perturbation(s_star, delta, noise)
         u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
         u_star = slicing_utility(s_star, beta_hat, xi_hat)
@@ -163,8 +166,12 @@ class DVCG(Mechanism):
 
 
 def _report_scale(market: Market, bids: np.ndarray) -> np.ndarray:
-    """[decision] a bid reports the utility function scaled by ``x_i / x*_i``."""
-    return np.maximum(bids / market.x_truthful, MIN_REPORT_SCALE)
+    """[decision] a bid reports the utility function scaled by ``x_i / x*_i``; a VSP left out of
+    the optimum (``x*_i = 0``) cannot scale a zero, its report is truthful (scale 1)."""
+    truthful = market.x_truthful
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(truthful > 0, bids / np.where(truthful > 0, truthful, 1.0), 1.0)
+    return np.maximum(scale, MIN_REPORT_SCALE)
 
 
 def _clarke_clearing(market: Market, allocation: np.ndarray, values: np.ndarray,

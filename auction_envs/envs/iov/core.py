@@ -26,6 +26,7 @@ SLICE_LEVELS = np.array([-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3])
 NO_CHANGE = 3  # index of the 0 level
 #: a learned slice never falls below this, so a multiplicative change can grow it again
 SLICE_FLOOR = 1e-6
+SLICER_ACTIONS = ("capped", "renormalize")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class MarketConfig:
     theta_noise: float
     alpha_prior: float
     learned: bool  # allocator="learned": the slicing agents propose the allocation
+    slicer_action: str = "capped"  # how a proposal is brought back under capacity
+    instance_seed: int | None = None  # draws (beta, xi, alpha) from its own generator
 
 
 class IoVCore:
@@ -55,11 +58,14 @@ class IoVCore:
 
     # ------------------------------------------------------------------ episode
     def reset(self, rng: np.random.Generator) -> None:
-        """Draw ``B`` markets (beta, xi, alpha) from ``rng`` and start every episode."""
+        """Draw ``B`` markets (beta, xi, alpha) and start every episode. With an
+        ``instance_seed`` the markets come from a generator seeded with it (the same markets
+        every episode); otherwise from ``rng``, which drives everything else."""
         c, shape = self.config, (self.batch, self.n)
-        self.beta = rng.uniform(*c.beta_range, shape)
-        self.xi = rng.uniform(*c.xi_range, (*shape, K))
-        self.alpha = rng.uniform(*c.alpha_range, shape)
+        draw = rng if c.instance_seed is None else np.random.default_rng(c.instance_seed)
+        self.beta = draw.uniform(*c.beta_range, shape)
+        self.xi = draw.uniform(*c.xi_range, (*shape, K))
+        self.alpha = draw.uniform(*c.alpha_range, shape)
         self.bank = Bank(self.n, c.alpha_prior, c.theta_estimator, c.theta_noise,
                          batch_shape=(self.batch,))
         self.s_true, self.w_true, self.w_without = batched_optimum(self.beta, self.xi)
@@ -68,6 +74,7 @@ class IoVCore:
         self.mechanism_state: dict[str, Any] = {}
         self.slices = np.full((*shape, K), 1.0 / self.n)
         self.rounds = 0
+        self.last_levels: np.ndarray | None = None
         zeros = np.zeros(shape)
         self.last_bids = zeros.copy()
         self.last_clearing: Clearing | None = None
@@ -79,10 +86,21 @@ class IoVCore:
 
     # ------------------------------------------------------------------ one round
     def propose(self, levels: np.ndarray) -> np.ndarray:
-        """The slicing agents' allocation: each slice times ``1 + level``, then every resource
-        renormalized to total 1 (levels ``[B, N, K]`` as indices into ``SLICE_LEVELS``)."""
+        """The slicing agents' allocation from levels ``[B, N, K]`` (indices into
+        ``SLICE_LEVELS``): each slice times ``1 + level``, then
+
+        * ``"capped"``: every resource whose total exceeds 1 is divided by its total (the
+          paper's ``norm``: the total must not exceed the capacity); a common decrease leaves
+          capacity idle, a common increase fills it, and only a common increase of a full
+          resource is undone;
+        * ``"renormalize"``: every resource divided by its total (v0): any common change of a
+          resource is undone.
+        """
         proposal = self.slices * (1.0 + SLICE_LEVELS[levels])
-        return proposal / proposal.sum(axis=-2, keepdims=True)
+        total = proposal.sum(axis=-2, keepdims=True)
+        if self.config.slicer_action == "renormalize":
+            return proposal / total
+        return proposal / np.maximum(total, 1.0)
 
     def step(self, bids: np.ndarray, levels: np.ndarray | None, rng: np.random.Generator,
              slicer_reward: str = "bids") -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +121,7 @@ class IoVCore:
         welfare = clearing.utility.sum(axis=-1)
         reward = bids.sum(axis=-1) if slicer_reward == "bids" else welfare
         if c.learned:
+            self.last_levels = levels
             slices = np.maximum(clearing.allocation, SLICE_FLOOR)
             self.slices = slices / np.maximum(slices.sum(axis=-2, keepdims=True), 1.0)
         else:
@@ -142,6 +161,17 @@ class IoVCore:
         total = self.slices.sum(axis=-2, keepdims=True)
         others = (total - self.slices) / max(self.n - 1, 1)
         shape = (self.batch, self.n)
-        return {"slice": self.slices, "others_slice": others,
+        levels = len(SLICE_LEVELS)
+        if self.last_levels is None:  # no action yet
+            mean_action = np.zeros((*shape, K * levels))
+        else:  # the mean one-hot of the others' levels, per resource (the mean field of (28))
+            one_hot = np.eye(levels)[self.last_levels]  # [B, N, K, 7]
+            summed = one_hot.sum(axis=1, keepdims=True)
+            mean_action = ((summed - one_hot) / max(self.n - 1, 1)).reshape(*shape, K * levels)
+        c = self.last_clearing
+        zeros = np.zeros(shape)
+        return {"slice": self.slices, "others_slice": others, "others_mean_action": mean_action,
+                "vsp_bid": self.last_bids, "vsp_utility": zeros if c is None else c.utility,
+                "vsp_id": np.broadcast_to(np.arange(self.n) / max(self.n - 1, 1), shape),
                 "reward": np.broadcast_to(self.slicer_last_reward[:, None], shape),
                 "needs_action": np.ones(shape)}

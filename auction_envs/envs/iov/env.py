@@ -15,16 +15,24 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import Field, MarketEnv, ObservationLayout, float32_box
-from auction_envs.core.checks import check_choice, check_int, check_range_pair, check_real
+from auction_envs.core.checks import (
+    check_choice,
+    check_int,
+    check_optional,
+    check_range_pair,
+    check_real,
+)
 from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
-from auction_envs.envs.iov.core import SLICE_LEVELS, IoVCore, K, MarketConfig
+from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
+from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
 
 MECHANISMS = ("dvcg", "qvcg", "vcg")
 TAXES = ("dvcg", "nvi")
 ALLOCATORS = ("optimum", "learned")
 REWARDS = ("bids", "welfare")
 ESTIMATORS = ("exact", "noisy")
+REFERENCES = ("optimum", "allocation")
 
 VSP_LAYOUT = ObservationLayout([
     Field("bid", description="own bid x_i of the last round (VC)"),
@@ -41,13 +49,29 @@ VSP_LAYOUT = ObservationLayout([
     Field("progress", description="rounds played / max_cycles"),
     Field("needs_action", description="1 if the next bid is read (0 under QVCG after round 1)"),
 ])
-SLICER_LAYOUT = ObservationLayout([
-    Field("slice", size=K, description="own VSP's slice (bandwidth, compute, cache)"),
-    Field("others_slice", size=K, description="mean slice of the other VSPs"),
-    Field("reward", description="last slicer reward"),
-    Field("progress", description="rounds played / max_cycles"),
-    Field("needs_action", description="always 1"),
-])
+
+
+def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayout:
+    """The slicing agents' observation layout (scales depend on the market's size)."""
+    levels = len(SLICE_LEVELS)
+    return ObservationLayout([
+        Field("slice", size=K, low=0.0, high=1.0,
+              description="own VSP's slice (bandwidth, compute, cache)"),
+        Field("others_slice", size=K, low=0.0, high=1.0,
+              description="mean slice of the other VSPs"),
+        Field("others_mean_action", size=K * levels, low=0.0, high=1.0,
+              description="the others' last actions: mean one-hot of the 7 levels, per resource "
+                          "(resource-major)"),
+        Field("vsp_bid", scale=beta_high, low=0.0, high=2.0,
+              description="own VSP's last bid x_i (VC)"),
+        Field("vsp_utility", scale=beta_high, low=0.0, high=1.0,
+              description="own VSP's last utility u_i (from its bill)"),
+        Field("vsp_id", low=0.0, high=1.0, description="own VSP's index i / (N - 1)"),
+        Field("reward", scale=n_vsps * beta_high,
+              description="last slicer reward / (N beta_high)"),
+        Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
+        Field("needs_action", low=0.0, high=1.0, description="always 1"),
+    ])
 
 
 class IoVSlicingEnv(MarketEnv):
@@ -57,36 +81,60 @@ class IoVSlicingEnv(MarketEnv):
     ``n_vsps`` VSPs share three normalized resources (bandwidth, compute, cache; ``sum_i s_ik <= 1``)
     of one network provider (NSP). VSP ``i``'s utility is ``u_i(s) = beta_i (1 - exp(-xi_i . s))``
     (``beta_i ~ U(100, 200)``, ``xi_ik ~ U(0, 10)``, paper (39)); its gross profit is
-    ``G_i = alpha_i U_i + w_i`` (paper (5)). Values are drawn at ``reset`` from the env's generator.
+    ``G_i = alpha_i U_i + w_i`` (paper (5)). The market (beta, xi, alpha) is drawn at every
+    ``reset`` from the env's generator, or, with ``instance_seed``, from a generator seeded with
+    it: the same market every episode, as in the paper's training (the slicers never observe xi).
 
     ## Mechanism (``mechanism="dvcg"``, paper (12)-(20))
     Each round: (1) the bank issues the pool ``F_P = sum_i f_i`` (its value-of-information
     estimates); (2) VSPs bid ``x_i`` in VC and borrow ``K_i = F_P x_i / sum_j x_j``; (3) the NSP
     allocates ``s*`` (the exact optimum under the bank's ``theta-hat``, or the slicing agents'
-    allocation with ``allocator="learned"``) and perturbs it,
-    ``s~ = norm(s* + N(0, Delta^2 I))``, ``Delta = max(sum_i x_i - SW*, 0) / N`` (15)-(16);
-    (4) externality ``I_i = SW*_{-i} - sum_{j!=i} u_j(s~_j; theta-hat)`` (17) and tax
+    allocation with ``allocator="learned"``) and perturbs it, ``s~ = norm(s* + Delta eps)`` with
+    ``eps ~ N(0, I)`` drawn every round (common random numbers) (15); (4) externality
+    ``I_i = SW*_{-i} - sum_{j!=i} u_j(s~_j; theta-hat)`` (17) and tax
     ``Z_i = alpha-hat_i (I_i + |K_i - U*_i|)`` (18) (``tax="nvi"``: no interest term);
     (5) profit ``P_i = alpha_i u_i(s~_i) + w_i - Z_i``; the bank appends the bill and re-estimates
-    (``auction_envs.envs.iov.bank``).
+    (``auction_envs.envs.iov.bank``). The rules are objects in ``auction_envs.envs.iov.clearing``.
+
+    ``Delta`` (16), ``perturbation_scale`` [decision; the paper adds utility units to shares]:
+    ``"relative"`` (default) ``Delta = max(sum_i x_i - SW*, 0) / (N sum_i x_i)``, a share, at
+    most the uniform share ``1/N``; ``"literal"``: ``max(sum_i x_i - SW*, 0) / N`` as printed,
+    in utility units: a 1% welfare gap at N = 10 gives a noise of about 1.4 shares, which
+    scrambles every allocation that is not optimal (efficiency about 0.68 whatever the slicers
+    do). Both are 0 when ``sum_i x_i <= SW*``: truthful DVCG with the exact allocator is never
+    perturbed. ``norm`` [decision]: negative shares are clipped to 0, then every resource whose
+    total exceeds 1 is divided by its total.
 
     ``mechanism="vcg"``: plain VCG with full information; ``mechanism="qvcg"``: QVCG (Ge & Berry)
     with quantization ``M``. In both, the bid is a report of the utility function scaled by
-    ``x_i / x*_i`` (``x*_i = u_i(s*_i)``, the truthful bid) [decision: one scalar per VSP keeps one
-    action space for every mechanism]; the Clarke payment ``p_i`` (in utility units) is charged at
-    the VSP's own rate: ``P_i = alpha_i (u_i(s_i) - p_i) + w_i`` [decision: the paper's QVCG bidders
-    know alpha]. QVCG reports are exchanged once (paper §VI): the first round's bids fix the
-    reports for the episode; later bid actions are ignored (``needs_action = 0``).
+    ``x_i / x*_i`` (``x*_i = u_i(s*_i)``, the truthful bid; scale 1 for a VSP with ``x*_i = 0``)
+    [decision: one scalar per VSP keeps one action space for every mechanism]; the Clarke payment
+    ``p_i`` (in utility units) is charged at the VSP's own rate:
+    ``P_i = alpha_i (u_i(s_i) - p_i) + w_i`` [decision: the paper's QVCG bidders know alpha].
+    QVCG reports are exchanged once (paper §VI): the first round's bids fix the reports for the
+    episode; later bid actions are ignored (``needs_action = 0``). The first QVCG round of a
+    market solves the integer program by dynamic programming (about 2-3 s at N = 10, M = 20 on
+    one core, more under load); the outcome is cached by the reports, so with a fixed
+    ``instance_seed`` and the same first bids only the first episode pays it.
 
-    [decision] ``norm``: negative shares are clipped to 0, then every resource whose total exceeds
-    1 is divided by its total. The perturbation noise comes from the env's generator.
+    ## Incentives
+    With an unbiased bank and the others truthful, no unilateral bid earns more than the
+    truthful ``x*_i`` in expectation (DSIC against truthful others; ``expected_profits``,
+    ``benchmarks.iov_incentives``). Truthful bidding is *not* dominant: the loans depend on the
+    bids only through ``x_i / sum_j x_j``, and any bids ``c x*`` with ``c <= 1`` are never
+    perturbed, so every common scaling ``c x*`` (``c <= 1``) earns exactly the truthful profits.
 
     ## Agents and Action Space
     * ``vsp_i``: ``Box(0, bid_high, (1,), float32)``, the bid in VC (``bid_high = 2 beta_high``).
     * ``slicer_i`` (only ``allocator="learned"``): ``MultiDiscrete([7, 7, 7])``, the relative change
-      of VSP ``i``'s slice per resource, levels ``[-0.3, ..., 0.3]`` (index 3 = no change);
-      applied multiplicatively to the last slice, then every resource is renormalized to total 1
-      [decision].
+      of VSP ``i``'s slice per resource, levels ``[-0.3, ..., 0.3]`` (index 3 = no change),
+      applied multiplicatively to the last slice (paper §V), then ``slicer_action``:
+      ``"capped"`` (default): every resource whose total exceeds 1 is divided by its total (the
+      paper's "the total does not exceed the physical limit"): a common decrease frees capacity,
+      a common increase fills free capacity, so a parameter-shared policy is not cancelled (only
+      a common increase of a full resource is); ``"renormalize"`` (v0): every resource divided
+      by its total, which cancels any common change. Slices never fall below 1e-6 (so they can
+      grow back).
 
     ## Observation Space
     ``vsp_i``: ``Box(float32, (13,))``, the last round as seen by VSP ``i``
@@ -95,16 +143,26 @@ class IoVSlicingEnv(MarketEnv):
 
     {vsp_table}
 
-    ``slicer_i``: ``Box(float32, (9,))`` (``env.unwrapped.layouts["slicer"]``):
+    ``slicer_i``: ``Box(float32, (33,))`` (``env.unwrapped.layouts["slicer"]``; scales shown for
+    the defaults, ``beta_high = 200``, N = 10). ``others_slice`` is the paper's actor input; with
+    every resource fully used it equals ``(1 - slice) / (N - 1)`` and tells nothing new.
+    ``others_mean_action`` (the mean field of (28)) and ``vsp_bid``, ``vsp_utility``, ``vsp_id``
+    (what tells a slicer's VSP apart) are zeros until the first round has been played:
 
     {slicer_table}
 
     ``env.unwrapped.layout_of(agent)`` gives an agent's layout; fields are read by name.
 
     ## Rewards
-    ``vsp_i``: its profit ``P_i`` (VSPs in ``colluders`` all receive the coalition's total).
-    ``slicer_i``: ``sum_i x_i`` (``slicer_reward="bids"``, paper (27)) or the true welfare of the
-    perturbed allocation (``"welfare"``), identical for every slicer.
+    ``vsp_i``: its profit ``P_i`` in money units (VSPs in ``colluders`` all receive the
+    coalition's total); per VSP of order ``alpha_i u_i`` minus tax, i.e. tens to about 150.
+    ``slicer_i`` (identical for every slicer): ``slicer_reward="welfare"`` (default): the true
+    welfare ``sum_i u_i(s~_i)`` of the perturbed allocation, in utility units (the optimum is
+    about 1000-1500 at N = 10 and grows with N; ``metrics()["optimal_welfare"]`` normalizes it);
+    ``"bids"``: ``sum_i x_i`` (paper (27)). The bids reward carries no signal about the
+    allocation when the bidders bid a fixed (e.g. the equilibrium) bid, reward standard deviation
+    0, and lags one round with bidders who react to their last utility, so the welfare reward is
+    the default.
 
     ## Infos
     Per ``vsp_i``: ``bid``, ``truthful_bid`` (``u_i(s*_i)`` with the true theta at the true
@@ -118,29 +176,43 @@ class IoVSlicingEnv(MarketEnv):
     Truncation after ``max_cycles`` rounds (500, the paper's evaluation). Never terminates.
 
     ## Reference solution
-    ``equilibrium()`` returns the truthful bids ``x*_i = u_i(s*_i)`` (a dominant strategy under
-    DVCG with an unbiased bank) and the exact optimum (``auction_envs.oracles.slicing``).
-    ``metrics()``: welfare, efficiency against the optimum, profits, taxes, loans, information
-    exchanged per round (floats), and :meth:`bidder_nash_conv` on request.
+    ``equilibrium()`` returns the truthful bids ``x*_i = u_i(s*_i)`` (a best reply to truthful
+    others under DVCG with an unbiased bank; see Incentives) and the exact optimum
+    (``auction_envs.oracles.slicing``). ``metrics()``: welfare, efficiency against the optimum,
+    profits, taxes, loans, information exchanged per round (floats), ``bid_deviation``
+    (``x_i / x*_i - 1``, 0 where ``x*_i = 0``), and :meth:`bidder_nash_conv` on request.
 
     ## Arguments
-    * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg"), ``tax``
-      ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward`` ("bids" |
-      "welfare"), ``M`` (20; QVCG quantization), ``colluders`` (a set of VSP indices sharing
-      their reward; empty).
-    * ``beta_range`` ((100, 200)), ``xi_range`` ((0, 10)), ``alpha_range`` ((0.5, 1.5)): alpha_i
-      ~ U(alpha_range) [decision], ``noise_mean`` (0) and ``noise_std`` (5) of ``w_i`` [decision].
+    * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg" | "vcg" | "qvcg"),
+      ``tax`` ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward``
+      ("welfare" | "bids"), ``slicer_action`` ("capped" | "renormalize"), ``perturbation_scale``
+      ("relative" | "literal"), ``M`` (20, 1..100; QVCG quantization), ``colluders`` (a set of
+      VSP indices sharing their reward; empty), ``instance_seed`` (None, or an integer >= 0
+      fixing the market across episodes).
+    * ``beta_range`` ((100, 200), low > 0), ``xi_range`` ((0, 10), high > 0), ``alpha_range``
+      ((0.5, 1.5), low > 0): alpha_i ~ U(alpha_range) [decision], ``noise_mean`` (0) and
+      ``noise_std`` (5) of ``w_i`` [decision].
     * ``theta_estimator`` ("exact" | "noisy"), ``theta_noise`` (0.2), ``alpha_prior`` (1.0): the
       bank's estimators (``auction_envs.envs.iov.bank``).
     * ``max_cycles`` (500), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
+    * v1: the perturbation scale is a choice, ``"relative"`` by default (v0: the literal eq. (16));
+      the perturbation noise is drawn every round (v0: only when ``Delta > 0``, so float32
+      truthful bids with ``Delta ~ 1e-7`` shifted the generator in about half the rounds);
+      ``instance_seed``; the slicers observe the others' last mean action, their VSP's bid,
+      utility and id (33 entries; v0: 9); ``slicer_action="capped"`` by default (v0:
+      ``"renormalize"``); ``slicer_reward="welfare"`` by default (v0: ``"bids"``; the
+      registered ``IoVSlicingLearned`` id follows); a VSP with truthful bid 0 reports
+      truthfully under (Q)VCG (v0: 0/0); ``xi_range`` with high 0 and ``M > 100`` are rejected;
+      ``metrics()`` and ``state()`` before the first reset raise ``ResetNeededError`` (v0: the
+      values of a throw-away market solved at construction).
     * v0: initial release.
     """
 
     __doc__ = __doc__.replace("{vsp_table}", VSP_LAYOUT.table().replace("\n", "\n    ")).replace(
-        "{slicer_table}", SLICER_LAYOUT.table().replace("\n", "\n    "))
-    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "iov_slicing_v0"}
+        "{slicer_table}", slicer_layout().table().replace("\n", "\n    "))
+    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "iov_slicing_v1"}
 
     def __init__(
         self,
@@ -148,9 +220,13 @@ class IoVSlicingEnv(MarketEnv):
         mechanism: str = "dvcg",
         tax: str = "dvcg",
         allocator: str = "optimum",
-        slicer_reward: str = "bids",
+        slicer_reward: str = "welfare",
+        slicer_action: str = "capped",
+        perturbation_scale: str = "relative",
+        perturbation_reference: str = "optimum",
         M: int = 20,
         colluders: Any = (),
+        instance_seed: int | None = None,
         beta_range: tuple[float, float] = (100.0, 200.0),
         xi_range: tuple[float, float] = (0.0, 10.0),
         alpha_range: tuple[float, float] = (0.5, 1.5),
@@ -170,7 +246,13 @@ class IoVSlicingEnv(MarketEnv):
         if self.allocator == "learned" and self.mechanism != "dvcg":
             raise InvalidArgumentError("allocator", allocator, "'optimum' unless mechanism='dvcg'")
         self.slicer_reward = check_choice("slicer_reward", slicer_reward, REWARDS)
-        self.M = check_int("M", M, low=1)
+        self.slicer_action = check_choice("slicer_action", slicer_action, SLICER_ACTIONS)
+        self.perturbation_scale = check_choice("perturbation_scale", perturbation_scale,
+                                               PERTURBATION_SCALES)
+        self.perturbation_reference = check_choice("perturbation_reference",
+                                                   perturbation_reference, REFERENCES)
+        self.M = check_int("M", M, low=1, high=100)  # M^3 grid points per VSP
+        self.instance_seed = check_optional("instance_seed", instance_seed, check_int, low=0)
         try:
             coalition = sorted({int(c) for c in colluders})
         except (TypeError, ValueError):
@@ -181,14 +263,17 @@ class IoVSlicingEnv(MarketEnv):
         config = MarketConfig(
             n=n,
             beta_range=check_range_pair("beta_range", beta_range, low=1e-300),
-            xi_range=check_range_pair("xi_range", xi_range, low=0.0),
+            xi_range=check_range_pair("xi_range", xi_range, low=0.0),  # high > 0: checked below
             alpha_range=check_range_pair("alpha_range", alpha_range, low=1e-300),
             noise_mean=check_real("noise_mean", noise_mean),
             noise_std=check_real("noise_std", noise_std, low=0.0),
             theta_estimator=check_choice("theta_estimator", theta_estimator, ESTIMATORS),
             theta_noise=check_real("theta_noise", theta_noise, low=0.0),
             alpha_prior=check_real("alpha_prior", alpha_prior, low=0.0, low_open=True),
-            learned=self.allocator == "learned")
+            learned=self.allocator == "learned", slicer_action=self.slicer_action,
+            instance_seed=self.instance_seed)
+        if config.xi_range[1] <= 0:  # every xi = 0: nothing has value, efficiency is 0 / 0
+            raise InvalidArgumentError("xi_range", xi_range, "a pair (lo, hi) with hi > 0")
         self.n_vsps = n
         self.beta_range, self.xi_range = config.beta_range, config.xi_range
         self.alpha_range = config.alpha_range
@@ -200,10 +285,10 @@ class IoVSlicingEnv(MarketEnv):
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
                          action_policy=action_policy, possible_agents=self.vsps + self.slicers)
         self.core = IoVCore(config, self._make_mechanism())
-        self.layouts = {"vsp": VSP_LAYOUT, "slicer": SLICER_LAYOUT}
+        self.layouts = {"vsp": VSP_LAYOUT, "slicer": slicer_layout(n, self.beta_range[1])}
         self.bid_high = 2.0 * self.beta_range[1]
         obs = {a: VSP_LAYOUT.space() for a in self.vsps}
-        obs.update({a: SLICER_LAYOUT.space() for a in self.slicers})
+        obs.update({a: self.layouts["slicer"].space() for a in self.slicers})
         act = {a: spaces.Box(np.float32(0.0), np.float32(self.bid_high), (1,), np.float32)
                for a in self.vsps}
         act.update({a: spaces.MultiDiscrete([len(SLICE_LEVELS)] * K) for a in self.slicers})
@@ -216,7 +301,8 @@ class IoVSlicingEnv(MarketEnv):
             return VCG()
         if self.mechanism == "qvcg":
             return QVCG(self.M)
-        return DVCG(interest=self.tax == "dvcg")
+        return DVCG(interest=self.tax == "dvcg", perturbation_scale=self.perturbation_scale,
+                    perturbation_reference=self.perturbation_reference)
 
     def layout_of(self, agent: str) -> ObservationLayout:
         """The observation layout of ``agent`` (``vsp_i`` or ``slicer_i``)."""
@@ -343,7 +429,8 @@ class IoVSlicingEnv(MarketEnv):
         if self.slicers:
             fields = {name: value[0] for name, value in self.core.slicer_fields().items()}
             fields["progress"] = progress
-            out.update(zip(self.slicers, SLICER_LAYOUT.pack(fields, batch_shape=(self.n_vsps,))))
+            out.update(zip(self.slicers, self.layouts["slicer"].pack(
+                fields, batch_shape=(self.n_vsps,))))
         return {a: out[a] for a in self.agents}
 
     def state(self) -> np.ndarray:
@@ -390,7 +477,8 @@ class IoVSlicingEnv(MarketEnv):
             "voi": self.bank.voi()[0].copy(),
             "information_per_round": self.information_per_round(),
             "truthful_bids": self.x_truthful.copy(),
-            "bid_deviation": core.last_bids[0] / self.x_truthful - 1.0,
+            "bid_deviation": np.divide(core.last_bids[0], self.x_truthful,
+                                       out=np.ones(self.n_vsps), where=self.x_truthful > 0) - 1.0,
         }
 
     def expected_profits(self, bids: np.ndarray, samples: int = 64, seed: int = 0) -> np.ndarray:
