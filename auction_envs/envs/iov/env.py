@@ -68,7 +68,7 @@ def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayo
               description="own VSP's last utility u_i (from its bill)"),
         Field("vsp_id", low=0.0, high=1.0, description="own VSP's index i / (N - 1)"),
         Field("reward", scale=n_vsps * beta_high,
-              description="last slicer reward / (N beta_high)"),
+              description="last slicer reward (welfare or sum of bids)"),
         Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
         Field("needs_action", low=0.0, high=1.0, description="always 1"),
     ])
@@ -102,8 +102,13 @@ class IoVSlicingEnv(MarketEnv):
     in utility units: a 1% welfare gap at N = 10 gives a noise of about 1.4 shares, which
     scrambles every allocation that is not optimal (efficiency about 0.68 whatever the slicers
     do). Both are 0 when ``sum_i x_i <= SW*``: truthful DVCG with the exact allocator is never
-    perturbed. ``norm`` [decision]: negative shares are clipped to 0, then every resource whose
-    total exceeds 1 is divided by its total.
+    perturbed. ``perturbation_reference`` [decision]: ``SW*`` is the optimum of (14) under the
+    bank's theta-hat (``"optimum"``, default: (14) defines ``SW*`` as the optimum, and the bank
+    solves it anyway for the pivots of (17)), or the welfare of the slicers' allocation
+    (``"allocation"``, v0). They differ only with ``allocator="learned"``: under
+    ``"allocation"`` truthful bidders perturb every sub-optimal allocation, and the perturbed
+    allocation is the slicers' next state. ``norm`` [decision]: negative shares are clipped to
+    0, then every resource whose total exceeds 1 is divided by its total.
 
     ``mechanism="vcg"``: plain VCG with full information; ``mechanism="qvcg"``: QVCG (Ge & Berry)
     with quantization ``M``. In both, the bid is a report of the utility function scaled by
@@ -186,9 +191,9 @@ class IoVSlicingEnv(MarketEnv):
     * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg" | "vcg" | "qvcg"),
       ``tax`` ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward``
       ("welfare" | "bids"), ``slicer_action`` ("capped" | "renormalize"), ``perturbation_scale``
-      ("relative" | "literal"), ``M`` (20, 1..100; QVCG quantization), ``colluders`` (a set of
-      VSP indices sharing their reward; empty), ``instance_seed`` (None, or an integer >= 0
-      fixing the market across episodes).
+      ("relative" | "literal"), ``perturbation_reference`` ("optimum" | "allocation"), ``M``
+      (20, 1..100; QVCG quantization), ``colluders`` (a set of VSP indices sharing their reward;
+      empty), ``instance_seed`` (None, or an integer >= 0 fixing the market across episodes).
     * ``beta_range`` ((100, 200), low > 0), ``xi_range`` ((0, 10), high > 0), ``alpha_range``
       ((0.5, 1.5), low > 0): alpha_i ~ U(alpha_range) [decision], ``noise_mean`` (0) and
       ``noise_std`` (5) of ``w_i`` [decision].
@@ -198,6 +203,7 @@ class IoVSlicingEnv(MarketEnv):
 
     ## Version History
     * v1: the perturbation scale is a choice, ``"relative"`` by default (v0: the literal eq. (16));
+      the ``SW*`` of (16) is the optimum by default (v0: the slicers' allocation's welfare);
       the perturbation noise is drawn every round (v0: only when ``Delta > 0``, so float32
       truthful bids with ``Delta ~ 1e-7`` shifted the generator in about half the rounds);
       ``instance_seed``; the slicers observe the others' last mean action, their VSP's bid,
