@@ -45,9 +45,9 @@ class Bank:
     # ------------------------------------------------------------------ estimates
     @property
     def alpha_hat(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self.ratio_sum / self.ratio_count
-        return np.where(self.ratio_count > 0, mean, self.alpha_prior)
+        seen = self.ratio_count > 0
+        return np.divide(self.ratio_sum, self.ratio_count,
+                         out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
 
     def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +70,8 @@ class Bank:
         all zero in a market where nobody bids."""
         total = bids.sum(axis=-1, keepdims=True)
         pool = np.asarray(pool, dtype=np.float64)[..., None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(total > 0, pool * bids / total, 0.0)
+        return np.divide(pool * bids, total, out=np.zeros(np.broadcast_shapes(
+            pool.shape, bids.shape)), where=total > 0)
 
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""

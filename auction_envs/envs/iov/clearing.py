@@ -81,6 +81,9 @@ class Market(Protocol):
     xi: np.ndarray         # [B, N, K]
     alpha: np.ndarray      # [B, N]
     x_truthful: np.ndarray  # [B, N]
+    s_true: np.ndarray     # [B, N, K], the optimum under the true theta (and its welfare, pivots)
+    w_true: np.ndarray
+    w_without: np.ndarray
     bank: Bank
     mechanism_state: dict[str, Any]
 
@@ -143,7 +146,10 @@ class DVCG(Mechanism):
               theta_hat: tuple[np.ndarray, np.ndarray] | None = None) -> Clearing:
         beta_hat, xi_hat = market.bank.theta_hat(market.beta, market.xi, rng) \
             if theta_hat is None else theta_hat
-        s_opt, sw_opt, sw_without = batched_optimum(beta_hat, xi_hat)
+        if beta_hat is market.beta and xi_hat is market.xi:  # the exact bank: solved at reset
+            s_opt, sw_opt, sw_without = market.s_true, market.w_true, market.w_without
+        else:
+            s_opt, sw_opt, sw_without = batched_optimum(beta_hat, xi_hat)
         loan = market.bank.loans(market.bank.voi().sum(axis=-1), bids)
         if proposal is None:
             s_star, sw_star = s_opt, sw_opt

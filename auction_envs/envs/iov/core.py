@@ -138,40 +138,40 @@ class IoVCore:
 
     # ------------------------------------------------------------------ views
     def vsp_fields(self) -> dict[str, np.ndarray]:
-        """The bidders' observation fields ``[B, N]`` (last round, and the bank's estimates for
-        the next one), without ``progress``."""
+        """The bidders' observation fields, each broadcastable to ``[B, N]`` (last round, and the
+        bank's estimates for the next one), without ``progress``."""
         voi = self.bank.voi()
-        shape = (self.batch, self.n)
         c = self.last_clearing
-        zeros = np.zeros(shape)
-        last = (self.last_bids, c.loan, c.tax, c.externality, c.interest, self.last_profit,
-                c.utility) if c is not None else (zeros,) * 7
-        names = ("bid", "loan", "tax", "externality", "interest", "profit", "utility")
-        fields = dict(zip(names, last))
-        fields.update(voi=voi, pool=np.broadcast_to(voi.sum(axis=-1, keepdims=True), shape),
-                      alpha_hat=self.bank.alpha_hat,
-                      delta=np.broadcast_to((c.delta if c is not None else zeros[:, 0])[:, None],
-                                            shape),
-                      needs_action=np.full(shape, 1.0 if self.mechanism.needs_action(self)
-                                           else 0.0))
+        if c is None:
+            zeros = np.zeros((self.batch, 1))
+            fields = dict.fromkeys(("bid", "loan", "tax", "externality", "interest", "profit",
+                                    "utility", "delta"), zeros)
+        else:
+            fields = {"bid": self.last_bids, "loan": c.loan, "tax": c.tax,
+                      "externality": c.externality, "interest": c.interest,
+                      "profit": self.last_profit, "utility": c.utility, "delta": c.delta[:, None]}
+        fields.update(voi=voi, pool=voi.sum(axis=-1, keepdims=True), alpha_hat=self.bank.alpha_hat,
+                      needs_action=np.full((self.batch, 1),
+                                           1.0 if self.mechanism.needs_action(self) else 0.0))
         return fields
 
     def slicer_fields(self) -> dict[str, np.ndarray]:
-        """The slicing agents' observation fields (``[B, N, K]`` and ``[B, N]``), no progress."""
+        """The slicing agents' observation fields (broadcastable to ``[B, N, size]``), without
+        ``progress``."""
         total = self.slices.sum(axis=-2, keepdims=True)
         others = (total - self.slices) / max(self.n - 1, 1)
-        shape = (self.batch, self.n)
         levels = len(SLICE_LEVELS)
         if self.last_levels is None:  # no action yet
-            mean_action = np.zeros((*shape, K * levels))
+            mean_action = np.zeros((self.batch, 1, K * levels))
         else:  # the mean one-hot of the others' levels, per resource (the mean field of (28))
             one_hot = np.eye(levels)[self.last_levels]  # [B, N, K, 7]
             summed = one_hot.sum(axis=1, keepdims=True)
-            mean_action = ((summed - one_hot) / max(self.n - 1, 1)).reshape(*shape, K * levels)
+            mean_action = ((summed - one_hot) / max(self.n - 1, 1)).reshape(
+                self.batch, self.n, K * levels)
         c = self.last_clearing
-        zeros = np.zeros(shape)
         return {"slice": self.slices, "others_slice": others, "others_mean_action": mean_action,
-                "vsp_bid": self.last_bids, "vsp_utility": zeros if c is None else c.utility,
-                "vsp_id": np.broadcast_to(np.arange(self.n) / max(self.n - 1, 1), shape),
-                "reward": np.broadcast_to(self.slicer_last_reward[:, None], shape),
-                "needs_action": np.ones(shape)}
+                "vsp_bid": self.last_bids,
+                "vsp_utility": np.zeros((self.batch, 1)) if c is None else c.utility,
+                "vsp_id": (np.arange(self.n) / max(self.n - 1, 1))[None],
+                "reward": self.slicer_last_reward[:, None],
+                "needs_action": np.ones((self.batch, 1))}

@@ -300,6 +300,8 @@ class IoVSlicingEnv(MarketEnv):
         act.update({a: spaces.MultiDiscrete([len(SLICE_LEVELS)] * K) for a in self.slicers})
         self._set_spaces(obs, act, float32_box(-np.inf, np.inf, (K * n + n + 1,)))
         self._bid_limit = float(np.float32(self.bid_high))
+        self._scales = {group: np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
+                        for group, layout in self.layouts.items()}
         self._agent_set = frozenset(self.possible_agents)
 
     def _make_mechanism(self) -> Mechanism:
@@ -428,16 +430,25 @@ class IoVSlicingEnv(MarketEnv):
     # ------------------------------------------------------------------ views
     def _observations(self) -> dict[str, np.ndarray]:
         progress = self.num_cycles / self.max_cycles
-        vsp = self.core.vsp_fields()
-        vsp = {name: value[0] for name, value in vsp.items()}
-        vsp["progress"] = progress
-        out = dict(zip(self.vsps, VSP_LAYOUT.pack(vsp, batch_shape=(self.n_vsps,))))
+        out = dict(zip(self.vsps, self._pack("vsp", self.core.vsp_fields(), progress)))
         if self.slicers:
-            fields = {name: value[0] for name, value in self.core.slicer_fields().items()}
-            fields["progress"] = progress
-            out.update(zip(self.slicers, self.layouts["slicer"].pack(
-                fields, batch_shape=(self.n_vsps,))))
+            out.update(zip(self.slicers, self._pack("slicer", self.core.slicer_fields(), progress)))
         return {a: out[a] for a in self.agents}
+
+    def _pack(self, group: str, fields: dict[str, np.ndarray], progress: float) -> np.ndarray:
+        """The group's observations ``[N, size]`` from the core's fields of market 0: what
+        ``ObservationLayout.pack`` gives, written in place (no per-field broadcast copies)."""
+        layout = self.layouts[group]
+        out = np.empty((self.n_vsps, layout.size))
+        for field in layout.fields:
+            where = layout.slice(field.name)
+            value = progress if field.name == "progress" else fields[field.name][0]
+            if field.size == 1:
+                out[:, where.start] = value
+            else:
+                out[:, where] = value
+        out /= self._scales[group]
+        return out.astype(np.float32)
 
     def state(self) -> np.ndarray:
         self._require_reset("state")
