@@ -56,7 +56,7 @@ def _run(env, bids_fn, rounds: int, seed: int) -> np.ndarray:
 
 def dsic_experiment(seed: int = 0, over: float = 0.3, under: float = 0.3,
                     rounds: int = 900) -> dict:
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=5, max_cycles=rounds)
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=5, max_cycles=rounds)
 
     def deviant(t: int, x: np.ndarray) -> np.ndarray:
         b = x.copy()
@@ -88,7 +88,7 @@ def deviation_sweep(seeds: int = 5, rounds: int = 200, n_vsps: int = 5,
     for tax in ("dvcg", "nvi"):
         gains = np.zeros((seeds, factors.size))
         for seed in progress(range(seeds), desc=f"sweep {tax}", enabled=show_progress):
-            env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=n_vsps, tax=tax,
+            env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n_vsps, tax=tax,
                                     max_cycles=rounds)
             for j, f in enumerate(factors):
                 def bids_fn(t, x, f=f):
@@ -112,7 +112,7 @@ def collusion(seed: int = 0, n_vsps: int = 5, m_qvcg: int = 10,
     out = {}
     for name, kwargs in (("DVCG", {"tax": "dvcg"}), ("NVI-DVCG", {"tax": "nvi"}),
                          ("VCG", {"mechanism": "vcg"})):
-        env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=n_vsps, **kwargs)
+        env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n_vsps, **kwargs)
         env.reset(seed=seed)
         base = env.unwrapped
         # a few truthful rounds so the bank has bills (alpha-hat, VoI) as in a running market
@@ -130,7 +130,7 @@ def collusion(seed: int = 0, n_vsps: int = 5, m_qvcg: int = 10,
                 gain[a, b] = base.expected_profits(bids)[:2].sum() - ref
         out[name] = gain
     # QVCG: reports scale_i * u_i on the M-grid, Clarke payments, profit alpha (u - p)
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=n_vsps)
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n_vsps)
     env.reset(seed=seed)
     base = env.unwrapped
 

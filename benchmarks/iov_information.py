@@ -34,7 +34,7 @@ def run(on_update: Callable[[dict], None] | None = None, show_progress: bool = F
                 "qvcg_with_(M+1)^3_grid_x1e6": grid_points}
 
     for n in progress(SIZES, desc="N", enabled=show_progress):
-        env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=n, max_cycles=ROUNDS)
+        env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n, max_cycles=ROUNDS)
         env.reset(seed=0)
         truthful = env.unwrapped.equilibrium()["bids"]
         total = 0.0

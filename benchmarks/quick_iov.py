@@ -1,7 +1,7 @@
 """A quick check of the IoV slicing market (paper 002) through the env itself.
 
 ``quick_run(seed=0)`` plays truthful scripted bidders (``x_i = u_i(s*_i)``) for 100 rounds on
-``IoVSlicing-v0`` (DVCG, exact allocator) and ``IoVSlicingVCG-v0`` and returns rows in the format of
+``IoVSlicing-v1`` (DVCG, exact allocator) and ``IoVSlicingVCG-v1`` and returns rows in the format of
 ``benchmarks.quick_run``: mean welfare beside the exact optimum, mean efficiency beside 1, and the
 bidders' NashConv over a bid grid (reference 0). Takes about a second.
 ``python -m benchmarks.quick_iov`` prints the rows.
@@ -15,7 +15,7 @@ import numpy as np
 
 import auction_envs
 
-ENVS = ("auction_envs/IoVSlicing-v0", "auction_envs/IoVSlicingVCG-v0")
+ENVS = ("auction_envs/IoVSlicing-v1", "auction_envs/IoVSlicingVCG-v1")
 ROUNDS = 100
 
 

@@ -4,14 +4,22 @@ from auction_envs.mechanisms.double_auction import gsp_payment, jain_index, saw_
 from auction_envs.mechanisms.proportional import proportional_allocation
 from auction_envs.mechanisms.second_price import second_price
 from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
-from auction_envs.mechanisms.vcg import clarke_payments, dvcg_perturbation, dvcg_tax
+from auction_envs.mechanisms.vcg import (
+    clarke_payments,
+    dvcg_delta,
+    dvcg_perturbation,
+    dvcg_tax,
+    perturbation_norm,
+)
 
 __all__ = [
     "clarke_payments",
+    "dvcg_delta",
     "dvcg_perturbation",
     "dvcg_tax",
     "gsp_payment",
     "jain_index",
+    "perturbation_norm",
     "proportional_allocation",
     "proportional_response_step",
     "saw_preference",

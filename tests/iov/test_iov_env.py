@@ -17,7 +17,7 @@ def _truthful_step(env):
 
 
 def test_truthful_round_matches_the_formulas() -> None:
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=6)
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=6)
     env.reset(seed=3)
     base = env.unwrapped
     bids = base.x_truthful.astype(np.float32).astype(np.float64)
@@ -40,7 +40,7 @@ def test_truthful_round_matches_the_formulas() -> None:
 
 
 def test_overbid_perturbs_and_bank_learns_alpha() -> None:
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=5, max_cycles=300)
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=5, max_cycles=300)
     env.reset(seed=0)
     base = env.unwrapped
     for _ in range(300):
@@ -55,7 +55,7 @@ def test_overbid_perturbs_and_bank_learns_alpha() -> None:
 
 
 def test_dvcg_unilateral_deviation_never_pays() -> None:
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=5)
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=5)
     env.reset(seed=1)
     for _ in range(10):
         _truthful_step(env)
@@ -69,12 +69,12 @@ def test_dvcg_unilateral_deviation_never_pays() -> None:
 
 
 def test_colluders_share_reward_and_learned_variant() -> None:
-    env = auction_envs.make("auction_envs/IoVSlicing-v0", n_vsps=4, colluders={0, 2})
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=4, colluders={0, 2})
     env.reset(seed=0)
     _, rewards, _, _, infos = _truthful_step(env)
     assert rewards["vsp_0"] == rewards["vsp_2"] == pytest.approx(
         infos["vsp_0"]["profit"] + infos["vsp_2"]["profit"])
-    env = auction_envs.make("auction_envs/IoVSlicingLearned-v0", slicer_reward="welfare")
+    env = auction_envs.make("auction_envs/IoVSlicingLearned-v1", slicer_reward="welfare")
     _obs, _ = env.reset(seed=0)
     assert set(env.agents) == {f"vsp_{i}" for i in range(10)} | {f"slicer_{i}" for i in range(10)}
     actions = {a: env.action_space(a).sample() for a in env.agents}
@@ -88,7 +88,7 @@ def test_colluders_share_reward_and_learned_variant() -> None:
                                     {"mechanism": "vcg", "allocator": "learned"}])
 def test_bad_arguments(kwargs) -> None:
     with pytest.raises(InvalidArgumentError):
-        auction_envs.make("auction_envs/IoVSlicing-v0", **kwargs)
+        auction_envs.make("auction_envs/IoVSlicing-v1", **kwargs)
 
 
 def test_quick_run_and_information() -> None:

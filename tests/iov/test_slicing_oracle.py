@@ -189,3 +189,18 @@ def test_regression_instance_with_slow_water_filling(backend: str) -> None:
     beta, xi = data[:, 0], data[:, 1:]
     s, _ = slicing_welfare_optimum(beta, xi, backend=backend)
     assert slicing_kkt_residual(s, beta, xi)["max"] < 1e-9
+
+
+@needs_numba
+def test_compiled_qvcg_stage_matches_numpy_bit_for_bit(monkeypatch) -> None:
+    from auction_envs.oracles import _slicing_kernel
+
+    rng = np.random.default_rng(5)
+    beta, xi = _instance(rng, 4)
+    tables = qvcg_tables(beta, xi, 6)
+    tables[1, :50] = tables[2, :50]  # ties between VSPs
+    compiled = qvcg_allocation_dp(tables, 6)
+    monkeypatch.setattr(_slicing_kernel, "_compiled_stage", [None])
+    plain = qvcg_allocation_dp(tables, 6)
+    assert np.array_equal(compiled[0], plain[0]) and compiled[1] == plain[1]
+    assert np.array_equal(compiled[2], plain[2])

@@ -22,18 +22,22 @@ import numpy as np
 
 
 class Bank:
-    """State of the bank for one episode (plain numpy; pickles with the env)."""
+    """State of the bank for one episode (plain numpy; pickles with the env).
+
+    Every array has the shape ``batch_shape + (n,)``: one bank per market of a batch.
+    """
 
     def __init__(self, n: int, alpha_prior: float, theta_estimator: str, theta_noise: float,
-                 keep_bills: int = 1000) -> None:
+                 keep_bills: int = 1000, batch_shape: tuple[int, ...] = ()) -> None:
         self.n = n
         self.alpha_prior = alpha_prior
         self.theta_estimator = theta_estimator
         self.theta_noise = theta_noise
         self.keep_bills = keep_bills
-        self.ratio_sum = np.zeros(n)
-        self.ratio_count = np.zeros(n)
-        self.utility_sum = np.zeros(n)
+        shape = (*batch_shape, n)
+        self.ratio_sum = np.zeros(shape)
+        self.ratio_count = np.zeros(shape)
+        self.utility_sum = np.zeros(shape)
         self.bills = 0
         self.voi_prior: np.ndarray | None = None
         self.history: list[dict[str, np.ndarray]] = []
@@ -41,9 +45,9 @@ class Bank:
     # ------------------------------------------------------------------ estimates
     @property
     def alpha_hat(self) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self.ratio_sum / self.ratio_count
-        return np.where(self.ratio_count > 0, mean, self.alpha_prior)
+        seen = self.ratio_count > 0
+        return np.divide(self.ratio_sum, self.ratio_count,
+                         out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
 
     def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -56,15 +60,18 @@ class Bank:
     def voi(self) -> np.ndarray:
         """``f_i``: the bank's value-of-information estimate of each VSP's utility."""
         if self.bills == 0:
-            return np.zeros(self.n) if self.voi_prior is None else self.voi_prior
+            return np.zeros_like(self.utility_sum) if self.voi_prior is None else self.voi_prior
         return self.utility_sum / self.bills
 
     # ------------------------------------------------------------------ one round
     @staticmethod
-    def loans(pool: float, bids: np.ndarray) -> np.ndarray:
-        """``K_i = F_P x_i / sum_j x_j`` (paper (13)); all zero when nobody bids."""
-        total = bids.sum()
-        return pool * bids / total if total > 0 else np.zeros_like(bids)
+    def loans(pool: np.ndarray, bids: np.ndarray) -> np.ndarray:
+        """``K_i = F_P x_i / sum_j x_j`` (paper (13)) for pools ``[...]`` and bids ``[..., N]``;
+        all zero in a market where nobody bids."""
+        total = bids.sum(axis=-1, keepdims=True)
+        pool = np.asarray(pool, dtype=np.float64)[..., None]
+        return np.divide(pool * bids, total, out=np.zeros(np.broadcast_shapes(
+            pool.shape, bids.shape)), where=total > 0)
 
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""

@@ -1,63 +1,77 @@
-"""IoV resource slicing with the dual-currency VCG auction and a bank (paper 002, MARKETS §3)."""
+"""IoV resource slicing with the dual-currency VCG auction and a bank (paper 002, MARKETS §3).
+
+The PettingZoo shell (arguments, spaces, dicts, infos, metrics) over :class:`IoVCore`; the clearing
+rules are in :mod:`auction_envs.envs.iov.clearing`. The docstring's tables are generated from the
+layouts (``IoVSlicingEnv.layouts``). Above 400 lines because the docstring (the env's documentation,
+with its two observation tables) is about half of the file.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from auction_envs.core import InvalidArgumentError, MarketEnv
-from auction_envs.envs.iov.bank import Bank
-from auction_envs.mechanisms.vcg import (
-    clarke_payments,
-    dvcg_perturbation,
-    dvcg_tax,
-    information_per_round,
+from auction_envs.core import Field, MarketEnv, ObservationLayout, float32_box
+from auction_envs.core.checks import (
+    check_choice,
+    check_int,
+    check_optional,
+    check_range_pair,
+    check_real,
 )
-from auction_envs.oracles.slicing import (
-    qvcg_allocation_dp,
-    qvcg_tables,
-    slicing_utility,
-    slicing_welfare_optimum,
-    slicing_welfare_without,
-)
+from auction_envs.core.errors import InvalidArgumentError
+from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
+from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
+from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
 
-K = 3  # bandwidth, compute, cache
-SLICE_LEVELS = np.array([-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3])
 MECHANISMS = ("dvcg", "qvcg", "vcg")
 TAXES = ("dvcg", "nvi")
 ALLOCATORS = ("optimum", "learned")
 REWARDS = ("bids", "welfare")
 ESTIMATORS = ("exact", "noisy")
-VSP_FIELDS = ("bid", "loan", "tax", "externality", "interest", "profit", "utility", "voi",
-              "pool", "alpha_hat", "delta", "progress", "needs_action")
-SLICER_FIELDS = ("s0", "s1", "s2", "others0", "others1", "others2", "reward", "progress",
-                 "needs_action")
+REFERENCES = ("optimum", "allocation")
 
-# Solves keyed by the exact instance bytes: with the exact estimator every round of an episode
-# (and every replay of it) reuses one optimum and its N Clarke pivots.
-_CACHE: OrderedDict[bytes, Any] = OrderedDict()
-
-
-def _cached(key: bytes, compute: Any) -> Any:
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    value = compute()
-    _CACHE[key] = value
-    if len(_CACHE) > 64:
-        _CACHE.popitem(last=False)
-    return value
+VSP_LAYOUT = ObservationLayout([
+    Field("bid", description="own bid x_i of the last round (VC)"),
+    Field("loan", description="loan K_i of the last round (13)"),
+    Field("tax", description="tax Z_i (DVCG) or alpha_i p_i ((Q)VCG) of the last round"),
+    Field("externality", description="externality I_i of the last round (17)"),
+    Field("interest", description="VC interest |K_i - U*_i| of the last round"),
+    Field("profit", description="profit P_i of the last round"),
+    Field("utility", description="true utility u_i of the last round"),
+    Field("voi", description="the bank's VoI estimate f_i for the next round"),
+    Field("pool", description="the pool F_P = sum_i f_i for the next round"),
+    Field("alpha_hat", description="the bank's estimate of alpha_i"),
+    Field("delta", description="perturbation scale Delta of the last round (16)"),
+    Field("progress", description="rounds played / max_cycles"),
+    Field("needs_action", description="1 if the next bid is read (0 under QVCG after round 1)"),
+])
 
 
-def _optimum_and_pivots(beta: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    def compute() -> tuple[np.ndarray, float, np.ndarray]:
-        s, welfare = slicing_welfare_optimum(beta, xi)
-        return s, welfare, slicing_welfare_without(beta, xi, s)
-
-    return _cached(b"opt" + beta.tobytes() + xi.tobytes(), compute)
+def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayout:
+    """The slicing agents' observation layout (scales depend on the market's size)."""
+    levels = len(SLICE_LEVELS)
+    return ObservationLayout([
+        Field("slice", size=K, low=0.0, high=1.0,
+              description="own VSP's slice (bandwidth, compute, cache)"),
+        Field("others_slice", size=K, low=0.0, high=1.0,
+              description="mean slice of the other VSPs"),
+        Field("others_mean_action", size=K * levels, low=0.0, high=1.0,
+              description="the others' last actions: mean one-hot of the 7 levels, per resource "
+                          "(resource-major)"),
+        Field("vsp_bid", scale=beta_high, low=0.0, high=2.0,
+              description="own VSP's last bid x_i (VC)"),
+        Field("vsp_utility", scale=beta_high, low=0.0, high=1.0,
+              description="own VSP's last utility u_i (from its bill)"),
+        Field("vsp_id", low=0.0, high=1.0, description="own VSP's index i / (N - 1)"),
+        Field("reward", scale=n_vsps * beta_high,
+              description="last slicer reward (welfare or sum of bids)"),
+        Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
+        Field("needs_action", low=0.0, high=1.0, description="always 1"),
+    ])
 
 
 class IoVSlicingEnv(MarketEnv):
@@ -67,48 +81,94 @@ class IoVSlicingEnv(MarketEnv):
     ``n_vsps`` VSPs share three normalized resources (bandwidth, compute, cache; ``sum_i s_ik <= 1``)
     of one network provider (NSP). VSP ``i``'s utility is ``u_i(s) = beta_i (1 - exp(-xi_i . s))``
     (``beta_i ~ U(100, 200)``, ``xi_ik ~ U(0, 10)``, paper (39)); its gross profit is
-    ``G_i = alpha_i U_i + w_i`` (paper (5)). Values are drawn at ``reset`` from the env's generator.
+    ``G_i = alpha_i U_i + w_i`` (paper (5)). The market (beta, xi, alpha) is drawn at every
+    ``reset`` from the env's generator, or, with ``instance_seed``, from a generator seeded with
+    it: the same market every episode, as in the paper's training (the slicers never observe xi).
 
     ## Mechanism (``mechanism="dvcg"``, paper (12)-(20))
     Each round: (1) the bank issues the pool ``F_P = sum_i f_i`` (its value-of-information
     estimates); (2) VSPs bid ``x_i`` in VC and borrow ``K_i = F_P x_i / sum_j x_j``; (3) the NSP
     allocates ``s*`` (the exact optimum under the bank's ``theta-hat``, or the slicing agents'
-    allocation with ``allocator="learned"``) and perturbs it,
-    ``s~ = norm(s* + N(0, Delta^2 I))``, ``Delta = max(sum_i x_i - SW*, 0) / N`` (15)-(16);
-    (4) externality ``I_i = SW*_{-i} - sum_{j!=i} u_j(s~_j; theta-hat)`` (17) and tax
+    allocation with ``allocator="learned"``) and perturbs it, ``s~ = norm(s* + Delta eps)`` with
+    ``eps ~ N(0, I)`` drawn every round (common random numbers) (15); (4) externality
+    ``I_i = SW*_{-i} - sum_{j!=i} u_j(s~_j; theta-hat)`` (17) and tax
     ``Z_i = alpha-hat_i (I_i + |K_i - U*_i|)`` (18) (``tax="nvi"``: no interest term);
     (5) profit ``P_i = alpha_i u_i(s~_i) + w_i - Z_i``; the bank appends the bill and re-estimates
-    (``auction_envs.envs.iov.bank``).
+    (``auction_envs.envs.iov.bank``). The rules are objects in ``auction_envs.envs.iov.clearing``.
+
+    ``Delta`` (16), ``perturbation_scale`` [decision; the paper adds utility units to shares]:
+    ``"relative"`` (default) ``Delta = max(sum_i x_i - SW*, 0) / (N sum_i x_i)``, a share, at
+    most the uniform share ``1/N``; ``"literal"``: ``max(sum_i x_i - SW*, 0) / N`` as printed,
+    in utility units: a 1% welfare gap at N = 10 gives a noise of about 1.4 shares, which
+    scrambles every allocation that is not optimal (efficiency about 0.68 whatever the slicers
+    do). Both are 0 when ``sum_i x_i <= SW*``: truthful DVCG with the exact allocator is never
+    perturbed. ``perturbation_reference`` [decision]: ``SW*`` is the optimum of (14) under the
+    bank's theta-hat (``"optimum"``, default: (14) defines ``SW*`` as the optimum, and the bank
+    solves it anyway for the pivots of (17)), or the welfare of the slicers' allocation
+    (``"allocation"``, v0). They differ only with ``allocator="learned"``: under
+    ``"allocation"`` truthful bidders perturb every sub-optimal allocation, and the perturbed
+    allocation is the slicers' next state. ``norm`` [decision]: negative shares are clipped to
+    0, then every resource whose total exceeds 1 is divided by its total.
 
     ``mechanism="vcg"``: plain VCG with full information; ``mechanism="qvcg"``: QVCG (Ge & Berry)
     with quantization ``M``. In both, the bid is a report of the utility function scaled by
-    ``x_i / x*_i`` (``x*_i = u_i(s*_i)``, the truthful bid) [decision: one scalar per VSP keeps one
-    action space for every mechanism]; the Clarke payment ``p_i`` (in utility units) is charged at
-    the VSP's own rate: ``P_i = alpha_i (u_i(s_i) - p_i) + w_i`` [decision: the paper's QVCG bidders
-    know alpha]. QVCG reports are exchanged once (paper §VI): the first round's bids fix the
-    reports for the episode; later bid actions are ignored (``needs_action = 0``).
+    ``x_i / x*_i`` (``x*_i = u_i(s*_i)``, the truthful bid; scale 1 for a VSP with ``x*_i = 0``)
+    [decision: one scalar per VSP keeps one action space for every mechanism]; the Clarke payment
+    ``p_i`` (in utility units) is charged at the VSP's own rate:
+    ``P_i = alpha_i (u_i(s_i) - p_i) + w_i`` [decision: the paper's QVCG bidders know alpha].
+    QVCG reports are exchanged once (paper §VI): the first round's bids fix the reports for the
+    episode; later bid actions are ignored (``needs_action = 0``). The first QVCG round of an
+    episode solves the integer program by dynamic programming over the 21^3 grid (N = 10,
+    M = 20: 3.8 s compiled with numba, 55 s with the numpy fallback, measured side by side on a
+    loaded 2-core machine); the outcome is cached by the reports (256 entries), so with a fixed
+    ``instance_seed`` and the same first bids only the first episode pays it.
 
-    [decision] ``norm``: negative shares are clipped to 0, then every resource whose total exceeds
-    1 is divided by its total. The perturbation noise comes from the env's generator.
+    ## Incentives
+    With an unbiased bank and the others truthful, no unilateral bid earns more than the
+    truthful ``x*_i`` in expectation (DSIC against truthful others; ``expected_profits``,
+    ``benchmarks.iov_incentives``). Truthful bidding is *not* dominant: the loans depend on the
+    bids only through ``x_i / sum_j x_j``, and any bids ``c x*`` with ``c <= 1`` are never
+    perturbed, so every common scaling ``c x*`` (``c <= 1``) earns exactly the truthful profits.
 
     ## Agents and Action Space
     * ``vsp_i``: ``Box(0, bid_high, (1,), float32)``, the bid in VC (``bid_high = 2 beta_high``).
     * ``slicer_i`` (only ``allocator="learned"``): ``MultiDiscrete([7, 7, 7])``, the relative change
-      of VSP ``i``'s slice per resource, levels ``[-0.3, ..., 0.3]`` (index 3 = no change);
-      applied multiplicatively to the last slice, then every resource is renormalized to total 1
-      [decision].
+      of VSP ``i``'s slice per resource, levels ``[-0.3, ..., 0.3]`` (index 3 = no change),
+      applied multiplicatively to the last slice (paper §V), then ``slicer_action``:
+      ``"capped"`` (default): every resource whose total exceeds 1 is divided by its total (the
+      paper's "the total does not exceed the physical limit"): a common decrease frees capacity,
+      a common increase fills free capacity, so a parameter-shared policy is not cancelled (only
+      a common increase of a full resource is); ``"renormalize"`` (v0): every resource divided
+      by its total, which cancels any common change. Slices never fall below 1e-6 (so they can
+      grow back).
 
     ## Observation Space
-    ``vsp_i``: ``Box(float32, (13,))``, the last round as seen by VSP ``i``:
-    ``[bid, loan, tax, externality, interest, profit, utility, voi f_i, pool F_P, alpha_hat_i,
-    Delta, progress t/T, needs_action]``. ``slicer_i``: ``Box(float32, (9,))``:
-    ``[own slice (3), mean slice of the others (3), last slicer reward, progress, needs_action]``.
-    All zeros except ``voi``, ``pool``, ``alpha_hat``, slices and ``needs_action`` after reset.
+    ``vsp_i``: ``Box(float32, (13,))``, the last round as seen by VSP ``i``
+    (``env.unwrapped.layouts["vsp"]``; all zeros after reset except ``voi``, ``pool``,
+    ``alpha_hat`` and ``needs_action``):
+
+    {vsp_table}
+
+    ``slicer_i``: ``Box(float32, (33,))`` (``env.unwrapped.layouts["slicer"]``; scales shown for
+    the defaults, ``beta_high = 200``, N = 10). ``others_slice`` is the paper's actor input; with
+    every resource fully used it equals ``(1 - slice) / (N - 1)`` and tells nothing new.
+    ``others_mean_action`` (the mean field of (28)) and ``vsp_bid``, ``vsp_utility``, ``vsp_id``
+    (what tells a slicer's VSP apart) are zeros until the first round has been played:
+
+    {slicer_table}
+
+    ``env.unwrapped.layout_of(agent)`` gives an agent's layout; fields are read by name.
 
     ## Rewards
-    ``vsp_i``: its profit ``P_i`` (VSPs in ``colluders`` all receive the coalition's total).
-    ``slicer_i``: ``sum_i x_i`` (``slicer_reward="bids"``, paper (27)) or the true welfare of the
-    perturbed allocation (``"welfare"``), identical for every slicer.
+    ``vsp_i``: its profit ``P_i`` in money units (VSPs in ``colluders`` all receive the
+    coalition's total); per VSP of order ``alpha_i u_i`` minus tax, i.e. tens to about 150.
+    ``slicer_i`` (identical for every slicer): ``slicer_reward="welfare"`` (default): the true
+    welfare ``sum_i u_i(s~_i)`` of the perturbed allocation, in utility units (the optimum is
+    about 1000-1500 at N = 10 and grows with N; ``metrics()["optimal_welfare"]`` normalizes it);
+    ``"bids"``: ``sum_i x_i`` (paper (27)). The bids reward carries no signal about the
+    allocation when the bidders bid a fixed (e.g. the equilibrium) bid, reward standard deviation
+    0, and lags one round with bidders who react to their last utility, so the welfare reward is
+    the default.
 
     ## Infos
     Per ``vsp_i``: ``bid``, ``truthful_bid`` (``u_i(s*_i)`` with the true theta at the true
@@ -122,27 +182,44 @@ class IoVSlicingEnv(MarketEnv):
     Truncation after ``max_cycles`` rounds (500, the paper's evaluation). Never terminates.
 
     ## Reference solution
-    ``equilibrium()`` returns the truthful bids ``x*_i = u_i(s*_i)`` (a dominant strategy under
-    DVCG with an unbiased bank) and the exact optimum (``auction_envs.oracles.slicing``).
-    ``metrics()``: welfare, efficiency against the optimum, profits, taxes, loans, information
-    exchanged per round (floats), and :meth:`bidder_nash_conv` on request.
+    ``equilibrium()`` returns the truthful bids ``x*_i = u_i(s*_i)`` (a best reply to truthful
+    others under DVCG with an unbiased bank; see Incentives) and the exact optimum
+    (``auction_envs.oracles.slicing``). ``metrics()``: welfare, efficiency against the optimum,
+    profits, taxes, loans, information exchanged per round (floats), ``bid_deviation``
+    (``x_i / x*_i - 1``, 0 where ``x*_i = 0``), and :meth:`bidder_nash_conv` on request.
 
     ## Arguments
-    * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg"), ``tax``
-      ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward`` ("bids" |
-      "welfare"), ``M`` (20; QVCG quantization), ``colluders`` (a set of VSP indices sharing
-      their reward; empty).
-    * ``beta_range`` ((100, 200)), ``xi_range`` ((0, 10)), ``alpha_range`` ((0.5, 1.5)): alpha_i
-      ~ U(alpha_range) [decision], ``noise_mean`` (0) and ``noise_std`` (5) of ``w_i`` [decision].
+    * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg" | "vcg" | "qvcg"),
+      ``tax`` ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward``
+      ("welfare" | "bids"), ``slicer_action`` ("capped" | "renormalize"), ``perturbation_scale``
+      ("relative" | "literal"), ``perturbation_reference`` ("optimum" | "allocation"), ``M``
+      (20, 1..100; QVCG quantization), ``colluders`` (a set of VSP indices sharing their reward;
+      empty), ``instance_seed`` (None, or an integer >= 0 fixing the market across episodes).
+    * ``beta_range`` ((100, 200), low > 0), ``xi_range`` ((0, 10), high > 0), ``alpha_range``
+      ((0.5, 1.5), low > 0): alpha_i ~ U(alpha_range) [decision], ``noise_mean`` (0) and
+      ``noise_std`` (5) of ``w_i`` [decision].
     * ``theta_estimator`` ("exact" | "noisy"), ``theta_noise`` (0.2), ``alpha_prior`` (1.0): the
       bank's estimators (``auction_envs.envs.iov.bank``).
     * ``max_cycles`` (500), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
+    * v1: the perturbation scale is a choice, ``"relative"`` by default (v0: the literal eq. (16));
+      the ``SW*`` of (16) is the optimum by default (v0: the slicers' allocation's welfare);
+      the perturbation noise is drawn every round (v0: only when ``Delta > 0``, so float32
+      truthful bids with ``Delta ~ 1e-7`` shifted the generator in about half the rounds);
+      ``instance_seed``; the slicers observe the others' last mean action, their VSP's bid,
+      utility and id (33 entries; v0: 9); ``slicer_action="capped"`` by default (v0:
+      ``"renormalize"``); ``slicer_reward="welfare"`` by default (v0: ``"bids"``; the
+      registered ``IoVSlicingLearned`` id follows); a VSP with truthful bid 0 reports
+      truthfully under (Q)VCG (v0: 0/0); ``xi_range`` with high 0 and ``M > 100`` are rejected;
+      ``metrics()`` and ``state()`` before the first reset raise ``ResetNeededError`` (v0: the
+      values of a throw-away market solved at construction).
     * v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "iov_slicing_v0"}
+    __doc__ = __doc__.replace("{vsp_table}", VSP_LAYOUT.table().replace("\n", "\n    ")).replace(
+        "{slicer_table}", slicer_layout().table().replace("\n", "\n    "))
+    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "iov_slicing_v1"}
 
     def __init__(
         self,
@@ -150,9 +227,13 @@ class IoVSlicingEnv(MarketEnv):
         mechanism: str = "dvcg",
         tax: str = "dvcg",
         allocator: str = "optimum",
-        slicer_reward: str = "bids",
+        slicer_reward: str = "welfare",
+        slicer_action: str = "capped",
+        perturbation_scale: str = "relative",
+        perturbation_reference: str = "optimum",
         M: int = 20,
         colluders: Any = (),
+        instance_seed: int | None = None,
         beta_range: tuple[float, float] = (100.0, 200.0),
         xi_range: tuple[float, float] = (0.0, 10.0),
         alpha_range: tuple[float, float] = (0.5, 1.5),
@@ -165,277 +246,280 @@ class IoVSlicingEnv(MarketEnv):
         render_mode: str | None = None,
         action_policy: str = "raise",
     ) -> None:
-        if not isinstance(n_vsps, (int, np.integer)) or isinstance(n_vsps, bool) or n_vsps < 1:
-            raise InvalidArgumentError("n_vsps", n_vsps, "a positive integer")
-        for name, value, options in (("mechanism", mechanism, MECHANISMS), ("tax", tax, TAXES),
-                                     ("allocator", allocator, ALLOCATORS),
-                                     ("slicer_reward", slicer_reward, REWARDS),
-                                     ("theta_estimator", theta_estimator, ESTIMATORS)):
-            if value not in options:
-                raise InvalidArgumentError(name, value, f"one of {options}")
-        if allocator == "learned" and mechanism != "dvcg":
+        n = check_int("n_vsps", n_vsps, low=1)
+        self.mechanism = check_choice("mechanism", mechanism, MECHANISMS)
+        self.tax = check_choice("tax", tax, TAXES)
+        self.allocator = check_choice("allocator", allocator, ALLOCATORS)
+        if self.allocator == "learned" and self.mechanism != "dvcg":
             raise InvalidArgumentError("allocator", allocator, "'optimum' unless mechanism='dvcg'")
-        if not isinstance(M, (int, np.integer)) or isinstance(M, bool) or M < 1:
-            raise InvalidArgumentError("M", M, "a positive integer")
-        for name, pair, low in (("beta_range", beta_range, 0.0), ("xi_range", xi_range, 0.0),
-                                ("alpha_range", alpha_range, 0.0)):
-            arr = np.asarray(pair, dtype=np.float64)
-            if arr.shape != (2,) or not np.all(np.isfinite(arr)) or arr[0] > arr[1] \
-                    or arr[0] < low or (name != "xi_range" and arr[0] <= 0):
-                raise InvalidArgumentError(name, pair, f"(low, high) with {low} <= low <= high")
-        for name, value in (("noise_std", noise_std), ("theta_noise", theta_noise)):
-            if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
-                raise InvalidArgumentError(name, value, "a finite number >= 0")
-        if not (np.isscalar(noise_mean) and np.isfinite(noise_mean)):
-            raise InvalidArgumentError("noise_mean", noise_mean, "a finite number")
-        if not (np.isscalar(alpha_prior) and np.isfinite(alpha_prior) and alpha_prior > 0):
-            raise InvalidArgumentError("alpha_prior", alpha_prior, "a finite number > 0")
+        self.slicer_reward = check_choice("slicer_reward", slicer_reward, REWARDS)
+        self.slicer_action = check_choice("slicer_action", slicer_action, SLICER_ACTIONS)
+        self.perturbation_scale = check_choice("perturbation_scale", perturbation_scale,
+                                               PERTURBATION_SCALES)
+        self.perturbation_reference = check_choice("perturbation_reference",
+                                                   perturbation_reference, REFERENCES)
+        self.M = check_int("M", M, low=1, high=100)  # M^3 grid points per VSP
+        self.instance_seed = check_optional("instance_seed", instance_seed, check_int, low=0)
         try:
             coalition = sorted({int(c) for c in colluders})
         except (TypeError, ValueError):
             raise InvalidArgumentError("colluders", colluders, "a set of VSP indices") from None
-        if any(c < 0 or c >= n_vsps for c in coalition):
-            raise InvalidArgumentError("colluders", colluders, f"indices in [0, {n_vsps})")
-        self.n_vsps = int(n_vsps)
-        self.mechanism, self.tax, self.allocator = mechanism, tax, allocator
-        self.slicer_reward, self.M, self.colluders = slicer_reward, int(M), tuple(coalition)
-        self.beta_range, self.xi_range = tuple(map(float, beta_range)), tuple(map(float, xi_range))
-        self.alpha_range = tuple(map(float, alpha_range))
-        self.noise_mean, self.noise_std = float(noise_mean), float(noise_std)
-        self.theta_estimator, self.theta_noise = theta_estimator, float(theta_noise)
-        self.alpha_prior = float(alpha_prior)
-        self.vsps = [f"vsp_{i}" for i in range(self.n_vsps)]
-        self.slicers = [f"slicer_{i}" for i in range(self.n_vsps)] if allocator == "learned" else []
-        self.possible_agents = self.vsps + self.slicers
+        if any(c < 0 or c >= n for c in coalition):
+            raise InvalidArgumentError("colluders", colluders, f"indices in [0, {n})")
+        self.colluders = tuple(coalition)
+        config = MarketConfig(
+            n=n,
+            beta_range=check_range_pair("beta_range", beta_range, low=1e-300),
+            xi_range=check_range_pair("xi_range", xi_range, low=0.0),  # high > 0: checked below
+            alpha_range=check_range_pair("alpha_range", alpha_range, low=1e-300),
+            noise_mean=check_real("noise_mean", noise_mean),
+            noise_std=check_real("noise_std", noise_std, low=0.0),
+            theta_estimator=check_choice("theta_estimator", theta_estimator, ESTIMATORS),
+            theta_noise=check_real("theta_noise", theta_noise, low=0.0),
+            alpha_prior=check_real("alpha_prior", alpha_prior, low=0.0, low_open=True),
+            learned=self.allocator == "learned", slicer_action=self.slicer_action,
+            instance_seed=self.instance_seed)
+        if config.xi_range[1] <= 0:  # every xi = 0: nothing has value, efficiency is 0 / 0
+            raise InvalidArgumentError("xi_range", xi_range, "a pair (lo, hi) with hi > 0")
+        self.n_vsps = n
+        self.beta_range, self.xi_range = config.beta_range, config.xi_range
+        self.alpha_range = config.alpha_range
+        self.noise_mean, self.noise_std = config.noise_mean, config.noise_std
+        self.theta_estimator, self.theta_noise = config.theta_estimator, config.theta_noise
+        self.alpha_prior = config.alpha_prior
+        self.vsps = [f"vsp_{i}" for i in range(n)]
+        self.slicers = [f"slicer_{i}" for i in range(n)] if self.allocator == "learned" else []
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
-                         action_policy=action_policy)
+                         action_policy=action_policy, possible_agents=self.vsps + self.slicers)
+        self.core = IoVCore(config, self._make_mechanism())
+        self.layouts = {"vsp": VSP_LAYOUT, "slicer": slicer_layout(n, self.beta_range[1])}
         self.bid_high = 2.0 * self.beta_range[1]
-        obs = {a: spaces.Box(-np.inf, np.inf, (len(VSP_FIELDS),), np.float32) for a in self.vsps}
-        obs.update({a: spaces.Box(-np.inf, np.inf, (len(SLICER_FIELDS),), np.float32)
-                    for a in self.slicers})
+        obs = {a: VSP_LAYOUT.space() for a in self.vsps}
+        obs.update({a: self.layouts["slicer"].space() for a in self.slicers})
         act = {a: spaces.Box(np.float32(0.0), np.float32(self.bid_high), (1,), np.float32)
                for a in self.vsps}
         act.update({a: spaces.MultiDiscrete([len(SLICE_LEVELS)] * K) for a in self.slicers})
-        n = self.n_vsps
-        self._set_spaces(obs, act, spaces.Box(-np.inf, np.inf, (K * n + n + 1,), np.float32))
-        self._reset_values(np.random.default_rng(0))
+        self._set_spaces(obs, act, float32_box(-np.inf, np.inf, (K * n + n + 1,)))
+        self._bid_limit = float(np.float32(self.bid_high))
+        self._scales = {group: np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
+                        for group, layout in self.layouts.items()}
+        self._agent_set = frozenset(self.possible_agents)
+
+    def _make_mechanism(self) -> Mechanism:
+        if self.mechanism == "vcg":
+            return VCG()
+        if self.mechanism == "qvcg":
+            return QVCG(self.M)
+        return DVCG(interest=self.tax == "dvcg", perturbation_scale=self.perturbation_scale,
+                    perturbation_reference=self.perturbation_reference)
+
+    def layout_of(self, agent: str) -> ObservationLayout:
+        """The observation layout of ``agent`` (``vsp_i`` or ``slicer_i``)."""
+        if agent not in self._agent_set:
+            raise KeyError(f"no agent {agent!r}; agents: {self.possible_agents}")
+        return self.layouts["slicer" if agent.startswith("slicer_") else "vsp"]
+
+    # ------------------------------------------------------------------ single-market views
+    @property
+    def beta(self) -> np.ndarray:
+        self._require_reset("beta")
+        return self.core.beta[0]
+
+    @property
+    def xi(self) -> np.ndarray:
+        self._require_reset("xi")
+        return self.core.xi[0]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        self._require_reset("alpha")
+        return self.core.alpha[0]
+
+    @property
+    def bank(self) -> Any:
+        self._require_reset("bank")
+        return self.core.bank
+
+    @property
+    def x_truthful(self) -> np.ndarray:
+        self._require_reset("x_truthful")
+        return self.core.x_truthful[0]
+
+    @property
+    def s_true(self) -> np.ndarray:
+        self._require_reset("s_true")
+        return self.core.s_true[0]
+
+    @property
+    def slices(self) -> np.ndarray:
+        self._require_reset("slices")
+        return self.core.slices[0]
 
     # ------------------------------------------------------------------ episode
-    def _reset_values(self, rng: np.random.Generator) -> None:
-        n = self.n_vsps
-        self.beta = rng.uniform(*self.beta_range, n)
-        self.xi = rng.uniform(*self.xi_range, (n, K))
-        self.alpha = rng.uniform(*self.alpha_range, n)
-        self.bank = Bank(n, self.alpha_prior, self.theta_estimator, self.theta_noise)
-        self.s_true, self.w_true, self.w_without = _optimum_and_pivots(self.beta, self.xi)
-        self.x_truthful = slicing_utility(self.s_true, self.beta, self.xi)
-        self.bank.voi_prior = self.x_truthful.copy()
-        self.slices = np.full((n, K), 1.0 / n)
-        self.vsp_obs = np.zeros((n, len(VSP_FIELDS)))
-        self.slicer_last_reward = 0.0
-        self.qvcg_outcome: tuple | None = None
-        self.totals = {key: np.zeros(n) for key in ("profit", "tax", "loan", "utility")}
-        self.welfare_sum = 0.0
-        self.last: dict[str, Any] = {}
-
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self._reset_values(self.np_random)
-        self._refresh_observation_fields()
+        self.core.reset(self.np_random)
         return {agent: {} for agent in self.possible_agents}
 
-    def _refresh_observation_fields(self) -> None:
-        f = self.bank.voi()
-        self.vsp_obs[:, VSP_FIELDS.index("voi")] = f
-        self.vsp_obs[:, VSP_FIELDS.index("pool")] = f.sum()
-        self.vsp_obs[:, VSP_FIELDS.index("alpha_hat")] = self.bank.alpha_hat
-        self.vsp_obs[:, VSP_FIELDS.index("progress")] = self.num_cycles / self.max_cycles
-        needs = 0.0 if (self.mechanism == "qvcg" and self.qvcg_outcome is not None) else 1.0
-        self.vsp_obs[:, VSP_FIELDS.index("needs_action")] = needs
+    def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The joint action checked as two arrays (bids, slicer levels); anything unusual takes
+        ``MarketEnv.validate_actions``, which names the agent and raises (or clips)."""
+        joint = self._fast_joint(actions)
+        if joint is None:
+            validated = super().validate_actions(actions)
+            bids = np.array([validated[a][0] for a in self.vsps])
+            levels = np.array([validated[a] for a in self.slicers], dtype=np.int64) \
+                if self.slicers else None
+            joint = _JointActions(validated, bids, levels)
+        return joint
 
-    # ------------------------------------------------------------------ one round
-    def _norm(self, s: np.ndarray) -> np.ndarray:
-        s = np.maximum(s, 0.0)
-        total = s.sum(axis=0)
-        return s / np.maximum(total, 1.0)
+    def _fast_joint(self, actions: Any) -> _JointActions | None:
+        if not isinstance(actions, Mapping) or len(actions) != len(self.agents) \
+                or actions.keys() != self._agent_set or len(self.agents) != len(self._agent_set):
+            return None
+        try:
+            bids = np.array([actions[a] for a in self.vsps], dtype=np.float64)
+            levels = np.array([actions[a] for a in self.slicers], dtype=np.float64) \
+                if self.slicers else None
+        except (TypeError, ValueError):
+            return None
+        if bids.shape == (self.n_vsps, 1):
+            bids = bids[:, 0]
+        if bids.shape != (self.n_vsps,) or not np.all((bids >= 0.0) & (bids <= self._bid_limit)):
+            return None  # also NaN (every comparison is False)
+        if levels is not None:
+            if levels.shape != (self.n_vsps, K) or not np.all(
+                    (levels >= 0) & (levels < len(SLICE_LEVELS)) & (levels == np.round(levels))):
+                return None
+            levels = levels.astype(np.int64)
+        validated = dict(zip(self.vsps, bids[:, None]))
+        if levels is not None:
+            validated.update(zip(self.slicers, levels))
+        return _JointActions(validated, bids, levels)
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        n = self.n_vsps
-        rng = self.np_random
-        bids = np.array([float(actions[a][0]) for a in self.vsps])
-        w = self.noise_mean + self.noise_std * rng.standard_normal(n)
-        zeros = np.zeros(n)
-        loan = interest = externality = payment = zeros
-        delta = 0.0
-        if self.mechanism == "dvcg":
-            beta_hat, xi_hat = self.bank.theta_hat(self.beta, self.xi, rng)
-            s_opt, sw_opt, sw_without = _optimum_and_pivots(beta_hat, xi_hat)
-            pool = float(self.bank.voi().sum())
-            loan = self.bank.loans(pool, bids)
-            if self.allocator == "learned":
-                change = np.stack([SLICE_LEVELS[np.asarray(actions[a], dtype=np.int64)]
-                                   for a in self.slicers])
-                s_star = self.slices * (1.0 + change)
-                s_star = s_star / s_star.sum(axis=0, keepdims=True)
-                sw_star = float(slicing_utility(s_star, beta_hat, xi_hat).sum())
-            else:
-                s_star, sw_star = s_opt, sw_opt
-            s_tilde, delta = dvcg_perturbation(s_star, bids, sw_star, rng, self._norm)
-            u_hat_tilde = slicing_utility(s_tilde, beta_hat, xi_hat)
-            u_star = slicing_utility(s_star, beta_hat, xi_hat)
-            externality = sw_without - (u_hat_tilde.sum() - u_hat_tilde)
-            tax, interest = dvcg_tax(self.bank.alpha_hat, externality, loan, u_star,
-                                     interest=self.tax == "dvcg")
-            allocation = s_tilde
-            utility = slicing_utility(allocation, self.beta, self.xi)
-            profit = self.alpha * utility + w - tax
-        else:
-            # [decision] a zero bid reports a utility scaled by 1e-6 (the programs need beta > 0)
-            scale = np.maximum(bids / self.x_truthful, 1e-6)
-            if self.mechanism == "vcg":
-                reported = scale * self.beta
-                allocation, _, without = _optimum_and_pivots(reported, self.xi)
-                values = slicing_utility(allocation, reported, self.xi)
-            else:
-                if self.qvcg_outcome is None:
-                    self.qvcg_outcome = self._qvcg(scale)
-                allocation, values, without = self.qvcg_outcome
-            payment = clarke_payments(without, values)
-            utility = slicing_utility(allocation, self.beta, self.xi)
-            tax = self.alpha * payment
-            profit = self.alpha * utility + w - tax
-        gross = self.alpha * utility + w
-        self.bank.record({"allocation": allocation, "bids": bids, "loans": loan,
-                          "externality": externality, "utility": utility,
-                          "gross_profit": gross})
-        welfare = float(utility.sum())
+        joint = actions if isinstance(actions, _JointActions) else self.validate_actions(actions)
+        core = self.core
+        levels = None if joint.levels is None else joint.levels[None]
+        profit, slicer_reward = core.step(joint.bids[None], levels, self.np_random,
+                                          self.slicer_reward)
+        profit, slicer_reward = profit[0], float(slicer_reward[0])
         reward = profit.copy()
         if self.colluders:
             reward[list(self.colluders)] = profit[list(self.colluders)].sum()
-        slicer_reward = float(bids.sum()) if self.slicer_reward == "bids" else welfare
-        self.slicer_last_reward = slicer_reward
-        self.slices = allocation.copy() if self.allocator == "learned" else allocation
-        if self.allocator == "learned":  # a slicer needs a positive share to move multiplicatively
-            self.slices = np.maximum(self.slices, 1e-6)
-            self.slices /= np.maximum(self.slices.sum(axis=0, keepdims=True), 1.0)
-        columns = (bids, loan, tax, externality, interest, profit, utility)
-        self.vsp_obs[:, :7] = np.column_stack(columns)
-        self.vsp_obs[:, VSP_FIELDS.index("delta")] = delta
-        for key, value in (("profit", profit), ("tax", tax), ("loan", loan),
-                           ("utility", utility)):
-            self.totals[key] += value
-        self.welfare_sum += welfare
-        self.last = {"bids": bids, "allocation": allocation, "welfare": welfare, "profit": profit,
-                     "tax": tax, "loan": loan, "delta": delta, "payment": payment}
-        # observation fields for the next round (num_cycles is incremented after this hook)
-        self.num_cycles += 1
-        self._refresh_observation_fields()
-        self.num_cycles -= 1
         rewards = dict(zip(self.vsps, reward.tolist()))
         rewards.update(dict.fromkeys(self.slicers, slicer_reward))
+        return rewards, self._infos(), False
+
+    def _infos(self) -> dict[str, dict[str, Any]]:
+        core, c = self.core, self.core.last_clearing
+        columns = {"bid": core.last_bids[0], "truthful_bid": core.x_truthful[0],
+                   "loan": c.loan[0], "externality": c.externality[0], "interest": c.interest[0],
+                   "tax": c.tax[0], "payment": c.payment[0], "profit": core.last_profit[0],
+                   "utility": c.utility[0]}
+        names = list(columns)
+        allocation = c.allocation[0].copy()
+        rows = zip(*(columns[name].tolist() for name in names))
         infos: dict[str, dict[str, Any]] = {
-            a: {"bid": bids[i], "truthful_bid": self.x_truthful[i], "loan": loan[i],
-                "externality": externality[i], "interest": interest[i], "tax": tax[i],
-                "payment": payment[i], "profit": profit[i], "utility": utility[i],
-                "allocation": allocation[i].copy()}
-            for i, a in enumerate(self.vsps)
-        }
-        infos.update({a: {"allocation": allocation[i].copy(), "welfare": welfare}
+            agent: {**dict(zip(names, row)), "allocation": allocation[i]}
+            for i, (agent, row) in enumerate(zip(self.vsps, rows))}
+        welfare = float(core.last_welfare[0])
+        infos.update({a: {"allocation": allocation[i], "welfare": welfare}
                       for i, a in enumerate(self.slicers)})
-        return rewards, infos, False
-
-    def _qvcg(self, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """QVCG outcome for reports ``scale_i * u_i`` on the grid: allocation, reported values at
-        it, and the Clarke pivots ``W*_{-i}``."""
-        tables = qvcg_tables(self.beta, self.xi, self.M, scale)
-
-        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            units, _, without = qvcg_allocation_dp(tables, self.M)
-            flat = np.ravel_multi_index(tuple(units.T), (self.M + 1,) * K)
-            return units / self.M, tables[np.arange(self.n_vsps), flat], without
-
-        return _cached(b"qvcg" + tables.tobytes(), compute)
+        return infos
 
     # ------------------------------------------------------------------ views
     def _observations(self) -> dict[str, np.ndarray]:
-        out = {a: self.vsp_obs[i].astype(np.float32) for i, a in enumerate(self.vsps)}
+        progress = self.num_cycles / self.max_cycles
+        out = dict(zip(self.vsps, self._pack("vsp", self.core.vsp_fields(), progress)))
         if self.slicers:
-            n = self.n_vsps
-            total = self.slices.sum(axis=0)
-            others = (total[None, :] - self.slices) / max(n - 1, 1)
-            progress = self.num_cycles / self.max_cycles
-            for i, a in enumerate(self.slicers):
-                out[a] = np.concatenate([self.slices[i], others[i],
-                                         [self.slicer_last_reward, progress, 1.0]]
-                                        ).astype(np.float32)
+            out.update(zip(self.slicers, self._pack("slicer", self.core.slicer_fields(), progress)))
         return {a: out[a] for a in self.agents}
 
+    def _pack(self, group: str, fields: dict[str, np.ndarray], progress: float) -> np.ndarray:
+        """The group's observations ``[N, size]`` from the core's fields of market 0: what
+        ``ObservationLayout.pack`` gives, written in place (no per-field broadcast copies)."""
+        layout = self.layouts[group]
+        out = np.empty((self.n_vsps, layout.size))
+        for field in layout.fields:
+            where = layout.slice(field.name)
+            value = progress if field.name == "progress" else fields[field.name][0]
+            if field.size == 1:
+                out[:, where.start] = value
+            else:
+                out[:, where] = value
+        out /= self._scales[group]
+        return out.astype(np.float32)
+
     def state(self) -> np.ndarray:
-        bids = self.vsp_obs[:, 0]
-        return np.concatenate([self.slices.ravel(), bids,
+        self._require_reset("state")
+        core = self.core
+        return np.concatenate([core.slices[0].ravel(), core.last_bids[0],
                                [self.num_cycles / self.max_cycles]]).astype(np.float32)
 
     def equilibrium(self) -> dict[str, np.ndarray | float]:
         """Truthful bids (dominant under DVCG), the exact optimum and its welfare."""
+        self._require_reset("equilibrium")
         return {"bids": self.x_truthful.copy(), "allocation": self.s_true.copy(),
                 "welfare": float(self.x_truthful.sum())}
 
     def information_per_round(self) -> float:
         """Floats a VSP-NSP exchange costs per round (paper Table II; see ``mechanisms.vcg``)."""
-        return information_per_round(self.mechanism, self.n_vsps, self.M, self.num_cycles)
+        return self.core.mechanism.information_per_round(self.n_vsps, self.num_cycles)
 
     def metrics(self) -> dict[str, Any]:
+        self._require_reset("metrics")
+        core = self.core
         rounds = self.num_cycles
         optimum = float(self.x_truthful.sum())
-        if rounds == 0 or not self.last:
+        if rounds == 0 or core.last_clearing is None:
             return {"round": 0, "optimal_welfare": optimum}
+        c = core.last_clearing
+        welfare = float(core.last_welfare[0])
+        welfare_sum = float(core.welfare_sum[0])
         return {
             "round": rounds,
-            "welfare": self.last["welfare"],
+            "welfare": welfare,
             "optimal_welfare": optimum,
-            "efficiency": self.last["welfare"] / optimum,
-            "mean_welfare": self.welfare_sum / rounds,
-            "mean_efficiency": self.welfare_sum / rounds / optimum,
-            "profit": self.last["profit"].copy(),
-            "mean_profit": self.totals["profit"] / rounds,
-            "tax": self.last["tax"].copy(),
-            "mean_tax": self.totals["tax"] / rounds,
-            "loan": self.last["loan"].copy(),
-            "mean_loan": self.totals["loan"] / rounds,
-            "delta": self.last["delta"],
-            "alpha_hat": self.bank.alpha_hat.copy(),
-            "voi": self.bank.voi().copy(),
+            "efficiency": welfare / optimum,
+            "mean_welfare": welfare_sum / rounds,
+            "mean_efficiency": welfare_sum / rounds / optimum,
+            "profit": core.last_profit[0].copy(),
+            "mean_profit": core.totals["profit"][0] / rounds,
+            "tax": c.tax[0].copy(),
+            "mean_tax": core.totals["tax"][0] / rounds,
+            "loan": c.loan[0].copy(),
+            "mean_loan": core.totals["loan"][0] / rounds,
+            "delta": float(c.delta[0]),
+            "alpha_hat": self.bank.alpha_hat[0].copy(),
+            "voi": self.bank.voi()[0].copy(),
             "information_per_round": self.information_per_round(),
             "truthful_bids": self.x_truthful.copy(),
-            "bid_deviation": self.last["bids"] / self.x_truthful - 1.0,
+            "bid_deviation": np.divide(core.last_bids[0], self.x_truthful,
+                                       out=np.ones(self.n_vsps), where=self.x_truthful > 0) - 1.0,
         }
 
     def expected_profits(self, bids: np.ndarray, samples: int = 64, seed: int = 0) -> np.ndarray:
         """Expected one-round profit of every VSP for the bid vector ``bids`` under the current
         bank (common random numbers: ``samples`` perturbation draws from ``seed``; ``w`` at its
-        mean). DVCG with ``allocator="optimum"`` or VCG; used by :meth:`bidder_nash_conv`."""
-        bids = np.asarray(bids, dtype=np.float64)
-        rng = np.random.default_rng(seed)
-        if self.mechanism == "vcg":
-            scale = np.maximum(bids / self.x_truthful, 1e-6)
-            reported = scale * self.beta
-            s, _, without = _optimum_and_pivots(reported, self.xi)
-            pay = clarke_payments(without, slicing_utility(s, reported, self.xi))
-            return self.alpha * (slicing_utility(s, self.beta, self.xi) - pay) + self.noise_mean
-        if self.mechanism != "dvcg" or self.allocator != "optimum":
+        mean; the bank's ``theta-hat`` at its unbiased limit, the true theta). The same clearing
+        as a round (:meth:`Mechanism.clear`) on a copy of nothing: the env is not changed.
+        DVCG with ``allocator="optimum"`` or VCG; used by :meth:`bidder_nash_conv`."""
+        self._require_reset("expected_profits")
+        if self.mechanism == "qvcg" or self.allocator != "optimum":
             raise NotImplementedError("expected_profits covers dvcg (optimum allocator) and vcg")
-        beta_hat, xi_hat = self.beta, self.xi  # the bank's unbiased limit
-        s_opt, sw_opt, sw_without = _optimum_and_pivots(beta_hat, xi_hat)
-        loan = self.bank.loans(float(self.bank.voi().sum()), bids)
-        u_star = slicing_utility(s_opt, beta_hat, xi_hat)
+        core = self.core
+        bids = np.asarray(bids, dtype=np.float64)[None]
+        rng = np.random.default_rng(seed)
+        theta = (core.beta, core.xi)
+        mechanism = core.mechanism
+        draws = 1
+        if self.mechanism == "dvcg" and bids.sum() > core.w_true[0]:
+            draws = samples
         total = np.zeros(self.n_vsps)
-        draws = 1 if bids.sum() <= sw_opt else samples
         for _ in range(draws):
-            s_tilde, _ = dvcg_perturbation(s_opt, bids, sw_opt, rng, self._norm)
-            u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
-            tax, _ = dvcg_tax(self.bank.alpha_hat, sw_without - (u_hat.sum() - u_hat), loan,
-                              u_star, interest=self.tax == "dvcg")
-            total += self.alpha * slicing_utility(s_tilde, self.beta, self.xi) - tax
+            clearing = mechanism.clear(core, bids, rng, theta_hat=theta)
+            total += (core.alpha * clearing.utility - clearing.tax)[0]
         return total / draws + self.noise_mean
 
     def bidder_nash_conv(self, bids: np.ndarray | None = None,
@@ -444,7 +528,11 @@ class IoVSlicingEnv(MarketEnv):
         """NashConv of the bidders over a bid grid: ``sum_i max_{g} E P_i(g x*_i, x_{-i}) -
         E P_i(x)`` with bids ``g x*_i`` for ``g`` in ``grid`` (multiples of the truthful bid).
         ``bids`` default to the last round's. Returns the total and each VSP's best gain."""
-        bids = self.last.get("bids", self.x_truthful) if bids is None else np.asarray(bids)
+        self._require_reset("bidder_nash_conv")
+        if bids is None:
+            bids = self.core.last_bids[0] if self.core.last_clearing is not None \
+                else self.x_truthful
+        bids = np.asarray(bids, dtype=np.float64)
         grid = np.linspace(0.5, 1.5, 11) if grid is None else np.asarray(grid)
         base = self.expected_profits(bids, samples)
         gains = np.zeros(self.n_vsps)
@@ -460,12 +548,22 @@ class IoVSlicingEnv(MarketEnv):
     def _render_text(self) -> str:
         lines = [f"IoVSlicing[{self.mechanism}/{self.tax}] round {self.num_cycles}/"
                  f"{self.max_cycles}"]
-        if self.last:
+        if getattr(self, "_has_reset", False) and self.core.last_clearing is not None:
             m = self.metrics()
             lines.append(f"  welfare {m['welfare']:.2f} / optimum {m['optimal_welfare']:.2f} "
                          f"(efficiency {m['efficiency']:.4f})  Delta {m['delta']:.3g}")
             for i, a in enumerate(self.vsps):
-                lines.append(f"  {a:>7} bid {self.last['bids'][i]:8.2f} (truthful "
-                             f"{self.x_truthful[i]:8.2f})  tax {self.last['tax'][i]:8.2f}  "
-                             f"profit {self.last['profit'][i]:8.2f}")
+                lines.append(f"  {a:>7} bid {self.core.last_bids[0, i]:8.2f} (truthful "
+                             f"{self.x_truthful[i]:8.2f})  tax {m['tax'][i]:8.2f}  "
+                             f"profit {m['profit'][i]:8.2f}")
         return "\n".join(lines)
+
+
+class _JointActions(dict):
+    """A validated action dict that also carries the joint arrays the core steps on."""
+
+    def __init__(self, validated: Mapping[str, np.ndarray], bids: np.ndarray,
+                 levels: np.ndarray | None) -> None:
+        super().__init__(validated)
+        self.bids = bids
+        self.levels = levels
