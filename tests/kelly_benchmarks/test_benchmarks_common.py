@@ -12,7 +12,7 @@ import pytest
 from benchmarks.common import IncrementalResults, add_output_arguments, benchmark_parser, run_jobs
 
 SCRIPTS = ("kelly_table1", "kelly_heterogeneous", "v2x_capacity_sweep", "v2x_throughput",
-           "iov_solver", "iov_information", "iov_incentives", "reproduce_exchange",
+           "iov_solver", "iov_information", "iov_incentives", "iov_slicers", "reproduce_exchange",
            "cloud_comparison")
 
 
