@@ -23,6 +23,7 @@ from auction_envs.registration import (
     registry,
     spec,
 )
+from auction_envs.vector import VectorMarketEnv, make_vec
 
 __version__ = "0.1.0"
 
@@ -34,8 +35,10 @@ __all__ = [
     "InvalidActionError",
     "InvalidArgumentError",
     "MarketEnv",
+    "VectorMarketEnv",
     "list_envs",
     "make",
+    "make_vec",
     "pprint_registry",
     "register",
     "registry",

@@ -2,5 +2,6 @@
 
 from auction_envs.envs.kelly.core import KellyCore
 from auction_envs.envs.kelly.env import LAYOUT, KellyGameEnv
+from auction_envs.envs.kelly.vector import KellyVectorEnv
 
-__all__ = ["LAYOUT", "KellyCore", "KellyGameEnv"]
+__all__ = ["LAYOUT", "KellyCore", "KellyGameEnv", "KellyVectorEnv"]

@@ -1,0 +1,229 @@
+"""Native vectorized envs: ``B`` copies of a market stepped as arrays, a second shell over the
+market's batched core.
+
+    venv = auction_envs.make_vec("auction_envs/KellyGame-v0", num_envs=4096, n_agents=10)
+    observations, infos = venv.reset(seed=0)          # [B, n_agents, obs_dim]
+    observations, rewards, terminations, truncations, infos = venv.step(actions)  # [B, n, 1]
+
+Arrays are ``[B, n_agents, ...]``: observations ``float32 [B, n, obs_dim]``, actions
+``[B, n, action_dim]``, rewards ``float64 [B, n]``, terminations and truncations ``bool [B, n]``,
+infos a dict of arrays ``[B, n]`` (per agent) or ``[B]`` (per env).
+
+**Seeds**: ``reset(seed=s)`` seeds env ``b`` with ``s + b`` (a list gives one seed per env), as
+Gymnasium's vector envs do; env ``b`` then follows exactly the dict env reset with that seed, and
+an autoreset continues it like the dict env's ``reset()`` without a seed.
+
+**Autoreset** (Gymnasium 1.x's default, "next step"): when env ``b`` ends at step ``t`` (its
+agents terminated or truncated), step ``t + 1`` resets it instead of stepping it: its actions are
+ignored, its observations are the reset observations, its rewards 0 and its terminations and
+truncations False; ``infos["_reset"][b]`` is True on that step.
+
+**Validation** is the dict env's: the joint action must be real numbers of shape
+``[B, n, action_dim]``, finite, inside each agent's Box (float32 rounding of the documented bounds
+accepted, then clipped into them; ``action_policy="clip"`` clips instead of raising); a rejection
+raises :class:`InvalidActionError` naming the env index, the agent, the space and the value, and
+changes nothing.
+
+Markets whose core batches register a vector shell with :func:`register_vector`; ``make_vec``
+takes any id of such a market (registered variants work unchanged) and raises a clear error for
+the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from auction_envs.core.checks import check_int, check_seed
+from auction_envs.core.errors import InvalidActionError, InvalidArgumentError
+
+_VECTOR_SHELLS: dict[str, Callable[..., VectorMarketEnv]] = {}
+
+
+def register_vector(env_class: type, factory: Callable[..., VectorMarketEnv]) -> None:
+    """Declare ``factory(template_env, num_envs) -> VectorMarketEnv`` the vector shell of every id
+    whose entry point builds ``env_class``."""
+    _VECTOR_SHELLS[f"{env_class.__module__}:{env_class.__qualname__}"] = factory
+
+
+def make_vec(env_id: str, num_envs: int = 1, **kwargs: Any) -> VectorMarketEnv:
+    """``num_envs`` copies of the registered env ``env_id`` (with ``kwargs``) as one vector env."""
+    import auction_envs
+
+    num_envs = check_int("num_envs", num_envs, low=1, high=10_000_000)
+    template = auction_envs.make(env_id, **kwargs).unwrapped  # checks the arguments once
+    key = f"{type(template).__module__}:{type(template).__qualname__}"
+    if key not in _VECTOR_SHELLS:
+        import auction_envs.envs
+
+    factory = _VECTOR_SHELLS.get(key)
+    if factory is None:
+        batched = sorted(name.rsplit(":", 1)[1] for name in _VECTOR_SHELLS)
+        raise InvalidArgumentError("env_id", env_id, f"an id of a market with a vector shell "
+                                   f"({batched}); use the dict env (auction_envs.make) for this one")
+    return factory(template, num_envs)
+
+
+class VectorMarketEnv:
+    """Base of the vector shells: spaces, seeds, validation and autoreset; a market supplies
+    ``_reset_rows(rows)``, ``_step_rows(actions, rows) -> (rewards, infos)`` and
+    ``_observations()`` over its batched core.
+
+    Attributes: ``num_envs``, ``possible_agents``, ``n_agents``, ``max_cycles``,
+    ``single_observation_space`` / ``single_action_space`` (one agent's; agents share them),
+    ``observation_space`` / ``action_space`` (the batched Boxes).
+    """
+
+    def __init__(self, template: Any, num_envs: int) -> None:
+        self.template = template
+        self.num_envs = int(num_envs)
+        self.possible_agents = list(template.possible_agents)
+        self.n_agents = len(self.possible_agents)
+        self.max_cycles = int(template.max_cycles)
+        self.action_policy = template.action_policy
+        first = self.possible_agents[0]
+        self.single_observation_space = template.observation_space(first)
+        self.single_action_space = template.action_space(first)
+        if not isinstance(self.single_action_space, spaces.Box):
+            raise TypeError("vector shells need Box action spaces")
+        boxes = [template.action_space(agent) for agent in self.possible_agents]
+        self._action_shape = self.single_action_space.shape
+        low32 = np.stack([box.low for box in boxes])
+        high32 = np.stack([box.high for box in boxes])
+        documented = [template.action_bounds(agent) for agent in self.possible_agents]
+        self._low = np.stack([np.broadcast_to(np.asarray(lo, np.float64), self._action_shape)
+                              for lo, _ in documented])
+        self._high = np.stack([np.broadcast_to(np.asarray(hi, np.float64), self._action_shape)
+                               for _, hi in documented])
+        self._low32, self._high32 = low32, high32
+        self._agent_boxes = boxes
+        obs = self.single_observation_space
+        self.observation_space = spaces.Box(
+            np.broadcast_to(obs.low, (self.num_envs, self.n_agents, *obs.shape)),
+            np.broadcast_to(obs.high, (self.num_envs, self.n_agents, *obs.shape)), dtype=obs.dtype)
+        self.action_space = spaces.Box(
+            np.broadcast_to(low32, (self.num_envs, *low32.shape)),
+            np.broadcast_to(high32, (self.num_envs, *high32.shape)), dtype=np.float32)
+        self.rounds = np.zeros(self.num_envs, dtype=np.int64)
+        self.seeds: list[int | None] = [None] * self.num_envs
+        self._ended = np.zeros(self.num_envs, dtype=bool)
+        self._has_reset = False
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        seeds = self._seeds(seed)
+        self.seeds = seeds
+        every = np.arange(self.num_envs)
+        self._seed_rows(every, seeds)
+        self._reset_rows(every)
+        self.rounds[:] = 0
+        self._ended[:] = False
+        self._has_reset = True
+        return self._observations(), self._reset_infos(np.ones(self.num_envs, dtype=bool))
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                          dict[str, np.ndarray]]:
+        if not self._has_reset:
+            from auction_envs.core.errors import ResetNeededError
+
+            raise ResetNeededError("step() before reset(): call reset() first")
+        bids = self.validate(actions)
+        resetting = self._ended.copy()
+        live = np.flatnonzero(~resetting)
+        rewards = np.zeros((self.num_envs, self.n_agents))
+        infos: dict[str, np.ndarray] = {}
+        if live.size:
+            rewards[live], live_infos = self._step_rows(bids[live], live)
+            for key, values in live_infos.items():  # rows that reset this step carry zeros
+                full = np.zeros((self.num_envs, *values.shape[1:]), dtype=values.dtype)
+                full[live] = values
+                infos[key] = full
+            self.rounds[live] += 1
+        if resetting.any():
+            rows = np.flatnonzero(resetting)
+            # next-step autoreset: like a dict env's reset() without a seed (its generator goes on)
+            self._seed_rows(rows, [None] * rows.size)
+            self._reset_rows(rows)
+            self.rounds[rows] = 0
+        truncated = (self.rounds >= self.max_cycles) & ~resetting
+        self._ended = truncated.copy()
+        terminations = np.zeros((self.num_envs, self.n_agents), dtype=bool)
+        truncations = np.repeat(truncated[:, None], self.n_agents, axis=1)
+        infos["_reset"] = resetting
+        return self._observations(), rewards, terminations, truncations, infos
+
+    def validate(self, actions: Any) -> np.ndarray:
+        """The joint action as checked float64 ``[B, n, *shape]`` clipped into the documented
+        bounds, or :class:`InvalidActionError` (env index, agent, space, value)."""
+        expected = (self.num_envs, self.n_agents, *self._action_shape)
+        if isinstance(actions, np.ndarray) and actions.dtype.kind in "iuf":
+            array = actions.astype(np.float64, copy=False)
+        else:
+            if isinstance(actions, (str, bytes)) or (
+                    isinstance(actions, np.ndarray) and actions.dtype.kind not in "iuf"):
+                raise InvalidActionError(f"actions must be a real array of shape {expected}",
+                                         value=actions)
+            try:
+                array = np.asarray(actions)
+            except Exception as exc:  # exotic input: every failure is an InvalidActionError
+                raise InvalidActionError(f"not a numeric array ({exc})", value=actions) from None
+            if array.dtype.kind not in "iuf":
+                raise InvalidActionError(f"actions must be real numbers (got dtype {array.dtype})",
+                                         value=actions)
+            array = array.astype(np.float64)
+        if array.shape != expected:
+            if array.size == int(np.prod(expected)) and int(np.prod(self._action_shape)) == 1:
+                array = array.reshape(expected)
+            else:
+                raise InvalidActionError(f"shape {array.shape} instead of {expected}",
+                                         value=actions)
+        stored = array.astype(np.float32)
+        inside = np.isfinite(array) & (stored >= self._low32) & (stored <= self._high32)
+        if not inside.all():
+            bad = np.argwhere(~inside)[0]
+            env_index, agent_index = int(bad[0]), int(bad[1])
+            value = array[env_index, agent_index]
+            if not np.isfinite(array).all() or self.action_policy != "clip":
+                agent = self.possible_agents[agent_index]
+                reason = ("NaN or infinite entry" if not np.isfinite(value).all()
+                          else "out of bounds (pass action_policy='clip' to clip instead)")
+                raise InvalidActionError(f"env {env_index}: {reason}", agent=agent,
+                                         space=self._agent_boxes[agent_index], value=value)
+        return np.clip(array, self._low, self._high)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # ------------------------------------------------------------------ seeds
+    def _seeds(self, seed: int | Sequence[int] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [check_seed(int(s)) if isinstance(s, (int, np.integer)) else check_seed(s)
+                     for s in seed]
+            if len(seeds) != self.num_envs:
+                raise InvalidArgumentError("seed", seed, f"an integer or {self.num_envs} of them")
+            return seeds
+        base = check_seed(seed)
+        return [base + b for b in range(self.num_envs)]
+
+    def _seed_rows(self, rows: np.ndarray, seeds: Sequence[int | None]) -> None:
+        """Seed the generators of ``rows`` (markets with randomness override)."""
+
+    # ------------------------------------------------------------------ market hooks
+    def _reset_rows(self, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _step_rows(self, actions: np.ndarray, rows: np.ndarray
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def _observations(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _reset_infos(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {"_reset": rows}

@@ -1,0 +1,81 @@
+"""The Kelly vector env equals B dict envs stepped with the same bids, across autoresets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import auction_envs
+from auction_envs.core import InvalidActionError, InvalidArgumentError
+
+ID = "auction_envs/KellyGameHeterogeneous-v0"
+
+
+@pytest.mark.parametrize("kwargs", [{"n_agents": 4, "max_cycles": 5},
+                                    {"n_agents": 3, "max_cycles": 4, "eps": 0.1, "c": 0.7}])
+def test_equals_dict_envs_bit_for_bit_across_autoresets(kwargs):
+    batch = 3
+    venv = auction_envs.make_vec(ID, num_envs=batch, **kwargs)
+    envs = [auction_envs.make(ID, **kwargs) for _ in range(batch)]
+    observations, _ = venv.reset(seed=7)
+    for b, env in enumerate(envs):
+        dict_obs, _ = env.reset(seed=7 + b)
+        np.testing.assert_array_equal(observations[b], np.stack(list(dict_obs.values())))
+    rng = np.random.default_rng(0)
+    low, high = venv.action_space.low.astype(np.float64), venv.action_space.high.astype(np.float64)
+    resets = 0
+    for _ in range(3 * kwargs["max_cycles"] + 2):
+        actions = rng.uniform(low, high).astype(np.float32)
+        actions[0, 0] = low[0, 0]  # documented bounds are accepted
+        observations, rewards, terms, truncs, infos = venv.step(actions)
+        for b, env in enumerate(envs):
+            if infos["_reset"][b]:  # next-step autoreset: the dict env resets instead
+                resets += 1
+                dict_obs, _ = env.reset()
+                np.testing.assert_array_equal(rewards[b], 0.0)
+                assert not truncs[b].any()
+            else:
+                joint = {a: actions[b, i] for i, a in enumerate(env.possible_agents)}
+                dict_obs, dict_rewards, dict_terms, dict_truncs, dict_infos = env.step(joint)
+                np.testing.assert_array_equal(rewards[b], list(dict_rewards.values()))
+                np.testing.assert_array_equal(truncs[b], list(dict_truncs.values()))
+                np.testing.assert_array_equal(terms[b], list(dict_terms.values()))
+                np.testing.assert_array_equal(
+                    infos["gradient"][b], [dict_infos[a]["gradient"] for a in env.possible_agents])
+            np.testing.assert_array_equal(observations[b], np.stack(list(dict_obs.values())))
+    assert resets == 2 * batch
+
+
+def test_invalid_actions_name_env_agent_and_change_nothing():
+    venv = auction_envs.make_vec(ID, num_envs=2, n_agents=3, max_cycles=10)
+    observations, _ = venv.reset(seed=0)
+    good = np.full((2, 3, 1), 5.0)
+    bad = good.copy()
+    bad[1, 2, 0] = 1e6
+    with pytest.raises(InvalidActionError, match=r"bidder_2.*env 1"):
+        venv.step(bad)
+    for weird in ("5", np.full((2, 3, 1), "5"), good[:, :2], np.full((2, 3, 1), np.nan), None):
+        with pytest.raises(InvalidActionError):
+            venv.step(weird)
+    assert (venv.rounds == 0).all()
+    np.testing.assert_array_equal(venv._observations(), observations)
+    clipped = auction_envs.make_vec(ID, num_envs=2, n_agents=3, action_policy="clip")
+    clipped.reset(seed=0)
+    clipped.step(bad)
+    assert clipped.bids[1, 2] == 400.0
+
+
+def test_make_vec_rejects_markets_without_a_vector_shell():
+    with pytest.raises(InvalidArgumentError, match="vector shell"):
+        auction_envs.make_vec("auction_envs/ExchangeEconomy-v0", num_envs=2)
+    with pytest.raises(InvalidArgumentError, match="num_envs"):
+        auction_envs.make_vec(ID, num_envs=0)
+
+
+def test_vector_metrics_match_the_dict_env():
+    venv = auction_envs.make_vec(ID, num_envs=2, n_agents=4)
+    venv.reset(seed=0)
+    equilibrium = auction_envs.make(ID, n_agents=4).unwrapped.equilibrium()
+    venv.step(np.stack([equilibrium, 1.2 * equilibrium])[..., None])
+    metrics = venv.metrics()
+    assert metrics["nash_conv"][0] == pytest.approx(0.0, abs=1e-9) and metrics["nash_conv"][1] > 0
