@@ -21,16 +21,18 @@ verdict uses the 95% t-interval of the per-seed differences (never "disjoint int
 ``passive`` (:class:`agents.baselines.PassiveV2XPolicy`: submit at once, price 750), ``scripted``
 (the same price; submit when the ACA's utilization view β is below ``--scripted-threshold``, else
 ``alpha = --scripted-alpha``), ``draco`` (:class:`agents.fsp.DRACOLearner`, trained ``--train-steps``
-steps on the same capacity and MP with the training seed, then evaluated greedily on the average
-behaviour ψ), and ``ppo`` (off-the-shelf SB3 PPO with parameter sharing through
-``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters, ``--ppo-steps`` agent steps, at
-``--ppo-capacities``). Every row shows the failure mix (rejected / dropped while held / missed
+steps on the same capacity and MP with the training seed, then evaluated greedily on the mean of
+its average behaviour ψ; ``draco_br``: the same run on the mean of its best response ζ), and
+``ppo`` (off-the-shelf SB3 PPO with parameter sharing through
+``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters, ``--ppo-steps`` agent steps,
+at ``--ppo-capacities``). Every row shows the failure mix (rejected / dropped while held / missed
 deadline after admission), so "hold everything" or "admitted, then late" solutions are visible, and
 the mean reward per vehicle-step, so a policy whose reward and OFR disagree shows it.
 
-Training resumes from checkpoints: each DRACO/PPO-free training run writes
+Training resumes from checkpoints: each DRACO training run writes
 ``<checkpoint-dir>/<unit>/checkpoint.npz`` every ``--checkpoint-every`` steps (through
-``agents.runner.train``); a rerun continues each unfinished run exactly and reuses finished ones.
+``agents.runner.train``, the safe format); a rerun continues each unfinished run exactly and reuses
+finished ones (a finished PPO model is kept in SB3's zip and reused).
 ``--json PATH`` is rewritten after each finished unit. The env ids are arguments (``--env-id``,
 ``--intersection-train-id``, ``--intersection-test-id``; default: the newest registered version of
 each family), and every metric name of the env is read in one place (``METRIC_PATHS``).
@@ -38,6 +40,7 @@ each family), and every metric name of the env is read in one place (``METRIC_PA
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -196,8 +199,17 @@ def _number(value: Any) -> float:
 
 # ---------------------------------------------------------------------------- units of work
 def draco_config(options: dict[str, Any]) -> dict[str, Any]:
-    return {"share_parameters": not options["per_vehicle"], "eta_schedule": options["eta_schedule"],
-            "eval_policy": options["eval_policy"]}
+    return {"share_parameters": not options["per_vehicle"], "eta_schedule": options["eta_schedule"]}
+
+
+def best_response_view(learner: Any) -> Any:
+    """The same trained learner, evaluated on the mean of its best response ζ instead of ψ."""
+    from dataclasses import replace
+
+    view = copy.copy(learner)
+    view.config = replace(learner.config, eval_policy="best_response")
+    view.eval_history = learner.eval_history.copy()
+    return view
 
 
 def train_draco(env_id: str, env_kwargs: dict[str, Any], seed: int, steps: int,
@@ -239,7 +251,8 @@ def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any])
     started = time.perf_counter()
     learner = train_draco(env_id, kwargs, seed, options["train_steps"], options,
                           f"synthetic_c{capacity:g}_mp{mp}_s{seed}")
-    policies.append(("draco", learner, time.perf_counter() - started))
+    seconds = time.perf_counter() - started
+    policies += [("draco", learner, seconds), ("draco_br", best_response_view(learner), seconds)]
     rows = []
     for name, policy, seconds in policies:
         row = evaluate_policy(policy, env_id, kwargs, eval_seed, options["eval_steps"])
@@ -293,12 +306,13 @@ def intersection_unit(seed: int, options: dict[str, Any]) -> list[dict]:
     rows = []
     for setup, env_id in (("intersection-train", options["intersection_train_id"]),
                           ("intersection-test", options["intersection_test_id"])):
-        for name, policy in (("passive", PassiveV2XPolicy()), ("draco", learner)):
+        for name, policy in (("passive", PassiveV2XPolicy()), ("draco", learner),
+                             ("draco_br", best_response_view(learner))):
             row = evaluate_policy(policy, env_id, {}, EVAL_SEED_OFFSET + seed,
                                   options["intersection_eval_steps"])
             rows.append({"setup": setup, "env_id": env_id, "capacity": None, "mp": None,
                          "seed": seed, "policy": name,
-                         "train_seconds": seconds if name == "draco" else 0.0, **row})
+                         "train_seconds": 0.0 if name == "passive" else seconds, **row})
     return rows
 
 
@@ -439,7 +453,7 @@ def format_tables(summary: dict[str, Any]) -> str:
             f"{'setup':<18} {'cap':>4} {'MP':>2} {'policy':<9} {'backoff high':>13} "
             f"{'backoff low':>12} {'price high':>11} {'price low':>10}"]
     for c in cells:
-        if c["policy"] in ("draco", "scripted", "ppo"):
+        if c["policy"] != "passive":
             out.append(f"{c['setup']:<18} {c['capacity'] or '':>4} {c['mp'] or '':>2} "
                        f"{c['policy']:<9} {c['backoff_high'][0]:>13.2f} {c['backoff_low'][0]:>12.2f}"
                        f" {c['price_high'][0]:>11.0f} {c['price_low'][0]:>10.0f}")
@@ -454,7 +468,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if mps:
         figure, axes = plt.subplots(1, len(mps), figsize=(5.5 * len(mps), 3.8), squeeze=False)
         for ax, mp in zip(axes[0], mps, strict=True):
-            for policy in ("passive", "scripted", "draco", "ppo"):
+            for policy in ("passive", "scripted", "draco", "draco_br", "ppo"):
                 mine = [c for c in cells if c["setup"] == "synthetic" and c["mp"] == mp
                         and c["policy"] == policy]
                 if not mine:
@@ -487,7 +501,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if capacities:
         capacity = min(capacities, key=lambda c: abs(c - 70))
         figure, ax = plt.subplots(figsize=(5, 3.6))
-        for policy in ("passive", "scripted", "draco", "ppo"):
+        for policy in ("passive", "scripted", "draco", "draco_br", "ppo"):
             values = [v for r in rows if r["setup"] == "synthetic" and r["mp"] == 1
                       and r["capacity"] == capacity and r["policy"] == policy
                       for v in r["vehicle_ofr"] if v is not None]
@@ -534,8 +548,6 @@ def build_parser():
                              "evaluation alike (e.g. '{\"failure_penalty\": 1}')")
     parser.add_argument("--eta-schedule", default="50/(t+50)", choices=["1/t", "50/(t+50)",
                                                                         "constant"])
-    parser.add_argument("--eval-policy", default="average", choices=["average", "best_response"],
-                        help="what DRACO plays in evaluation (mean of ψ or of ζ)")
     parser.add_argument("--per-vehicle", action="store_true",
                         help="one network set per vehicle (the paper) instead of shared ones")
     parser.add_argument("--scripted-threshold", type=float, default=0.8)
@@ -564,7 +576,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "env_id": args.env_id or newest_id(FAMILIES["synthetic"]), "env_kwargs": args.env_kwargs,
         "intersection_train_id": args.intersection_train_id or newest_id(FAMILIES["train"]),
         "intersection_test_id": args.intersection_test_id or newest_id(FAMILIES["test"]),
-        "eta_schedule": args.eta_schedule, "eval_policy": args.eval_policy,
+        "eta_schedule": args.eta_schedule,
         "per_vehicle": args.per_vehicle, "scripted_threshold": args.scripted_threshold,
         "scripted_alpha": args.scripted_alpha, "checkpoint_dir": args.checkpoint_dir,
         "checkpoint_every": args.checkpoint_every,
