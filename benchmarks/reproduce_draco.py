@@ -199,7 +199,8 @@ def _number(value: Any) -> float:
 
 # ---------------------------------------------------------------------------- units of work
 def draco_config(options: dict[str, Any]) -> dict[str, Any]:
-    return {"share_parameters": not options["per_vehicle"], "eta_schedule": options["eta_schedule"]}
+    return {"share_parameters": not options["per_vehicle"], "eta_schedule": options["eta_schedule"],
+            **options["draco_kwargs"]}
 
 
 def best_response_view(learner: Any) -> Any:
@@ -548,6 +549,8 @@ def build_parser():
                              "evaluation alike (e.g. '{\"failure_penalty\": 1}')")
     parser.add_argument("--eta-schedule", default="50/(t+50)", choices=["1/t", "50/(t+50)",
                                                                         "constant"])
+    parser.add_argument("--draco-kwargs", type=json.loads, default={},
+                        help="JSON DRACOConfig overrides (e.g. '{\"td_lambda\": 0.95}')")
     parser.add_argument("--per-vehicle", action="store_true",
                         help="one network set per vehicle (the paper) instead of shared ones")
     parser.add_argument("--scripted-threshold", type=float, default=0.8)
@@ -576,7 +579,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "env_id": args.env_id or newest_id(FAMILIES["synthetic"]), "env_kwargs": args.env_kwargs,
         "intersection_train_id": args.intersection_train_id or newest_id(FAMILIES["train"]),
         "intersection_test_id": args.intersection_test_id or newest_id(FAMILIES["test"]),
-        "eta_schedule": args.eta_schedule,
+        "eta_schedule": args.eta_schedule, "draco_kwargs": args.draco_kwargs,
         "per_vehicle": args.per_vehicle, "scripted_threshold": args.scripted_threshold,
         "scripted_alpha": args.scripted_alpha, "checkpoint_dir": args.checkpoint_dir,
         "checkpoint_every": args.checkpoint_every,

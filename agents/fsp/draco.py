@@ -106,6 +106,7 @@ class DRACOConfig:
     eta_constant: float = 0.1  #: η of "constant" (NFSP's anticipatory 0.1, LEARNERS §4.2)
     rbar_rate: float = 0.01  #: EMA rate of R̄ [paper, code]
     gamma: float = 1.0  #: 1 = the paper's average-reward TD; < 1 discounts V(S′) [paper]
+    td_lambda: float = 0.0  #: λ of the advantage (GAE within a rollout); 0 = the paper's δ [paper]
     actor_lr: float = 3e-4  #: Adam [ours]
     critic_lr: float = 1e-3  #: Adam [ours]
     sl_lr: float = 1e-3  #: Adam (RLCard's SL uses 5e-3) [ours]
@@ -140,6 +141,7 @@ class DRACOConfig:
         _check(0.0 <= self.eta_constant <= 1.0, "eta_constant", self.eta_constant, "in [0, 1]")
         _check(0.0 < self.rbar_rate <= 1.0, "rbar_rate", self.rbar_rate, "in (0, 1]")
         _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
+        _check(0.0 <= self.td_lambda <= 1.0, "td_lambda", self.td_lambda, "in [0, 1]")
         for name in ("actor_lr", "critic_lr", "sl_lr", "importance_clip", "min_scale",
                      "max_grad_norm"):
             value = getattr(self, name)
@@ -215,36 +217,62 @@ class RunningMoments:
 
 
 # ---------------------------------------------------------------------------- losses
+def lambda_advantages(delta: torch.Tensor, episode_end: torch.Tensor, gamma: float,
+                      td_lambda: float) -> torch.Tensor:
+    """GAE over the last axis (time): ``A_t = δ_t + γ λ (1 − end_t) A_{t+1}``, ``A_T = δ_T``;
+    ``λ = 0`` gives ``A_t = δ_t`` (the paper's one-step δ)."""
+    if td_lambda == 0.0:
+        return delta
+    advantages = torch.zeros_like(delta)
+    running = torch.zeros_like(delta[..., 0])
+    for t in range(delta.shape[-1] - 1, -1, -1):
+        running = delta[..., t] + gamma * td_lambda * (1.0 - episode_end[..., t]) * running
+        advantages[..., t] = running
+    return advantages
+
+
 def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[str, torch.Tensor],
                         action_dim: int, config: DRACOConfig) -> dict[str, torch.Tensor]:
-    """The actor and critic losses of one batch (every tensor ``[G, N, ...]``).
+    """The actor and critic losses of one batch (every tensor ``[G, N, ...]``; with
+    ``td_lambda > 0`` the N axis is agent-major, ``rollout_steps`` consecutive steps per agent).
 
     ``batch``: ``states``/``next_states`` (normalized windows), ``latent`` (the played latent
     action), ``behaviour_log_prob`` (its log-density under the mixture when it was played),
-    ``reward`` (normalized), ``rbar`` (R̄ before that reward), ``terminated``, ``mask`` (1 on
-    decision steps). Critic: ``½ mean δ²`` over every step with the semi-gradient target
-    ``u − R̄ + γ V(S′)`` (no bootstrap after a termination). Actor:
-    ``−Σ mask · ρ · δ · ln ζ(x|S) / Σ mask`` (ρ and δ held fixed), minus the entropy bonus.
+    ``reward`` (normalized), ``rbar`` (R̄ before that reward), ``terminated``, ``episode_end``
+    (terminated or truncated), ``mask`` (1 on decision steps). The TD error is the paper's
+    ``δ = u − R̄ + γ V(S′) − V(S)`` (no bootstrap after a termination) and the advantage ``A`` its
+    λ-sum (:func:`lambda_advantages`; ``A = δ`` for λ = 0). Critic: ``½ mean (V(S) − (V(S) + A))²``
+    with the target held fixed (semi-gradient TD(λ)), over every step. Actor:
+    ``−Σ mask · ρ · A · ln ζ(x|S) / Σ mask`` (ρ and A held fixed), minus the entropy bonus.
     """
     value = critic(batch["states"])[..., 0]
     with torch.no_grad():
         next_value = critic(batch["next_states"])[..., 0]
-        target = (batch["reward"] - batch["rbar"]
-                  + config.gamma * (1.0 - batch["terminated"]) * next_value)
-    delta = target - value
-    critic_loss = 0.5 * (delta ** 2).mean()
+        delta = (batch["reward"] - batch["rbar"]
+                 + config.gamma * (1.0 - batch["terminated"]) * next_value - value)
+        if config.td_lambda:
+            shape = delta.shape
+            steps = config.rollout_steps
+            delta_t = delta.reshape(-1, steps)
+            ends = batch["episode_end"].reshape(-1, steps)
+            advantage = lambda_advantages(delta_t, ends, config.gamma,
+                                          config.td_lambda).reshape(shape)
+        else:
+            advantage = delta
+        target = value + advantage
+    critic_loss = 0.5 * ((target - value) ** 2).mean()
     mean, scale = gaussian_from_output(actor(batch["states"]), action_dim, config.min_scale)
     log_prob = gaussian_log_prob(batch["latent"], mean, scale)
     mask = batch["mask"]
     rho = torch.exp(log_prob.detach() - batch["behaviour_log_prob"]).clamp(
         max=config.importance_clip)
-    weight = mask * rho * delta.detach()
+    weight = mask * rho * advantage
     decisions = mask.sum().clamp(min=1.0)
     actor_loss = -(weight * log_prob).sum() / decisions
     entropy = (torch.log(torch.diagonal(scale, dim1=-2, dim2=-1)).sum(-1) * mask).sum() / decisions
     if config.entropy_coef:
         actor_loss = actor_loss - config.entropy_coef * entropy
-    return {"critic_loss": critic_loss, "actor_loss": actor_loss, "delta": delta.detach(),
+    return {"critic_loss": critic_loss, "actor_loss": actor_loss, "delta": delta,
             "rho": (rho * mask).sum() / decisions, "entropy": entropy.detach()}
 
 
@@ -332,6 +360,7 @@ class DRACOLearner:
             "reward": np.zeros((t, a), np.float32),
             "rbar": np.zeros((t, a), np.float32),
             "terminated": np.zeros((t, a), np.float32),
+            "episode_end": np.zeros((t, a), np.float32),
             "mask": np.zeros((t, a), np.float32),
         }
         self.rollout_size = 0
@@ -455,6 +484,9 @@ class DRACOLearner:
         self.rollout["rbar"][row] = self.rbar
         self.rollout["terminated"][row] = [bool(transition.terminations.get(a, False))
                                            for a in self.agents]
+        self.rollout["episode_end"][row] = [
+            bool(transition.terminations.get(a, False) or transition.truncations.get(a, False))
+            for a in self.agents]
         self.rollout["mask"][row] = pending["mask"]
         self.rollout_size += 1
         self.rbar = self.rbar + self.config.rbar_rate * (rewards - self.rbar)

@@ -13,7 +13,7 @@ import auction_envs
 from agents.base import Transition
 from agents.fsp import DRACOConfig, DRACOLearner, eta
 from agents.fsp.buffers import GroupedReservoir
-from agents.fsp.draco import actor_critic_losses
+from agents.fsp.draco import actor_critic_losses, lambda_advantages
 from agents.fsp.networks import (
     HighwayCNN,
     gaussian_from_output,
@@ -227,7 +227,7 @@ def test_a_masked_step_contributes_no_actor_gradient():
              "latent": torch.randn(2, 6, 2), "behaviour_log_prob": torch.full((2, 6), -2.0),
              "reward": torch.as_tensor(rng.normal(size=(2, 6)), dtype=torch.float32),
              "rbar": torch.zeros(2, 6), "terminated": torch.zeros(2, 6),
-             "mask": torch.ones(2, 6)}
+             "episode_end": torch.zeros(2, 6), "mask": torch.ones(2, 6)}
     batch["mask"][0, 2] = 0.0
 
     def actor_gradient(b):
@@ -242,6 +242,15 @@ def test_a_masked_step_contributes_no_actor_gradient():
         torch.testing.assert_close(a, b)
     unmasked = dict(changed, mask=torch.ones(2, 6))  # ... but it matters once unmasked
     assert any(not torch.allclose(a, b) for a, b in zip(base, actor_gradient(unmasked), strict=True))
+
+
+def test_lambda_advantages_by_hand():
+    delta = torch.tensor([[1.0, 2.0, 3.0]])
+    ends = torch.tensor([[0.0, 1.0, 0.0]])  # the episode ends after step 1
+    torch.testing.assert_close(lambda_advantages(delta, ends, 1.0, 0.0), delta)
+    # A_2 = 3; A_1 = 2 (chain cut); A_0 = 1 + 0.9 * 0.5 * 2
+    torch.testing.assert_close(lambda_advantages(delta, ends, 0.9, 0.5),
+                               torch.tensor([[1.9, 2.0, 3.0]]))
 
 
 def test_masked_steps_feed_neither_psi_nor_the_decision_count():
@@ -317,7 +326,7 @@ def test_checkpoint_round_trip_gives_identical_next_actions_and_updates(tmp_path
 
 def test_training_resumes_from_a_checkpoint_identically(tmp_path):
     def factory(env):
-        return DRACOLearner(env, seed=2, share_parameters=True, **SMALL)
+        return DRACOLearner(env, seed=2, share_parameters=True, td_lambda=0.9, **SMALL)
 
     kwargs = {"n_agents": 2, "max_cycles": 30}
     whole = train(factory, RunConfig(KELLY, rounds=60, env_kwargs=kwargs, progress=False,
