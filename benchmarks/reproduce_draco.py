@@ -24,10 +24,11 @@ verdict uses the 95% t-interval of the per-seed differences (never "disjoint int
 steps on the same capacity and MP with the training seed, then evaluated greedily on the mean of
 its average behaviour ψ; ``draco_br``: the same run on the mean of its best response ζ), and
 ``ppo`` (off-the-shelf SB3 PPO with parameter sharing through
-``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters, ``--ppo-steps`` agent steps,
-at ``--ppo-capacities``). Every row shows the failure mix (rejected / dropped while held / missed
-deadline after admission), so "hold everything" or "admitted, then late" solutions are visible, and
-the mean reward per vehicle-step, so a policy whose reward and OFR disagree shows it.
+``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters (``--quick``: rollouts of
+256 steps instead of 2048), ``--ppo-steps`` agent steps, at ``--ppo-capacities``). Every row
+shows the failure mix (rejected / dropped while held / missed deadline after admission), so
+"hold everything" or "admitted, then late" solutions are visible, and the mean reward per
+vehicle-step, so a policy whose reward and OFR disagree shows it.
 
 Training resumes from checkpoints: each DRACO training run writes
 ``<checkpoint-dir>/<unit>/checkpoint.npz`` every ``--checkpoint-every`` steps (through
@@ -64,10 +65,10 @@ FAMILIES = {"synthetic": "V2XOffloading", "train": "V2XOffloadingIntersection",
             "test": "V2XOffloadingIntersectionTest"}
 CAPACITIES = (50, 60, 70, 80, 90, 100, 110, 130, 150, 170, 190, 210, 230)
 QUICK = {"capacities": [60], "mps": [1, 5], "seeds": [0, 1, 2], "train_steps": 800,
-         "eval_steps": 600, "ppo_steps": 15_000, "intersection_train_steps": 600,
-         "intersection_eval_steps": 600}
+         "eval_steps": 600, "ppo_steps": 15_000, "ppo_n_steps": 256,
+         "intersection_train_steps": 600, "intersection_eval_steps": 600}
 FULL = {"capacities": list(CAPACITIES), "mps": [1, 5], "seeds": [0, 1, 2, 3, 4],
-        "train_steps": 20_000, "eval_steps": 3000, "ppo_steps": 300_000,
+        "train_steps": 20_000, "eval_steps": 3000, "ppo_steps": 300_000, "ppo_n_steps": 2048,
         "intersection_train_steps": 20_000, "intersection_eval_steps": 3000}
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds differ from training seeds
 
@@ -280,7 +281,8 @@ def ppo_unit(capacity: float, mp: int, seed: int, options: dict[str, Any]) -> li
     if path.exists():  # a finished PPO run is reused (SB3's own zip format, written by SB3)
         model = PPO.load(path, env=vector, device="cpu")
     else:
-        model = PPO("MlpPolicy", vector, seed=seed, verbose=0, device="cpu")
+        model = PPO("MlpPolicy", vector, seed=seed, verbose=0, device="cpu",
+                    n_steps=options["ppo_n_steps"])
         model.learn(total_timesteps=options["ppo_steps"], progress_bar=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         model.save(path)
@@ -288,7 +290,8 @@ def ppo_unit(capacity: float, mp: int, seed: int, options: dict[str, Any]) -> li
     row = evaluate_policy(PPOPolicy(model, env.possible_agents), env_id, kwargs,
                           EVAL_SEED_OFFSET + seed, options["eval_steps"])
     return [{"setup": "synthetic", "env_id": env_id, "capacity": capacity, "mp": mp, "seed": seed,
-             "policy": "ppo", "train_seconds": seconds, "ppo_steps": options["ppo_steps"], **row}]
+             "policy": "ppo", "train_seconds": seconds, "ppo_steps": options["ppo_steps"],
+             "ppo_n_steps": options["ppo_n_steps"], **row}]
 
 
 def intersection_unit(seed: int, options: dict[str, Any]) -> list[dict]:
@@ -532,6 +535,9 @@ def build_parser():
                         help=f"evaluation steps per run (default {FULL['eval_steps']})")
     parser.add_argument("--ppo-steps", type=int, default=None,
                         help=f"PPO agent steps (default {FULL['ppo_steps']}, the audit's)")
+    parser.add_argument("--ppo-n-steps", type=int, default=None,
+                        help="PPO rollout length per vehicle (default 2048, SB3's; quick 256: "
+                             "SB3 collects n_steps x 30 vehicles before its first update)")
     parser.add_argument("--ppo-capacities", type=float, nargs="*", default=[60.0],
                         help="capacities (MP 1) of the PPO comparison row; none to skip")
     parser.add_argument("--no-intersection", action="store_true",
@@ -568,7 +574,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     workers = args.workers if args.workers is not None else (2 if args.quick else 1)
     sizes = dict(QUICK if args.quick else FULL)
-    for name in ("capacities", "seeds", "train_steps", "eval_steps", "ppo_steps",
+    for name in ("capacities", "seeds", "train_steps", "eval_steps", "ppo_steps", "ppo_n_steps",
                  "intersection_train_steps", "intersection_eval_steps"):
         if getattr(args, name) is not None:
             sizes[name] = getattr(args, name)
