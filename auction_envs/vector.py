@@ -156,6 +156,17 @@ class VectorMarketEnv:
         infos["_reset"] = resetting
         return self._observations(), rewards, terminations, truncations, infos
 
+    def reset_ended(self) -> np.ndarray:
+        """Reset now the envs that ended at the last step (instead of at the next one) and
+        return their indices: the same-step autoreset of Stable-Baselines3's ``VecEnv``."""
+        rows = np.flatnonzero(self._ended)
+        if rows.size:
+            self._seed_rows(rows, [None] * rows.size)
+            self._reset_rows(rows)
+            self.rounds[rows] = 0
+            self._ended[rows] = False
+        return rows
+
     def validate(self, actions: Any) -> np.ndarray:
         """The joint action as checked float64 ``[B, n, *shape]`` clipped into the documented
         bounds, or :class:`InvalidActionError` (env index, agent, space, value)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from pettingzoo import ParallelEnv
 
 
@@ -45,3 +46,99 @@ def sb3_vec_env(env: ParallelEnv, num_copies: int = 1) -> Any:
     vector = supersuit.pettingzoo_env_to_vec_env_v1(env)
     vector = supersuit.concat_vec_envs_v1(vector, num_copies, num_cpus=0, base_class="gymnasium")
     return SeededSB3VecEnv(vector)
+
+
+def sb3_native_vec_env(env_id: str, num_envs: int = 1, normalize_actions: bool = True,
+                       **kwargs: Any) -> Any:
+    """An SB3 ``VecEnv`` over the native vector env ``auction_envs.make_vec(env_id, num_envs)``,
+    one row per (env, agent): parameter sharing without SuperSuit.
+
+    Args:
+        env_id: an id whose market has a vector shell (see :func:`auction_envs.make_vec`).
+        num_envs: copies of the market; the VecEnv has ``num_envs * n_agents`` rows.
+        normalize_actions: the policy acts in ``[-1, 1]`` mapped affinely onto each agent's Box
+            (the one place actions are scaled); False passes actions in the market's units.
+        kwargs: constructor arguments of the env.
+
+    Seeding: ``PPO(seed=s)`` calls ``seed(s)``; the next reset seeds copy ``b`` with ``s + b``.
+    Ends: SB3 resets a finished env in the same step, so the row's ``infos`` carry
+    ``terminal_observation`` and ``TimeLimit.truncated`` (True on truncation, so SB3 bootstraps
+    through it, not through a termination).
+    """
+    from gymnasium import spaces
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+    import auction_envs
+
+    venv = auction_envs.make_vec(env_id, num_envs=num_envs, **kwargs)
+
+    class NativeSB3VecEnv(VecEnv):
+        def __init__(self) -> None:
+            self.venv = venv
+            self.n = venv.n_agents
+            single = venv.single_action_space
+            self._low = np.asarray(venv.action_space.low[0], dtype=np.float64)
+            self._high = np.asarray(venv.action_space.high[0], dtype=np.float64)
+            action_space = (spaces.Box(-1.0, 1.0, single.shape, np.float32) if normalize_actions
+                            else single)
+            super().__init__(venv.num_envs * self.n, venv.single_observation_space, action_space)
+            self._next_seed: int | None = None
+            self._actions: np.ndarray | None = None
+
+        def _market_actions(self, actions: np.ndarray) -> np.ndarray:
+            actions = np.asarray(actions, dtype=np.float64).reshape(venv.num_envs, self.n, -1)
+            if not normalize_actions:
+                return actions
+            unit = (np.clip(actions, -1.0, 1.0) + 1.0) / 2.0
+            return self._low + unit * (self._high - self._low)
+
+        def reset(self) -> np.ndarray:
+            observations, _ = venv.reset(seed=self._next_seed)
+            self._next_seed = None
+            return observations.reshape(self.num_envs, -1)
+
+        def seed(self, seed: int | None = None) -> list[int | None]:
+            self._next_seed = seed
+            return [seed] * self.num_envs
+
+        def step_async(self, actions: np.ndarray) -> None:
+            self._actions = actions
+
+        def step_wait(self) -> Any:
+            observations, rewards, terminations, truncations, _ = venv.step(
+                self._market_actions(self._actions))
+            dones = (terminations | truncations).reshape(-1)
+            flat = observations.reshape(self.num_envs, -1)
+            infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+            ended = venv.reset_ended()
+            if ended.size:
+                fresh = venv._observations().reshape(self.num_envs, -1)
+                for row in np.flatnonzero(dones):
+                    infos[row] = {"terminal_observation": flat[row].copy(),
+                                  "TimeLimit.truncated": bool(truncations.reshape(-1)[row]
+                                                              and not terminations.reshape(-1)[row])}
+                flat = fresh
+            return flat, rewards.reshape(-1).astype(np.float32), dones, infos
+
+        def close(self) -> None:
+            venv.close()
+
+        def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            return [getattr(venv, attr_name)] * len(self._indices(indices))
+
+        def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+            setattr(venv, attr_name, value)
+
+        def env_method(self, method_name: str, *args: Any, indices: Any = None, **kw: Any
+                       ) -> list[Any]:
+            return [getattr(venv, method_name)(*args, **kw)] * len(self._indices(indices))
+
+        def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+            return [False] * len(self._indices(indices))
+
+        def _indices(self, indices: Any) -> list[int]:
+            if indices is None:
+                return list(range(self.num_envs))
+            return [indices] if isinstance(indices, int) else list(indices)
+
+    return NativeSB3VecEnv()
