@@ -42,6 +42,8 @@ class LearnerSpec:
     kind: str = "learner"
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: leaderboard grids it runs in ("quick", "full"); a slow learner joins the full grid only
+    modes: tuple[str, ...] = ("quick", "full")
 
     def fits(self, env_id: str) -> bool:
         return market_of(env_id) in self.markets
@@ -64,7 +66,8 @@ _REGISTRY: dict[str, LearnerSpec] = {}
 
 def register_learner(name: str, build: Callable[..., Learner], markets: dict[str, dict[str, Any]],
                      kind: str = "learner", description: str = "", tags: tuple[str, ...] = (),
-                     replace: bool = False) -> LearnerSpec:
+                     replace: bool = False, modes: tuple[str, ...] = ("quick", "full")
+                     ) -> LearnerSpec:
     """Add a learner to the registry (one call); ``replace`` to overwrite an existing name."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
@@ -73,7 +76,7 @@ def register_learner(name: str, build: Callable[..., Learner], markets: dict[str
     if name in _REGISTRY and not replace:
         raise ValueError(f"learner {name!r} is already registered (pass replace=True)")
     spec = LearnerSpec(name, build, {market_of(m): dict(o) for m, o in markets.items()}, kind,
-                       description, tuple(tags))
+                       description, tuple(tags), tuple(modes))
     _REGISTRY[name] = spec
     return spec
 
@@ -162,6 +165,12 @@ def _truthful_iov(env: Any, seed: int, scale: float = 1.0) -> Learner:
     return TruthfulIoVBidders(env, scale=scale)
 
 
+def _draco(env: Any, seed: int, **config: Any) -> Learner:
+    from agents.fsp import DRACOLearner
+
+    return DRACOLearner(env, seed=seed, **config)
+
+
 def _register_built_ins() -> None:
     if "Random" in _REGISTRY:
         return
@@ -191,5 +200,8 @@ def _register_built_ins() -> None:
         register_learner(f"FixedMarkup{markup:g}", _fixed_markup,
                          _each(CLOUD, {"markup": markup}), kind="scripted",
                          description=f"every provider prices at base x (1 + {markup:g})")
+    register_learner("DRACO", _draco, _each(V2X, {}), tags=("fsp", "torch"), modes=("full",),
+                     description="paper 000: fictitious self-play actor-critic (agents.fsp); "
+                                 "needs torch; full grid only (slow on CPU)")
     register_learner("TruthfulIoV", _truthful_iov, _each(IOV, {}), kind="scripted",
                      description="every VSP bids its utility at the exact optimum (x_i = u_i(s*_i))")

@@ -178,7 +178,8 @@ def run_one(market: str, learner_name: str, seed: int, mode: str) -> dict[str, A
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def grid(markets: list[str], learners: list[str] | None, seeds: int) -> list[tuple[str, str, int]]:
+def grid(markets: list[str], learners: list[str] | None, seeds: int, mode: str = "quick"
+         ) -> list[tuple[str, str, int]]:
     """Every (market, learner, seed) of the board, learners filtered by ``learners`` (the random
     policy and each market's reference learner always run: the normalization needs them)."""
     from agents.registry import learners_for
@@ -186,7 +187,7 @@ def grid(markets: list[str], learners: list[str] | None, seeds: int) -> list[tup
     cells = []
     for market in markets:
         board = board_of(market)
-        names = [spec.name for spec in learners_for(latest_id(market))]
+        names = [spec.name for spec in learners_for(latest_id(market)) if mode in spec.modes]
         if learners:
             names = [n for n in names if n in learners or n in ("Random", board.reference_learner)]
         for name in names:
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown learners {unknown}; registered: {sorted(learner_registry())}")
     jobs = [(market, learner, seed, mode) for market, learner, seed in grid(markets, learners or None,
-                                                                          args.seeds)]
+                                                                          args.seeds, mode)]
     args.out.mkdir(parents=True, exist_ok=True)
     store = CellStore(args.out / "runs.jsonl", restart=args.restart)
     print(f"{len(jobs)} runs ({len(store)} already in {args.out / 'runs.jsonl'})", file=sys.stderr)
