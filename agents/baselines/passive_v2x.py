@@ -9,7 +9,7 @@ import numpy as np
 
 from agents.base import Transition
 
-V2X_IDS = ("auction_envs/V2XOffloading-v0", "auction_envs/V2XOffloadingIntersection-v0")
+V2X_IDS = ("auction_envs/V2XOffloading-v1", "auction_envs/V2XOffloadingIntersection-v1")
 
 
 def registered_v2x_layout(size: int) -> Any:

@@ -37,9 +37,9 @@ def run_passive(env: V2XOffloadingEnv, seed: int = 0) -> dict:
 
 
 def test_variants_and_arguments() -> None:
-    env = auction_envs.make("auction_envs/V2XOffloading-v0")
+    env = auction_envs.make("auction_envs/V2XOffloading-v1")
     assert (env.n_vehicles, env.capacity, env.max_rebids, env.max_cycles) == (30, 100.0, 1, 8000)
-    env = auction_envs.make("auction_envs/V2XOffloadingHighContention-v0", max_rebids=5)
+    env = auction_envs.make("auction_envs/V2XOffloadingHighContention-v1", max_rebids=5)
     assert (env.capacity, env.max_rebids) == (60.0, 5)
     assert env.observation_space("vehicle_0").shape == (env.layout.size,)
     assert env.observation_space("vehicle_0") == env.layout.space()
@@ -128,3 +128,27 @@ def test_clip_policy_clips_and_raise_policy_raises() -> None:
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match="vehicle_0"):
         env.step(bad)
+
+
+def test_docstring_shows_the_layout_and_the_layout_packs_what_the_env_emits() -> None:
+    env = V2XOffloadingEnv(max_cycles=20)
+    assert env.frame_layout.table() in V2XOffloadingEnv.__doc__.replace("\n    ", "\n")
+    assert "needs_action" in env.layout and env.layout.size == 75
+    observations, _ = env.reset(seed=0)
+    for _ in range(10):
+        observations, *_ = env.step({a: np.array([1.0, 0.3], dtype=np.float32) for a in env.agents})
+    fields = env.layout.unpack(np.stack(list(observations.values())))
+    assert np.allclose(fields["budget"], env.budget)
+    assert np.array_equal(fields["needs_action"] > 0, env.core.needs_action())
+    repacked = env.layout.pack(fields, batch_shape=(env.n_vehicles,))
+    assert np.allclose(repacked, np.stack(list(observations.values())), atol=1e-6)
+
+
+def test_state_and_metrics_need_a_reset() -> None:
+    from auction_envs.core import ResetNeededError
+
+    env = V2XOffloadingEnv(max_cycles=5)
+    with pytest.raises(ResetNeededError):
+        env.state()
+    with pytest.raises(ResetNeededError):
+        env.metrics()

@@ -13,8 +13,8 @@ from auction_envs.envs.v2x import V2XIntersectionEnv
 from auction_envs.envs.v2x.mobility import JunctionMobility, sumo_available, uplink_throughput
 from auction_envs.envs.v2x.requests import TRANSIT
 
-INTERSECTION = ["auction_envs/V2XOffloadingIntersection-v0",
-                "auction_envs/V2XOffloadingIntersectionTest-v0"]
+INTERSECTION = ["auction_envs/V2XOffloadingIntersection-v1",
+                "auction_envs/V2XOffloadingIntersectionTest-v1"]
 
 
 # The registered junction variants go through the whole conformance suite in
@@ -120,7 +120,7 @@ def test_departing_vehicle_drops_its_pending_requests() -> None:
 def test_sumo_mobility_drives_the_same_junction() -> None:
     results = []
     for _ in range(2):
-        env = auction_envs.make("auction_envs/V2XOffloadingIntersection-v0", mobility="sumo",
+        env = auction_envs.make("auction_envs/V2XOffloadingIntersection-v1", mobility="sumo",
                                 max_cycles=600, warmup=30.0)
         policy = PassiveV2XPolicy()
         observations, _ = env.reset(seed=5)

@@ -86,7 +86,7 @@ def test_utilization_term_uses_the_acas_beta() -> None:
 
 
 def test_backoff_timing_and_cost() -> None:
-    env = scenario([(0, 0, "F1", 50), (0, 0, "F1", 50)])
+    env = scenario([(0, 0, "F1", 50), (0, 0, "F1", 50)], backoff_cost="hold")
     # alpha = 0.5 < r = 0.6: both held ceil(0.5 * 10) = 5 steps; q = (2000 / 2) / 50 * 5 / 10 = 10
     observations, rewards, _, _, infos = step(env, v0=(0.5, 0.5))
     assert rewards["vehicle_0"] == pytest.approx(-20.0)

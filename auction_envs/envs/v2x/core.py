@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from auction_envs.envs.v2x.arrivals import bid_values
 from auction_envs.envs.v2x.events import (
@@ -28,6 +29,8 @@ from auction_envs.envs.v2x.population import Population, draw_budgets
 from auction_envs.envs.v2x.requests import DECIDE, HELD, QUEUED, RUNNING, TRANSIT, RequestTable
 from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
 from auction_envs.mechanisms.second_price import second_price
+
+THRESHOLD_REJECTION_ROUNDS = 50  # then the inverse CDF (a far-off mean would loop forever)
 
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
@@ -52,6 +55,7 @@ class CoreConfig:
     max_backoff: int = 10
     max_hold: int = 250
     max_held: int = 50
+    arrival_window: int = 100  # steps of the arrival-rate estimate (the MMPP's period)
 
 
 class V2XCore:
@@ -99,6 +103,9 @@ class V2XCore:
             view.reset(0.0)
         self.view_utilization = np.zeros(len(self.sites))
         self.last_price = np.zeros(self.n_types)
+        self.last_bid_count = np.zeros(self.n_types, dtype=np.int64)
+        self.last_admitted_count = np.zeros(self.n_types, dtype=np.int64)
+        self.arrival_rate = np.zeros(n)  # per vehicle, requests per step (moving average)
         return StepEvents(created=self._spawn(0, rng))
 
     @property
@@ -116,11 +123,16 @@ class V2XCore:
 
         # 1. decisions
         deciding = np.flatnonzero(R.state == DECIDE)
+        submitted = deciding[:0]
         if deciding.size:
             submitted, prices = self._decide(deciding, alpha, fraction, t, rng, events)
-            # 2.-3. auction and assignment
-            if submitted.size:
-                events.bids = self._auction(t, submitted, prices, rng, closed)
+        # 2.-3. the ACA reads its view of the sites (every step, so beta and the remote
+        # utilization observed stay current even when nobody bids), auctions and assigns
+        used = self._view_used(rng)
+        self.last_bid_count[:] = 0
+        self.last_admitted_count[:] = 0
+        if submitted.size:
+            events.bids = self._auction(t, submitted, prices, used, rng, closed)
 
         # 4. held requests: time, deadline and count limits
         now = t + 1
@@ -183,9 +195,15 @@ class V2XCore:
             return np.full(size, min(max(mean, 0.0), 1.0))
         out = rng.normal(mean, std, size)
         bad = (out < 0) | (out > 1)
-        while bad.any():
+        for _ in range(THRESHOLD_REJECTION_ROUNDS):
+            if not bad.any():
+                return out
             out[bad] = rng.normal(mean, std, int(bad.sum()))
             bad = (out < 0) | (out > 1)
+        if bad.any():  # far-off (mean, std): finish by inverting the truncated normal's CDF
+            low, high = ndtr((0.0 - mean) / std), ndtr((1.0 - mean) / std)
+            u = low + (high - low) * rng.random(int(bad.sum()))
+            out[bad] = np.clip(mean + std * ndtri(u), 0.0, 1.0)
         return out
 
     def _prices(self, vehicle: np.ndarray, fraction: np.ndarray) -> np.ndarray:
@@ -219,13 +237,12 @@ class V2XCore:
         self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
         return used
 
-    def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray,
+    def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray, used: np.ndarray,
                  rng: np.random.Generator, closed: ClosedLog) -> BidEvents:
         """One k-slot second-price auction per service type, then RIAL assignment of the winners."""
         R = self.requests
         R.attempts[submitted] += 1
         rebid = R.attempts[submitted] > 1
-        used = self._view_used(rng)
         beta = float(min(1.0, used.sum() / self.site_capacity.sum()))
         types = rng.permutation(self.n_types) if self.config.type_order == "random" \
             else np.arange(self.n_types)
@@ -248,6 +265,8 @@ class V2XCore:
             else:
                 won, paid = second_price(bids, n_slots, rng)
             winners = idx[won]
+            self.last_bid_count[k] = idx.size
+            self.last_admitted_count[k] = winners.size
             if winners.size:
                 self.last_price[k] = paid[won][0]
                 winners = winners[np.argsort(-bids[won], kind="stable")]  # highest bid first
@@ -311,10 +330,11 @@ class V2XCore:
         """Finish, drop, start and queue requests at the sites; record what they report."""
         R = self.requests
         running = R.state == RUNNING
-        done = running & (R.finish_at <= now)
-        self._close(done, SUCCESS, closed)
-        overrun = running & ~done & (now + R.return_latency > R.deadline)
+        # a result is on time when it is back by the deadline: finish_at + return latency <= deadline
+        overrun = running & (now + R.return_latency > R.deadline)
         self._close(overrun, DEADLINE_MISS, closed)
+        done = running & ~overrun & (R.finish_at <= now)
+        self._close(done, SUCCESS, closed)
         arrive = (R.state == TRANSIT) & (R.ready_at <= now)
         R.state[arrive] = QUEUED
         queued = R.state == QUEUED
@@ -363,8 +383,11 @@ class V2XCore:
             columns = self.population.new_requests(now, rng)
         vehicle = columns["vehicle"]
         count = len(vehicle)
+        weight = 1.0 / self.config.arrival_window
+        self.arrival_rate *= 1.0 - weight
         if count == 0:
             return vehicle
+        self.arrival_rate += weight * np.bincount(vehicle, minlength=self.n_vehicles)
         stype = columns["stype"]
         relative = columns["relative_deadline"]
         columns["uid"] = np.arange(self._next_uid, self._next_uid + count)

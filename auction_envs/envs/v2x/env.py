@@ -22,10 +22,10 @@ from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
 from auction_envs.envs.v2x.core import CoreConfig, Script, V2XCore
 from auction_envs.envs.v2x.events import SUCCESS, StepEvents
 from auction_envs.envs.v2x.metrics import V2XCounters
-from auction_envs.envs.v2x.observations import MAX_BUDGET, V2XObserver, build_layout
+from auction_envs.envs.v2x.observations import MAX_BUDGET, V2XObserver, build_layout, stack_layout
 from auction_envs.envs.v2x.population import BUDGETS, Population, SyntheticPopulation
 from auction_envs.envs.v2x.render import render_rgb, render_text
-from auction_envs.envs.v2x.rewards import V2XReward
+from auction_envs.envs.v2x.rewards import BACKOFF_COSTS, V2XReward
 from auction_envs.envs.v2x.sites import SiteProfile, default_sites
 
 RADIUS = 65.0  # m: the junction's coverage radius (the distance field's scale)
@@ -116,17 +116,29 @@ class V2XOffloadingEnv(MarketEnv):
     waits for a decision in that step; it is ignored when ``needs_action == 0``.
 
     ## Observation Space
-    ``Box(float32, shape=(49,))`` with the default ``obs_requests = 4``, laid out by
+    ``Box(float32, shape=(75 * history,))`` with the default ``obs_requests = 4``, laid out by
     ``self.layout`` (``auction_envs.core.layout``): read fields by name, e.g.
     ``env.unwrapped.layout.get(obs, "needs_action")``; ``layout.unpack(obs)`` gives every field in
-    natural units (the *scale* column: the stored entry is value / scale).
+    natural units (the *scale* column: the stored entry is value / scale). One frame
+    (``self.frame_layout``):
 
     LAYOUT_TABLE
 
     The last clearing price of a service type is the price its winners paid, the highest bid when
     no slot was free, 0 when uncontended; it is kept from the last step with bids of that type.
-    The ``obs_requests`` request blocks describe the requests waiting for a decision with the
-    earliest deadlines (ties in arrival order); empty blocks are 0.
+    The bid and winner counts are those of the last step (0 for a type nobody bid for): the ACA
+    publishes how many bids it received, not their values. Utilizations and ``beta`` are the
+    ACA's view read in the last step (refreshed every step). The arrival rates are exponential
+    moving averages (weight 1/100 per step) of the requests created per step, the vehicle's own
+    and the total: an estimate of the MMPP rate lambda. The ``obs_requests`` request blocks
+    describe the requests waiting for a decision with the earliest deadlines (ties in arrival
+    order); empty blocks are 0; ``type`` is one-hot over the service types, so F1-F2 and F2-F1
+    differ. Hidden on purpose: the other vehicles' budgets, bids and requests, the sites' true
+    remote load (only the ACA's delayed view), the MMPP state.
+
+    ``history = nu`` stacks the last ``nu`` frames newest first (``obs.reshape(nu, frame size)``);
+    the newest frame keeps the field names, older ones are prefixed ``lag1_``, ``lag2_``, ...;
+    frames before the episode's first are 0.
 
     ## Rewards
     ``rewards.V2XReward``, per vehicle and step, the sum over its requests decided or auctioned in
@@ -134,9 +146,16 @@ class V2XOffloadingEnv(MarketEnv):
     auction starts: admitted with payment ``p > 0``: ``v - p + W (1 - beta)``; admitted with
     ``p = 0``: ``W (1 - beta)``; rejected: ``-c + W (1 - beta)`` with ``c = lost_bid_penalty * v``
     (1, the authors' ``c = v``); backed off: ``-q`` with ``q = (B / n_batch) / Q * hold / 10``
-    (``n_batch`` = the vehicle's requests decided this step). Failures after admission (deadline
-    misses) and hold drops cost ``failure_penalty * v`` (0 by default [decision]: the paper's
-    utility has no such term). Values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))``, budgets 2000 or
+    (``n_batch`` = the vehicle's requests decided this step) and, by default
+    (``backoff_cost="age_plus_hold"``, the authors' code, MARKETS §2), ``delay = t + 1 - created +
+    (1 - alpha) * max_backoff``, the request's age plus the hold (``backoff_cost="hold"``: the hold
+    ``ceil((1 - alpha) * 10)`` alone, v0). A request admitted and then failed (dropped by its site
+    or back after its deadline) costs ``failure_penalty * v`` (2 [decision]) when it fails, and a
+    request dropped while held or waiting for a decision costs ``hold_drop_penalty * v`` (1
+    [decision]): then "admitted, then late" nets ``-v - p + W (1 - beta)`` and a drop ``-v``, no
+    better than a rejection, so reward and OFR point the same way (both 0: the paper's utility,
+    under which "admitted then late" and "never offload" out-earn rejection;
+    ``rewards.py`` explains). Values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))``, budgets 2000 or
     1500.
 
     ## Infos
@@ -175,22 +194,35 @@ class V2XOffloadingEnv(MarketEnv):
       ``duration_noise_std`` (0.22): the resource model above; ``sites`` (a pair of
       ``SiteProfile``) replaces it entirely.
     * ``budget_mode`` (``"per_step"``), ``type_order`` (``"random"``), ``lost_bid_penalty`` (1),
-      ``failure_penalty`` (0), ``utility_weight`` (0.1, ``W = weight x B``), ``tie_break``
-      (``"random"`` or ``"fifo"``: equal bids in arrival order).
-    * ``backoff_threshold`` (``(0.6, 0.3)``: mean and std of ``r``), ``max_backoff`` (10),
-      ``max_hold`` (250), ``max_held`` (50), ``obs_requests`` (4).
+      ``failure_penalty`` (2), ``hold_drop_penalty`` (1), ``backoff_cost``
+      (``"age_plus_hold"`` or ``"hold"``), ``utility_weight`` (0.1, ``W = weight x B``),
+      ``tie_break`` (``"random"`` or ``"fifo"``: equal bids in arrival order).
+    * ``backoff_threshold`` (``(0.6, 0.3)``: mean and std of ``r``; drawn by rejection, then by
+      the inverse CDF after 50 rounds, so a far-off mean cannot loop forever), ``max_backoff``
+      (10), ``max_hold`` (250), ``max_held`` (50), ``obs_requests`` (4), ``history`` (1: frames
+      stacked in each observation).
     * ``population``: who is in the market (``population.Population``; default the synthetic
       ``SyntheticPopulation(n_vehicles)``; the junction variant passes its own).
     * ``render_mode`` (``"ansi"``, ``"human"``, ``"rgb_array"``: site utilization over time),
       ``action_policy``.
 
     ## Version History
+    * v1: (1) backoff cost = age plus hold (the authors' code) by default, ``backoff_cost="hold"``
+      for v0's; (2) ``failure_penalty`` (now 2) charges only failures after admission, the new
+      ``hold_drop_penalty`` (1) drops while held or pending (v0: one ``failure_penalty``, 0, for
+      both); (3) the ACA reads its view of the sites every step, so ``remote_utilization`` and
+      ``system_utilization`` (beta) no longer freeze while nobody bids (this draws the view's
+      noise every step: seeded trajectories change); (4) a result back at deadline + 1 is a
+      deadline miss (v0 counted it a success when the run ended within the deadline but the
+      return latency pushed it past); (5) observation fields ``arrival_rate``,
+      ``system_arrival_rate``, ``last_bid_count``, ``last_admitted_count`` and a one-hot request
+      ``type``, and the ``history`` argument; (6) the backoff threshold draw is bounded.
     * v0: initial release.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
         **MarketEnv.metadata,
-        "name": "v2x_offloading_v0",
+        "name": "v2x_offloading_v1",
         "render_modes": ["human", "ansi", "rgb_array"],
     }
 
@@ -219,13 +251,16 @@ class V2XOffloadingEnv(MarketEnv):
         type_order: str = "random",
         tie_break: str = "random",
         lost_bid_penalty: float = 1.0,
-        failure_penalty: float = 0.0,
+        failure_penalty: float = 2.0,
+        hold_drop_penalty: float = 1.0,
+        backoff_cost: str = "age_plus_hold",
         utility_weight: float = 0.1,
         backoff_threshold: tuple[float, float] = (0.6, 0.3),
         max_backoff: int = 10,
         max_hold: int = 250,
         max_held: int = 50,
         obs_requests: int = 4,
+        history: int = 1,
         population: Population | None = None,
         render_mode: str | None = None,
         action_policy: str = "raise",
@@ -233,7 +268,8 @@ class V2XOffloadingEnv(MarketEnv):
         n_vehicles = check_int("n_vehicles", n_vehicles, low=1)
         capacity = check_real("capacity", capacity, low=0.0, low_open=True)
         for name, value in (("max_backoff", max_backoff), ("max_hold", max_hold),
-                            ("max_held", max_held), ("obs_requests", obs_requests)):
+                            ("max_held", max_held), ("obs_requests", obs_requests),
+                            ("history", history)):
             check_int(name, value, low=1)
         for name, value in (("max_rebids", max_rebids), ("remote_latency", remote_latency),
                             ("info_delay", info_delay)):
@@ -243,12 +279,15 @@ class V2XOffloadingEnv(MarketEnv):
         for name, value in (("info_delay_std", info_delay_std), ("info_noise_std", info_noise_std),
                             ("duration_noise_std", duration_noise_std),
                             ("lost_bid_penalty", lost_bid_penalty),
-                            ("failure_penalty", failure_penalty), ("utility_weight", utility_weight)):
+                            ("failure_penalty", failure_penalty),
+                            ("hold_drop_penalty", hold_drop_penalty),
+                            ("utility_weight", utility_weight)):
             check_real(name, value, low=0.0)
         check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
         check_choice("budget_mode", budget_mode, ("per_step", "per_request"))
         check_choice("type_order", type_order, ("random", "fixed"))
         check_choice("tie_break", tie_break, ("random", "fifo"))
+        check_choice("backoff_cost", backoff_cost, BACKOFF_COSTS)
         threshold = _check_threshold(backoff_threshold)
         if sites is None:
             sites = default_sites(slot_size, edge_share, remote_latency, info_delay,
@@ -276,16 +315,21 @@ class V2XOffloadingEnv(MarketEnv):
             max_backoff=int(max_backoff), max_hold=int(max_hold), max_held=int(max_held))
         self.reward_function = V2XReward(lost_bid_penalty=float(lost_bid_penalty),
                                          utility_weight=float(utility_weight),
-                                         failure_penalty=float(failure_penalty))
+                                         failure_penalty=float(failure_penalty),
+                                         hold_drop_penalty=float(hold_drop_penalty),
+                                         backoff_cost=backoff_cost, max_backoff=int(max_backoff))
         self.core = V2XCore(self.config, population)
         self.population = population
         self.n_types = len(self.service_names)
         type_work = np.array([self.task_work[row[row >= 0]].sum() for row in self.chain_tasks])
         type_has = np.array([[np.any(row == f) for f in range(len(self.task_work))]
                              for row in self.chain_tasks], dtype=np.float64)
-        self.layout = build_layout(self.service_names, int(obs_requests), int(max_held),
-                                   float(type_work.max()), self.max_rebids, self.radius)
-        self.observer = V2XObserver(self.layout, self.core, type_work, type_has, int(obs_requests))
+        self.history = int(history)
+        self.frame_layout = build_layout(self.service_names, int(obs_requests), int(max_held),
+                                         float(type_work.max()), self.max_rebids, self.radius)
+        self.layout = stack_layout(self.frame_layout, self.history)
+        self.observer = V2XObserver(self.frame_layout, self.core, type_work, type_has,
+                                    int(obs_requests))
         observation_space = self.layout.space()
         action_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
         state_size = 6 + self.n_types + 3 * n_vehicles
@@ -304,6 +348,8 @@ class V2XOffloadingEnv(MarketEnv):
         self.counters = V2XCounters(self.n_vehicles, len(self.sites))
         self.counters.add(events, record_sites=False)
         self.last_reward = np.zeros(self.n_vehicles)
+        self._frames = np.zeros((self.n_vehicles, self.history, self.frame_layout.size),
+                                dtype=np.float32)
         needs = self.core.needs_action().tolist()
         budget = self.core.budget.tolist()
         return {agent: {"needs_action": needs[i], "budget": budget[i]}
@@ -373,6 +419,7 @@ class V2XOffloadingEnv(MarketEnv):
         events = self.core.step(array.reshape(self.n_vehicles, 2), self.np_random)
         reward = self.reward_function(events, self.n_vehicles)
         self.counters.add(events)
+        self.last_events = events  # the step's request events (analysis: other reward rules)
         self.last_reward = reward
         return dict(zip(self.possible_agents, reward.tolist())), self._step_infos(events), False
 
@@ -392,8 +439,12 @@ class V2XOffloadingEnv(MarketEnv):
                 for i, agent in enumerate(self.possible_agents)}
 
     def _observations(self) -> dict[str, np.ndarray]:
-        obs = self.observer(self.last_reward, self.num_cycles)
-        return dict(zip(self.agents, obs))
+        frame = self.observer(self.last_reward, self.num_cycles)
+        if self.history == 1:
+            return dict(zip(self.agents, frame))
+        self._frames[:, 1:] = self._frames[:, :-1]
+        self._frames[:, 0] = frame
+        return dict(zip(self.agents, self._frames.reshape(self.n_vehicles, -1).copy()))
 
     # ------------------------------------------------------------------ state, metrics, render
     def state(self) -> np.ndarray:
@@ -447,7 +498,7 @@ def _with_layout_table(doc: str, layout_table: str) -> str:
 
 
 def default_layout_table() -> str:
-    """The observation table of the default synthetic env (what the docstring shows)."""
+    """The observation table of one frame of the default synthetic env (the docstring's)."""
     return build_layout(SERVICE_NAMES, 4, 50, float(TASK_WORK.sum()), 1, RADIUS).table()
 
 

@@ -197,15 +197,18 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     junction is populated), ``min_uplink_mbps`` (10), ``amount`` (1.5), ``work_rate`` (12),
     ``remote_latency`` (1 step), ``info_delay`` (5 +- ``info_delay_std`` 1 steps).
     Defaults: the paper's training setup (low contention); the registered
-    ``V2XOffloadingIntersectionTest-v0`` is its test setup (capacity 20, 30 km/h, one vehicle
+    ``V2XOffloadingIntersectionTest-v1`` is its test setup (capacity 20, 30 km/h, one vehicle
     per second, greens of 20 s).
 
     ## Version History
+    * v1: the changes of ``V2XOffloadingEnv`` v1 (age-plus-hold backoff cost, failure and hold-drop
+      penalties, the view read every step, the deadline + 1 fix, the new observation fields and
+      ``history``); the site arguments (``remote_latency``, ``info_delay``, ...) are checked.
     * v0: initial release.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
-        **V2XOffloadingEnv.metadata, "name": "v2x_offloading_intersection_v0",
+        **V2XOffloadingEnv.metadata, "name": "v2x_offloading_intersection_v1",
     }
 
     service_names = ("F1", "F2")

@@ -15,7 +15,7 @@ from auction_envs.envs.v2x.requests import DECIDE
 
 MAX_BUDGET = 2000.0
 REQUEST_FEATURES = ("present", "work", "has_F1", "has_F2", "deadline", "time_left",
-                    "value_per_budget", "attempts")
+                    "value_per_budget", "attempts", "type")
 DEADLINE_SCALE = 300.0  # the longest relative deadline of the synthetic setup
 UPLINK_SCALE = 1690.0  # Mbps: the uplink fit at distance 0
 
@@ -42,9 +42,17 @@ def build_layout(service_names: tuple[str, ...], obs_requests: int, max_held: in
               description="the vehicle's uplink share (Mbps; 0 in the synthetic setup)"),
         Field("last_reward_per_budget", low=-np.inf,
               description="the vehicle's last reward / B"),
+        Field("arrival_rate", low=0.0,
+              description="the vehicle's requests per step, moving average over ~100 steps"),
+        Field("system_arrival_rate", low=0.0, scale=10.0,
+              description="all vehicles' requests per step, moving average over ~100 steps"),
         Field("last_price_per_budget", size=len(service_names), low=0.0,
               description="last clearing price per service type ("
                           + ", ".join(service_names) + ") / B"),
+        Field("last_bid_count", size=len(service_names), low=0.0, scale=10.0,
+              description="bids in the last step's auction per service type (competing bids)"),
+        Field("last_admitted_count", size=len(service_names), low=0.0, scale=10.0,
+              description="winners of the last step's auction per service type"),
     ]
     request_fields = {
         "present": Field("present", **unit, description="1 if this request slot is filled"),
@@ -59,11 +67,27 @@ def build_layout(service_names: tuple[str, ...], obs_requests: int, max_held: in
         "attempts": Field("attempts", low=0.0, high=1.0, scale=max_rebids + 1.0,
                           description="submissions so far"),
     }
+    request_fields["type"] = Field("type", size=len(service_names), **unit,
+                                   description="one-hot service type (" + ", ".join(service_names)
+                                   + "): tells F1-F2 from F2-F1")
     for j in range(obs_requests):
         for name in REQUEST_FEATURES:
             f = request_fields[name]
             fields.append(Field(f"request{j}_{name}", f.size, f.low, f.high, f.scale,
                                 f"request {j} (earliest deadlines first): {f.description}"))
+    return ObservationLayout(fields)
+
+
+def stack_layout(frame: ObservationLayout, history: int) -> ObservationLayout:
+    """The layout of ``history`` frames stacked newest first: the newest frame keeps the field
+    names (``layout.get(obs, "needs_action")`` reads the current step), the frame ``k`` steps old
+    prefixes them with ``lag{k}_``. ``obs.reshape(history, frame.size)`` gives the frames."""
+    if history == 1:
+        return frame
+    fields = list(frame.fields)
+    for lag in range(1, history):
+        fields += [Field(f"lag{lag}_{f.name}", f.size, f.low, f.high, f.scale,
+                         f"{f.description} ({lag} steps ago)") for f in frame.fields]
     return ObservationLayout(fields)
 
 
@@ -73,6 +97,7 @@ class V2XObserver:
     def __init__(self, layout: ObservationLayout, core: V2XCore, type_work: np.ndarray,
                  type_has: np.ndarray, obs_requests: int) -> None:
         self.layout = layout
+        self.type_one_hot = np.eye(len(type_work))
         self.core = core
         self.type_work = type_work
         self.type_has = type_has
@@ -80,6 +105,8 @@ class V2XObserver:
         self.scale = np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
         self.column = {name: layout.slice(name).start for name in layout.names}
         self.price_slice = layout.slice("last_price_per_budget")
+        self.bid_slice = layout.slice("last_bid_count")
+        self.admitted_slice = layout.slice("last_admitted_count")
         self.request_base = self.column.get("request0_present", layout.size)
 
     def __call__(self, last_reward: np.ndarray, now: int) -> np.ndarray:
@@ -106,7 +133,11 @@ class V2XObserver:
         raw[:, col["distance"]] = distance
         raw[:, col["uplink_share"]] = share
         raw[:, col["last_reward_per_budget"]] = last_reward / core.budget
+        raw[:, col["arrival_rate"]] = core.arrival_rate
+        raw[:, col["system_arrival_rate"]] = core.arrival_rate.sum()
         raw[:, self.price_slice] = core.last_price[None, :] / core.budget[:, None]
+        raw[:, self.bid_slice] = core.last_bid_count[None, :]
+        raw[:, self.admitted_slice] = core.last_admitted_count[None, :]
         deciding = R.state == DECIDE
         if self.obs_requests and deciding.any():
             idx = np.flatnonzero(deciding)
@@ -120,13 +151,13 @@ class V2XObserver:
                 np.ones(idx.size), self.type_work[stype], self.type_has[stype, 0],
                 self.type_has[stype, 1], R.relative_deadline[idx],
                 np.maximum(R.deadline[idx] - now, 0), R.value[idx] / core.budget[vehicle],
-                R.attempts[idx],
+                R.attempts[idx], self.type_one_hot[stype],
             ])
-            width = len(REQUEST_FEATURES)
+            width = features.shape[1]
             columns = self.request_base + rank[:, None] * width + np.arange(width)[None, :]
             raw[vehicle[:, None], columns] = features
         raw /= self.scale
         return raw.astype(np.float32)
 
 
-__all__ = ["MAX_BUDGET", "REQUEST_FEATURES", "V2XObserver", "build_layout"]
+__all__ = ["MAX_BUDGET", "REQUEST_FEATURES", "V2XObserver", "build_layout", "stack_layout"]
