@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from auction_envs.envs.v2x.arrivals import bid_values
+from auction_envs.envs.v2x.decisions import backoff_thresholds, batch_prices
 from auction_envs.envs.v2x.events import (
     DEADLINE_MISS,
     HOLD_DROP,
@@ -29,8 +29,6 @@ from auction_envs.envs.v2x.population import Population, draw_budgets
 from auction_envs.envs.v2x.requests import DECIDE, HELD, QUEUED, RUNNING, TRANSIT, RequestTable
 from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
 from auction_envs.mechanisms.second_price import second_price
-
-THRESHOLD_REJECTION_ROUNDS = 50  # then the inverse CDF (a far-off mean would loop forever)
 
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
@@ -189,40 +187,10 @@ class V2XCore:
         return submitted, prices
 
     def _thresholds(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """Backoff thresholds ``r ~ N(mean, std)`` truncated to ``[0, 1]`` (by rejection)."""
-        mean, std = self.config.backoff_threshold
-        if std == 0:
-            return np.full(size, min(max(mean, 0.0), 1.0))
-        out = rng.normal(mean, std, size)
-        bad = (out < 0) | (out > 1)
-        for _ in range(THRESHOLD_REJECTION_ROUNDS):
-            if not bad.any():
-                return out
-            out[bad] = rng.normal(mean, std, int(bad.sum()))
-            bad = (out < 0) | (out > 1)
-        if bad.any():  # far-off (mean, std): finish by inverting the truncated normal's CDF
-            low, high = ndtr((0.0 - mean) / std), ndtr((1.0 - mean) / std)
-            u = low + (high - low) * rng.random(int(bad.sum()))
-            out[bad] = np.clip(mean + std * ndtri(u), 0.0, 1.0)
-        return out
+        return backoff_thresholds(*self.config.backoff_threshold, size, rng)
 
     def _prices(self, vehicle: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-        """``b * B`` per submitted request, capped by the budget left in the vehicle's batch."""
-        raw = fraction[vehicle] * self.budget[vehicle]
-        if self.config.budget_mode == "per_request" or raw.size == 0:
-            return np.minimum(raw, self.budget[vehicle])
-        order = np.argsort(vehicle, kind="stable")
-        sorted_vehicle = vehicle[order]
-        sorted_raw = raw[order]
-        spent_before = np.cumsum(sorted_raw) - sorted_raw
-        start = np.r_[0, np.flatnonzero(np.diff(sorted_vehicle)) + 1]
-        group_offset = np.repeat(spent_before[start], np.diff(np.r_[start, len(order)]))
-        spent_in_batch = spent_before - group_offset
-        capped = np.clip(np.minimum(sorted_raw, self.budget[sorted_vehicle] - spent_in_batch), 0,
-                         None)
-        prices = np.empty_like(capped)
-        prices[order] = capped
-        return prices
+        return batch_prices(vehicle, fraction, self.budget, self.config.budget_mode)
 
     def _view_used(self, rng: np.random.Generator) -> np.ndarray:
         """Resource units in use per site as the ACA sees them (reads the delayed views)."""

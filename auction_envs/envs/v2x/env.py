@@ -161,7 +161,9 @@ class V2XOffloadingEnv(MarketEnv):
     ## Infos
     Per vehicle after each step: ``needs_action``, ``admitted``, ``rejected``, ``backed_off``,
     ``failed`` (requests of the vehicle that failed this step), ``payment`` (sum paid this step),
-    ``budget``. After ``reset`` only ``needs_action`` and ``budget``.
+    ``budget``. After ``reset`` only ``needs_action`` and ``budget``. ``env.last_events`` holds the
+    step's request events (``events.StepEvents``: held, bids with their outcome, closed with
+    outcome and whether admitted), e.g. to evaluate another reward rule on the same trajectory.
 
     ## Starting State
     Empty sites and queues; MMPP rates and states, budgets (50/50 high/low) drawn from the seed;
