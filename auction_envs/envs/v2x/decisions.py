@@ -42,8 +42,8 @@ def batch_prices(vehicle: np.ndarray, fraction: np.ndarray, budget: np.ndarray,
     sorted_vehicle = vehicle[order]
     sorted_raw = raw[order]
     spent_before = np.cumsum(sorted_raw) - sorted_raw
-    start = np.r_[0, np.flatnonzero(np.diff(sorted_vehicle)) + 1]
-    group_offset = np.repeat(spent_before[start], np.diff(np.r_[start, len(order)]))
+    start = np.flatnonzero(np.concatenate(([True], sorted_vehicle[1:] != sorted_vehicle[:-1])))
+    group_offset = np.repeat(spent_before[start], np.diff(np.append(start, len(order))))
     spent_in_batch = spent_before - group_offset
     capped = np.clip(np.minimum(sorted_raw, budget[sorted_vehicle] - spent_in_batch), 0, None)
     prices = np.empty_like(capped)
