@@ -2,7 +2,7 @@
 variants, each OFR beside the paper's RIAL reference.
 
 ``quick_run(seed=0)`` plays :class:`agents.baselines.PassiveV2XPolicy` for 1000 steps on
-``V2XOffloading-v0`` (capacity 100) and ``V2XOffloadingHighContention-v0`` (capacity 60) and returns
+``V2XOffloading-v1`` (capacity 100) and ``V2XOffloadingHighContention-v1`` (capacity 60) and returns
 rows in the format of ``benchmarks.quick_run``: OFR and its parts, remote-site utilization and the
 rebidding overhead. References: the paper's RIAL curve (Fig. 3a/4a: about 20% at capacity 60 with
 MP 1, about 2% in low contention). A 1000-step run is short (the long-run figures come from
@@ -18,7 +18,7 @@ from agents.baselines import PassiveV2XPolicy
 
 STEPS = 1000
 # (env id, the paper's passive (RIAL, MP 1) OFR at that capacity)
-ENVS = (("auction_envs/V2XOffloading-v0", 0.02), ("auction_envs/V2XOffloadingHighContention-v0", 0.20))
+ENVS = (("auction_envs/V2XOffloading-v1", 0.02), ("auction_envs/V2XOffloadingHighContention-v1", 0.20))
 
 
 def run_passive(env_id: str, seed: int = 0, steps: int = STEPS, **kwargs) -> dict:

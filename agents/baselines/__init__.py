@@ -8,12 +8,20 @@ from agents.baselines.cloud_pricing import (
     UtilizationPricing,
 )
 from agents.baselines.passive_v2x import PassiveV2XPolicy
+from agents.baselines.scripted_v2x import (
+    LateSubmitV2XPolicy,
+    NeverOffloadV2XPolicy,
+    ScriptedBackoffV2XPolicy,
+)
 
 __all__ = [
     "CLOUD_PRICING_POLICIES",
     "BudgetShadingPricing",
     "FixedMarkupPricing",
+    "LateSubmitV2XPolicy",
+    "NeverOffloadV2XPolicy",
     "PassiveV2XPolicy",
     "RandomMarkupPricing",
+    "ScriptedBackoffV2XPolicy",
     "UtilizationPricing",
 ]

@@ -12,7 +12,6 @@ import auction_envs
 from agents.baselines import PassiveV2XPolicy
 from auction_envs.core import InvalidArgumentError
 from auction_envs.envs.v2x import V2XOffloadingEnv
-from auction_envs.envs.v2x.env import HEADER_FIELDS, REQUEST_FEATURES
 from auction_envs.testing.conformance import ALL_CHECKS
 
 
@@ -38,12 +37,12 @@ def run_passive(env: V2XOffloadingEnv, seed: int = 0) -> dict:
 
 
 def test_variants_and_arguments() -> None:
-    env = auction_envs.make("auction_envs/V2XOffloading-v0")
+    env = auction_envs.make("auction_envs/V2XOffloading-v1")
     assert (env.n_vehicles, env.capacity, env.max_rebids, env.max_cycles) == (30, 100.0, 1, 8000)
-    env = auction_envs.make("auction_envs/V2XOffloadingHighContention-v0", max_rebids=5)
+    env = auction_envs.make("auction_envs/V2XOffloadingHighContention-v1", max_rebids=5)
     assert (env.capacity, env.max_rebids) == (60.0, 5)
-    size = len(HEADER_FIELDS) + 4 + 4 * len(REQUEST_FEATURES)
-    assert env.observation_space("vehicle_0").shape == (size,)
+    assert env.observation_space("vehicle_0").shape == (env.layout.size,)
+    assert env.observation_space("vehicle_0") == env.layout.space()
     assert env.action_space("vehicle_0").shape == (2,)
 
 
@@ -100,10 +99,11 @@ def test_needs_action_matches_pending_decisions_and_actions_are_ignored_otherwis
     observations, _ = env.reset(seed=3)
     rng = np.random.default_rng(0)
     for _ in range(100):
+        layout = env.layout
         for agent, observation in observations.items():
             i = int(agent.split("_")[1])
-            pending = round(observation[2] * 10)
-            assert observation[0] == float(pending > 0)
+            pending = round(float(layout.get(observation, "n_deciding")))
+            assert layout.get(observation, "needs_action") == float(pending > 0)
             assert (env.requests.vehicle[env.requests.state == 0] == i).sum() == pending
         actions = {a: rng.random(2).astype(np.float32) for a in env.agents}
         observations, *_ = env.step(actions)
@@ -128,3 +128,27 @@ def test_clip_policy_clips_and_raise_policy_raises() -> None:
     env.reset(seed=0)
     with pytest.raises(InvalidActionError, match="vehicle_0"):
         env.step(bad)
+
+
+def test_docstring_shows_the_layout_and_the_layout_packs_what_the_env_emits() -> None:
+    env = V2XOffloadingEnv(max_cycles=20)
+    assert env.frame_layout.table() in V2XOffloadingEnv.__doc__.replace("\n    ", "\n")
+    assert "needs_action" in env.layout and env.layout.size == 75
+    observations, _ = env.reset(seed=0)
+    for _ in range(10):
+        observations, *_ = env.step({a: np.array([1.0, 0.3], dtype=np.float32) for a in env.agents})
+    fields = env.layout.unpack(np.stack(list(observations.values())))
+    assert np.allclose(fields["budget"], env.budget)
+    assert np.array_equal(fields["needs_action"] > 0, env.core.needs_action())
+    repacked = env.layout.pack(fields, batch_shape=(env.n_vehicles,))
+    assert np.allclose(repacked, np.stack(list(observations.values())), atol=1e-6)
+
+
+def test_state_and_metrics_need_a_reset() -> None:
+    from auction_envs.core import ResetNeededError
+
+    env = V2XOffloadingEnv(max_cycles=5)
+    with pytest.raises(ResetNeededError):
+        env.state()
+    with pytest.raises(ResetNeededError):
+        env.metrics()

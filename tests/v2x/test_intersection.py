@@ -13,8 +13,8 @@ from auction_envs.envs.v2x import V2XIntersectionEnv
 from auction_envs.envs.v2x.mobility import JunctionMobility, sumo_available, uplink_throughput
 from auction_envs.envs.v2x.requests import TRANSIT
 
-INTERSECTION = ["auction_envs/V2XOffloadingIntersection-v0",
-                "auction_envs/V2XOffloadingIntersectionTest-v0"]
+INTERSECTION = ["auction_envs/V2XOffloadingIntersection-v1",
+                "auction_envs/V2XOffloadingIntersectionTest-v1"]
 
 
 # The registered junction variants go through the whole conformance suite in
@@ -55,13 +55,12 @@ def test_slot_pool_presence_and_needs_action() -> None:
     assert 0 < env.present.sum() < env.n_vehicles  # warm-up populated the junction
     policy = PassiveV2XPolicy()
     for _ in range(200):
-        for i, agent in enumerate(env.possible_agents):
-            observation = observations[agent]
-            assert observation[9] == float(env.present[i])
-            if not env.present[i]:
-                assert observation[0] == 0.0 and observation[10] == 1.0
-            else:
-                assert 0.0 <= observation[10] <= 1.0
+        fields = env.layout.unpack(np.stack([observations[a] for a in env.possible_agents]))
+        assert np.array_equal(fields["present"], env.present.astype(float))
+        absent = ~env.present
+        assert np.all(fields["needs_action"][absent] == 0.0)
+        assert np.allclose(fields["distance"][absent], env.radius)
+        assert np.all((fields["distance"] >= 0.0) & (fields["distance"] <= env.radius + 1e-4))
         observations, _, _, _, infos = env.step(policy.act(observations))
     assert all("present" in info and "entered" in info for info in infos.values())
     m = env.metrics()
@@ -75,7 +74,7 @@ def test_periodic_requests_of_a_present_vehicle() -> None:
     env.present[3] = True
     counts = {0: 0, 1: 0}
     for now in range(1, 101):
-        columns = env._new_request_columns(now)
+        columns = env.population.new_requests(now, env.np_random)
         assert set(columns["vehicle"].tolist()) <= {3}
         for stype in columns["stype"].tolist():
             counts[stype] += 1
@@ -94,7 +93,9 @@ def test_transfer_latency_hand_computed() -> None:
     rate = -26 * distance + 1690  # Mbps, alone on the uplink
     R = env.requests
     R.state[0] = TRANSIT  # as the ACA does right before computing the transfer
-    up, down = env._transfer_latency(np.array([0]), np.array([1]), 0)
+    site_latency = env.core.site_latency[np.array([1])]
+    up, down = env.population.transfer_latency(np.array([0]), R.data_up[[0]], R.data_down[[0]],
+                                               site_latency, sharing=1)
     # F2: 4 Mbit up, 0.4 Mbit down; 10 ms steps; remote site 1 step away each way
     assert up[0] == math.ceil(4.0 / rate / 0.01) + 1
     assert down[0] == math.ceil(0.4 / rate / 0.01) + 1
@@ -119,7 +120,7 @@ def test_departing_vehicle_drops_its_pending_requests() -> None:
 def test_sumo_mobility_drives_the_same_junction() -> None:
     results = []
     for _ in range(2):
-        env = auction_envs.make("auction_envs/V2XOffloadingIntersection-v0", mobility="sumo",
+        env = auction_envs.make("auction_envs/V2XOffloadingIntersection-v1", mobility="sumo",
                                 max_cycles=600, warmup=30.0)
         policy = PassiveV2XPolicy()
         observations, _ = env.reset(seed=5)

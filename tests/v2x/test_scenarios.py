@@ -86,18 +86,18 @@ def test_utilization_term_uses_the_acas_beta() -> None:
 
 
 def test_backoff_timing_and_cost() -> None:
-    env = scenario([(0, 0, "F1", 50), (0, 0, "F1", 50)])
+    env = scenario([(0, 0, "F1", 50), (0, 0, "F1", 50)], backoff_cost="hold")
     # alpha = 0.5 < r = 0.6: both held ceil(0.5 * 10) = 5 steps; q = (2000 / 2) / 50 * 5 / 10 = 10
     observations, rewards, _, _, infos = step(env, v0=(0.5, 0.5))
     assert rewards["vehicle_0"] == pytest.approx(-20.0)
     assert infos["vehicle_0"]["backed_off"] == 2
     assert (env.requests.state == HELD).sum() == 2
-    assert observations["vehicle_0"][0] == 0.0  # step 1: held
+    assert env.layout.get(observations["vehicle_0"], "needs_action") == 0.0  # step 1: held
     for t in range(2, 5):
         observations, *_ = step(env)
-        assert observations["vehicle_0"][0] == 0.0, t  # steps 2-4: still held
+        assert env.layout.get(observations["vehicle_0"], "needs_action") == 0.0, t  # steps 2-4: still held
     observations, *_ = step(env)  # step 5, 5 steps after the decision: decide again
-    assert observations["vehicle_0"][0] == 1.0
+    assert env.layout.get(observations["vehicle_0"], "needs_action") == 1.0
     assert (env.requests.state == DECIDE).sum() == 2
     # alpha = r is enough to submit
     _, _, _, _, infos = step(env, v0=(0.6, 0.5))
@@ -223,3 +223,15 @@ def test_fifo_tie_break_admits_the_oldest() -> None:
     env = scenario(arrivals, capacity=2.0, tie_break="fifo")
     _, _, _, _, infos = step(env)
     assert [infos[f"vehicle_{i}"]["admitted"] for i in range(3)] == [1, 1, 0]
+
+
+def test_rial_choice_runs_the_tested_price_rule(monkeypatch) -> None:
+    """The assignment prices sites with ``sites.rial_price`` itself: replacing that rule changes
+    the choice (an inverted price sends the request to the dearer site)."""
+    from auction_envs.envs.v2x import sites as site_module
+
+    capacity, amount, cost = [1.0, 1.0], [0.1, 0.2], [3.0, 6.0]
+    assert rial_choice([0.5, 0.2], capacity, amount, cost) == 0
+    monkeypatch.setattr(site_module, "rial_price", lambda u, c, factor=0.8: -factor * u * c)
+    assert site_module.rial_choice([0.5, 0.2], capacity, amount, cost) == 1
+    assert site_module.rial_prices([0.6, 0.4], cost).tolist() == pytest.approx([-1.44, -1.92])

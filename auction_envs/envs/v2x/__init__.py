@@ -3,7 +3,7 @@ auctions for edge and remote computing slots."""
 
 from auction_envs.envs.v2x.env import V2XOffloadingEnv, default_sites
 from auction_envs.envs.v2x.intersection import V2XIntersectionEnv, intersection_sites
-from auction_envs.envs.v2x.sites import SiteProfile, rial_choice, rial_prices
+from auction_envs.envs.v2x.sites import SiteProfile, rial_choice, rial_price, rial_prices
 
 __all__ = [
     "SiteProfile",
@@ -12,5 +12,6 @@ __all__ = [
     "default_sites",
     "intersection_sites",
     "rial_choice",
+    "rial_price",
     "rial_prices",
 ]

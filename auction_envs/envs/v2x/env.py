@@ -1,4 +1,11 @@
-"""The V2X computation-offloading market of paper 000 (DRACO), as a discrete-event simulator."""
+"""The V2X computation-offloading market of paper 000 (DRACO): the PettingZoo shell.
+
+The simulation lives in ``core.py`` (plain numpy, one joint action array per step, emitting
+request events), the reward in ``rewards.py`` (eqs. (1)-(3) from the events), the metrics in
+``metrics.py`` (counters fed by the events), the observation layout in ``observations.py`` and who
+is in the market in ``population.py``. This file is the shell: docstring, arguments, spaces, dict
+conversion, infos, metrics and rendering. It is above 400 lines only because of the docstring.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +16,19 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
-from auction_envs.envs.v2x.arrivals import (
-    CHAIN_TASKS,
-    MMPP,
-    SERVICE_NAMES,
-    TASK_WORK,
-    bid_values,
-    draw_services,
-)
-from auction_envs.envs.v2x.requests import DECIDE, HELD, QUEUED, RUNNING, TRANSIT, RequestTable
-from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
-from auction_envs.mechanisms.second_price import second_price
+from auction_envs.core.checks import check_choice, check_int, check_real
+from auction_envs.core.layout import float32_box
+from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
+from auction_envs.envs.v2x.core import CoreConfig, Script, V2XCore
+from auction_envs.envs.v2x.events import SUCCESS, StepEvents
+from auction_envs.envs.v2x.metrics import V2XCounters
+from auction_envs.envs.v2x.observations import MAX_BUDGET, V2XObserver, build_layout, stack_layout
+from auction_envs.envs.v2x.population import BUDGETS, Population, SyntheticPopulation
+from auction_envs.envs.v2x.render import render_rgb, render_text
+from auction_envs.envs.v2x.rewards import BACKOFF_COSTS, V2XReward
+from auction_envs.envs.v2x.sites import SiteProfile, default_sites
 
-BUDGETS = (2000.0, 1500.0)  # high, low
-MAX_BUDGET = 2000.0
-REQUEST_FEATURES = ("present", "work", "has_F1", "has_F2", "deadline", "time_left", "value",
-                    "attempts")
-HEADER_FIELDS = (
-    "needs_action", "budget", "n_deciding", "n_held", "n_in_service", "edge_utilization",
-    "remote_utilization", "system_utilization", "active_vehicles", "present", "distance",
-    "uplink_share", "last_reward",
-)
-# Outcome codes of finished requests (metrics).
-SUCCESS, REJECTED, HOLD_DROP, DEADLINE_MISS = 0, 1, 2, 3
-
-
-def default_sites(slot_size: float = 0.27, edge_share: float = 0.5, remote_latency: int = 2,
-                  info_delay: int = 10, info_delay_std: float = 2.0, info_noise_std: float = 0.02,
-                  edge_speed: float = 0.8) -> tuple[SiteProfile, SiteProfile]:
-    """The synthetic setup's two sites (edge, remote); see ``V2XOffloadingEnv`` (Resource model)."""
-    edge = SiteProfile("edge", edge_share, amount=(slot_size, slot_size),
-                       work_rate=edge_speed / slot_size)
-    remote = SiteProfile("remote", 1.0 - edge_share, amount=(slot_size, 2 * slot_size),
-                         work_rate=1.0 / slot_size, latency=remote_latency, info_delay=info_delay,
-                         info_delay_std=info_delay_std, info_noise_std=info_noise_std)
-    return edge, remote
+RADIUS = 65.0  # m: the junction's coverage radius (the distance field's scale)
 
 
 class V2XOffloadingEnv(MarketEnv):
@@ -62,17 +47,16 @@ class V2XOffloadingEnv(MarketEnv):
     the same slots]. Request mix, deadlines (50 or 300 steps), values and MMPP rates: MARKETS §2
     (``arrivals.py``).
 
-    Each step, in this order:
+    Each step, in this order (``core.V2XCore.step``):
 
     1. **Decisions.** Every request waiting for a decision (new, back from a backoff, or rejected
        with rebids left) takes its vehicle's action ``(alpha, b)``. A threshold
        ``r ~ N(0.6, 0.3)`` truncated to ``[0, 1]`` is drawn per request; the request is submitted
        if ``alpha >= r`` and otherwise held for ``ceil((1 - alpha) * 10)`` steps (the paper's
-       direction; the authors' code compares the other way) at a cost
-       ``q = (B / n_batch) / Q * hold / 10`` (``n_batch`` = the vehicle's requests decided this
-       step). The price of a submitted request is ``b * B``, capped by what remains of the budget
-       ``B`` after the vehicle's earlier bids of the same step (``budget_mode="per_step"``, the
-       default [decision]) or by ``B`` alone (``"per_request"``).
+       direction; the authors' code compares the other way). The price of a submitted request is
+       ``b * B``, capped by what remains of the budget ``B`` after the vehicle's earlier bids of
+       the same step (``budget_mode="per_step"``, the default [decision]) or by ``B`` alone
+       (``"per_request"``).
     2. **Auction** (``auction_envs.mechanisms.second_price``). Per service type ``k`` the ACA
        computes its free slots ``n_k = sum_s floor(free_s / amount_{s,k})`` from its *view* of the
        free capacity (edge: exact, including requests on their way; remote: the site's report,
@@ -83,10 +67,10 @@ class V2XOffloadingEnv(MarketEnv):
        [decision]; ``"fixed"``: F1, F2, F1-F2, F2-F1), each seeing the capacity the previous ones
        left. A rejected request returns to its vehicle for a new decision next step, at most
        ``max_rebids`` (MP) times and only before its deadline; then it fails (rejected).
-    3. **Assignment** (RIAL). Each winner, highest bid first, goes to the site with the lowest
-       price ``0.8 x predicted utilization x resource cost`` among the sites with room in the
-       view (predicted utilization = (viewed use + the request's amount) / site capacity;
-       resource cost = amount x nominal duration at that site).
+    3. **Assignment** (RIAL, ``sites.rial_choice``). Each winner, highest bid first, goes to the
+       site with the lowest price ``0.8 x predicted utilization x resource cost`` among the sites
+       with room in the view (predicted utilization = (viewed use + the request's amount) / site
+       capacity; resource cost = amount x nominal duration at that site).
     4. **Execution.** A request reaches its site after the site's ``latency``, queues first in
        first out (no overtaking), starts when its amount fits, and runs for its nominal duration
        times ``1 + N(0, duration_noise_std)`` (rounded, at least 1 step). Its result travels back
@@ -132,39 +116,61 @@ class V2XOffloadingEnv(MarketEnv):
     waits for a decision in that step; it is ignored when ``needs_action == 0``.
 
     ## Observation Space
-    ``Box(float32, shape=(13 + 4 + 4 * 8,))`` = 49 (``obs_requests = 4``). Header (``HEADER_FIELDS``):
-    ``needs_action`` (1 if a request waits for a decision), ``budget / 2000``, requests waiting
-    for a decision ``/ 10``, held ``/ 50``, in service (transit, queued, running) ``/ 10``, edge
-    utilization, remote utilization *as the ACA sees it* (delayed, noisy), system utilization
-    ``beta`` as the ACA sees it, fraction of vehicles present, ``present`` (1 unless the vehicle is
-    outside the junction, intersection variant), distance to the ACA ``/ 65 m``, uplink share
-    ``/ 1690 Mbps`` (0 in the synthetic setup), last reward ``/ budget``. Then the last clearing
-    price per service type ``/ budget`` (``n_service_types`` entries, 4 here: the price the
-    winners paid, the highest bid when no slot was free, 0 when uncontended; kept from the last
-    step with bids of that type). Then, for the
-    ``obs_requests`` requests waiting for a decision with the earliest deadlines,
-    ``REQUEST_FEATURES``: present, work ``/ 33``, has F1, has F2, relative deadline ``/ 300``,
-    time left ``/ 300``, bid value ``/ budget``, submissions so far ``/ (max_rebids + 1)``.
+    ``Box(float32, shape=(75 * history,))`` with the default ``obs_requests = 4``, laid out by
+    ``self.layout`` (``auction_envs.core.layout``): read fields by name, e.g.
+    ``env.unwrapped.layout.get(obs, "needs_action")``; ``layout.unpack(obs)`` gives every field in
+    natural units (the *scale* column: the stored entry is value / scale). One frame
+    (``self.frame_layout``):
+
+    LAYOUT_TABLE
+
+    The last clearing price of a service type is the price its winners paid, the highest bid when
+    no slot was free, 0 when uncontended; it is kept from the last step with bids of that type.
+    The bid and winner counts are those of the last step (0 for a type nobody bid for): the ACA
+    publishes how many bids it received, not their values. Utilizations and ``beta`` are the
+    ACA's view read in the last step (refreshed every step). The arrival rates are exponential
+    moving averages (weight 1/100 per step) of the requests created per step, the vehicle's own
+    and the total: an estimate of the MMPP rate lambda. The ``obs_requests`` request blocks
+    describe the requests waiting for a decision with the earliest deadlines (ties in arrival
+    order); empty blocks are 0; ``type`` is one-hot over the service types, so F1-F2 and F2-F1
+    differ. Hidden on purpose: the other vehicles' budgets, bids and requests, the sites' true
+    remote load (only the ACA's delayed view), the MMPP state.
+
+    ``history = nu`` stacks the last ``nu`` frames newest first (``obs.reshape(nu, frame size)``);
+    the newest frame keeps the field names, older ones are prefixed ``lag1_``, ``lag2_``, ...;
+    frames before the episode's first are 0.
 
     ## Rewards
-    Per vehicle and step, the sum over its requests decided or auctioned in that step, with
-    ``W = 0.1 B`` and ``beta`` the system utilization the ACA sees when the auction starts:
-    admitted with payment ``p > 0``: ``v - p + W (1 - beta)``; admitted with ``p = 0``:
-    ``W (1 - beta)``; rejected: ``-c + W (1 - beta)`` with ``c = lost_bid_penalty * v``
-    (1, the authors' ``c = v``); backed off: ``-q``. Failures after admission (deadline misses)
-    and hold drops cost ``failure_penalty * v`` (0 by default [decision]: the paper's utility has
-    no such term). Values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))``, budgets 2000 or 1500.
+    ``rewards.V2XReward``, per vehicle and step, the sum over its requests decided or auctioned in
+    that step, with ``W = 0.1 B`` and ``beta`` the system utilization the ACA sees when the
+    auction starts: admitted with payment ``p > 0``: ``v - p + W (1 - beta)``; admitted with
+    ``p = 0``: ``W (1 - beta)``; rejected: ``-c + W (1 - beta)`` with ``c = lost_bid_penalty * v``
+    (1, the authors' ``c = v``); backed off: ``-q`` with ``q = (B / n_batch) / Q * hold / 10``
+    (``n_batch`` = the vehicle's requests decided this step) and, by default
+    (``backoff_cost="age_plus_hold"``, the authors' code, MARKETS §2), ``delay = t + 1 - created +
+    (1 - alpha) * max_backoff``, the request's age plus the hold (``backoff_cost="hold"``: the hold
+    ``ceil((1 - alpha) * 10)`` alone, v0). A request admitted and then failed (dropped by its site
+    or back after its deadline) costs ``failure_penalty * v`` (2 [decision]) when it fails, and a
+    request dropped while held or waiting for a decision costs ``hold_drop_penalty * v`` (1
+    [decision]): then "admitted, then late" nets ``-v - p + W (1 - beta)`` and a drop ``-v``, no
+    better than a rejection, so reward and OFR point the same way (both 0: the paper's utility,
+    under which "admitted then late" and "never offload" out-earn rejection;
+    ``rewards.py`` explains). Values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))``, budgets 2000 or
+    1500.
 
     ## Infos
     Per vehicle after each step: ``needs_action``, ``admitted``, ``rejected``, ``backed_off``,
     ``failed`` (requests of the vehicle that failed this step), ``payment`` (sum paid this step),
-    ``budget``. After ``reset`` only ``needs_action`` and ``budget``.
+    ``budget``. After ``reset`` only ``needs_action`` and ``budget``. ``env.last_events`` holds the
+    step's request events (``events.StepEvents``: held, bids with their outcome, closed with
+    outcome and whether admitted), e.g. to evaluate another reward rule on the same trajectory.
 
     ## Starting State
     Empty sites and queues; MMPP rates and states, budgets (50/50 high/low) drawn from the seed;
     first arrivals in step 0. ``reset(options=...)`` accepts ``"budgets"`` (one per vehicle) and
     ``"arrivals"`` (a list of ``(step, vehicle, service type, relative deadline)`` replacing the
-    random arrivals of the episode: scripted scenarios).
+    random arrivals of the episode: scripted scenarios). Options are checked before anything
+    changes.
 
     ## Episode End
     Truncation after ``max_cycles`` steps (8000). Never terminates. Requests still open then are
@@ -177,9 +183,9 @@ class V2XOffloadingEnv(MarketEnv):
     ## Metrics
     ``metrics()``: ``ofr`` (failed / finished requests) and its parts ``ofr_rejected``,
     ``ofr_dropped_on_hold``, ``ofr_deadline_miss``; ``utilization`` (per site, mean effective
-    utilization) and ``utilization_std``; ``rebidding_overhead`` (rebids per finished request, averaged over
-    vehicles: between 0 and MP, the paper's Fig. 4c) and ``rebids_per_vehicle`` (counts);
-    ``vehicle_ofr`` (per vehicle); ``backoff_by_budget`` and ``price_by_budget``
+    utilization) and ``utilization_std``; ``rebidding_overhead`` (rebids per finished request,
+    averaged over vehicles: between 0 and MP, the paper's Fig. 4c) and ``rebids_per_vehicle``
+    (counts); ``vehicle_ofr`` (per vehicle); ``backoff_by_budget`` and ``price_by_budget``
     (``{"high", "low"}``: mean hold steps per decision, mean submitted price).
 
     ## Arguments
@@ -190,20 +196,35 @@ class V2XOffloadingEnv(MarketEnv):
       ``duration_noise_std`` (0.22): the resource model above; ``sites`` (a pair of
       ``SiteProfile``) replaces it entirely.
     * ``budget_mode`` (``"per_step"``), ``type_order`` (``"random"``), ``lost_bid_penalty`` (1),
-      ``failure_penalty`` (0), ``utility_weight`` (0.1, ``W = weight x B``), ``tie_break``
-      (``"random"`` or ``"fifo"``: equal bids in arrival order).
-    * ``backoff_threshold`` (``(0.6, 0.3)``: mean and std of ``r``), ``max_backoff`` (10),
-      ``max_hold`` (250), ``max_held`` (50), ``obs_requests`` (4).
+      ``failure_penalty`` (2), ``hold_drop_penalty`` (1), ``backoff_cost``
+      (``"age_plus_hold"`` or ``"hold"``), ``utility_weight`` (0.1, ``W = weight x B``),
+      ``tie_break`` (``"random"`` or ``"fifo"``: equal bids in arrival order).
+    * ``backoff_threshold`` (``(0.6, 0.3)``: mean and std of ``r``; drawn by rejection, then by
+      the inverse CDF after 50 rounds, so a far-off mean cannot loop forever), ``max_backoff``
+      (10), ``max_hold`` (250), ``max_held`` (50), ``obs_requests`` (4), ``history`` (1: frames
+      stacked in each observation).
+    * ``population``: who is in the market (``population.Population``; default the synthetic
+      ``SyntheticPopulation(n_vehicles)``; the junction variant passes its own).
     * ``render_mode`` (``"ansi"``, ``"human"``, ``"rgb_array"``: site utilization over time),
       ``action_policy``.
 
     ## Version History
+    * v1: (1) backoff cost = age plus hold (the authors' code) by default, ``backoff_cost="hold"``
+      for v0's; (2) ``failure_penalty`` (now 2) charges only failures after admission, the new
+      ``hold_drop_penalty`` (1) drops while held or pending (v0: one ``failure_penalty``, 0, for
+      both); (3) the ACA reads its view of the sites every step, so ``remote_utilization`` and
+      ``system_utilization`` (beta) no longer freeze while nobody bids (this draws the view's
+      noise every step: seeded trajectories change); (4) a result back at deadline + 1 is a
+      deadline miss (v0 counted it a success when the run ended within the deadline but the
+      return latency pushed it past); (5) observation fields ``arrival_rate``,
+      ``system_arrival_rate``, ``last_bid_count``, ``last_admitted_count`` and a one-hot request
+      ``type``, and the ``history`` argument; (6) the backoff threshold draw is bounded.
     * v0: initial release.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
         **MarketEnv.metadata,
-        "name": "v2x_offloading_v0",
+        "name": "v2x_offloading_v1",
         "render_modes": ["human", "ansi", "rgb_array"],
     }
 
@@ -211,6 +232,7 @@ class V2XOffloadingEnv(MarketEnv):
     chain_tasks: np.ndarray = CHAIN_TASKS
     task_work: np.ndarray = TASK_WORK
     reference_deadline: float = 50.0  # the Q of v = B (0.75 + 0.25 (Q_ref / Q) (L / 2))
+    radius: float = RADIUS
 
     def __init__(
         self,
@@ -231,154 +253,124 @@ class V2XOffloadingEnv(MarketEnv):
         type_order: str = "random",
         tie_break: str = "random",
         lost_bid_penalty: float = 1.0,
-        failure_penalty: float = 0.0,
+        failure_penalty: float = 2.0,
+        hold_drop_penalty: float = 1.0,
+        backoff_cost: str = "age_plus_hold",
         utility_weight: float = 0.1,
         backoff_threshold: tuple[float, float] = (0.6, 0.3),
         max_backoff: int = 10,
         max_hold: int = 250,
         max_held: int = 50,
         obs_requests: int = 4,
+        history: int = 1,
+        population: Population | None = None,
         render_mode: str | None = None,
         action_policy: str = "raise",
     ) -> None:
-        _positive_int("n_vehicles", n_vehicles)
-        _nonnegative_int("max_rebids", max_rebids)
-        _positive_int("max_backoff", max_backoff)
-        _positive_int("max_hold", max_hold)
-        _positive_int("max_held", max_held)
-        _positive_int("obs_requests", obs_requests)
-        _nonnegative_int("remote_latency", remote_latency)
-        _nonnegative_int("info_delay", info_delay)
-        for name, value in (("capacity", capacity), ("slot_size", slot_size),
-                            ("edge_speed", edge_speed)):
-            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-                raise InvalidArgumentError(name, value, "a finite number > 0")
+        n_vehicles = check_int("n_vehicles", n_vehicles, low=1)
+        capacity = check_real("capacity", capacity, low=0.0, low_open=True)
+        for name, value in (("max_backoff", max_backoff), ("max_hold", max_hold),
+                            ("max_held", max_held), ("obs_requests", obs_requests),
+                            ("history", history)):
+            check_int(name, value, low=1)
+        for name, value in (("max_rebids", max_rebids), ("remote_latency", remote_latency),
+                            ("info_delay", info_delay)):
+            check_int(name, value, low=0)
+        for name, value in (("slot_size", slot_size), ("edge_speed", edge_speed)):
+            check_real(name, value, low=0.0, low_open=True)
         for name, value in (("info_delay_std", info_delay_std), ("info_noise_std", info_noise_std),
                             ("duration_noise_std", duration_noise_std),
                             ("lost_bid_penalty", lost_bid_penalty),
-                            ("failure_penalty", failure_penalty), ("utility_weight", utility_weight)):
-            if not (np.isscalar(value) and np.isfinite(value) and value >= 0):
-                raise InvalidArgumentError(name, value, "a finite number >= 0")
-        if not (np.isscalar(edge_share) and 0 < edge_share < 1):
-            raise InvalidArgumentError("edge_share", edge_share, "a number in (0, 1)")
-        if budget_mode not in ("per_step", "per_request"):
-            raise InvalidArgumentError("budget_mode", budget_mode, "'per_step' or 'per_request'")
-        if type_order not in ("random", "fixed"):
-            raise InvalidArgumentError("type_order", type_order, "'random' or 'fixed'")
-        if tie_break not in ("random", "fifo"):
-            raise InvalidArgumentError("tie_break", tie_break, "'random' or 'fifo'")
-        if (len(backoff_threshold) != 2 or not np.all(np.isfinite(backoff_threshold))
-                or backoff_threshold[1] < 0):
-            raise InvalidArgumentError("backoff_threshold", backoff_threshold,
-                                       "(mean, std) with std >= 0")
+                            ("failure_penalty", failure_penalty),
+                            ("hold_drop_penalty", hold_drop_penalty),
+                            ("utility_weight", utility_weight)):
+            check_real(name, value, low=0.0)
+        check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_choice("budget_mode", budget_mode, ("per_step", "per_request"))
+        check_choice("type_order", type_order, ("random", "fixed"))
+        check_choice("tie_break", tie_break, ("random", "fifo"))
+        check_choice("backoff_cost", backoff_cost, BACKOFF_COSTS)
+        threshold = _check_threshold(backoff_threshold)
         if sites is None:
             sites = default_sites(slot_size, edge_share, remote_latency, info_delay,
                                   info_delay_std, info_noise_std, edge_speed)
-        if len(sites) != 2 or not all(isinstance(s, SiteProfile) for s in sites):
+        if not (isinstance(sites, (tuple, list)) and len(sites) == 2
+                and all(isinstance(s, SiteProfile) for s in sites)):
             raise InvalidArgumentError("sites", sites, "a pair of SiteProfile (edge, remote)")
-        self.n_vehicles = int(n_vehicles)
-        self.capacity = float(capacity)
+        if population is None:
+            population = SyntheticPopulation(n_vehicles)
+        if getattr(population, "n_vehicles", None) != n_vehicles:
+            raise InvalidArgumentError("population", population,
+                                       f"a Population of {n_vehicles} vehicles")
+        super().__init__(max_cycles=max_cycles, render_mode=render_mode, action_policy=action_policy,
+                         possible_agents=[f"vehicle_{i}" for i in range(n_vehicles)])
+        self.n_vehicles = n_vehicles
+        self.capacity = capacity
         self.max_rebids = int(max_rebids)
         self.sites = tuple(sites)
-        self.duration_noise_std = float(duration_noise_std)
-        self.budget_mode = budget_mode
-        self.type_order = type_order
-        self.tie_break = tie_break
-        self.lost_bid_penalty = float(lost_bid_penalty)
-        self.failure_penalty = float(failure_penalty)
-        self.utility_weight = float(utility_weight)
-        self.backoff_threshold = (float(backoff_threshold[0]), float(backoff_threshold[1]))
-        self.max_backoff = int(max_backoff)
-        self.max_hold = int(max_hold)
-        self.max_held = int(max_held)
-        self.obs_requests = int(obs_requests)
-
-        self.site_capacity = np.array([s.share for s in self.sites]) * self.capacity
-        slots = [s.slot(self.chain_tasks, self.task_work) for s in self.sites]
-        self.slot_amount = np.array([a for a, _ in slots])  # (sites, types)
-        self.slot_duration = np.array([d for _, d in slots])  # (sites, types), nominal steps
-        self.slot_cost = self.slot_amount * self.slot_duration
-        self.chain_length = (self.chain_tasks >= 0).sum(axis=1)
-        self.type_work = np.array([self.task_work[row[row >= 0]].sum() for row in self.chain_tasks])
-        self.type_has = np.array([[np.any(row == f) for f in range(len(self.task_work))]
-                                  for row in self.chain_tasks], dtype=np.float64)
-        self.max_work = float(self.type_work.max())
+        self.config = CoreConfig(
+            n_vehicles=n_vehicles, capacity=capacity, sites=self.sites,
+            chain_tasks=self.chain_tasks, task_work=self.task_work,
+            reference_deadline=self.reference_deadline, max_rebids=self.max_rebids,
+            duration_noise_std=float(duration_noise_std), budget_mode=budget_mode,
+            type_order=type_order, tie_break=tie_break, backoff_threshold=threshold,
+            max_backoff=int(max_backoff), max_hold=int(max_hold), max_held=int(max_held))
+        self.reward_function = V2XReward(lost_bid_penalty=float(lost_bid_penalty),
+                                         utility_weight=float(utility_weight),
+                                         failure_penalty=float(failure_penalty),
+                                         hold_drop_penalty=float(hold_drop_penalty),
+                                         backoff_cost=backoff_cost, max_backoff=int(max_backoff))
+        self.core = V2XCore(self.config, population)
+        self.population = population
         self.n_types = len(self.service_names)
-        self.site_latency = np.array([s.latency for s in self.sites], dtype=np.int64)
-
-        self.possible_agents = [f"vehicle_{i}" for i in range(self.n_vehicles)]
-        super().__init__(max_cycles=max_cycles, render_mode=render_mode, action_policy=action_policy)
-        self.observation_size = len(HEADER_FIELDS) + self.n_types \
-            + self.obs_requests * len(REQUEST_FEATURES)
-        low = np.zeros(self.observation_size, dtype=np.float32)
-        high = np.full(self.observation_size, np.inf, dtype=np.float32)
-        low[HEADER_FIELDS.index("last_reward")] = -np.inf
-        for name in ("needs_action", "present", "edge_utilization", "remote_utilization",
-                     "system_utilization", "active_vehicles"):
-            high[HEADER_FIELDS.index(name)] = 1.0
-        base = len(HEADER_FIELDS) + self.n_types
-        for j in range(self.obs_requests):
-            for name in ("present", "has_F1", "has_F2", "work", "deadline", "attempts"):
-                high[base + j * len(REQUEST_FEATURES) + REQUEST_FEATURES.index(name)] = 1.0
-        observation_space = spaces.Box(low, high, dtype=np.float32)
+        type_work = np.array([self.task_work[row[row >= 0]].sum() for row in self.chain_tasks])
+        type_has = np.array([[np.any(row == f) for f in range(len(self.task_work))]
+                             for row in self.chain_tasks], dtype=np.float64)
+        self.history = int(history)
+        self.frame_layout = build_layout(self.service_names, int(obs_requests), int(max_held),
+                                         float(type_work.max()), self.max_rebids, self.radius)
+        self.layout = stack_layout(self.frame_layout, self.history)
+        self.observer = V2XObserver(self.frame_layout, self.core, type_work, type_has,
+                                    int(obs_requests))
+        observation_space = self.layout.space()
         action_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
-        state_size = 6 + self.n_types + 3 * self.n_vehicles
+        state_size = 6 + self.n_types + 3 * n_vehicles
         self._set_spaces(
             observation_spaces=dict.fromkeys(self.possible_agents, observation_space),
             action_spaces=dict.fromkeys(self.possible_agents, action_space),
-            state_space=spaces.Box(-np.inf, np.inf, shape=(state_size,), dtype=np.float32),
+            state_space=float32_box(-np.inf, np.inf, (state_size,)),
         )
-        self._views = [DelayedView(s.info_delay, s.info_delay_std, s.info_noise_std)
-                       for s in self.sites]
-        self._initialized = False
+        self._validated: tuple[dict[str, np.ndarray] | None, np.ndarray | None] = (None, None)
 
     # ------------------------------------------------------------------ episode set-up
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        rng = self.np_random
-        n = self.n_vehicles
-        self.budget = np.where(rng.random(n) < 0.5, BUDGETS[0], BUDGETS[1])
-        if "budgets" in options:
-            budgets = np.asarray(options["budgets"], dtype=np.float64)
-            if budgets.shape != (n,) or not np.all(np.isfinite(budgets)) or np.any(budgets <= 0):
-                raise InvalidArgumentError("options['budgets']", options["budgets"],
-                                           f"{n} finite positive budgets")
-            self.budget = budgets.copy()
-        self._script = self._parse_script(options.get("arrivals"))
-        self._reset_population(rng)
-        self.requests = RequestTable()
-        self._next_uid = 0
-        self.committed = np.zeros(len(self.sites))  # running + queued amounts (what sites report)
-        self.running = np.zeros(len(self.sites))
-        for view in self._views:
-            view.reset(0.0)
-        self.view_utilization = np.zeros(len(self.sites))
-        self.last_price = np.zeros(self.n_types)
-        self.last_reward = np.zeros(n)
-        self.utilization_history: list[np.ndarray] = []
-        self.view_history: list[np.ndarray] = []
-        # episode counters
-        self.created = np.zeros(n, dtype=np.int64)
-        self.outcomes = np.zeros((n, 4), dtype=np.int64)  # SUCCESS, REJECTED, HOLD_DROP, MISS
-        self.rebids = np.zeros(n, dtype=np.int64)
-        self.submissions = np.zeros(n, dtype=np.int64)
-        self.backoff_sum = np.zeros(n)
-        self.decisions = np.zeros(n, dtype=np.int64)
-        self.price_sum = np.zeros(n)
-        self.payment_sum = np.zeros(n)
-        self.admitted_count = np.zeros(n, dtype=np.int64)
-        self._spawn(0)
-        self._initialized = True
-        needs = self._needs_action()
-        return {agent: {"needs_action": bool(needs[i]), "budget": float(self.budget[i])}
+        budgets = self._check_budgets(options.get("budgets"))
+        script = self._parse_script(options.get("arrivals"))
+        events = self.core.reset(self.np_random, budgets, script)
+        self.counters = V2XCounters(self.n_vehicles, len(self.sites))
+        self.counters.add(events, record_sites=False)
+        self.last_reward = np.zeros(self.n_vehicles)
+        self._frames = np.zeros((self.n_vehicles, self.history, self.frame_layout.size),
+                                dtype=np.float32)
+        needs = self.core.needs_action().tolist()
+        budget = self.core.budget.tolist()
+        return {agent: {"needs_action": needs[i], "budget": budget[i]}
                 for i, agent in enumerate(self.possible_agents)}
 
-    def _reset_population(self, rng: np.random.Generator) -> None:
-        """Vehicles and their arrival processes (the intersection variant overrides this)."""
-        self.mmpp = MMPP(self.n_vehicles)
-        self.mmpp.reset(rng)
-        self.present = np.ones(self.n_vehicles, dtype=bool)
+    def _check_budgets(self, budgets: Any) -> np.ndarray | None:
+        if budgets is None:
+            return None
+        try:
+            array = np.asarray(budgets, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = np.zeros(0)
+        if array.shape != (self.n_vehicles,) or not np.all(np.isfinite(array)) \
+                or np.any(array <= 0):
+            raise InvalidArgumentError("options['budgets']", budgets,
+                                       f"{self.n_vehicles} finite positive budgets")
+        return array
 
-    def _parse_script(self, script: Any) -> dict[int, list[tuple[int, int, int]]] | None:
+    def _parse_script(self, script: Any) -> Script | None:
         """``options["arrivals"]``: scripted requests replacing the random arrivals of the episode.
 
         A list of ``(step, vehicle, service type, relative deadline)`` with the service type given
@@ -386,7 +378,7 @@ class V2XOffloadingEnv(MarketEnv):
         """
         if script is None:
             return None
-        parsed: dict[int, list[tuple[int, int, int]]] = {}
+        parsed: Script = {}
         for entry in script:
             try:
                 step, vehicle, stype, deadline = entry
@@ -403,40 +395,6 @@ class V2XOffloadingEnv(MarketEnv):
             parsed.setdefault(step, []).append((vehicle, stype, deadline))
         return parsed
 
-    def _new_request_columns(self, now: int) -> dict[str, np.ndarray]:
-        """Requests created at step ``now``: vehicle, type, deadline and value columns."""
-        rng = self.np_random
-        if self._script is not None:
-            rows = self._script.get(now, [])
-            return {"vehicle": np.array([r[0] for r in rows], dtype=np.int64),
-                    "stype": np.array([r[1] for r in rows], dtype=np.int64),
-                    "relative_deadline": np.array([r[2] for r in rows], dtype=np.int64)}
-        counts = self.mmpp.arrivals(now, rng)
-        total = int(counts.sum())
-        vehicle = np.repeat(np.arange(self.n_vehicles), counts)
-        stype, deadline = draw_services(total, rng)
-        return {"vehicle": vehicle, "stype": stype, "relative_deadline": deadline}
-
-    def _spawn(self, now: int) -> None:
-        columns = self._new_request_columns(now)
-        vehicle = columns["vehicle"]
-        count = len(vehicle)
-        if count == 0:
-            return
-        stype = columns["stype"]
-        relative = columns["relative_deadline"]
-        columns["uid"] = np.arange(self._next_uid, self._next_uid + count)
-        self._next_uid += count
-        columns["created"] = np.full(count, now)
-        columns["deadline"] = now + relative
-        columns["value"] = bid_values(self.budget[vehicle], relative, self.chain_length[stype],
-                                      self.reference_deadline)
-        columns["state"] = np.full(count, DECIDE)
-        columns["decide_at"] = np.full(count, now)
-        columns["site"] = np.full(count, -1)
-        self.requests.append(columns)
-        self.created += np.bincount(vehicle, minlength=self.n_vehicles)
-
     # ------------------------------------------------------------------ one step
     def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Fast path of :meth:`MarketEnv.validate_actions` for the common case (a dict of every
@@ -449,459 +407,115 @@ class V2XOffloadingEnv(MarketEnv):
                 return super().validate_actions(actions)
             if array.shape == (len(self.agents), 2) and np.isfinite(array).all() \
                     and array.min() >= 0.0 and array.max() <= 1.0:
-                return dict(zip(self.agents, array))
+                validated = dict(zip(self.agents, array))
+                self._validated = (validated, array)
+                return validated
         return super().validate_actions(actions)
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        t = self.num_cycles
-        n = self.n_vehicles
-        rng = self.np_random
-        act = np.array([actions[a] for a in self.possible_agents], dtype=np.float64).reshape(n, 2)
-        alpha, fraction = act[:, 0], act[:, 1]
-        R = self.requests
-        reward = np.zeros(n)
-        self._step_counts = np.zeros((n, 4), dtype=np.int64)  # admitted, rejected, backed, failed
-        self._step_payment = np.zeros(n)
-        self._failed_now = np.zeros(n, dtype=np.int64)
-        self._failed_value = np.zeros(n)
-
-        # 1. decisions ---------------------------------------------------------------
-        deciding = np.flatnonzero(R.state == DECIDE)
-        submitted = np.zeros(0, dtype=np.int64)
-        prices = np.zeros(0)
-        if deciding.size:
-            vehicle = R.vehicle[deciding]
-            batch = np.bincount(vehicle, minlength=n)[vehicle]
-            threshold = self._thresholds(deciding.size, rng)
-            submit = alpha[vehicle] >= threshold
-            held = deciding[~submit]
-            if held.size:
-                hv = vehicle[~submit]
-                hold = np.maximum(1, np.ceil((1.0 - alpha[hv]) * self.max_backoff)).astype(np.int64)
-                R.state[held] = HELD
-                R.decide_at[held] = t + hold
-                cost = (self.budget[hv] / batch[~submit]) / R.relative_deadline[held] * hold / 10.0
-                reward -= np.bincount(hv, weights=cost, minlength=n)
-                self.backoff_sum += np.bincount(hv, weights=hold, minlength=n)
-                self._step_counts[:, 2] += np.bincount(hv, minlength=n)
-            self.decisions += np.bincount(vehicle, minlength=n)
-            submitted = deciding[submit]
-            prices = self._prices(R.vehicle[submitted], fraction)
-            self.price_sum += np.bincount(R.vehicle[submitted], weights=prices, minlength=n)
-            rebid = R.attempts[submitted] > 0
-            self.rebids += np.bincount(R.vehicle[submitted][rebid], minlength=n)
-            self.submissions += np.bincount(R.vehicle[submitted], minlength=n)
-            R.attempts[submitted] += 1
-
-        # 2.-3. auction and assignment ------------------------------------------------
-        if submitted.size:
-            reward += self._auction(t, submitted, prices, rng)
-
-        # 4. held requests: time, deadline and count limits ------------------------------
-        now = t + 1
-        held_mask = R.state == HELD
-        R.held[held_mask] += 1
-        drop = held_mask & ((R.held > self.max_hold) | (R.deadline <= now))
-        self._finish(drop, HOLD_DROP)
-        held_mask &= ~drop
-        counts = np.bincount(R.vehicle[held_mask], minlength=n)
-        if np.any(counts > self.max_held):
-            for v in np.flatnonzero(counts > self.max_held):
-                mine = np.flatnonzero(held_mask & (R.vehicle == v))
-                newest = mine[np.argsort(R.uid[mine])][self.max_held:]
-                extra = np.zeros(len(R), dtype=bool)
-                extra[newest] = True
-                self._finish(extra, HOLD_DROP)
-                held_mask &= ~extra
-        wake = held_mask & (R.decide_at <= now)
-        R.state[wake] = DECIDE
-        # rejected requests that can no longer rebid before their deadline
-        late = (R.state == DECIDE) & (R.deadline <= now)
-        self._finish(late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP))
-
-        # 5. sites ---------------------------------------------------------------------
-        self._advance_sites(now, rng)
-        self._compact()
-
-        # 6. arrivals for the next step ------------------------------------------------
-        self._before_spawn(now)
-        self._spawn(now)
-
-        if self.failure_penalty > 0:
-            reward -= self.failure_penalty * self._failed_value
+        validated, array = self._validated
+        self._validated = (None, None)
+        if validated is not actions:
+            array = np.array([actions[a] for a in self.possible_agents], dtype=np.float64)
+        events = self.core.step(array.reshape(self.n_vehicles, 2), self.np_random)
+        reward = self.reward_function(events, self.n_vehicles)
+        self.counters.add(events)
+        self.last_events = events  # the step's request events (analysis: other reward rules)
         self.last_reward = reward
-        needs = self._needs_action()
-        infos = {
-            agent: {
-                "needs_action": bool(needs[i]),
-                "admitted": int(self._step_counts[i, 0]),
-                "rejected": int(self._step_counts[i, 1]),
-                "backed_off": int(self._step_counts[i, 2]),
-                "failed": int(self._failed_now[i]),
-                "payment": float(self._step_payment[i]),
-                "budget": float(self.budget[i]),
-            }
-            for i, agent in enumerate(self.possible_agents)
-        }
-        return dict(zip(self.possible_agents, reward.tolist())), infos, False
+        return dict(zip(self.possible_agents, reward.tolist())), self._step_infos(events), False
 
-    def _thresholds(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """Backoff thresholds ``r ~ N(mean, std)`` truncated to ``[0, 1]`` (by rejection)."""
-        mean, std = self.backoff_threshold
-        if std == 0:
-            return np.full(size, min(max(mean, 0.0), 1.0))
-        out = rng.normal(mean, std, size)
-        bad = (out < 0) | (out > 1)
-        while bad.any():
-            out[bad] = rng.normal(mean, std, int(bad.sum()))
-            bad = (out < 0) | (out > 1)
-        return out
-
-    def _prices(self, vehicle: np.ndarray, fraction: np.ndarray) -> np.ndarray:
-        """``b * B`` per submitted request, capped by the budget left in the vehicle's batch."""
-        raw = fraction[vehicle] * self.budget[vehicle]
-        if self.budget_mode == "per_request" or raw.size == 0:
-            return np.minimum(raw, self.budget[vehicle])
-        order = np.argsort(vehicle, kind="stable")
-        sorted_vehicle = vehicle[order]
-        sorted_raw = raw[order]
-        spent_before = np.cumsum(sorted_raw) - sorted_raw
-        start = np.r_[0, np.flatnonzero(np.diff(sorted_vehicle)) + 1]
-        group_offset = np.repeat(spent_before[start], np.diff(np.r_[start, len(order)]))
-        spent_in_batch = spent_before - group_offset
-        capped = np.clip(np.minimum(sorted_raw, self.budget[sorted_vehicle] - spent_in_batch), 0, None)
-        prices = np.empty_like(capped)
-        prices[order] = capped
-        return prices
-
-    def _view_used(self, rng: np.random.Generator) -> np.ndarray:
-        """Resource units in use per site as the ACA sees them at auction time."""
-        used = np.empty(len(self.sites))
-        for s, view in enumerate(self._views):
-            if self.sites[s].info_delay == 0 and view.delay_std == 0 and view.noise_std == 0:
-                # exact: the site's committed load plus the requests on their way to it
-                used[s] = self.committed[s] + self._in_transit(s)
-            else:
-                used[s] = view.read(rng) * self.site_capacity[s]
-        self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
-        return used
-
-    def _in_transit(self, s: int) -> float:
-        R = self.requests
-        mask = (R.state == TRANSIT) & (R.site == s)
-        return float(R.amount[mask].sum())
-
-    def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
-        R = self.requests
+    def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
         n = self.n_vehicles
-        used = self._view_used(rng)
-        beta = float(min(1.0, used.sum() / self.site_capacity.sum()))
-        types = rng.permutation(self.n_types) if self.type_order == "random" \
-            else np.arange(self.n_types)
-        stypes = R.stype[submitted]
-        capacity = self.site_capacity.tolist()
-        all_idx, all_won, all_paid = [], [], []
-        for k in types.tolist():
-            members = np.flatnonzero(stypes == k)
-            if members.size == 0:
-                continue
-            idx = submitted[members]
-            bids = prices[members]
-            amount = self.slot_amount[:, k].tolist()
-            n_slots = sum(int(max(c - u, 0.0) / a + 1e-9) for c, u, a in zip(capacity, used, amount))
-            if self.tie_break == "fifo":
-                order = np.argsort(R.uid[idx], kind="stable")
-                idx, bids = idx[order], bids[order]
-                won, paid = second_price(bids, n_slots, None)
-            else:
-                won, paid = second_price(bids, n_slots, rng)
-            winners = idx[won]
-            if winners.size:
-                self.last_price[k] = paid[won][0]
-                # assignment (RIAL), highest bid first
-                winners = winners[np.argsort(-bids[won], kind="stable")]
-                cost = self.slot_cost[:, k].tolist()
-                view = list(used)
-                chosen = []
-                for _ in range(winners.size):
-                    s = rial_choice(view, capacity, amount, cost)
-                    if s < 0:  # cannot happen: n_slots counts the room site by site
-                        raise AssertionError("RIAL found no room for an admitted request")
-                    view[s] += amount[s]
-                    chosen.append(s)
-                used = view
-                self._admit(winners, np.array(chosen, dtype=np.int64), k, t)
-            else:  # no winner: the price to beat is the highest bid when there was no slot
-                self.last_price[k] = bids.max() if n_slots == 0 else 0.0
-            all_idx.append(idx)
-            all_won.append(won)
-            all_paid.append(paid)
-        idx = np.concatenate(all_idx)
-        won = np.concatenate(all_won)
-        paid = np.concatenate(all_paid)
-        vehicle = R.vehicle[idx]
-        bonus = self.utility_weight * self.budget[vehicle] * (1.0 - beta)
-        value = R.value[idx]
-        utility = np.where(won, np.where(paid > 0, value - paid, 0.0) + bonus,
-                           -self.lost_bid_penalty * value + bonus)
-        reward = np.bincount(vehicle, weights=utility, minlength=n)
-        admitted = np.bincount(vehicle[won], minlength=n)
-        payment = np.bincount(vehicle, weights=paid, minlength=n)
-        self._step_counts[:, 0] += admitted
-        self._step_counts[:, 1] += np.bincount(vehicle[~won], minlength=n)
-        self._step_payment += payment
-        self.payment_sum += payment
-        self.admitted_count += admitted
-        # losers: rebid next step if they may, else fail (rejected)
-        losers = idx[~won]
-        out = R.attempts[losers] > self.max_rebids
-        if out.any():
-            fail = np.zeros(len(R), dtype=bool)
-            fail[losers[out]] = True
-            self._finish(fail, REJECTED)
-        R.state[losers[~out]] = DECIDE
-        return reward
+        bids, closed = events.bids, events.closed
+        admitted = np.bincount(bids.vehicle[bids.won], minlength=n).tolist()
+        rejected = np.bincount(bids.vehicle[~bids.won], minlength=n).tolist()
+        payment = np.bincount(bids.vehicle, weights=bids.paid, minlength=n).tolist()
+        backed_off = np.bincount(events.held.vehicle, minlength=n).tolist()
+        failed = np.bincount(closed.vehicle[closed.outcome != SUCCESS], minlength=n).tolist()
+        needs = self.core.needs_action().tolist()
+        budget = self.core.budget.tolist()
+        return {agent: {"needs_action": needs[i], "admitted": admitted[i], "rejected": rejected[i],
+                        "backed_off": backed_off[i], "failed": failed[i],
+                        "payment": float(payment[i]), "budget": budget[i]}
+                for i, agent in enumerate(self.possible_agents)}
 
-    def _admit(self, index: np.ndarray, site: np.ndarray, k: int, t: int) -> None:
-        R = self.requests
-        R.state[index] = TRANSIT
-        R.site[index] = site
-        R.amount[index] = self.slot_amount[site, k]
-        R.nominal[index] = self.slot_duration[site, k]
-        up, down = self._transfer_latency(index, site, t)
-        R.ready_at[index] = t + up
-        R.return_latency[index] = down
-
-    def _transfer_latency(self, index: np.ndarray, site: np.ndarray, t: int
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        """Steps to ship the requests ``index`` to their sites and their results back.
-
-        Synthetic setup: the site's fixed latency both ways (the paper's uplink latency is 0).
-        """
-        latency = self.site_latency[site]
-        return latency, latency
-
-    def _advance_sites(self, now: int, rng: np.random.Generator) -> None:
-        R = self.requests
-        running = R.state == RUNNING
-        done = running & (R.finish_at <= now)
-        self._finish(done, SUCCESS)
-        overrun = running & ~done & (now + R.return_latency > R.deadline)
-        self._finish(overrun, DEADLINE_MISS)
-        arrive = (R.state == TRANSIT) & (R.ready_at <= now)
-        R.state[arrive] = QUEUED
-        queued = R.state == QUEUED
-        hopeless = queued & (now + np.ceil(R.nominal - 1e-9) + R.return_latency > R.deadline)
-        self._finish(hopeless, DEADLINE_MISS)
-        queued &= ~hopeless
-        for s in range(len(self.sites)):
-            in_use = float(R.amount[(R.state == RUNNING) & (R.site == s)].sum())
-            mine = np.flatnonzero(queued & (R.site == s))
-            if mine.size:
-                mine = mine[np.argsort(R.uid[mine], kind="stable")]
-                fits = np.cumsum(R.amount[mine]) <= self.site_capacity[s] - in_use + 1e-9
-                start = mine[: int(np.argmin(fits)) if not fits.all() else mine.size]
-                if start.size:
-                    noise = 1.0 + self.duration_noise_std * rng.standard_normal(start.size) \
-                        if self.duration_noise_std > 0 else 1.0
-                    duration = np.maximum(1, np.round(R.nominal[start] * noise)).astype(np.int64)
-                    R.state[start] = RUNNING
-                    R.finish_at[start] = now + duration
-                    in_use += float(R.amount[start].sum())
-            self.running[s] = in_use
-            self.committed[s] = in_use + float(R.amount[(R.state == QUEUED) & (R.site == s)].sum())
-            self._views[s].record(self.committed[s] / self.site_capacity[s])
-        self.utilization_history.append(self.running / self.site_capacity)
-        self.view_history.append(self.view_utilization.copy())
-
-    def _finish(self, mask: np.ndarray, outcome: int | np.ndarray) -> None:
-        """Close the requests in ``mask`` with ``outcome`` (scalar or one per masked request)."""
-        if not mask.any():
-            return
-        R = self.requests
-        vehicle = R.vehicle[mask]
-        outcome = np.broadcast_to(np.asarray(outcome), vehicle.shape)
-        np.add.at(self.outcomes, (vehicle, outcome), 1)
-        failed = outcome != SUCCESS
-        self._failed_now += np.bincount(vehicle[failed], minlength=self.n_vehicles)
-        if self.failure_penalty > 0:
-            self._failed_value += np.bincount(vehicle[failed & (outcome != REJECTED)],
-                                              weights=R.value[mask][failed & (outcome != REJECTED)],
-                                              minlength=self.n_vehicles)
-        R.state[mask] = -1
-
-    def _compact(self) -> None:
-        self.requests.keep(self.requests.state >= 0)
-
-    def _before_spawn(self, now: int) -> None:
-        """Hook run before the arrivals of step ``now`` (mobility in the intersection variant)."""
-
-    def _needs_action(self) -> np.ndarray:
-        R = self.requests
-        deciding = R.vehicle[R.state == DECIDE]
-        return (np.bincount(deciding, minlength=self.n_vehicles) > 0) & self.present
-
-    # ------------------------------------------------------------------ observations
     def _observations(self) -> dict[str, np.ndarray]:
-        n = self.n_vehicles
-        R = self.requests
-        obs = np.zeros((n, self.observation_size), dtype=np.float64)
-        deciding = R.state == DECIDE
-        n_deciding = np.bincount(R.vehicle[deciding], minlength=n)
-        obs[:, 0] = (n_deciding > 0) & self.present
-        obs[:, 1] = self.budget / MAX_BUDGET
-        obs[:, 2] = n_deciding / 10.0
-        obs[:, 3] = np.bincount(R.vehicle[R.state == HELD], minlength=n) / float(self.max_held)
-        obs[:, 4] = np.bincount(R.vehicle[R.state >= TRANSIT], minlength=n) / 10.0
-        obs[:, 5] = min(1.0, self.committed[0] / self.site_capacity[0])
-        obs[:, 6] = self._observed_remote()
-        obs[:, 7] = min(1.0, float(self.view_utilization @ self.site_capacity)
-                        / self.site_capacity.sum())
-        obs[:, 8] = self.present.mean()
-        obs[:, 9] = self.present
-        obs[:, 10:12] = self._radio_features()
-        obs[:, 12] = self.last_reward / self.budget
-        base = len(HEADER_FIELDS)
-        obs[:, base:base + self.n_types] = self.last_price[None, :] / self.budget[:, None]
-        base += self.n_types
-        if deciding.any():
-            idx = np.flatnonzero(deciding)
-            order = np.lexsort((R.uid[idx], R.deadline[idx], R.vehicle[idx]))
-            idx = idx[order]
-            vehicle = R.vehicle[idx]
-            start = np.searchsorted(vehicle, vehicle, side="left")
-            rank = np.arange(idx.size) - start
-            keep = rank < self.obs_requests
-            idx, vehicle, rank = idx[keep], vehicle[keep], rank[keep]
-            stype = R.stype[idx]
-            features = np.column_stack([
-                np.ones(idx.size),
-                self.type_work[stype] / self.max_work,
-                self.type_has[stype, 0],
-                self.type_has[stype, 1],
-                R.relative_deadline[idx] / 300.0,
-                np.maximum(R.deadline[idx] - self.num_cycles, 0) / 300.0,
-                R.value[idx] / self.budget[vehicle],
-                R.attempts[idx] / (self.max_rebids + 1.0),
-            ])
-            width = len(REQUEST_FEATURES)
-            columns = base + rank[:, None] * width + np.arange(width)[None, :]
-            obs[vehicle[:, None], columns] = features
-        obs = obs.astype(np.float32)
-        return {agent: obs[i] for i, agent in enumerate(self.agents)}
-
-    def _observed_remote(self) -> float:
-        return float(self.view_utilization[1])
-
-    def _radio_features(self) -> np.ndarray:
-        return np.zeros((self.n_vehicles, 2))
+        frame = self.observer(self.last_reward, self.num_cycles)
+        if self.history == 1:
+            return dict(zip(self.agents, frame))
+        self._frames[:, 1:] = self._frames[:, :-1]
+        self._frames[:, 0] = frame
+        return dict(zip(self.agents, self._frames.reshape(self.n_vehicles, -1).copy()))
 
     # ------------------------------------------------------------------ state, metrics, render
     def state(self) -> np.ndarray:
-        if not self._initialized:
-            return np.zeros(self.state_space.shape, dtype=np.float32)
-        R = self.requests
-        n = self.n_vehicles
-        progress = min(self.num_cycles / self.max_cycles, 1.0)
-        head = [progress, *(self.running / self.site_capacity),
-                *(self.committed / self.site_capacity), float(self.view_utilization[1])]
+        self._require_reset("state")
+        core = self.core
+        n_deciding, n_held, _ = core.counts()
+        capacity = core.site_capacity
+        head = [min(self.num_cycles / self.max_cycles, 1.0), *(core.running / capacity),
+                *(core.committed / capacity), float(core.view_utilization[1])]
         return np.concatenate([
-            head, self.last_price / MAX_BUDGET,
-            np.bincount(R.vehicle[R.state == DECIDE], minlength=n) / 10.0,
-            np.bincount(R.vehicle[R.state == HELD], minlength=n) / float(self.max_held),
-            self.present.astype(np.float64),
+            head, core.last_price / MAX_BUDGET, n_deciding / 10.0,
+            n_held / float(self.config.max_held), core.present.astype(np.float64),
         ]).astype(np.float32)
 
     def metrics(self) -> dict[str, Any]:
         """Offloading metrics of the episode so far (see the class docstring, Metrics)."""
-        ended = self.outcomes.sum(axis=1)
-        total = max(int(ended.sum()), 1)
-        failures = self.outcomes[:, 1:].sum(axis=1)
-        util = np.array(self.utilization_history) if self.utilization_history \
-            else np.zeros((1, len(self.sites)))
-        high = self.budget == BUDGETS[0]
-        groups = {"high": high, "low": ~high}
-
-        def ratio(num: np.ndarray, den: np.ndarray) -> float:
-            d = float(den.sum())
-            return float(num.sum()) / d if d > 0 else 0.0
-
-        return {
-            "steps": int(self.num_cycles),
-            "requests": int(self.created.sum()),
-            "finished": int(ended.sum()),
-            "ofr": float(failures.sum()) / total,
-            "ofr_rejected": float(self.outcomes[:, REJECTED].sum()) / total,
-            "ofr_dropped_on_hold": float(self.outcomes[:, HOLD_DROP].sum()) / total,
-            "ofr_deadline_miss": float(self.outcomes[:, DEADLINE_MISS].sum()) / total,
-            "utilization": {s.name: float(util[:, j].mean()) for j, s in enumerate(self.sites)},
-            "utilization_std": {s.name: float(util[:, j].std()) for j, s in enumerate(self.sites)},
-            "rebidding_overhead": float(np.mean(self.rebids / np.maximum(ended, 1))),
-            "rebids_per_vehicle": self.rebids.copy(),
-            "vehicle_ofr": np.where(ended > 0, failures / np.maximum(ended, 1), np.nan),
-            "backoff_by_budget": {g: ratio(self.backoff_sum[m], self.decisions[m])
-                                  for g, m in groups.items()},
-            "price_by_budget": {g: ratio(self.price_sum[m], self.submissions[m])
-                                for g, m in groups.items()},
-            "payment_by_budget": {g: ratio(self.payment_sum[m], self.admitted_count[m])
-                                  for g, m in groups.items()},
-            "last_price": dict(zip(self.service_names, self.last_price.tolist())),
-        }
+        self._require_reset("metrics")
+        return self.counters.summary(self.num_cycles, self.core.budget,
+                                     [s.name for s in self.sites],
+                                     dict(zip(self.service_names, self.core.last_price.tolist())))
 
     def _render_text(self) -> str:
-        lines = [f"V2XOffloading step {self.num_cycles}/{self.max_cycles}  capacity "
-                 f"{self.capacity:g}  MP {self.max_rebids}"]
-        if getattr(self, "_initialized", False):
-            m = self.metrics()
-            util = ", ".join(f"{s.name} {self.running[j] / self.site_capacity[j]:.2f}"
-                             for j, s in enumerate(self.sites))
-            lines.append(f"  utilization {util}  (ACA view of remote {self.view_utilization[1]:.2f})")
-            lines.append(f"  requests {m['requests']}  finished {m['finished']}  OFR {m['ofr']:.3f} "
-                         f"(rejected {m['ofr_rejected']:.3f}, hold {m['ofr_dropped_on_hold']:.3f}, "
-                         f"deadline {m['ofr_deadline_miss']:.3f})")
-            prices = ", ".join(f"{k} {p:.0f}" for k, p in m["last_price"].items())
-            lines.append(f"  last clearing prices: {prices}")
-        return "\n".join(lines)
+        return render_text(self)
 
     def _render_rgb(self) -> np.ndarray:
-        import matplotlib
+        return render_rgb(self)
 
-        matplotlib.use("Agg", force=False)
-        from matplotlib.figure import Figure
+    # ------------------------------------------------------------------ read-only views
+    @property
+    def requests(self):
+        """The live-request table of the core simulator (read-only use: tests, analysis)."""
+        return self.core.requests
 
-        figure = Figure(figsize=(6.4, 3.6), dpi=100)
-        axes = figure.add_subplot(1, 1, 1)
-        if getattr(self, "_initialized", False) and self.utilization_history:
-            util = np.array(self.utilization_history)
-            view = np.array(self.view_history)
-            steps = np.arange(1, len(util) + 1)
-            for j, s in enumerate(self.sites):
-                axes.plot(steps, util[:, j], label=f"{s.name} utilization", linewidth=0.8)
-            axes.plot(steps, view[:, 1], label="remote, ACA's view", linewidth=0.6,
-                      linestyle=":")
-        axes.set_xlabel("step")
-        axes.set_ylabel("utilization")
-        axes.set_ylim(0, 1.05)
-        axes.set_title(f"V2X offloading, capacity {self.capacity:g}, MP {self.max_rebids}")
-        axes.legend(loc="lower right", fontsize=7)
-        figure.tight_layout()
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    @property
+    def present(self) -> np.ndarray:
+        return self.core.present
 
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    @property
+    def budget(self) -> np.ndarray:
+        return self.core.budget
+
+    @property
+    def last_price(self) -> np.ndarray:
+        return self.core.last_price
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(name, value, "a positive integer")
+def _with_layout_table(doc: str, layout_table: str) -> str:
+    """The docstring with its ``LAYOUT_TABLE`` line replaced by the layout's field table."""
+    indent = "    "
+    return doc.replace(f"{indent}LAYOUT_TABLE", "\n".join(indent + row for row in layout_table.split("\n")))
 
 
-def _nonnegative_int(name: str, value: Any) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-        raise InvalidArgumentError(name, value, "an integer >= 0")
+def default_layout_table() -> str:
+    """The observation table of one frame of the default synthetic env (the docstring's)."""
+    return build_layout(SERVICE_NAMES, 4, 50, float(TASK_WORK.sum()), 1, RADIUS).table()
 
 
-__all__ = ["HEADER_FIELDS", "REQUEST_FEATURES", "V2XOffloadingEnv", "default_sites"]
+V2XOffloadingEnv.__doc__ = _with_layout_table(V2XOffloadingEnv.__doc__ or "", default_layout_table())
+
+
+def _check_threshold(value: Any) -> tuple[float, float]:
+    """``backoff_threshold = (mean, std)``: finite, ``std >= 0``."""
+    try:
+        mean, std = value
+        mean, std = check_real("backoff_threshold", mean), check_real("backoff_threshold", std,
+                                                                         low=0.0)
+    except (TypeError, ValueError, InvalidArgumentError):
+        raise InvalidArgumentError("backoff_threshold", value, "(mean, std) with std >= 0") from None
+    return mean, std
+
+
+__all__ = ["BUDGETS", "V2XOffloadingEnv", "default_sites"]

@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auction_envs.core import InvalidArgumentError
-from auction_envs.envs.v2x.env import HOLD_DROP, V2XOffloadingEnv
+from auction_envs.core.checks import check_choice, check_int, check_real
+from auction_envs.envs.v2x.env import V2XOffloadingEnv
+from auction_envs.envs.v2x.events import StepEvents
 from auction_envs.envs.v2x.mobility import JunctionMobility, SumoMobility, uplink_throughput
-from auction_envs.envs.v2x.requests import DECIDE, HELD, TRANSIT
+from auction_envs.envs.v2x.population import draw_budgets
 from auction_envs.envs.v2x.sites import SiteProfile
 
 # (service type, period and deadline in ms, uplink and downlink data in Mbit) [paper]
@@ -17,6 +19,93 @@ F1_PERIOD_MS, F2_PERIOD_MS = 100, 500
 F1_DEADLINE_MS, F2_DEADLINE_MS = 100, 500
 DATA_UP = np.array([0.4, 4.0])
 DATA_DOWN = np.array([0.0, 0.4])
+
+
+class JunctionPopulation:
+    """The junction's population (``population.Population``): a fixed pool of vehicle slots
+    driven by a mobility model, periodic F1/F2 requests of the vehicles present, and the
+    distance-dependent uplink shared by the requests in transfer (see ``V2XIntersectionEnv``)."""
+
+    def __init__(self, n_vehicles: int, mobility: JunctionMobility | SumoMobility, step_ms: float,
+                 mobility_interval: int, warmup: float, min_uplink_mbps: float,
+                 radius: float) -> None:
+        self.n_vehicles = n_vehicles
+        self.mobility = mobility
+        self.step_ms = step_ms
+        self.mobility_interval = mobility_interval
+        self.warmup = warmup
+        self.min_uplink_mbps = min_uplink_mbps
+        self.radius = radius
+        self.f1_period = max(1, round(F1_PERIOD_MS / step_ms))
+        self.f2_period = max(1, round(F2_PERIOD_MS / step_ms))
+        self.relative_deadlines = np.array([max(1, round(F1_DEADLINE_MS / step_ms)),
+                                            max(1, round(F2_DEADLINE_MS / step_ms))])
+        self.present = np.zeros(n_vehicles, dtype=bool)
+        self.entered_now = np.zeros(n_vehicles, dtype=bool)
+        self.presence_history: list[int] = []
+
+    def reset(self, rng: np.random.Generator, budget: np.ndarray) -> None:
+        self.mobility.reset(rng)
+        self.phase = rng.integers(0, self.f2_period, size=(self.n_vehicles, 2))
+        self.entered_now = np.zeros(self.n_vehicles, dtype=bool)
+        self.present = self.mobility.present
+        for _ in range(round(self.warmup / self.mobility.dt)):
+            entered, _left = self.mobility.step(rng)
+            self._welcome(entered, rng, budget)
+        self.present = self.mobility.present
+        self.presence_history = []
+
+    def _welcome(self, entered: np.ndarray, rng: np.random.Generator, budget: np.ndarray) -> None:
+        """Vehicles taking a slot: a fresh budget and request phase."""
+        if entered.size:
+            budget[entered] = draw_budgets(entered.size, rng)
+            self.phase[entered] = rng.integers(0, self.f2_period, size=(entered.size, 2))
+            self.entered_now[entered] = True
+
+    def move(self, now: int, rng: np.random.Generator, budget: np.ndarray) -> np.ndarray:
+        self.entered_now[:] = False
+        left = np.zeros(0, dtype=np.int64)
+        if now % self.mobility_interval == 0:
+            entered, left = self.mobility.step(rng)
+            self.present = self.mobility.present
+            self._welcome(entered, rng, budget)
+        self.presence_history.append(int(self.present.sum()))
+        return left
+
+    def new_requests(self, now: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        present = np.flatnonzero(self.present)
+        f1 = present[(now + self.phase[present, 0]) % self.f1_period == 0]
+        f2 = present[(now + self.phase[present, 1]) % self.f2_period == 0]
+        vehicle = np.concatenate([f1, f2])
+        stype = np.concatenate([np.zeros(f1.size, dtype=np.int64), np.ones(f2.size, dtype=np.int64)])
+        return {"vehicle": vehicle, "stype": stype,
+                "relative_deadline": self.relative_deadlines[stype],
+                "data_up": DATA_UP[stype], "data_down": DATA_DOWN[stype]}
+
+    def request_data(self, stype: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return DATA_UP[stype], DATA_DOWN[stype]
+
+    def uplink_rate(self, vehicle: np.ndarray, sharing: int) -> np.ndarray:
+        """Mbps of each vehicle's uplink when ``sharing`` requests are in transfer."""
+        distance = np.minimum(self.mobility.distance()[vehicle], self.radius)
+        return uplink_throughput(distance, self.min_uplink_mbps) / max(1, sharing)
+
+    def transfer_latency(self, vehicle: np.ndarray, data_up: np.ndarray, data_down: np.ndarray,
+                         site_latency: np.ndarray, sharing: int) -> tuple[np.ndarray, np.ndarray]:
+        rate = self.uplink_rate(vehicle, sharing)  # Mbps = Mbit per 1000 ms
+        step_s = self.step_ms / 1000.0
+        up = np.ceil(data_up / rate / step_s - 1e-9).astype(np.int64)
+        down = np.ceil(data_down / rate / step_s - 1e-9).astype(np.int64)
+        return up + site_latency, down + site_latency
+
+    def radio_features(self, sharing: int) -> tuple[np.ndarray, np.ndarray]:
+        distance = np.minimum(self.mobility.distance(), self.radius)
+        share = np.where(self.present, uplink_throughput(distance, self.min_uplink_mbps)
+                         / max(1, sharing), 0.0)
+        return np.where(self.present, distance, self.radius), share
+
+    def close(self) -> None:
+        self.mobility.close()
 
 
 def intersection_sites(amount: float = 1.5, work_rate: float = 12.0, edge_share: float = 0.5,
@@ -108,15 +197,18 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     junction is populated), ``min_uplink_mbps`` (10), ``amount`` (1.5), ``work_rate`` (12),
     ``remote_latency`` (1 step), ``info_delay`` (5 +- ``info_delay_std`` 1 steps).
     Defaults: the paper's training setup (low contention); the registered
-    ``V2XOffloadingIntersectionTest-v0`` is its test setup (capacity 20, 30 km/h, one vehicle
+    ``V2XOffloadingIntersectionTest-v1`` is its test setup (capacity 20, 30 km/h, one vehicle
     per second, greens of 20 s).
 
     ## Version History
+    * v1: the changes of ``V2XOffloadingEnv`` v1 (age-plus-hold backoff cost, failure and hold-drop
+      penalties, the view read every step, the deadline + 1 fix, the new observation fields and
+      ``history``); the site arguments (``remote_latency``, ``info_delay``, ...) are checked.
     * v0: initial release.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
-        **V2XOffloadingEnv.metadata, "name": "v2x_offloading_intersection_v0",
+        **V2XOffloadingEnv.metadata, "name": "v2x_offloading_intersection_v1",
     }
 
     service_names = ("F1", "F2")
@@ -150,145 +242,72 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
         sites: tuple[SiteProfile, SiteProfile] | None = None,
         **kwargs: Any,
     ) -> None:
-        if mobility not in ("builtin", "sumo"):
-            raise InvalidArgumentError("mobility", mobility, "'builtin' or 'sumo'")
+        n_vehicles = check_int("n_vehicles", n_vehicles, low=1)
+        check_choice("mobility", mobility, ("builtin", "sumo"))
         for name, value in (("step_ms", step_ms), ("arrival_interval", arrival_interval),
                             ("speed_kmh", speed_kmh), ("radius", radius), ("amount", amount),
                             ("work_rate", work_rate), ("min_uplink_mbps", min_uplink_mbps)):
-            if not (np.isscalar(value) and np.isfinite(value) and value > 0):
-                raise InvalidArgumentError(name, value, "a finite number > 0")
+            check_real(name, value, low=0.0, low_open=True)
         if isinstance(green, tuple):
-            if len(green) != 2 or not 0 < green[0] <= green[1]:
+            if len(green) != 2 or not all(np.isscalar(g) and np.isfinite(g) for g in green) \
+                    or not 0 < green[0] <= green[1]:
                 raise InvalidArgumentError("green", green, "seconds > 0 or a range (low, high)")
-        elif not (np.isscalar(green) and green > 0):
-            raise InvalidArgumentError("green", green, "seconds > 0 or a range (low, high)")
-        if not (isinstance(mobility_interval, int) and mobility_interval >= 1):
-            raise InvalidArgumentError("mobility_interval", mobility_interval, "a positive integer")
-        if not (isinstance(lanes, int) and lanes >= 1):
-            raise InvalidArgumentError("lanes", lanes, "a positive integer")
-        if not (np.isscalar(warmup) and warmup >= 0):
-            raise InvalidArgumentError("warmup", warmup, "seconds >= 0")
+        else:
+            check_real("green", green, low=0.0, low_open=True)
+        check_int("mobility_interval", mobility_interval, low=1)
+        check_int("lanes", lanes, low=1)
+        check_real("warmup", warmup, low=0.0)
+        # the site arguments are checked here too: they build ``sites`` (issue 19)
+        check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
+        for name, value in (("remote_latency", remote_latency), ("info_delay", info_delay)):
+            check_int(name, value, low=0)
+        for name, value in (("info_delay_std", info_delay_std), ("info_noise_std", info_noise_std)):
+            check_real(name, value, low=0.0)
         self.step_ms = float(step_ms)
-        self.f1_period = max(1, round(F1_PERIOD_MS / self.step_ms))
-        self.f2_period = max(1, round(F2_PERIOD_MS / self.step_ms))
-        self.relative_deadlines = np.array([max(1, round(F1_DEADLINE_MS / self.step_ms)),
-                                            max(1, round(F2_DEADLINE_MS / self.step_ms))])
-        self.reference_deadline = float(self.relative_deadlines[0])
         self.mobility_mode = mobility
-        self.mobility_interval = mobility_interval
-        self.warmup = float(warmup)
-        self.min_uplink_mbps = float(min_uplink_mbps)
+        self.radius = float(radius)
         mobility_class = SumoMobility if mobility == "sumo" else JunctionMobility
         extra = {} if mobility == "sumo" else {"lanes": lanes}
         self.mobility = mobility_class(
-            n_slots=n_vehicles if isinstance(n_vehicles, int) and n_vehicles > 0 else 1,
-            radius=radius, speed_kmh=speed_kmh, arrival_interval=arrival_interval, green=green,
+            n_slots=n_vehicles, radius=radius, speed_kmh=speed_kmh,
+            arrival_interval=arrival_interval, green=green,
             dt=mobility_interval * self.step_ms / 1000.0, **extra)
         if mobility == "sumo":
             self.mobility.lanes = lanes
+        population = JunctionPopulation(n_vehicles, self.mobility, self.step_ms, mobility_interval,
+                                        float(warmup), float(min_uplink_mbps), self.radius)
+        self.relative_deadlines = population.relative_deadlines
+        self.reference_deadline = float(self.relative_deadlines[0])
         if sites is None:
             sites = intersection_sites(amount, work_rate, edge_share, remote_latency, info_delay,
                                        info_delay_std, info_noise_std)
         super().__init__(n_vehicles=n_vehicles, capacity=capacity, max_rebids=max_rebids,
                          max_cycles=max_cycles, sites=sites, duration_noise_std=duration_noise_std,
-                         **kwargs)
-        self.radius = float(radius)
+                         population=population, **kwargs)
 
-    # ------------------------------------------------------------------ population and requests
-    def _reset_population(self, rng: np.random.Generator) -> None:
-        n = self.n_vehicles
-        self.mobility.reset(rng)
-        self.phase = rng.integers(0, self.f2_period, size=(n, 2))
-        self.entered_now = np.zeros(n, dtype=bool)
-        self.left_coverage = 0
-        self.present = self.mobility.present
-        for _ in range(round(self.warmup / self.mobility.dt)):
-            entered, _left = self.mobility.step(rng)
-            self._welcome(entered, rng)
-        self.present = self.mobility.present
-        self.presence_history: list[int] = []
-
-    def _welcome(self, entered: np.ndarray, rng: np.random.Generator) -> None:
-        if entered.size:
-            self.budget[entered] = np.where(rng.random(entered.size) < 0.5, 2000.0, 1500.0)
-            self.phase[entered] = rng.integers(0, self.f2_period, size=(entered.size, 2))
-            self.entered_now[entered] = True
-
-    def _before_spawn(self, now: int) -> None:
-        self.entered_now[:] = False
-        if now % self.mobility_interval == 0:
-            rng = self.np_random
-            entered, left = self.mobility.step(rng)
-            self.present = self.mobility.present
-            if left.size:
-                R = self.requests
-                gone = np.isin(R.vehicle, left) & ((R.state == DECIDE) | (R.state == HELD))
-                self.left_coverage += int(gone.sum())
-                self._finish(gone, HOLD_DROP)
-                self._compact()
-            self._welcome(entered, rng)
-        self.presence_history.append(int(self.present.sum()))
-
-    def _new_request_columns(self, now: int) -> dict[str, np.ndarray]:
-        if self._script is not None:
-            columns = super()._new_request_columns(now)
-            columns["data_up"] = DATA_UP[columns["stype"]]
-            columns["data_down"] = DATA_DOWN[columns["stype"]]
-            return columns
-        present = np.flatnonzero(self.present)
-        f1 = present[(now + self.phase[present, 0]) % self.f1_period == 0]
-        f2 = present[(now + self.phase[present, 1]) % self.f2_period == 0]
-        vehicle = np.concatenate([f1, f2])
-        stype = np.concatenate([np.zeros(f1.size, dtype=np.int64), np.ones(f2.size, dtype=np.int64)])
-        return {"vehicle": vehicle, "stype": stype,
-                "relative_deadline": self.relative_deadlines[stype],
-                "data_up": DATA_UP[stype], "data_down": DATA_DOWN[stype]}
-
-    # ------------------------------------------------------------------ radio
-    def _uplink_rate(self, vehicle: np.ndarray, sharing: int) -> np.ndarray:
-        distance = np.minimum(self.mobility.distance()[vehicle], self.radius)
-        return uplink_throughput(distance, self.min_uplink_mbps) / max(1, sharing)
-
-    def _transfer_latency(self, index: np.ndarray, site: np.ndarray, t: int
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        R = self.requests
-        sharing = int((R.state == TRANSIT).sum())  # includes the requests admitted right now
-        rate = self._uplink_rate(R.vehicle[index], sharing)  # Mbps = Mbit per 1000 ms
-        step_s = self.step_ms / 1000.0
-        up = np.ceil(R.data_up[index] / rate / step_s - 1e-9).astype(np.int64)
-        down = np.ceil(R.data_down[index] / rate / step_s - 1e-9).astype(np.int64)
-        latency = self.site_latency[site]
-        return up + latency, down + latency
-
-    def _radio_features(self) -> np.ndarray:
-        distance = self.mobility.distance()
-        sharing = max(1, int((self.requests.state == TRANSIT).sum()))
-        share = np.where(self.present, uplink_throughput(np.minimum(distance, self.radius),
-                                                         self.min_uplink_mbps) / sharing, 0.0)
-        return np.column_stack([np.where(self.present, np.minimum(distance, self.radius)
-                                         / self.radius, 1.0), share / 1690.0])
-
-    # ------------------------------------------------------------------ metrics
-    def _step_market(self, actions):
-        rewards, infos, terminated = super()._step_market(actions)
+    def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
+        infos = super()._step_infos(events)
+        present = self.population.present.tolist()
+        entered = self.population.entered_now.tolist()
         for i, agent in enumerate(self.possible_agents):
-            infos[agent]["present"] = bool(self.present[i])
-            infos[agent]["entered"] = bool(self.entered_now[i])
-        return rewards, infos, terminated
+            infos[agent]["present"] = present[i]
+            infos[agent]["entered"] = entered[i]
+        return infos
 
     def metrics(self) -> dict[str, Any]:
         m = super().metrics()
-        history = np.array(self.presence_history or [int(self.present.sum())])
+        population = self.population
+        history = np.array(population.presence_history or [int(population.present.sum())])
         m.update({
             "vehicles_present": {"mean": float(history.mean()), "min": int(history.min()),
                                  "max": int(history.max())},
-            "left_coverage": int(self.left_coverage),
+            "left_coverage": int(self.counters.left_coverage),
             "refused_vehicles": int(self.mobility.refused),
         })
         return m
 
     def close(self) -> None:
-        self.mobility.close()
+        self.population.close()
 
     def __getstate__(self) -> dict[str, Any]:
         if self.mobility_mode == "sumo":

@@ -47,15 +47,32 @@ class SiteProfile:
         return held, duration
 
 
-def rial_prices(predicted_utilization: np.ndarray, resource_cost: np.ndarray,
-                factor: float = 0.8) -> np.ndarray:
-    """RIAL resource prices: ``factor * predicted utilization * resource cost`` per site.
+def default_sites(slot_size: float = 0.27, edge_share: float = 0.5, remote_latency: int = 2,
+                  info_delay: int = 10, info_delay_std: float = 2.0, info_noise_std: float = 0.02,
+                  edge_speed: float = 0.8) -> tuple[SiteProfile, SiteProfile]:
+    """The synthetic setup's two sites (edge, remote); see ``V2XOffloadingEnv`` (Resource model)."""
+    edge = SiteProfile("edge", edge_share, amount=(slot_size, slot_size),
+                       work_rate=edge_speed / slot_size)
+    remote = SiteProfile("remote", 1.0 - edge_share, amount=(slot_size, 2 * slot_size),
+                         work_rate=1.0 / slot_size, latency=remote_latency, info_delay=info_delay,
+                         info_delay_std=info_delay_std, info_noise_std=info_noise_std)
+    return edge, remote
+
+
+def rial_price(predicted_utilization, resource_cost, factor: float = 0.8):
+    """RIAL's resource price: ``factor * predicted utilization * resource cost``.
 
     Resource-intensity-aware load balancing (Liu et al., as used in paper 000): each site quotes a
     price that grows with its (predicted) load and with the request's resource volume at that site;
-    the request goes to the cheapest site. Shapes broadcast.
+    the request goes to the cheapest site. Plain arithmetic: numbers or numpy arrays (broadcast).
     """
-    return factor * np.asarray(predicted_utilization) * np.asarray(resource_cost)
+    return factor * predicted_utilization * resource_cost
+
+
+def rial_prices(predicted_utilization, resource_cost, factor: float = 0.8) -> np.ndarray:
+    """:func:`rial_price` over sequences of sites (array-likes, broadcast)."""
+    return rial_price(np.asarray(predicted_utilization, dtype=np.float64),
+                      np.asarray(resource_cost, dtype=np.float64), factor)
 
 
 def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8) -> int:
@@ -69,7 +86,7 @@ def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8)
         factor: RIAL's price factor (0.8).
 
     Returns the cheapest site among those where ``view_used + amount <= capacity``, priced by
-    :func:`rial_prices` with predicted utilization ``(view_used + amount) / capacity``; ties go
+    :func:`rial_price` with predicted utilization ``(view_used + amount) / capacity``; ties go
     to the lowest index (the edge site). Plain Python over the (few) sites: it runs once per
     admitted request.
     """
@@ -77,7 +94,7 @@ def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8)
     for s in range(len(capacity)):
         predicted = float(view_used[s]) + float(amount[s])
         if predicted <= float(capacity[s]) + 1e-9:
-            price = factor * (predicted / float(capacity[s])) * float(resource_cost[s])
+            price = rial_price(predicted / float(capacity[s]), float(resource_cost[s]), factor)
             if price < best_price:
                 best, best_price = s, price
     return best

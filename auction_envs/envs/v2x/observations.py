@@ -1,0 +1,163 @@
+"""The V2X observation: a named layout (``core.layout``) and its vectorized construction.
+
+One observation row per vehicle, built for all vehicles at once from the core simulator's state
+(no per-vehicle numpy calls). Learners and baselines read fields by name:
+``env.unwrapped.layout.get(obs, "needs_action")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auction_envs.core.layout import Field, ObservationLayout
+from auction_envs.envs.v2x.core import V2XCore
+from auction_envs.envs.v2x.requests import DECIDE
+
+MAX_BUDGET = 2000.0
+REQUEST_FEATURES = ("present", "work", "has_F1", "has_F2", "deadline", "time_left",
+                    "value_per_budget", "attempts", "type")
+DEADLINE_SCALE = 300.0  # the longest relative deadline of the synthetic setup
+UPLINK_SCALE = 1690.0  # Mbps: the uplink fit at distance 0
+
+
+def build_layout(service_names: tuple[str, ...], obs_requests: int, max_held: int,
+                 max_work: float, max_rebids: int, radius: float) -> ObservationLayout:
+    """The field table of ``V2XOffloadingEnv`` (its docstring prints ``layout.table()``)."""
+    unit = {"low": 0.0, "high": 1.0}
+    fields = [
+        Field("needs_action", **unit, description="1 if a request waits for a decision"),
+        Field("budget", low=0.0, scale=MAX_BUDGET, description="the vehicle's budget B"),
+        Field("n_deciding", low=0.0, scale=10.0, description="requests waiting for a decision"),
+        Field("n_held", low=0.0, scale=float(max_held), description="requests held (backed off)"),
+        Field("n_in_service", low=0.0, scale=10.0,
+              description="admitted requests in transit, queued or running"),
+        Field("edge_utilization", **unit, description="committed load of the edge site (exact)"),
+        Field("remote_utilization", **unit,
+              description="remote utilization as the ACA sees it (delayed, noisy)"),
+        Field("system_utilization", **unit, description="beta: system utilization, the ACA's view"),
+        Field("active_vehicles", **unit, description="fraction of vehicle slots present"),
+        Field("present", **unit, description="1 unless the slot's vehicle is outside the junction"),
+        Field("distance", low=0.0, scale=radius, description="distance to the ACA (m; radius if absent)"),
+        Field("uplink_share", low=0.0, scale=UPLINK_SCALE,
+              description="the vehicle's uplink share (Mbps; 0 in the synthetic setup)"),
+        Field("last_reward_per_budget", low=-np.inf,
+              description="the vehicle's last reward / B"),
+        Field("arrival_rate", low=0.0,
+              description="the vehicle's requests per step, moving average over ~100 steps"),
+        Field("system_arrival_rate", low=0.0, scale=10.0,
+              description="all vehicles' requests per step, moving average over ~100 steps"),
+        Field("last_price_per_budget", size=len(service_names), low=0.0,
+              description="last clearing price per service type ("
+                          + ", ".join(service_names) + ") / B"),
+        Field("last_bid_count", size=len(service_names), low=0.0, scale=10.0,
+              description="bids in the last step's auction per service type (competing bids)"),
+        Field("last_admitted_count", size=len(service_names), low=0.0, scale=10.0,
+              description="winners of the last step's auction per service type"),
+    ]
+    request_fields = {
+        "present": Field("present", **unit, description="1 if this request slot is filled"),
+        "work": Field("work", low=0.0, high=1.0, scale=max_work, description="time-resource units"),
+        "has_F1": Field("has_F1", **unit, description="the chain contains F1"),
+        "has_F2": Field("has_F2", **unit, description="the chain contains F2"),
+        "deadline": Field("deadline", low=0.0, high=1.0, scale=DEADLINE_SCALE,
+                          description="relative deadline Q (steps)"),
+        "time_left": Field("time_left", low=0.0, scale=DEADLINE_SCALE,
+                           description="steps to the deadline"),
+        "value_per_budget": Field("value_per_budget", low=0.0, description="bid value v / B"),
+        "attempts": Field("attempts", low=0.0, high=1.0, scale=max_rebids + 1.0,
+                          description="submissions so far"),
+    }
+    request_fields["type"] = Field("type", size=len(service_names), **unit,
+                                   description="one-hot service type (" + ", ".join(service_names)
+                                   + "): tells F1-F2 from F2-F1")
+    for j in range(obs_requests):
+        for name in REQUEST_FEATURES:
+            f = request_fields[name]
+            fields.append(Field(f"request{j}_{name}", f.size, f.low, f.high, f.scale,
+                                f"request {j} (earliest deadlines first): {f.description}"))
+    return ObservationLayout(fields)
+
+
+def stack_layout(frame: ObservationLayout, history: int) -> ObservationLayout:
+    """The layout of ``history`` frames stacked newest first: the newest frame keeps the field
+    names (``layout.get(obs, "needs_action")`` reads the current step), the frame ``k`` steps old
+    prefixes them with ``lag{k}_``. ``obs.reshape(history, frame.size)`` gives the frames."""
+    if history == 1:
+        return frame
+    fields = list(frame.fields)
+    for lag in range(1, history):
+        fields += [Field(f"lag{lag}_{f.name}", f.size, f.low, f.high, f.scale,
+                         f"{f.description} ({lag} steps ago)") for f in frame.fields]
+    return ObservationLayout(fields)
+
+
+class V2XObserver:
+    """Builds every vehicle's observation in one pass (natural units, then divided by the scales)."""
+
+    def __init__(self, layout: ObservationLayout, core: V2XCore, type_work: np.ndarray,
+                 type_has: np.ndarray, obs_requests: int) -> None:
+        self.layout = layout
+        self.type_one_hot = np.eye(len(type_work))
+        self.core = core
+        self.type_work = type_work
+        self.type_has = type_has
+        self.obs_requests = obs_requests
+        self.scale = np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
+        self.column = {name: layout.slice(name).start for name in layout.names}
+        self.price_slice = layout.slice("last_price_per_budget")
+        self.bid_slice = layout.slice("last_bid_count")
+        self.admitted_slice = layout.slice("last_admitted_count")
+        self.request_base = self.column.get("request0_present", layout.size)
+
+    def __call__(self, last_reward: np.ndarray, now: int) -> np.ndarray:
+        core = self.core
+        n = core.n_vehicles
+        R = core.requests
+        col = self.column
+        raw = np.zeros((n, self.layout.size))
+        n_deciding, n_held, n_in_service = core.counts()
+        present = core.present
+        raw[:, col["needs_action"]] = (n_deciding > 0) & present
+        raw[:, col["budget"]] = core.budget
+        raw[:, col["n_deciding"]] = n_deciding
+        raw[:, col["n_held"]] = n_held
+        raw[:, col["n_in_service"]] = n_in_service
+        capacity = core.site_capacity
+        raw[:, col["edge_utilization"]] = min(1.0, core.committed[0] / capacity[0])
+        raw[:, col["remote_utilization"]] = float(core.view_utilization[1])
+        raw[:, col["system_utilization"]] = min(1.0, float(core.view_utilization @ capacity)
+                                                / capacity.sum())
+        raw[:, col["active_vehicles"]] = present.mean()
+        raw[:, col["present"]] = present
+        distance, share = core.population.radio_features(core.transit_count())
+        raw[:, col["distance"]] = distance
+        raw[:, col["uplink_share"]] = share
+        raw[:, col["last_reward_per_budget"]] = last_reward / core.budget
+        raw[:, col["arrival_rate"]] = core.arrival_rate
+        raw[:, col["system_arrival_rate"]] = core.arrival_rate.sum()
+        raw[:, self.price_slice] = core.last_price[None, :] / core.budget[:, None]
+        raw[:, self.bid_slice] = core.last_bid_count[None, :]
+        raw[:, self.admitted_slice] = core.last_admitted_count[None, :]
+        deciding = R.state == DECIDE
+        if self.obs_requests and deciding.any():
+            idx = np.flatnonzero(deciding)
+            idx = idx[np.lexsort((R.uid[idx], R.deadline[idx], R.vehicle[idx]))]
+            vehicle = R.vehicle[idx]
+            rank = np.arange(idx.size) - np.searchsorted(vehicle, vehicle, side="left")
+            keep = rank < self.obs_requests
+            idx, vehicle, rank = idx[keep], vehicle[keep], rank[keep]
+            stype = R.stype[idx]
+            features = np.column_stack([
+                np.ones(idx.size), self.type_work[stype], self.type_has[stype, 0],
+                self.type_has[stype, 1], R.relative_deadline[idx],
+                np.maximum(R.deadline[idx] - now, 0), R.value[idx] / core.budget[vehicle],
+                R.attempts[idx], self.type_one_hot[stype],
+            ])
+            width = features.shape[1]
+            columns = self.request_base + rank[:, None] * width + np.arange(width)[None, :]
+            raw[vehicle[:, None], columns] = features
+        raw /= self.scale
+        return raw.astype(np.float32)
+
+
+__all__ = ["MAX_BUDGET", "REQUEST_FEATURES", "V2XObserver", "build_layout", "stack_layout"]
