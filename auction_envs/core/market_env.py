@@ -89,6 +89,25 @@ _PLAIN_REAL_TYPES = frozenset({
     np.uint64, np.uint32, np.uint16, np.uint8,
 })
 _REAL_KINDS = frozenset("iuf")
+
+
+def all_plain_real(values: Sequence[Any]) -> bool:
+    """True when every value is a plain real number, a numeric (``iuf``) numpy array or a flat
+    list/tuple of plain real numbers: the inputs a fast path may convert with
+    ``np.asarray(..., float64)`` without accepting booleans, strings, complex numbers and the
+    like. A market overriding ``validate_actions`` screens its values with this first and hands
+    anything else to ``MarketEnv.validate_actions`` (which rejects it with the precise error)."""
+    if set(map(type, values)) <= _PLAIN_REAL_TYPES:
+        return True
+    for value in values:
+        kind = type(value)
+        if kind in _PLAIN_REAL_TYPES or (kind is np.ndarray and value.dtype.kind in _REAL_KINDS):
+            continue
+        if (kind is list or kind is tuple) and all(type(entry) in _PLAIN_REAL_TYPES
+                                                   for entry in value):
+            continue
+        return False
+    return True
 _KIND_NAMES = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers",
                "M": "datetimes", "m": "time deltas", "O": "objects", "V": "structured records"}
 
@@ -396,16 +415,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                     joint: _JointSpec) -> np.ndarray | None:
         """The joint action as one checked array, or ``None`` when anything is unusual (the
         per-agent walk then raises the precise error, or clips)."""
-        if not set(map(type, values)) <= _PLAIN_REAL_TYPES:
-            for value in values:  # numeric arrays and flat lists of plain numbers are fine too
-                kind = type(value)
-                if kind in _PLAIN_REAL_TYPES or (
-                        kind is np.ndarray and value.dtype.kind in _REAL_KINDS):
-                    continue
-                if (kind is list or kind is tuple) and all(
-                        type(entry) in _PLAIN_REAL_TYPES for entry in value):
-                    continue
-                return None
+        if not all_plain_real(values):
+            return None
         try:
             array = np.array(values, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):

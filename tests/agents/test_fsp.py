@@ -102,7 +102,7 @@ def test_samples_are_mu_plus_L_y_with_covariance_L_Lt():
 
 
 def test_the_action_sent_is_the_squashed_latent_whose_log_prob_is_stored():
-    env = auction_envs.make("auction_envs/V2XOffloading-v0", max_cycles=30)
+    env = auction_envs.make("auction_envs/V2XOffloading-v1", max_cycles=30)
     learner = DRACOLearner(env, share_parameters=True, seed=1, **SMALL)
     observations, _ = env.reset(seed=0)
     actions = learner.act(observations)
@@ -288,7 +288,7 @@ def test_mask_read_by_name_from_the_layout_or_from_infos():
     obs["bidder_1"][layout.slice("needs_action")] = 1.0
     np.testing.assert_array_equal(learner.decision_mask(obs), [False, True])
     # the V2X env of today documents infos["needs_action"]: the previous step's flag is used
-    v2x = auction_envs.make("auction_envs/V2XOffloading-v0", max_cycles=20)
+    v2x = auction_envs.make("auction_envs/V2XOffloading-v1", max_cycles=20)
     learner = DRACOLearner(v2x, share_parameters=True, **SMALL)
     assert learner.mask_source in ("layout", "infos")
     observations, infos = v2x.reset(seed=0)

@@ -18,11 +18,6 @@ from auction_envs.testing.conformance import ALL_CHECKS
 _INFOS_AT_RESET = ("reset() returns infos without the keys step() returns (TorchRL builds its "
                    "info specs from the reset infos, issue 18): return the same keys, with "
                    "neutral values, at reset")
-_METRICS_BEFORE_RESET = ("metrics() before the first reset raises AttributeError: start it with "
-                         "self._require_reset('metrics') (ResetNeededError)")
-_V2X_OWN_VALIDATION = ("V2XOffloadingEnv.validate_actions (its own fast path, which step() honours) "
-                       "converts with np.asarray(..., float64), so numeric strings and bools pass: "
-                       "delete the override, MarketEnv validates the joint action as one array now")
 
 KNOWN_FAILURES: list[tuple[str, str, str]] = [
     ("auction_envs/CloudDoubleAuction-v0", "info_structure", _INFOS_AT_RESET),
@@ -31,26 +26,15 @@ KNOWN_FAILURES: list[tuple[str, str, str]] = [
     ("auction_envs/ExchangeEconomyAmdahl-v0", "info_structure", _INFOS_AT_RESET),
     ("auction_envs/ExchangeEconomyMechanism-v0", "info_structure", _INFOS_AT_RESET),
     ("auction_envs/ExchangeEconomyMechanismAmdahl-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicing-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingLearned-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingNVI-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingQVCG-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingVCG-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/KellyGame-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/KellyGameAlphaFair-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/KellyGameHeterogeneous-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloading-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingHighContention-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingIntersection-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingIntersectionTest-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloading-v0", "before_reset", _METRICS_BEFORE_RESET),
-    ("auction_envs/V2XOffloadingHighContention-v0", "before_reset", _METRICS_BEFORE_RESET),
-    ("auction_envs/V2XOffloadingIntersection-v0", "before_reset", _METRICS_BEFORE_RESET),
-    ("auction_envs/V2XOffloadingIntersectionTest-v0", "before_reset", _METRICS_BEFORE_RESET),
-    ("auction_envs/V2XOffloading-v0", "weird_action_types", _V2X_OWN_VALIDATION),
-    ("auction_envs/V2XOffloadingHighContention-v0", "weird_action_types", _V2X_OWN_VALIDATION),
-    ("auction_envs/V2XOffloadingIntersection-v0", "weird_action_types", _V2X_OWN_VALIDATION),
-    ("auction_envs/V2XOffloadingIntersectionTest-v0", "weird_action_types", _V2X_OWN_VALIDATION),
+    ("auction_envs/IoVSlicing-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/IoVSlicingLearned-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/IoVSlicingNVI-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/IoVSlicingQVCG-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/IoVSlicingVCG-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/V2XOffloading-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/V2XOffloadingHighContention-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/V2XOffloadingIntersection-v1", "info_structure", _INFOS_AT_RESET),
+    ("auction_envs/V2XOffloadingIntersectionTest-v1", "info_structure", _INFOS_AT_RESET),
 ]
 _KNOWN = {(env_id, check): reason for env_id, check, reason in KNOWN_FAILURES}
 

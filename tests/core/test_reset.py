@@ -142,7 +142,7 @@ def test_v2x_bad_budgets_leave_the_env_unchanged():
     """Issue 19's case: V2X drew the episode's budgets before checking ``options['budgets']``."""
     import auction_envs
 
-    env, twin = (auction_envs.make("auction_envs/V2XOffloading-v0", n_vehicles=3, max_cycles=20)
+    env, twin = (auction_envs.make("auction_envs/V2XOffloading-v1", n_vehicles=3, max_cycles=20)
                  for _ in range(2))
     for e in (env, twin):
         e.reset(seed=2)

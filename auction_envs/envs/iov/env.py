@@ -23,6 +23,7 @@ from auction_envs.core.checks import (
     check_real,
 )
 from auction_envs.core.errors import InvalidArgumentError
+from auction_envs.core.market_env import all_plain_real
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
 from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
 from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
@@ -363,7 +364,7 @@ class IoVSlicingEnv(MarketEnv):
     def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The joint action checked as two arrays (bids, slicer levels); anything unusual takes
         ``MarketEnv.validate_actions``, which names the agent and raises (or clips)."""
-        joint = self._fast_joint(actions)
+        joint = self._fast_joint_actions(actions)
         if joint is None:
             validated = super().validate_actions(actions)
             bids = np.array([validated[a][0] for a in self.vsps])
@@ -372,15 +373,17 @@ class IoVSlicingEnv(MarketEnv):
             joint = _JointActions(validated, bids, levels)
         return joint
 
-    def _fast_joint(self, actions: Any) -> _JointActions | None:
+    def _fast_joint_actions(self, actions: Any) -> _JointActions | None:
         if not isinstance(actions, Mapping) or len(actions) != len(self.agents) \
                 or actions.keys() != self._agent_set or len(self.agents) != len(self._agent_set):
             return None
+        if not all_plain_real(list(actions.values())):
+            return None  # bools, strings, complex ...: MarketEnv's strict path rejects them
         try:
             bids = np.array([actions[a] for a in self.vsps], dtype=np.float64)
             levels = np.array([actions[a] for a in self.slicers], dtype=np.float64) \
                 if self.slicers else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         if bids.shape == (self.n_vsps, 1):
             bids = bids[:, 0]

@@ -70,7 +70,8 @@ class KellyGameEnv(MarketEnv):
     ## Infos
     After each step, per agent (full-information feedback of the paper): ``bid``, ``others_bid``
     (``s_i``), ``allocation``, ``payoff``, ``gradient`` (``d phi_i / d z_i`` at the played bids),
-    ``best_response`` (the best bid against this round's ``s_i``). Empty after ``reset``.
+    ``best_response`` (the best bid against this round's ``s_i``). After ``reset`` the same keys
+    with the value 0 (and the grid with zero payoffs), so wrappers can build info specs from them.
     With ``counterfactual_grid=K`` also ``counterfactual_bids`` (the ``K`` bids
     ``eps + (c_i - eps) k / (K - 1)``, ``auction_envs.oracles.kelly.bid_grid``) and
     ``counterfactual_payoffs`` (the payoff each of them would have earned against this round's
@@ -117,6 +118,8 @@ class KellyGameEnv(MarketEnv):
       ``[eps, c_i]``; with ``eps = c`` the normalized payoff is 1 instead of NaN; documented
       ``payoff_range(agent)`` and ``action_bounds(agent)``. Seeded trajectories of the
       registered ids are unchanged (their bounds are exact in float32).
+    * v0 (issue 18): ``reset`` returns the step's info keys with neutral values (it returned
+      empty infos); steps, observations and rewards are unchanged.
     * v0 (issue 19): ``a <= 0`` is rejected (a scalar was silently floored to ``a_min``), as is
       an ``alpha`` whose observations overflow float32; every argument is checked with
       ``auction_envs.core.checks``.
@@ -219,7 +222,13 @@ class KellyGameEnv(MarketEnv):
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(1)
         self._feedback = None
-        return {agent: {} for agent in self.possible_agents}
+        # the step's keys with neutral values: wrappers (TorchRL) build their specs from these
+        infos = {agent: dict.fromkeys(INFO_KEYS, 0.0) for agent in self.possible_agents}
+        if self.core.counterfactual_bids is not None:
+            for agent, grid in zip(self.possible_agents, self.core.counterfactual_bids.copy()):
+                infos[agent]["counterfactual_bids"] = grid
+                infos[agent]["counterfactual_payoffs"] = np.zeros_like(grid)
+        return infos
 
     def _step_market(self, actions: np.ndarray
                      ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:

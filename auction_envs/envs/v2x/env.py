@@ -18,6 +18,7 @@ from gymnasium import spaces
 from auction_envs.core import InvalidArgumentError, MarketEnv
 from auction_envs.core.checks import check_choice, check_int, check_real
 from auction_envs.core.layout import float32_box
+from auction_envs.core.market_env import all_plain_real
 from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
 from auction_envs.envs.v2x.core import CoreConfig, Script, V2XCore
 from auction_envs.envs.v2x.events import SUCCESS, StepEvents
@@ -402,8 +403,14 @@ class V2XOffloadingEnv(MarketEnv):
         through the base class, which raises the documented errors (or clips)."""
         if isinstance(actions, Mapping) and len(actions) == len(self.agents):
             try:
-                array = np.asarray([actions[agent] for agent in self.agents], dtype=np.float64)
-            except (KeyError, TypeError, ValueError):
+                values = [actions[agent] for agent in self.agents]
+            except KeyError:
+                return super().validate_actions(actions)
+            if not all_plain_real(values):  # bools, strings, complex ...: the strict path says no
+                return super().validate_actions(actions)
+            try:
+                array = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError, OverflowError):
                 return super().validate_actions(actions)
             if array.shape == (len(self.agents), 2) and np.isfinite(array).all() \
                     and array.min() >= 0.0 and array.max() <= 1.0:
