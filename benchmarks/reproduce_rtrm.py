@@ -37,6 +37,7 @@ and 100k agent-steps, about 2-3 hours. Neither is the paper's budget; the tables
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -98,8 +99,9 @@ def summarize(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(env: Any, act: Policy, seed: int, episodes: int) -> dict[str, Any]:
-    """``episodes`` consecutive episodes (the first reset seeded, later ones continue the env's
-    generator and whatever population it keeps); per-episode summaries and their means."""
+    """``episodes`` consecutive episodes on ``env`` (the first reset seeded, later ones continue
+    the env's generator and whatever buyer population it keeps); per-episode summaries and their
+    means. Callers pass a fresh env per policy, so no policy inherits another's population."""
     rows = []
     for episode in range(episodes):
         observations, _ = env.reset(seed=seed if episode == 0 else None)
@@ -427,24 +429,24 @@ def main(argv: list[str] | None = None) -> int:
     for env_label, seed in progress(units, desc="env x seed", enabled=show):
         env_id = envs[env_label]
         eval_seed = EVAL_SEED_OFFSET + seed
-        rtrm = make_env(env_id, "rtrm", args.steps, env_kwargs)
+        rtrm = functools.partial(make_env, env_id, "rtrm", args.steps, env_kwargs)
+
         for markup in budget["markups"]:
+            env = rtrm()
             record(env_label, f"markup={markup:g}", seed,
-                   evaluate(rtrm, fixed_markup(rtrm, markup), eval_seed, budget["eval_episodes"]))
+                   evaluate(env, fixed_markup(env, markup), eval_seed, budget["eval_episodes"]))
         for baseline in BASELINES:
             env = make_env(env_id, baseline, args.steps, env_kwargs)
             record(env_label, baseline.upper(), seed,
                    evaluate(env, fixed_markup(env, args.baseline_markup), eval_seed,
                             budget["eval_episodes"]))
-        policy, info = train_maddpg(make_env(env_id, "rtrm", args.steps, env_kwargs), seed,
-                                    budget["train_steps"], show)
+        policy, info = train_maddpg(rtrm(), seed, budget["train_steps"], show)
         record(env_label, "MADDPG", seed,
-               {**evaluate(rtrm, policy, eval_seed, budget["eval_episodes"]), "train": info})
+               {**evaluate(rtrm(), policy, eval_seed, budget["eval_episodes"]), "train": info})
         if env_label == "plain" and budget["ppo_steps"] > 0:
-            policy, info = train_ppo(make_env(env_id, "rtrm", args.steps, env_kwargs), seed,
-                                     budget["ppo_steps"])
+            policy, info = train_ppo(rtrm(), seed, budget["ppo_steps"])
             record(env_label, "PPO", seed,
-                   {**evaluate(rtrm, policy, eval_seed, budget["eval_episodes"]), "train": info})
+                   {**evaluate(rtrm(), policy, eval_seed, budget["eval_episodes"]), "train": info})
 
     print(f"budget: {budget}; env ids {envs}; {args.steps} steps per episode; evaluation seeds "
           f"{EVAL_SEED_OFFSET}+seed (paired across policies). Training is far below the paper's "
