@@ -193,8 +193,11 @@ def mean_ci(values: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def per_seed(results: dict[str, Any], env_label: str, policy: str, key: str) -> np.ndarray:
+    """``key`` per seed, over the seeds every policy of ``env_label`` has finished (so paired
+    differences line up, also in a partial run)."""
     runs = results[env_label].get(policy, {})
-    return np.array([runs[s][key] for s in sorted(runs, key=int)], dtype=np.float64)
+    common = set.intersection(*(set(r) for r in results[env_label].values()))
+    return np.array([runs[s][key] for s in sorted(common, key=int)], dtype=np.float64)
 
 
 def fmt(mean: float, half: float, digits: int = 0) -> str:
@@ -214,7 +217,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
     plain, fair = "plain", "fair"
     if "MADDPG" not in results.get(plain, {}):
         return rows
-    seeds = len(results[plain]["MADDPG"])
+    seeds = len(per_seed(results, plain, "MADDPG", "buyer_utility"))
 
     # (0) issue 14: learned pricing beats the best fixed markup on total provider utility
     best = best_markup(results, plain)
@@ -401,9 +404,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="steps per episode (default 100, the paper's fairness experiment)")
     parser.add_argument("--env-kwargs", type=str, default="{}",
                         help="JSON dict of extra env arguments (e.g. '{\"step_seconds\": 2}')")
+    parser.add_argument("--report", default=None, metavar="JSON",
+                        help="run nothing: print the tables and claims (and --png) of a JSON "
+                             "written by an earlier run, finished or not")
     add_output_arguments(parser, png=True)
     args = parser.parse_args(argv)
     import json
+
+    if args.report:
+        with open(args.report) as stream:
+            saved = json.load(stream)
+        report(saved["results"], saved.get("args", {}), saved.get("envs", {}), args.png)
+        return 0
 
     budget = dict(QUICK if args.quick else FULL)
     for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups"):
@@ -448,19 +460,28 @@ def main(argv: list[str] | None = None) -> int:
             record(env_label, "PPO", seed,
                    {**evaluate(rtrm(), policy, eval_seed, budget["eval_episodes"]), "train": info})
 
-    print(f"budget: {budget}; env ids {envs}; {args.steps} steps per episode; evaluation seeds "
-          f"{EVAL_SEED_OFFSET}+seed (paired across policies). Training is far below the paper's "
-          "12,000 x 2,000 steps.")
+    output.update(claims=report(results, {**vars(args), **budget}, envs, args.png))
+    return 0
+
+
+def report(results: dict[str, Any], budget: dict[str, Any], envs: dict[str, str],
+           png: str | None) -> list[dict[str, str]]:
+    """Print the budget, the tables and the claims; write the figure; return the claims."""
+    done = {label: {p: len(r) for p, r in runs.items()} for label, runs in results.items()}
+    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "steps")
+    print(f"budget: { {k: budget.get(k) for k in keys} }; env ids {envs}; seeds finished per "
+          f"policy {done}; evaluation seeds {EVAL_SEED_OFFSET}+seed (paired across policies). "
+          "Training is far below the paper's 12,000 x 2,000 steps.")
+    results = {label: runs for label, runs in results.items() if runs}
     print(table(results))
     rows = claims(results)
     print("\nPaper 004's claims beside ours:")
     for row in rows:
         print(f"  - {row['claim']}\n      ours: {row['ours']}\n      -> {row['verdict']}")
-    output.update(claims=rows)
-    if args.png:
-        plot(results, args.png)
-        print(f"figure: {args.png}")
-    return 0
+    if png:
+        plot(results, png)
+        print(f"figure: {png}")
+    return rows
 
 
 if __name__ == "__main__":
