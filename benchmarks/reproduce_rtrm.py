@@ -27,9 +27,11 @@ paper's claims beside paired per-seed comparisons with a verdict: reproduced / p
 reproduced / infeasible (the joint claim needs more surplus than the market can produce).
 
 Budget. The env runs ~190 steps/s on this machine; the paper's 12,000 episodes x 2,000 steps of
-training would take over a day per run. ``--quick`` (about 15 min on 2 cores) trains MADDPG 1,500
-env steps and PPO 10k agent-steps per seed; the full mode 20,000 env steps (200 episodes of 100)
-and 100k agent-steps, about 2-3 hours. Neither is the paper's budget; the tables say so.
+training would take over a day per run. ``--quick`` trains MADDPG 1,500 env steps and PPO 10k
+agent-steps per seed (measured: about 14 CPU-minutes on one core; 54 minutes of wall time on a
+machine shared at load ~11); the full mode 20,000 env steps (200 episodes of 100) and 100k
+agent-steps, an estimated 2-3 hours on an idle core. Neither is the paper's budget; the tables say
+so. ``--report JSON`` reprints the tables and claims of a saved (even unfinished) run.
 
     python -m benchmarks.reproduce_rtrm --quick --json results/rtrm_quick.json --png results/rtrm.png
     python -m benchmarks.reproduce_rtrm --seeds 5 --json results/rtrm.json --png results/rtrm.png
