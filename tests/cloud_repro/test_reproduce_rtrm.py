@@ -1,0 +1,92 @@
+"""benchmarks.reproduce_rtrm: statistics, verdicts on hand-made results, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import reproduce_rtrm as rtrm
+
+
+def _run(provider, buyer, all_win=1.0, drops=0.0, surplus_bound=None):
+    provider = np.asarray(provider, dtype=np.float64)
+    out = {"provider_utility": provider.tolist(), "total_provider_utility": float(provider.sum()),
+           "buyer_utility": float(buyer), "wins": [10.0] * 7, "jain_wins": 1.0,
+           "all_providers_win": all_win, "buyer_drops": drops,
+           "surplus": float(provider.sum() + buyer), "episodes": [{"buyer_drops": drops}]}
+    if surplus_bound is not None:
+        out["surplus_bound"] = surplus_bound
+    return out
+
+
+def _results(maddpg_provider: float, maddpg_buyer: float, bound: float | None = None) -> dict:
+    """Five seeds; baselines at 1000 per provider and buyer utility 1000, markups below."""
+    rng = np.random.default_rng(0)
+    results: dict = {"plain": {}, "fair": {}}
+    for label in results:
+        for seed in range(5):
+            jitter = rng.normal(0, 5, 7)
+            runs = {
+                "markup=0.5": _run(np.full(7, 900.0) + jitter, 900, surplus_bound=bound),
+                "markup=1": _run(np.full(7, 950.0) + jitter, 800, surplus_bound=bound),
+                "CDARA": _run(np.full(7, 1000.0) + jitter, 1000, surplus_bound=bound),
+                "ICAA": _run(np.full(7, 1000.0) - jitter, 1000, surplus_bound=bound),
+                "MADDPG": _run(np.full(7, maddpg_provider) + jitter, maddpg_buyer,
+                               all_win=1.0 if label == "fair" else 0.5, surplus_bound=bound),
+            }
+            for policy, run in runs.items():
+                results[label].setdefault(policy, {})[str(seed)] = run
+    return results
+
+
+def test_mean_ci_is_the_t_interval():
+    mean, half = rtrm.mean_ci([1.0, 2.0, 3.0])
+    assert mean == pytest.approx(2.0)
+    assert half == pytest.approx(4.302652729911275 / np.sqrt(3))  # t_{0.975, 2} * s / sqrt(n)
+    assert rtrm.mean_ci([5.0])[1] == 0.0
+
+
+def test_claims_reproduced_when_maddpg_dominates():
+    verdicts = {row["claim"]: row["verdict"] for row in rtrm.claims(_results(1100.0, 1500.0))}
+    assert verdicts["MADDPG pricing beats the best fixed markup on total provider utility"] \
+        == "reproduced"
+    assert verdicts["every provider's utility above CDARA and ICAA"] == "reproduced"
+    assert verdicts["buyer utility >= 1.4x both baselines"] == "reproduced"
+    assert verdicts["with fairness every provider wins in each episode"] == "reproduced"
+
+
+def test_claims_not_reproduced_and_infeasible_under_a_surplus_bound():
+    rows = rtrm.claims(_results(990.0, 900.0, bound=8000.0))
+    verdicts = {row["claim"]: row["verdict"] for row in rows}
+    assert verdicts["MADDPG pricing beats the best fixed markup on total provider utility"] \
+        == "reproduced"  # 990 > the best markup's 950
+    assert verdicts["every provider's utility above CDARA and ICAA"] == "not reproduced"
+    assert verdicts["buyer utility >= 1.4x both baselines"] == "not reproduced"
+    joint = [r for r in rows if r["claim"].startswith("claims 1 and 2 jointly (provider")]
+    # needs about 7 * 1000 + 1.4 * 1000 = 8400 (plus the jitter of the better baseline) > 8000
+    assert joint[0]["verdict"] == "infeasible" and "needed 84" in joint[0]["ours"]
+
+
+def test_summarize_reads_the_metrics_and_the_optional_bound():
+    metrics = {"provider_utility": np.arange(7.0), "buyer_utility": 4.0, "wins": np.ones(7),
+               "jain_wins": 1.0, "providers_without_win": 0, "buyer_drops": 2}
+    summary = rtrm.summarize(metrics)
+    assert summary["total_provider_utility"] == 21.0 and summary["surplus"] == 25.0
+    assert summary["all_providers_win"] == 1.0 and "surplus_bound" not in summary
+    assert rtrm.summarize({**metrics, "surplus_bound": 30.0})["surplus_bound"] == 30.0
+
+
+def test_tiny_end_to_end_run_writes_json_with_every_policy(tmp_path):
+    pytest.importorskip("torch")
+    path = tmp_path / "rtrm.json"
+    rtrm.main(["--seeds", "1", "--eval-episodes", "2", "--train-steps", "12", "--ppo-steps", "0",
+               "--markups", "0.5", "--steps", "4", "--fair-env-id", "", "--json", str(path),
+               "--no-progress"])
+    data = json.loads(path.read_text())
+    runs = data["results"]["plain"]
+    assert set(runs) == {"markup=0.5", "CDARA", "ICAA", "MADDPG"}
+    assert len(runs["MADDPG"]["0"]["episodes"]) == 2
+    assert runs["MADDPG"]["0"]["train"]["train_steps"] == 12
+    assert any(row["claim"].startswith("MADDPG pricing beats") for row in data["claims"])
