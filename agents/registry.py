@@ -171,6 +171,18 @@ def _draco(env: Any, seed: int, **config: Any) -> Learner:
     return DRACOLearner(env, seed=seed, **config)
 
 
+def _maddpg(env: Any, seed: int, **config: Any) -> Learner:
+    from agents.maddpg import MADDPG, MADDPGConfig
+
+    return MADDPG(env, MADDPGConfig(**config), seed=seed)
+
+
+#: MADDPG on the one-shot Kelly rounds (the settings of tests/agents/test_maddpg.py's game)
+MADDPG_KELLY = {"gamma": 0.0, "reward_scale": 0.01, "buffer_size": 256, "batch_size": 64,
+                "learning_starts": 64, "actor_lr": 0.01, "critic_lr": 0.01, "noise_start": 0.3,
+                "noise_end": 0.1, "noise_anneal_steps": 300}
+
+
 def _register_built_ins() -> None:
     if "Random" in _REGISTRY:
         return
@@ -203,5 +215,9 @@ def _register_built_ins() -> None:
     register_learner("DRACO", _draco, _each(V2X, {}), tags=("fsp", "torch"), modes=("full",),
                      description="paper 000: fictitious self-play actor-critic (agents.fsp); "
                                  "needs torch; full grid only (slow on CPU)")
+    register_learner("MADDPG", _maddpg, {**_each(KELLY, MADDPG_KELLY), **_each(CLOUD, {})},
+                     tags=("maddpg", "torch"), modes=("full",),
+                     description="MADDPG (agents.maddpg): tanh actors, per-agent critics; needs "
+                                 "torch; full grid only (slow on CPU)")
     register_learner("TruthfulIoV", _truthful_iov, _each(IOV, {}), kind="scripted",
                      description="every VSP bids its utility at the exact optimum (x_i = u_i(s*_i))")
