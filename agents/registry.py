@@ -153,6 +153,12 @@ def _passive_v2x(env: Any, seed: int, price: float = 750.0) -> Learner:
     return PassiveV2XPolicy(price=price)
 
 
+def _scripted_backoff_v2x(env: Any, seed: int) -> Learner:
+    from agents.baselines import ScriptedBackoffV2XPolicy
+
+    return ScriptedBackoffV2XPolicy(layout=env.unwrapped.layout)
+
+
 def _fixed_markup(env: Any, seed: int, markup: float = 0.2) -> Learner:
     from agents.baselines import FixedMarkupPricing
 
@@ -208,6 +214,9 @@ def _register_built_ins() -> None:
                      description="proportional response traders (budget split by last utility)")
     register_learner("PassiveV2X", _passive_v2x, _each(V2X, {}), kind="scripted",
                      description="paper 000's passive vehicles: submit at once, constant price")
+    register_learner("ScriptedBackoffV2X", _scripted_backoff_v2x, _each(V2X, {}), kind="scripted",
+                     description="holds patient requests while the ACA is busy or their type was "
+                                 "just rejected; urgent ones bid high")
     for markup in (0.2, 0.5, 1.0):
         register_learner(f"FixedMarkup{markup:g}", _fixed_markup,
                          _each(CLOUD, {"markup": markup}), kind="scripted",
