@@ -56,6 +56,7 @@ from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     run_jobs,
     save_figure,
@@ -607,7 +608,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     run_jobs(run_unit, jobs, workers=workers, on_result=record,
-             show_progress=not args.no_progress, desc="units")
+             show_progress=not args.no_progress, desc="units",
+             store=cell_store(args))  # a rerun with the same --json runs only missing units
     summary = summarize(rows)
     print(format_tables(summary))
     print()

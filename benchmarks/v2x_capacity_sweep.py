@@ -31,6 +31,7 @@ from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     run_jobs,
     save_figure,
@@ -228,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         results.set({"rows": aggregate(done), "runs": done})
 
     started = time.perf_counter()
-    runs = run_jobs(run_one, jobs, args.workers, on_result=save, show_progress=not args.no_progress)
+    runs = run_jobs(run_one, jobs, args.workers, on_result=save, show_progress=not args.no_progress,
+                    store=cell_store(args))  # a rerun with the same --json runs only missing cells
     rows = aggregate(runs)
     if "passive" in args.policies:
         print(format_table(rows))

@@ -58,3 +58,18 @@ def test_run_jobs_resumes_after_a_crash(tmp_path):
     restarted = args.parse_args(["--json", str(tmp_path / "r.json"), "--restart"])
     run_jobs(square, jobs, show_progress=False, store=cell_store(restarted))
     assert CALLS == list(range(6))
+
+
+def test_a_benchmark_rerun_with_the_same_json_reuses_its_cells(tmp_path, capsys):
+    import json
+
+    from benchmarks import v2x_capacity_sweep
+
+    args = ["--capacities", "60", "--mp", "1", "--seeds", "1", "2", "--steps", "60", "--png", "",
+            "--no-progress", "--json", str(tmp_path / "sweep.json")]
+    v2x_capacity_sweep.main(args)
+    first = json.loads((tmp_path / "sweep.json").read_text())
+    v2x_capacity_sweep.main(args)
+    again = json.loads((tmp_path / "sweep.json").read_text())
+    assert len((tmp_path / "sweep.json.cells.jsonl").read_text().splitlines()) == 2
+    assert again["rows"] == first["rows"]
