@@ -29,7 +29,7 @@ def quick_run(seed: int = 0) -> list[dict]:
     for mechanism, fairness in CONFIGS:
         result = run_config(mechanism, fairness, episodes=EPISODES, seed=seed)
         key = mechanism + ("+fair" if fairness else "")
-        env_id = "auction_envs/CloudDoubleAuction" + ("Fair" if fairness else "") + "-v0"
+        env_id = "auction_envs/CloudDoubleAuction" + ("Fair" if fairness else "") + "-v1"
         values = {
             "buyer_utility": result["buyer_utility"],
             "total_provider_utility": result["total_provider_utility"],

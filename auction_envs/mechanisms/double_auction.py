@@ -389,7 +389,8 @@ class RTRMRules:
 
 
 class _LowestAskRules:
-    """Shared by the baselines: the lowest feasible ask wins."""
+    """Shared by the baselines: the lowest feasible ask wins (the agents' multipliers are ignored
+    unless ``markup is None``)."""
 
     name = ""
 
@@ -402,13 +403,21 @@ class _LowestAskRules:
 
 
 class CDARARules(_LowestAskRules):
-    """CDARA (Samimi et al. 2016): fixed prices, lowest ask wins, the buyer pays ``(bid + ask)/2``."""
+    """CDARA (Samimi et al. 2016): fixed prices, lowest ask wins, the buyer pays ``(bid + ask)/2``.
+
+    Args:
+        markup: the providers' own fixed markup over base prices (ask ``(1 + markup) x`` base
+            cost, whatever the agents do); ``None`` prices with the agents' multipliers instead.
+    """
 
     name = "cdara"
 
+    def __init__(self, markup: float | None = 0.0) -> None:
+        self.markup = markup
+
     def asks(self, base_prices: np.ndarray, requests: np.ndarray, multipliers: np.ndarray,
              gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
-        return bundle_cost(requests, offered_prices(base_prices, multipliers))
+        return bundle_cost(requests, offered_prices(base_prices, _own(self.markup, multipliers)))
 
     def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
@@ -421,17 +430,24 @@ class ICAARules(_LowestAskRules):
 
     name = "icaa"
 
-    def __init__(self, elasticity: float = 1.0) -> None:
+    def __init__(self, elasticity: float = 1.0, markup: float | None = 0.0) -> None:
         self.elasticity = float(elasticity)
+        self.markup = markup
 
     def asks(self, base_prices: np.ndarray, requests: np.ndarray, multipliers: np.ndarray,
              gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
         factor = icaa_demand_factor(requests.sum(axis=0), free_now, self.elasticity)
-        return bundle_cost(requests, offered_prices(base_prices * factor, multipliers))
+        return bundle_cost(requests, offered_prices(base_prices * factor,
+                                                    _own(self.markup, multipliers)))
 
     def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return float(asks[winner])
+
+
+def _own(markup: float | None, multipliers: np.ndarray) -> np.ndarray:
+    """A baseline's own fixed markup for every buyer, or the agents' multipliers (``None``)."""
+    return multipliers if markup is None else np.full_like(multipliers, markup, dtype=np.float64)
 
 
 MECHANISM_RULES = {"rtrm": RTRMRules, "cdara": CDARARules, "icaa": ICAARules}

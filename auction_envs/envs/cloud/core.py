@@ -99,7 +99,17 @@ class CloudMarket:
         self.capacity = settings.capacity
         self.n_providers = settings.capacity.shape[0]
         self.horizon = settings.horizon
+        self.new_population()
         self.clear()
+
+    def new_population(self) -> None:
+        """Every trace user back in the market with no lost episodes (the population persists
+        across episodes otherwise)."""
+        users = len(self.settings.trace.users)
+        self.loss_streak = np.zeros(users, dtype=np.int64)  # consecutive lost episodes
+        self.dropped = np.zeros(users, dtype=bool)
+        self.population_episodes = 0
+        self.population_drops = 0
 
     # ------------------------------------------------------------------ episode state
     def clear(self) -> None:
@@ -111,8 +121,9 @@ class CloudMarket:
         self.step_count = 0
         self.batch = _empty_batch()
         users = len(s.trace.users)
-        self.loss_streak = np.zeros(users, dtype=np.int64)
-        self.dropped = np.zeros(users, dtype=bool)
+        self.took_part = np.zeros(users, dtype=bool)  # this episode: had a request auctioned
+        self.won_once = np.zeros(users, dtype=bool)  # this episode: had a request matched
+        self.episode_closed = False
         self.wins = np.zeros(n, dtype=np.int64)
         self.provider_utility = np.zeros(n)
         self.revenue = np.zeros(n)
@@ -123,6 +134,8 @@ class CloudMarket:
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.buyer_utility = 0.0
         self.payments = 0.0
+        self.payments_above_ask = 0
+        self.surplus_bound = 0.0
         self.unmatched_demand = np.zeros(3)
         self.requested_demand = np.zeros(3)
         self.utilization_sum = np.zeros((n, 3))
@@ -133,8 +146,12 @@ class CloudMarket:
         self.starts = np.zeros((n, 0), dtype=np.int64)
         self.reserve = np.zeros((n, 0))
 
-    def reset(self, rng: np.random.Generator, start_window: int | None) -> None:
-        """A new episode: fresh base prices, a start window, the first batch."""
+    def reset(self, rng: np.random.Generator, start_window: int | None,
+              new_population: bool = False) -> None:
+        """A new episode: fresh base prices, a start window, the first batch (same buyers unless
+        ``new_population``)."""
+        if new_population:
+            self.new_population()
         self.clear()
         s = self.settings
         low, high = s.base_price_ranges[:, 0], s.base_price_ranges[:, 1]
@@ -269,16 +286,23 @@ class CloudMarket:
 
     def _update_buyers(self, matched: np.ndarray) -> None:
         users = self.batch["user"]
-        if users.size == 0:
+        self.took_part[users] = True
+        self.won_once[users[matched]] = True
+
+    def end_episode(self) -> None:
+        """Count the episode for every buyer who took part (once): a win resets her streak of lost
+        episodes, a loss extends it; ``drop_after`` lost episodes in a row and she leaves."""
+        if self.episode_closed:
             return
-        present = np.unique(users)
-        winners = np.unique(users[matched])
-        losers = np.setdiff1d(present, winners)
-        self.loss_streak[winners] = 0
+        self.episode_closed = True
+        losers = self.took_part & ~self.won_once
+        self.loss_streak[self.won_once] = 0
         self.loss_streak[losers] += 1
-        leaving = losers[self.loss_streak[losers] >= self.settings.drop_after]
-        self.dropped[leaving] = True
-        self.counters["buyer_drops"] += int(leaving.size)
+        leaving = losers & (self.loss_streak >= self.settings.drop_after) & ~self.dropped
+        self.dropped |= leaving
+        self.counters["buyer_drops"] = int(leaving.sum())
+        self.population_episodes += 1
+        self.population_drops += int(leaving.sum())
 
     def _account(self, matched: np.ndarray, rewards: np.ndarray, revenue: np.ndarray) -> None:
         batch = self.batch
@@ -289,6 +313,11 @@ class CloudMarket:
         self.counters["matched"] += int(matched.sum())
         self.buyer_utility += float(np.sum(bids - payments)) if payments.size else 0.0
         self.payments += float(payments.sum()) if payments.size else 0.0
+        offers = np.array([r["offer"] for r in self.last_matches if r["provider"] >= 0])
+        self.payments_above_ask += int(np.sum(payments > offers + 1e-9)) if payments.size else 0
+        if k:  # any prices: a match yields at most bid - the cheapest base cost of the bundle
+            self.surplus_bound += float(np.maximum(batch["bid"] - self.reserve.min(axis=0),
+                                                   0.0).sum())
         self.requested_demand += batch["request"].sum(axis=0)
         self.unmatched_demand += batch["request"][~matched].sum(axis=0)
         self.provider_utility += rewards

@@ -25,6 +25,7 @@ from auction_envs.core.checks import (
     check_range_pair,
     check_real,
 )
+from auction_envs.core.layout import Field, ObservationLayout
 from auction_envs.envs.cloud.core import CloudMarket, MarketSettings
 from auction_envs.envs.cloud.trace import TaskEvents, load_task_events, sample_path
 from auction_envs.mechanisms.double_auction import (
@@ -51,16 +52,48 @@ PROVIDER_NAMES = tuple(f"d{i}" for i in range(1, 8))
 RESOURCES = ("cpu", "memory", "storage")
 MECHANISMS = tuple(MECHANISM_RULES)
 MATCHING_ORDERS = ("strength", "arrival")
+#: per buyer slot: one entry per slot in each of these fields (see ``observation_layout``)
 SLOT_FIELDS = (
     "present", "cpu_share", "memory_share", "storage_share", "length", "max_wait", "budget",
     "strength", "reserve_ratio", "can_schedule", "predicted_utilization",
 )
 PROVIDER_FIELDS = (
-    "utilization_cpu", "utilization_memory", "utilization_storage",
-    "booked_cpu", "booked_memory", "booked_storage",
-    "base_price_cpu", "base_price_memory", "base_price_storage",
-    "win_share", "last_reward", "batch_fill", "progress", "under_quota",
+    "utilization", "booked", "base_price_cpu", "base_price_memory", "base_price_storage",
+    "win_share", "last_reward", "batch_size", "progress", "under_quota",
 )
+
+
+def observation_layout(max_buyers: int, length_max: int, wait_max: int, budget_max: float,
+                       base_price_max: np.ndarray) -> ObservationLayout:
+    """The providers' observation: the slot fields (``max_buyers`` entries each), then the
+    provider's own fields. Values in natural units through ``layout.unpack``."""
+    m = max_buyers
+    slot = [
+        Field("present", m, 0.0, 1.0, description="1 for a buyer in the slot, 0 for an empty slot"),
+        Field("cpu_share", m, 0.0, description="CPU request / this provider's CPU capacity"),
+        Field("memory_share", m, 0.0, description="memory request / own memory capacity"),
+        Field("storage_share", m, 0.0, description="storage request / own storage capacity"),
+        Field("length", m, 0.0, 1.0, float(length_max), "execution length s_j (steps)"),
+        Field("max_wait", m, 0.0, 1.0, float(max(wait_max, 1)), "maximum wait w_j (steps)"),
+        Field("budget", m, 0.0, 1.0, float(budget_max), "budget bid_j"),
+        Field("strength", m, 0.0, description="contest strength m * eta_j (eq. 3)"),
+        Field("reserve_ratio", m, 0.0, description="own base cost of the bundle / budget"),
+        Field("can_schedule", m, 0.0, 1.0, description="1 if it fits within its wait here"),
+        Field("predicted_utilization", m, 0.0, description="U_ij with the job admitted"),
+    ]
+    own = [
+        Field("utilization", 3, 0.0, 1.0, description="used share of capacity now (cpu, mem, sto)"),
+        Field("booked", 3, 0.0, 1.0, description="mean booked share over the utilization horizon"),
+        Field("base_price_cpu", 1, 0.0, 1.0, float(base_price_max[0]), "own CPU base price"),
+        Field("base_price_memory", 1, 0.0, 1.0, float(base_price_max[1]), "own memory base price"),
+        Field("base_price_storage", 1, 0.0, 1.0, float(base_price_max[2]), "own storage base price"),
+        Field("win_share", 1, 0.0, 1.0, description="share of the episode's wins so far"),
+        Field("last_reward", 1, description="reward of the previous step"),
+        Field("batch_size", 1, 0.0, 1.0, float(m), "buyers in this step's batch"),
+        Field("progress", 1, 0.0, 1.0, description="steps so far / max_cycles"),
+        Field("under_quota", 1, 0.0, 1.0, description="1 if under its fairness quota"),
+    ]
+    return ObservationLayout(slot + own)
 
 
 @lru_cache(maxsize=8)
@@ -107,14 +140,26 @@ class CloudDoubleAuctionEnv(MarketEnv):
        (base prices are minimum selling prices, paper §2) and capped at the budget, so no payment
        ever exceeds the buyer's budget.
 
+    **Payment behaviour** (documented, not a bug): the runner-up is second by *preference* ``v``,
+    which mixes price with utilization and waiting time, not by price. So the runner-up's offer is
+    often above the winner's own: with every provider at markup 0.2 on the default market about 55%
+    of RTRM payments exceed the winner's own ask (``metrics()["payments_above_ask"]`` counts them);
+    the budget cap keeps every payment at most the budget. RTRM is therefore not a price-ranked
+    second-price auction and not truthful in the asks.
+
     ``mechanism="cdara"`` (Samimi et al. 2016, paper's "simple allocation") [details decision]: fixed
-    prices, ask ``sum_r R_j^r bp_i^r (1 + act_ij)`` (no utilization term); feasible = capacity in time
+    prices, ask ``sum_r R_j^r bp_i^r (1 + mu)`` (no utilization term); feasible = capacity in time
     and ``ask <= bid``; the lowest ask wins; the buyer pays ``(bid + ask) / 2``.
 
     ``mechanism="icaa"`` (Kong et al. 2015, paper's "dynamic allocation") [details decision]:
-    demand-based prices, ask ``sum_r R_j^r bp_i^r (1 + act_ij) (1 + icaa_elasticity * rho/(1 + rho))``
+    demand-based prices, ask ``sum_r R_j^r bp_i^r (1 + mu) (1 + icaa_elasticity * rho/(1 + rho))``
     with ``rho_i^r = (batch demand of r) / (n * free capacity of provider i now)``; the lowest feasible
     ask wins and the buyer pays the ask.
+
+    The baselines price with **their own rule**: ``mu = baseline_markup`` (default 0: the fixed
+    price is the base price, ICAA's dynamic price rises from it with demand) for every buyer, and the
+    agents' multipliers are ignored (the action space stays the same, so one learner interface runs
+    every mechanism). ``baseline_markup=None`` uses the agents' multipliers as ``mu`` (v0).
 
     **Fairness** (``fairness=True``, ``auction_envs/CloudDoubleAuctionFair-v0``) [decision; the paper
     shows only the effect]: before each buyer is matched, provider ``p`` is *under quota* when its wins
@@ -139,11 +184,15 @@ class CloudDoubleAuctionEnv(MarketEnv):
     (paper §5.1). Base prices per unit are drawn at every reset from U[120, 150] (CPU), U[10, 70]
     (memory), U[40, 100] (storage) and are private to each provider.
 
-    **Buyer drops** [decision, paper §5.1 with "episode" made precise]: a buyer is a trace ``user``.
-    A buyer's *auction episode* is one step in which she has at least one request in the batch; she
-    loses it when none of those requests is matched and wins it otherwise. After ``drop_after`` (5)
-    consecutive lost auction episodes she leaves the market for the rest of the env episode: her later
-    requests are skipped (``dropped_requests``). Everyone returns at ``reset``.
+    **Buyer population and drops** [paper §5.1; "buyer" made precise, decision]: a buyer is a trace
+    ``user``. The population **persists across episodes**: a buyer takes part in an env episode when
+    at least one of her requests is auctioned in it; she loses the episode when none of them is
+    matched and wins it otherwise. After ``drop_after`` (5) lost episodes in a row she leaves: her
+    requests in later episodes are skipped (``dropped_requests``). The episode is counted at its
+    last step (an episode cut short by ``reset`` does not count). ``reset(options={"new_population":
+    True})`` brings every buyer back with no lost episodes (a fresh env starts that way). Hence a
+    seeded ``reset`` reproduces an episode exactly only with the same population (a fresh env, or
+    ``new_population``).
 
     **Deadlines**: a matched job starts at its earliest feasible start ``<= w_j`` and runs ``s_j`` steps,
     so it must finish by ``arrival + w_j + s_j``; the env checks every finished job and counts any
@@ -155,14 +204,38 @@ class CloudDoubleAuctionEnv(MarketEnv):
     empty slots are ignored (their ``present`` flag is 0 in the observation).
 
     ## Observation Space
-    ``Box(float32, shape=(max_buyers * 11 + 14,))`` per provider. Per slot ``j`` (11 fields, slot-major):
-    ``present`` (0/1), the request as a share of this provider's capacity (cpu, memory, storage),
-    ``s_j / 24``, ``w_j / 12``, ``bid_j / 500`` (divided by the budget range's upper end), the relative
-    contest strength ``m * eta_j``, ``reserve_ratio`` (own base cost of the bundle / budget),
-    ``can_schedule`` (0/1: capacity for it within its wait), ``predicted_utilization`` ``U_ij``. Then
-    14 provider fields: utilization now (3 resources), mean booked share over the next
-    ``utilization_horizon`` steps (3), own base prices over their ranges' upper ends (3), share of
-    the episode's wins, last reward, batch size / ``max_buyers``, episode progress, under-quota flag.
+    ``Box(float32, shape=(11 * max_buyers + 14,))`` per provider, described by the named layout
+    ``env.unwrapped.layout`` (:class:`~auction_envs.core.layout.ObservationLayout`): read fields by
+    name, ``layout.unpack(obs)["budget"]`` gives budgets in natural units. Field-major: each slot
+    field holds one entry per buyer slot (0 for empty slots). Defaults (``max_buyers = 24``):
+
+    | entries | field | scale | bounds | meaning |
+    |---|---|---|---|---|
+    | 0–23 | `present` | 1 | [0, 1] | 1 for a buyer in the slot, 0 for an empty slot |
+    | 24–47 | `cpu_share` | 1 | [0, ∞] | CPU request / this provider's CPU capacity |
+    | 48–71 | `memory_share` | 1 | [0, ∞] | memory request / own memory capacity |
+    | 72–95 | `storage_share` | 1 | [0, ∞] | storage request / own storage capacity |
+    | 96–119 | `length` | 24 | [0, 1] | execution length s_j (steps) |
+    | 120–143 | `max_wait` | 12 | [0, 1] | maximum wait w_j (steps) |
+    | 144–167 | `budget` | 500 | [0, 1] | budget bid_j |
+    | 168–191 | `strength` | 1 | [0, ∞] | contest strength m * eta_j (eq. 3) |
+    | 192–215 | `reserve_ratio` | 1 | [0, ∞] | own base cost of the bundle / budget |
+    | 216–239 | `can_schedule` | 1 | [0, 1] | 1 if it fits within its wait here |
+    | 240–263 | `predicted_utilization` | 1 | [0, ∞] | U_ij with the job admitted |
+    | 264–266 | `utilization` | 1 | [0, 1] | used share of capacity now (cpu, mem, sto) |
+    | 267–269 | `booked` | 1 | [0, 1] | mean booked share over the utilization horizon |
+    | 270 | `base_price_cpu` | 150 | [0, 1] | own CPU base price |
+    | 271 | `base_price_memory` | 70 | [0, 1] | own memory base price |
+    | 272 | `base_price_storage` | 100 | [0, 1] | own storage base price |
+    | 273 | `win_share` | 1 | [0, 1] | share of the episode's wins so far |
+    | 274 | `last_reward` | 1 | [−∞, ∞] | reward of the previous step |
+    | 275 | `batch_size` | 24 | [0, 1] | buyers in this step's batch |
+    | 276 | `progress` | 1 | [0, 1] | steps so far / max_cycles |
+    | 277 | `under_quota` | 1 | [0, 1] | 1 if under its fairness quota |
+
+    (Scales follow the arguments: ``length`` by ``length_range[1]``, ``max_wait`` by
+    ``wait_range[1]``, ``budget`` by ``budget_range[1]``, base prices by their ranges' upper ends,
+    ``batch_size`` by ``max_buyers``.)
 
     ## Rewards
     Per provider and step: ``sum over its matched buyers of (payment - base cost of the bundle)``
@@ -182,11 +255,24 @@ class CloudDoubleAuctionEnv(MarketEnv):
     Truncation after ``max_cycles`` steps (100 in the paper's fairness experiment). Never terminates.
 
     ## Reference solution
-    None (``equilibrium()`` raises); ``metrics()`` gives per-provider utility, buyer utility, wins per
-    provider and their Jain index, buyer drops, utilization, unmatched demand and deadline failures.
+    None (``equilibrium()`` raises). **Surplus bound**: in every match buyer utility + provider
+    utility = budget - the winner's base cost of the bundle, whatever the prices; so an episode's
+    total ``metrics()["surplus"]`` (buyer utility + total provider utility) is at most
+    ``metrics()["surplus_bound"]`` = the sum over auctioned requests of
+    ``max(0, bid_j - min_i base cost_ij)`` (the batches of an episode do not depend on the actions).
+    A mechanism that gives providers more than CDARA and ICAA *and* buyers 1.4 x more needs
+    ``sum_i max(U_i^CDARA, U_i^ICAA) + 1.4 max(B^CDARA, B^ICAA)`` to fit under it
+    (``benchmarks.cloud_comparison --best-response`` checks this).
+
+    **Where fairness matters**: on the default market (trace seconds per step ``step_seconds=1``,
+    about 7 matches per step) every provider wins every episode without the fairness mechanism. At
+    low load (``step_seconds=0.1``, about one buyer per step; registered as
+    ``CloudDoubleAuctionLowLoad-v1`` / ``CloudDoubleAuctionLowLoadFair-v1``) the best-scoring
+    providers take most buyers and some providers win nothing in an episode; fairness fixes that.
 
     ## Arguments
-    * ``mechanism`` (``"rtrm"``), ``fairness`` (False), ``fair_share`` (0.5), ``fair_min_wins`` (1).
+    * ``mechanism`` (``"rtrm"``), ``fairness`` (False), ``fair_share`` (0.5), ``fair_min_wins`` (1),
+      ``baseline_markup`` (0.0; None = the agents' multipliers price the baselines).
     * ``csf_form`` (``"exclusive"``), ``sigma`` (0.5), ``csf_weight`` (1.0), ``utilization_horizon``
       (12), ``icaa_elasticity`` (1.0), ``single_feasible_payment`` (``"own"``),
       ``matching_order`` (``"strength"``).
@@ -198,10 +284,21 @@ class CloudDoubleAuctionEnv(MarketEnv):
     * ``max_cycles`` (100), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
+    * v1: (1) CDARA and ICAA price with their own rule (``baseline_markup``, default 0) instead of
+      the agents' multipliers; (2) the buyer population persists across episodes and a drop is 5
+      lost *episodes* in a row (v0: 5 lost steps, reset every episode, so drops never mattered;
+      ``reset(options={"new_population": True})`` starts afresh); (3) the observation is described
+      by the named layout ``env.unwrapped.layout`` and is field-major (v0: slot-major; the
+      provider's base prices, ``batch_size`` and ``max_wait`` scales as in the table); (4)
+      ``metrics()`` adds ``surplus``, ``surplus_bound``, ``payments_above_ask``,
+      ``population_drops``, ``population_episodes``, ``active_buyers``; ``buyer_drops`` counts
+      the buyers who left at the end of this episode; (5) ``state()`` and ``metrics()`` before the
+      first ``reset()`` raise ``ResetNeededError``; (6) low-load variants registered. Matching,
+      pricing and payments of RTRM are unchanged.
     * v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "cloud_double_auction_v0"}
+    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "cloud_double_auction_v1"}
 
     def __init__(
         self,
@@ -216,6 +313,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         icaa_elasticity: float = 1.0,
         single_feasible_payment: str = "own",
         matching_order: str = "strength",
+        baseline_markup: float | None = 0.0,
         trace_path: str | os.PathLike[str] | None = None,
         step_seconds: float = 1.0,
         start_window: int | None = None,
@@ -240,6 +338,8 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self.single_feasible_payment = check_choice("single_feasible_payment",
                                                     single_feasible_payment, SINGLE_FEASIBLE_RULES)
         self.matching_order = check_choice("matching_order", matching_order, MATCHING_ORDERS)
+        self.baseline_markup = check_optional("baseline_markup", baseline_markup, check_real,
+                                              low=-1.0, low_open=True)
         self.fairness = check_bool("fairness", fairness)
         self.fair_share = check_real("fair_share", fair_share, low=0.0, high=1.0)
         self.fair_min_wins = check_int("fair_min_wins", fair_min_wins, low=0)
@@ -294,8 +394,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
 
     def _settings(self) -> MarketSettings:
         rules: Any = {"rtrm": lambda: RTRMRules(self.single_feasible_payment),
-                      "cdara": CDARARules,
-                      "icaa": lambda: ICAARules(self.icaa_elasticity)}[self.mechanism]()
+                      "cdara": lambda: CDARARules(self.baseline_markup),
+                      "icaa": lambda: ICAARules(self.icaa_elasticity, self.baseline_markup),
+                      }[self.mechanism]()
         step_us = self.step_seconds * 1e6
         window = ((self.trace.timestamp - self.trace.timestamp[0]) // step_us).astype(np.int64)
         return MarketSettings(
@@ -312,19 +413,13 @@ class CloudDoubleAuctionEnv(MarketEnv):
 
     def _spaces(self) -> tuple[dict, dict, spaces.Box]:
         m, n = self.max_buyers, self.n_providers
-        obs_size = m * len(SLOT_FIELDS) + len(PROVIDER_FIELDS)
-        low = np.zeros(obs_size, dtype=np.float32)
-        high = np.full(obs_size, np.inf, dtype=np.float32)
-        slot_high = np.array([1, np.inf, np.inf, np.inf, 1, 1, 1, np.inf, np.inf, 1, np.inf],
-                             dtype=np.float32)
-        high[: m * len(SLOT_FIELDS)] = np.tile(slot_high, m)
-        provider_high = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, np.inf, 1, 1, 1], dtype=np.float32)
-        high[m * len(SLOT_FIELDS):] = provider_high
-        low[m * len(SLOT_FIELDS) + PROVIDER_FIELDS.index("last_reward")] = -np.inf
+        self.layout = observation_layout(m, self.length_range[1], self.wait_range[1],
+                                         self.budget_range[1], self.base_price_ranges[:, 1])
+        observation = self.layout.space()
         state_size = m * 8 + n * 10 + 1
         action = spaces.Box(np.float32(self.multiplier_low), np.float32(self.multiplier_high),
                             shape=(m,), dtype=np.float32)
-        return ({a: spaces.Box(low, high, dtype=np.float32) for a in self.possible_agents},
+        return ({a: observation for a in self.possible_agents},
                 {a: action for a in self.possible_agents},
                 spaces.Box(np.zeros(state_size, np.float32), np.full(state_size, np.inf, np.float32),
                            dtype=np.float32))
@@ -363,13 +458,17 @@ class CloudDoubleAuctionEnv(MarketEnv):
 
     # ------------------------------------------------------------------ hooks
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self.market.reset(self.np_random, self.start_window)
+        # other option keys are ignored (the PettingZoo API test passes arbitrary ones)
+        fresh = check_bool("options['new_population']", options.get("new_population", False))
+        self.market.reset(self.np_random, self.start_window, new_population=fresh)
         return {agent: {} for agent in self.possible_agents}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         multipliers = np.stack([actions[a] for a in self.possible_agents])  # (n, max_buyers)
         outcome = self.market.step(multipliers, self.np_random)
+        if self.num_cycles + 1 >= self.max_cycles:  # the last step: the buyers' episode ends
+            self.market.end_episode()
         rewards = outcome.rewards
         wins = self.market.wins.tolist()
         under = self.market.under_quota().tolist()
@@ -383,59 +482,63 @@ class CloudDoubleAuctionEnv(MarketEnv):
         return dict(zip(self.possible_agents, rewards.tolist())), infos, False
 
     # ------------------------------------------------------------------ observations and state
-    def _slot_features(self) -> np.ndarray:
-        """The slot part of every provider's observation, ``(n, max_buyers, fields)``."""
-        market, batch = self.market, self.market.batch
+    def _observation_values(self) -> dict[str, Any]:
+        """Every provider's observation fields in natural units, ``(n, ...)``."""
+        market, batch, n, m = self.market, self.market.batch, self.n_providers, self.max_buyers
         k = batch["bid"].size
-        slots = np.zeros((self.n_providers, self.max_buyers, len(SLOT_FIELDS)))
+        slot = {name: np.zeros((n, m)) for name in SLOT_FIELDS}
         if k:
-            slots[:, :k, 0] = 1.0
-            slots[:, :k, 1:4] = market.share
-            slots[:, :k, 4] = batch["length"] / self.length_range[1]
-            slots[:, :k, 5] = batch["wait"] / max(self.wait_range[1], 1)
-            slots[:, :k, 6] = batch["bid"] / self.budget_range[1]
-            slots[:, :k, 7] = k * market.eta
-            slots[:, :k, 8] = market.reserve / batch["bid"]
-            slots[:, :k, 9] = market.starts >= 0
-            slots[:, :k, 10] = market.predicted
-        return slots
-
-    def _provider_features(self) -> np.ndarray:
-        market, n = self.market, self.n_providers
-        features = np.zeros((n, len(PROVIDER_FIELDS)))
-        features[:, 0:3] = market.booked[:, 0, :] / self.capacity
+            slot["present"][:, :k] = 1.0
+            for r, name in enumerate(("cpu_share", "memory_share", "storage_share")):
+                slot[name][:, :k] = market.share[:, :, r]
+            slot["length"][:, :k] = batch["length"]
+            slot["max_wait"][:, :k] = batch["wait"]
+            slot["budget"][:, :k] = batch["bid"]
+            slot["strength"][:, :k] = k * market.eta
+            slot["reserve_ratio"][:, :k] = market.reserve / batch["bid"]
+            slot["can_schedule"][:, :k] = market.starts >= 0
+            slot["predicted_utilization"][:, :k] = market.predicted
         horizon = self.utilization_horizon
-        features[:, 3:6] = market.booked[:, :horizon, :].mean(axis=1) / self.capacity
-        features[:, 6:9] = market.base_prices / self.base_price_ranges[:, 1]
-        features[:, 9] = market.wins / max(int(market.wins.sum()), 1)
-        features[:, 10] = market.last_reward
-        features[:, 11] = market.batch["bid"].size / self.max_buyers
-        features[:, 12] = min(self.num_cycles / self.max_cycles, 1.0)
-        features[:, 13] = market.under_quota()
-        np.clip(features[:, :6], 0.0, 1.0, out=features[:, :6])
-        return features
+        return {
+            **slot,
+            "utilization": np.clip(market.booked[:, 0, :] / self.capacity, 0.0, 1.0),
+            "booked": np.clip(market.booked[:, :horizon, :].mean(axis=1) / self.capacity, 0.0,
+                              1.0),
+            "base_price_cpu": market.base_prices[:, 0],
+            "base_price_memory": market.base_prices[:, 1],
+            "base_price_storage": market.base_prices[:, 2],
+            "win_share": market.wins / max(int(market.wins.sum()), 1),
+            "last_reward": market.last_reward,
+            "batch_size": np.full(n, float(k)),
+            "progress": np.full(n, min(self.num_cycles / self.max_cycles, 1.0)),
+            "under_quota": market.under_quota().astype(np.float64),
+        }
 
     def _observations(self) -> dict[str, np.ndarray]:
-        n = self.n_providers
-        obs = np.concatenate([self._slot_features().reshape(n, -1), self._provider_features()],
-                             axis=1).astype(np.float32)
+        obs = self.layout.pack(self._observation_values(), batch_shape=(self.n_providers,))
         return {agent: obs[i] for i, agent in enumerate(self.agents)}
 
     def state(self) -> np.ndarray:
         """Global state: per slot ``[present, request/reference (3), s/24, w/12, bid/500, m*eta]``,
-        then per provider utilization now (3), booked over the horizon (3), base prices (3), win
-        share (1), and the episode progress."""
+        then per provider utilization now (3), booked over the horizon (3), base prices over their
+        ranges' upper ends (3), win share (1), and the episode progress."""
+        self._require_reset("state")
         m, batch = self.max_buyers, self.market.batch
         k = batch["bid"].size
         slots = np.zeros((m, 8))
         if k:
             slots[:k, 0] = 1.0
             slots[:k, 1:4] = batch["request"] * self.price_units / self.reference_capacity
-            slots[:k, 4:8] = self._slot_features()[0, :k, 4:8]
-        provider = self._provider_features()
+            slots[:k, 4] = batch["length"] / self.length_range[1]
+            slots[:k, 5] = batch["wait"] / max(self.wait_range[1], 1)
+            slots[:k, 6] = batch["bid"] / self.budget_range[1]
+            slots[:k, 7] = k * self.market.eta
+        values = self._observation_values()
+        provider = np.concatenate([values["utilization"], values["booked"],
+                                   self.market.base_prices / self.base_price_ranges[:, 1],
+                                   values["win_share"][:, None]], axis=1)
         progress = min(self.num_cycles / self.max_cycles, 1.0)
-        return np.concatenate([slots.ravel(), provider[:, :10].ravel(), [progress]]
-                              ).astype(np.float32)
+        return np.concatenate([slots.ravel(), provider.ravel(), [progress]]).astype(np.float32)
 
     # ------------------------------------------------------------------ metrics and rendering
     def metrics(self) -> dict[str, Any]:
@@ -444,13 +547,18 @@ class CloudDoubleAuctionEnv(MarketEnv):
         ``provider_utility`` (per provider, sum of payments minus base costs), ``revenue``,
         ``wins`` (per provider), ``jain_wins`` (Jain's index of wins), ``providers_without_win``,
         ``buyer_utility`` (sum over matched requests of budget minus payment) and
-        ``mean_buyer_utility`` (per auctioned request, 0 for unmatched ones), ``buyer_drops``,
+        ``mean_buyer_utility`` (per auctioned request, 0 for unmatched ones), ``surplus`` (buyer +
+        provider utility) and its bound ``surplus_bound`` (see Reference solution),
+        ``payments_above_ask`` (matches paying more than the winner's own ask), ``buyer_drops``
+        (buyers who left at the end of this episode), ``population_drops`` and
+        ``population_episodes`` (since the population started), ``active_buyers``,
         ``dropped_requests``, ``utilization`` (per provider, mean over steps and resources of the
         used share of capacity) and ``mean_utilization``, ``unmatched_demand`` (share of requested
         resource units, per resource, that was not matched), ``unmatched_requests`` (count),
         ``match_rate``, ``deadline_failures``, ``single_feasible`` (matches with one feasible
         provider), ``arrived``, ``auctioned``, ``matched``, ``overflow_requests``, ``completed``.
         """
+        self._require_reset("metrics")
         market = self.market
         c = market.counters
         steps = max(market.utilization_steps, 1)
@@ -469,7 +577,13 @@ class CloudDoubleAuctionEnv(MarketEnv):
             "buyer_utility": market.buyer_utility,
             "mean_buyer_utility": market.buyer_utility / max(c["auctioned"], 1),
             "payments": market.payments,
+            "surplus": market.buyer_utility + float(market.provider_utility.sum()),
+            "surplus_bound": market.surplus_bound,
+            "payments_above_ask": market.payments_above_ask,
             "buyer_drops": c["buyer_drops"],
+            "population_drops": market.population_drops,
+            "population_episodes": market.population_episodes,
+            "active_buyers": int(np.sum(~market.dropped)),
             "dropped_requests": c["dropped_requests"],
             "utilization": utilization,
             "mean_utilization": float(utilization.mean()),
