@@ -1,8 +1,8 @@
 """RTRM vs CDARA vs ICAA, each with the fairness mechanism off and on (paper 004, §5).
 
 The paper trains the providers' pricing agents (MADDPG) and compares the three mechanisms; here the
-providers use one *scripted* pricing policy for every mechanism (default: the same fixed markup for
-every buyer), so the comparison isolates the mechanisms' matching, pricing and payment rules. Each
+RTRM providers use one *scripted* pricing policy (default: the same fixed markup for every buyer),
+while CDARA and ICAA price with their own rules (the env's ``baseline_markup``, default 0). Each
 configuration runs ``--episodes`` episodes of ``--steps`` steps (100, the length of the paper's
 fairness experiment) on the packaged synthetic task-event sample (or ``--trace``), seeds
 ``seed, seed + 1, ...``; figures are means over episodes.

@@ -1,12 +1,24 @@
 """Pure, batchable numpy mechanisms (allocation and payment rules) shared by the markets."""
 
-from auction_envs.mechanisms.double_auction import gsp_payment, jain_index, saw_preference
+from auction_envs.mechanisms.double_auction import (
+    MECHANISM_RULES,
+    CDARARules,
+    ICAARules,
+    RTRMRules,
+    gsp_payment,
+    jain_index,
+    saw_preference,
+)
 from auction_envs.mechanisms.proportional import proportional_allocation
 from auction_envs.mechanisms.second_price import second_price
 from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
 from auction_envs.mechanisms.vcg import clarke_payments, dvcg_perturbation, dvcg_tax
 
 __all__ = [
+    "MECHANISM_RULES",
+    "CDARARules",
+    "ICAARules",
+    "RTRMRules",
     "clarke_payments",
     "dvcg_perturbation",
     "dvcg_tax",
