@@ -1,8 +1,8 @@
 """Double-auction matching for the cloud market (paper 004, RTRM) and its two baselines.
 
 (About 460 lines, half of them docstrings: every rule of the market and its three mechanism objects
-in one place.) Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them once per buyer of a
-batch (matching is sequential because every match books capacity). Shapes use ``n`` providers,
+in one place.) Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them
+once per buyer of a batch (matching is sequential because every match books capacity). Shapes use ``n`` providers,
 ``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time slots.
 
 Pricing
