@@ -2,8 +2,9 @@
 
 (About 460 lines, half of them docstrings: every rule of the market and its three mechanism objects
 in one place.) Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them
-once per buyer of a batch (matching is sequential because every match books capacity). Shapes use ``n`` providers,
-``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time slots.
+once per buyer of a batch (matching is sequential because every match books capacity). Shapes use
+``n`` providers, ``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time
+slots.
 
 Pricing
     * :func:`contest_success` -- the contest success function ``eta`` of paper eq. (3), in the paper's
