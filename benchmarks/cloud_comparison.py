@@ -1,14 +1,28 @@
 """RTRM vs CDARA vs ICAA, each with the fairness mechanism off and on (paper 004, §5).
 
 The paper trains the providers' pricing agents (MADDPG) and compares the three mechanisms; here the
-providers use one *scripted* pricing policy for every mechanism (default: the same fixed markup for
-every buyer), so the comparison isolates the mechanisms' matching, pricing and payment rules. Each
+RTRM providers use one *scripted* pricing policy (default: the same fixed markup for every buyer),
+while CDARA and ICAA price with their own rules (the env's ``baseline_markup``, default 0). Each
 configuration runs ``--episodes`` episodes of ``--steps`` steps (100, the length of the paper's
 fairness experiment) on the packaged synthetic task-event sample (or ``--trace``), seeds
 ``seed, seed + 1, ...``; figures are means over episodes.
 
     python -m benchmarks.cloud_comparison [--episodes 20] [--policy fixed] [--markup 0.2]
         [--json results/cloud.json] [--png results/cloud.png]
+
+Two studies of the market itself (RTRM without fairness; CDARA and ICAA price with their own rule,
+``baseline_markup``), each over ``--seeds`` seeds with 95% t-intervals, ``--episodes`` episodes per
+seed on one buyer population (fresh per seed):
+
+    python -m benchmarks.cloud_comparison --sweep 0,0.1,...,1.5,2,3 --seeds 5 --episodes 1
+        the total provider utility per episode of every provider at one fixed markup, for each
+        markup: the bar a learned pricing policy must clear;
+    python -m benchmarks.cloud_comparison --best-response 0,0.25,...,2 --seeds 5 --rounds 2
+        iterated best responses over per-provider fixed markups (each provider in turn picks the
+        grid markup maximizing its own utility, mean over seeds), then how many providers beat
+        both baselines and what fraction of the best baseline's buyer utility buyers keep; and the
+        surplus bound test of the paper's joint claim (every provider above both baselines AND
+        buyer utility >= 1.4x both) per seed.
 
 Prints one table per metric family and the paper's claims beside our numbers (RTRM raises every
 provider's utility over CDARA and ICAA; buyer utility >= 1.4x both; with fairness every provider
@@ -24,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines.cloud_pricing import CLOUD_PRICING_POLICIES
+from agents.baselines.cloud_pricing import CLOUD_PRICING_POLICIES, FixedMarkupPricing
 from auction_envs.envs.cloud import MECHANISMS, CloudDoubleAuctionEnv
 from benchmarks.common import (
     IncrementalResults,
@@ -34,6 +48,7 @@ from benchmarks.common import (
     progress,
     save_figure,
 )
+from benchmarks.reproduce_exchange import mean_ci
 
 CONFIGS = [(mechanism, fairness) for mechanism in MECHANISMS for fairness in (False, True)]
 
@@ -176,6 +191,165 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     save_figure(fig, path)
 
 
+# ---------------------------------------------------------------------------- market studies
+def play_markups(markups: float | dict[str, float], seed: int, episodes: int,
+                 mechanism: str = "rtrm", multiplier_high: float = 1.0,
+                 **env_kwargs: Any) -> dict[str, Any]:
+    """Episodes ``seed * 1000 + e`` on one fresh population with fixed markups (one or per
+    provider); per-episode means of the utilities, the surplus and its bound."""
+    env = CloudDoubleAuctionEnv(mechanism=mechanism, multiplier_high=multiplier_high,
+                                **env_kwargs)
+    pricing = FixedMarkupPricing.for_env(env, markup=markups)
+    rows = []
+    for episode in range(episodes):
+        observations, _ = env.reset(seed=seed * 1000 + episode,
+                                    options={"new_population": episode == 0})
+        while env.agents:
+            observations, *_ = env.step(pricing.act(observations, explore=False))
+        rows.append(env.metrics())
+    keys = ("provider_utility", "buyer_utility", "surplus", "surplus_bound",
+            "total_provider_utility", "payments_above_ask", "matched")
+    out = {key: np.mean([np.asarray(r[key], dtype=np.float64) for r in rows], axis=0)
+           for key in keys}
+    return {key: value.tolist() for key, value in out.items()}
+
+
+def _ci(values: list[float]) -> dict[str, float]:
+    mean, low, high = mean_ci(values)
+    return {"mean": mean, "ci_low": low, "ci_high": high}
+
+
+def baselines(seeds: list[int], episodes: int, **env_kwargs: Any) -> dict[str, list[dict]]:
+    return {name: [play_markups(0.0, s, episodes, mechanism=name, **env_kwargs) for s in seeds]
+            for name in ("cdara", "icaa")}
+
+
+def versus_baselines(runs: list[dict], base: dict[str, list[dict]]) -> dict[str, Any]:
+    """Paired per seed: providers above both baselines, buyer utility / the best baseline's."""
+    above, fraction = [], []
+    for k, run in enumerate(runs):
+        best = np.maximum(base["cdara"][k]["provider_utility"], base["icaa"][k]["provider_utility"])
+        above.append(int(np.sum(np.array(run["provider_utility"]) > best)))
+        fraction.append(run["buyer_utility"] / max(base["cdara"][k]["buyer_utility"],
+                                                   base["icaa"][k]["buyer_utility"]))
+    return {"providers_above_both": _ci(above), "buyer_fraction_of_best_baseline": _ci(fraction)}
+
+
+def markup_sweep(markups: list[float], seeds: list[int], episodes: int, show: bool = True,
+                 output: IncrementalResults | None = None, **env_kwargs: Any) -> dict[str, Any]:
+    high = max(1.0, max(markups))
+    base = baselines(seeds, episodes, **env_kwargs)
+    rows = []
+    for markup in progress(markups, desc="markups", enabled=show):
+        runs = [play_markups(markup, s, episodes, multiplier_high=high, **env_kwargs)
+                for s in seeds]
+        rows.append({"markup": markup,
+                     "total_provider_utility": _ci([r["total_provider_utility"] for r in runs]),
+                     "buyer_utility": _ci([r["buyer_utility"] for r in runs]),
+                     "surplus": _ci([r["surplus"] for r in runs]),
+                     "surplus_bound": _ci([r["surplus_bound"] for r in runs]),
+                     **versus_baselines(runs, base)})
+        if output is not None:
+            output.update(sweep=rows)
+    best = max(rows, key=lambda row: row["total_provider_utility"]["mean"])
+    return {"sweep": rows, "best_markup": best["markup"],
+            "best_total_provider_utility": best["total_provider_utility"],
+            "baselines": {name: {"total_provider_utility":
+                                 _ci([r["total_provider_utility"] for r in runs]),
+                                 "buyer_utility": _ci([r["buyer_utility"] for r in runs])}
+                          for name, runs in base.items()}}
+
+
+def best_responses(grid: list[float], seeds: list[int], episodes: int, rounds: int,
+                   show: bool = True, **env_kwargs: Any) -> dict[str, Any]:
+    """Iterated best responses over per-provider fixed markups from the best common markup."""
+    env = CloudDoubleAuctionEnv(**env_kwargs)
+    agents, high = list(env.possible_agents), max(1.0, max(grid))
+    cache: dict[tuple, list[dict]] = {}
+
+    def evaluate(profile: dict[str, float]) -> list[dict]:
+        key = tuple(profile[a] for a in agents)
+        if key not in cache:
+            cache[key] = [play_markups(dict(profile), s, episodes, multiplier_high=high,
+                                       **env_kwargs) for s in seeds]
+        return cache[key]
+
+    common = max(grid, key=lambda g: np.mean([r["total_provider_utility"]
+                                               for r in evaluate(dict.fromkeys(agents, g))]))
+    profile = dict.fromkeys(agents, common)
+    steps = [(r, i) for r in range(rounds) for i in range(len(agents))]
+    for _, i in progress(steps, desc="best responses", enabled=show):
+        def own(g: float, i: int = i) -> float:
+            return float(np.mean([run["provider_utility"][i]
+                                  for run in evaluate({**profile, agents[i]: g})]))
+        profile[agents[i]] = max(grid, key=own)
+    runs = evaluate(profile)
+    base = baselines(seeds, episodes, **env_kwargs)
+    # the joint claim needs, per seed, sum_i max(U_i^C, U_i^I) + 1.4 max(B^C, B^I) <= surplus bound
+    required, bound = [], []
+    for k, run in enumerate(runs):
+        c, ic = base["cdara"][k], base["icaa"][k]
+        required.append(float(np.sum(np.maximum(c["provider_utility"], ic["provider_utility"]))
+                              + 1.4 * max(c["buyer_utility"], ic["buyer_utility"])))
+        bound.append(run["surplus_bound"])
+    return {"start_common_markup": common, "profile": profile,
+            "provider_utility": np.mean([r["provider_utility"] for r in runs], axis=0).tolist(),
+            "buyer_utility": _ci([r["buyer_utility"] for r in runs]),
+            **versus_baselines(runs, base),
+            "joint_claim_required_surplus": _ci(required), "surplus_bound": _ci(bound),
+            "rtrm_surplus": _ci([r["surplus"] for r in runs]),
+            "seeds_where_joint_claim_fits_the_bound": int(np.sum(np.array(required)
+                                                                 <= np.array(bound))),
+            "baselines": {name: {"provider_utility": np.mean([r["provider_utility"] for r in v],
+                                                             axis=0).tolist(),
+                                 "buyer_utility": _ci([r["buyer_utility"] for r in v])}
+                          for name, v in base.items()}}
+
+
+def _fmt(ci: dict[str, float]) -> str:
+    return f"{ci['mean']:9.0f} [{ci['ci_low']:8.0f}, {ci['ci_high']:8.0f}]"
+
+
+def format_sweep(result: dict[str, Any]) -> str:
+    lines = ["Fixed-markup sweep, RTRM (no fairness): per episode, mean [95% CI] over seeds",
+             f"{'markup':>7} {'total provider utility':>28} {'buyer utility':>28} "
+             f"{'surplus / bound':>17} {'above both':>11} {'buyer/best base':>16}"]
+    for row in result["sweep"]:
+        lines.append(f"{row['markup']:7.2f} {_fmt(row['total_provider_utility']):>28} "
+                     f"{_fmt(row['buyer_utility']):>28} "
+                     f"{row['surplus']['mean'] / row['surplus_bound']['mean']:17.3f} "
+                     f"{row['providers_above_both']['mean']:11.1f} "
+                     f"{row['buyer_fraction_of_best_baseline']['mean']:16.2f}")
+    for name, b in result["baselines"].items():
+        lines.append(f"{name.upper():>7} {_fmt(b['total_provider_utility']):>28} "
+                     f"{_fmt(b['buyer_utility']):>28}")
+    best = result["best_total_provider_utility"]
+    lines.append(f"best fixed markup: {result['best_markup']} -> total provider utility "
+                 f"{best['mean']:.0f} [{best['ci_low']:.0f}, {best['ci_high']:.0f}] per episode")
+    return "\n".join(lines)
+
+
+def format_best_response(result: dict[str, Any]) -> str:
+    n = len(result["provider_utility"])
+    lines = [f"Iterated best responses from the common markup {result['start_common_markup']}:",
+             "  markups " + " ".join(f"{v:.2f}" for v in result["profile"].values()),
+             "  RTRM  " + " ".join(f"{u:8.0f}" for u in result["provider_utility"])]
+    for name, b in result["baselines"].items():
+        lines.append(f"  {name.upper():5} " + " ".join(f"{u:8.0f}" for u in b["provider_utility"]))
+    lines += [f"  providers above both baselines: {result['providers_above_both']['mean']:.1f}/{n}"
+              f"; buyers get {result['buyer_fraction_of_best_baseline']['mean']:.2f}x the best "
+              "baseline's utility (paper: 7/7 and >= 1.4x)",
+              f"  joint claim needs a surplus of {_fmt(result['joint_claim_required_surplus'])}; "
+              f"the bound is {_fmt(result['surplus_bound'])} (RTRM realizes "
+              f"{_fmt(result['rtrm_surplus'])}); it fits in "
+              f"{result['seeds_where_joint_claim_fits_the_bound']} seeds"]
+    return "\n".join(lines)
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, "python -m benchmarks.cloud_comparison")
     parser.add_argument("--episodes", type=int, default=20,
@@ -189,10 +363,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=1.0,
                         help="trace seconds per step (more = more buyers per step)")
     parser.add_argument("--trace", default=None, help="task_events file(s); default: the sample")
+    parser.add_argument("--sweep", type=_floats, default=None, metavar="M1,M2,...",
+                        help="run the fixed-markup sweep over these markups instead")
+    parser.add_argument("--best-response", type=_floats, default=None, metavar="G1,G2,...",
+                        help="run iterated best responses over this markup grid instead")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the studies (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="best-response rounds (default 2)")
     add_output_arguments(parser, png=True, json_help="write the results as JSON to PATH "
                                                      "(after each configuration)")
     args = parser.parse_args(argv)
     recorded = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    if args.sweep is not None or args.best_response is not None:
+        if args.seeds < 2 or args.episodes < 1:
+            parser.error("the studies need --seeds >= 2 and --episodes >= 1")
+        command = "python -m benchmarks.cloud_comparison " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        output = IncrementalResults(args.json, {"command": command, "args": recorded})
+        env_kwargs = {"max_cycles": args.steps, "step_seconds": args.step_seconds,
+                      "trace_path": args.trace}
+        seeds = list(range(args.seed, args.seed + args.seeds))
+        if args.sweep is not None:
+            sweep = markup_sweep(args.sweep, seeds, args.episodes, not args.no_progress, output,
+                                 **env_kwargs)
+            output.update(**sweep)
+            print(format_sweep(sweep))
+        if args.best_response is not None:
+            result = best_responses(args.best_response, seeds, args.episodes, args.rounds,
+                                    not args.no_progress, **env_kwargs)
+            output.update(best_response=result)
+            print(format_best_response(result))
+        return 0
     output = IncrementalResults(args.json, {"args": recorded, "results": {}})
     results = output.payload["results"]
     for mechanism, fairness in progress(CONFIGS, desc="configurations",

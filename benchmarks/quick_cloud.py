@@ -1,7 +1,8 @@
 """A quick run of the cloud double auction (paper 004): RTRM, RTRM-Fair, CDARA and ICAA.
 
 ``quick_run(seed=0)`` plays 3 episodes of 100 steps per mechanism with the scripted fixed-markup
-pricing (multiplier 0.2 for every buyer, ``agents.baselines.cloud_pricing.FixedMarkupPricing``) on
+pricing (multiplier 0.2 for every buyer, ``agents.baselines.cloud_pricing.FixedMarkupPricing``;
+CDARA and ICAA ignore it and price with their own rule) on
 the packaged synthetic trace sample and returns rows in the format of ``benchmarks.quick_run``:
 buyer utility, total provider utility, Jain's index of wins, providers without a win, buyer drops,
 match rate and deadline failures. The market has no equilibrium; the reference column carries the
@@ -29,7 +30,7 @@ def quick_run(seed: int = 0) -> list[dict]:
     for mechanism, fairness in CONFIGS:
         result = run_config(mechanism, fairness, episodes=EPISODES, seed=seed)
         key = mechanism + ("+fair" if fairness else "")
-        env_id = "auction_envs/CloudDoubleAuction" + ("Fair" if fairness else "") + "-v0"
+        env_id = "auction_envs/CloudDoubleAuction" + ("Fair" if fairness else "") + "-v1"
         values = {
             "buyer_utility": result["buyer_utility"],
             "total_provider_utility": result["total_provider_utility"],
@@ -45,7 +46,8 @@ def quick_run(seed: int = 0) -> list[dict]:
                 reference = 0
             elif REFERENCES.get(metric):
                 reference = REFERENCES[metric].get(key)
-            rows.append({"env_id": env_id, "policy": f"{result['label']} fixed-markup 0.2",
+            pricing = "fixed-markup 0.2" if mechanism == "rtrm" else "own pricing"
+            rows.append({"env_id": env_id, "policy": f"{result['label']} {pricing}",
                          "metric": metric, "value": float(value), "reference": reference})
     return rows
 

@@ -1,10 +1,11 @@
 """Scripted (non-learning) pricing policies for the providers of the cloud double auction.
 
 Each policy is a joint :class:`agents.base.Learner` (dict in, dict out) that learns nothing; it
-reads the documented observation layout of ``auction_envs/CloudDoubleAuction-v0`` (per buyer slot
-the fields of ``auction_envs.envs.cloud.SLOT_FIELDS``, then the provider fields) and returns one
-adjustment multiplier per buyer slot, inside ``[multiplier_low, multiplier_high]`` (default
-``[0, 1]``). Entries for empty slots are ignored by the env; the policies set them to the low bound.
+reads observation fields by name through the env's layout (``env.unwrapped.layout``, given to
+``for_env``) and returns one adjustment multiplier per buyer slot, inside
+``[multiplier_low, multiplier_high]`` (default ``[0, 1]``). Entries for empty slots are ignored by
+the env; the policies set them to the low bound. Under CDARA and ICAA the env prices with the
+baselines' own markup and ignores the multipliers (``baseline_markup``, see the env docstring).
 
 * :class:`FixedMarkupPricing` -- the same multiplier for every buyer (one per provider optional):
   the "fixed pricing" used by the paper's comparison with CDARA and ICAA.
@@ -23,35 +24,37 @@ from typing import Any
 import numpy as np
 
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
-from auction_envs.envs.cloud import SLOT_FIELDS
-
-_N_FIELDS = len(SLOT_FIELDS)
-_PRESENT = SLOT_FIELDS.index("present")
-_RESERVE = SLOT_FIELDS.index("reserve_ratio")
-_PREDICTED = SLOT_FIELDS.index("predicted_utilization")
+from auction_envs.core.layout import ObservationLayout
 
 
 class _ScriptedPricing:
-    """Shared plumbing: slot parsing, clipping to the action bounds, no-op learning."""
+    """Shared plumbing: fields by name, clipping to the action bounds, no-op learning.
 
-    def __init__(self, max_buyers: int = 24, low: float = 0.0, high: float = 1.0) -> None:
-        if max_buyers < 1 or not (np.isfinite(low) and np.isfinite(high) and low <= high):
-            raise ValueError(f"need max_buyers >= 1 and finite low <= high; got {max_buyers}, "
-                             f"{low}, {high}")
-        self.max_buyers = int(max_buyers)
+    Args:
+        layout: the env's observation layout (``env.unwrapped.layout``).
+        low, high: the action bounds.
+    """
+
+    def __init__(self, layout: ObservationLayout, low: float = 0.0, high: float = 1.0) -> None:
+        if not isinstance(layout, ObservationLayout) or "present" not in layout:
+            raise ValueError(f"need the cloud env's observation layout; got {layout!r}")
+        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            raise ValueError(f"need finite low <= high; got {low}, {high}")
+        self.layout = layout
+        self.max_buyers = layout.field("present").size
         self.low = float(low)
         self.high = float(high)
 
     @classmethod
     def for_env(cls, env: Any, **kwargs: Any) -> _ScriptedPricing:
-        """A policy sized and bounded for ``env`` (its first agent's action space)."""
+        """A policy for ``env``: its layout and its first agent's action bounds."""
         space = env.action_space(env.possible_agents[0])
-        return cls(max_buyers=space.shape[0], low=float(space.low[0]), high=float(space.high[0]),
+        return cls(layout=env.unwrapped.layout, low=float(space.low[0]), high=float(space.high[0]),
                    **kwargs)
 
-    def slots(self, observation: np.ndarray) -> np.ndarray:
-        return np.asarray(observation[: self.max_buyers * _N_FIELDS],
-                          dtype=np.float64).reshape(self.max_buyers, _N_FIELDS)
+    def field(self, observation: np.ndarray, name: str) -> np.ndarray:
+        """Observation field ``name`` in natural units (one entry per buyer slot for slot fields)."""
+        return self.layout.get(observation, name)
 
     def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -60,7 +63,7 @@ class _ScriptedPricing:
         actions = {}
         for agent, observation in observations.items():
             values = self.multipliers(agent, observation)
-            present = self.slots(observation)[:, _PRESENT] > 0
+            present = self.field(observation, "present") > 0
             values = np.where(present, values, self.low)
             actions[agent] = np.clip(values, self.low, self.high).astype(np.float32)
         return actions
@@ -75,10 +78,10 @@ class _ScriptedPricing:
         """Nothing to reset."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {"max_buyers": self.max_buyers, "low": self.low, "high": self.high}
+        return {"low": self.low, "high": self.high}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.max_buyers, self.low, self.high = state["max_buyers"], state["low"], state["high"]
+        self.low, self.high = state["low"], state["high"]
 
     def save(self, path: str | os.PathLike[str]) -> None:
         save_state(path, self.state_dict())
@@ -133,7 +136,7 @@ class UtilizationPricing(_ScriptedPricing):
         self.base, self.slope = float(base), float(slope)
 
     def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
-        return self.base + self.slope * self.slots(observation)[:, _PREDICTED]
+        return self.base + self.slope * self.field(observation, "predicted_utilization")
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "base": self.base, "slope": self.slope}
@@ -153,7 +156,7 @@ class BudgetShadingPricing(_ScriptedPricing):
         self.fraction = float(fraction)
 
     def multipliers(self, agent: str, observation: np.ndarray) -> np.ndarray:
-        ratio = self.slots(observation)[:, _RESERVE]
+        ratio = self.field(observation, "reserve_ratio")
         with np.errstate(divide="ignore"):
             return np.where(ratio > 0, self.fraction / np.maximum(ratio, 1e-12) - 1.0, self.high)
 

@@ -1,6 +1,14 @@
 """Pure, batchable numpy mechanisms (allocation and payment rules) shared by the markets."""
 
-from auction_envs.mechanisms.double_auction import gsp_payment, jain_index, saw_preference
+from auction_envs.mechanisms.double_auction import (
+    MECHANISM_RULES,
+    CDARARules,
+    ICAARules,
+    RTRMRules,
+    gsp_payment,
+    jain_index,
+    saw_preference,
+)
 from auction_envs.mechanisms.proportional import proportional_allocation
 from auction_envs.mechanisms.second_price import second_price
 from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
@@ -13,6 +21,10 @@ from auction_envs.mechanisms.vcg import (
 )
 
 __all__ = [
+    "MECHANISM_RULES",
+    "CDARARules",
+    "ICAARules",
+    "RTRMRules",
     "clarke_payments",
     "dvcg_delta",
     "dvcg_perturbation",

@@ -1,8 +1,10 @@
 """Double-auction matching for the cloud market (paper 004, RTRM) and its two baselines.
 
-Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them once per buyer of a
-batch (matching is sequential because every match books capacity). Shapes use ``n`` providers,
-``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time slots.
+(About 460 lines, half of them docstrings: every rule of the market and its three mechanism objects
+in one place.) Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them
+once per buyer of a batch (matching is sequential because every match books capacity). Shapes use
+``n`` providers, ``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time
+slots.
 
 Pricing
     * :func:`contest_success` -- the contest success function ``eta`` of paper eq. (3), in the paper's
@@ -16,17 +18,25 @@ Pricing
 Matching
     * :func:`saw_normalize`, :func:`saw_preference` -- simple additive weighting, paper eqs.
       (11)-(12).
-    * :func:`earliest_start` -- when a provider can start a request within its maximum wait.
+    * :func:`earliest_start` -- when a provider can start a request within its maximum wait
+      (:func:`earliest_start_one` for one request).
     * :func:`select_winner` -- the best and second-best feasible providers, optionally restricted to
       providers under their fairness quota (:func:`under_quota`).
     * :func:`gsp_payment`, :func:`cdara_payment` -- generalized second price (paper eq. 14) and
       CDARA's split-the-difference price.
+
+Mechanisms as objects
+    * :class:`RTRMRules`, :class:`CDARARules`, :class:`ICAARules` -- one interface (``asks``,
+      ``scorer``, ``payment``) so that a market steps without branching on the mechanism's name;
+      :data:`MECHANISM_RULES` maps the names to the classes.
 
 Metrics
     * :func:`jain_index` -- Jain's fairness index.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -167,6 +177,12 @@ def saw_normalize(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
         normalized values in ``[0, 1]``, the shape of ``values``.
     """
     values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:  # the per-buyer hot path: scalar extremes, the same arithmetic
+        low1, high1 = float(values.min()), float(values.max())
+        spread1 = high1 - low1
+        if spread1 <= 1e-12 * max(abs(high1), 1.0):
+            return np.ones_like(values)
+        return (values - low1) / spread1 if higher_is_better else (high1 - values) / spread1
     low = values.min(axis=-1, keepdims=True)
     high = values.max(axis=-1, keepdims=True)
     spread = high - low
@@ -237,6 +253,28 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
     return np.where(ok.any(axis=-1), first, -1).astype(np.int64)
 
 
+def earliest_start_one(free: np.ndarray, request: np.ndarray, length: int, max_wait: int,
+                       tolerance: float = 1e-9) -> np.ndarray:
+    """:func:`earliest_start` of one request at every provider (the sequential matching's hot path).
+
+    Args:
+        free: ``(n, H, R)``; request: ``(R,)``; length ``s >= 1`` and max_wait ``w >= 0`` with
+            ``w + s <= H``.
+
+    Returns:
+        ``(n,)`` int64, the earliest start slot or ``-1``.
+    """
+    n, horizon, _ = free.shape
+    if length < 1 or max_wait < 0 or length + max_wait > horizon:
+        raise ValueError("need 1 <= s and 0 <= w with w + s <= H")
+    fits = (free + tolerance >= request).all(axis=-1)  # (n, H)
+    cumulative = np.zeros((n, horizon + 1), dtype=np.int64)
+    np.cumsum(fits, axis=-1, out=cumulative[:, 1:])
+    ok = (cumulative[:, length:length + max_wait + 1] - cumulative[:, :max_wait + 1]) == length
+    first = ok.argmax(axis=-1)
+    return np.where(ok.any(axis=-1), first, -1)
+
+
 def under_quota(wins: np.ndarray, share: float, min_wins: int = 1) -> np.ndarray:
     """Providers below their fairness quota.
 
@@ -305,6 +343,116 @@ def gsp_payment(offers: np.ndarray, winner: int, runner_up: int, bid: float,
 def cdara_payment(bid: float, ask: float) -> float:
     """CDARA's trade price: the mid-point ``(bid + ask) / 2`` of the buyer's budget and the ask."""
     return 0.5 * (float(bid) + float(ask))
+
+
+# ---------------------------------------------------------------------------- mechanisms
+#: ``score(j, utilization, waits) -> (n,)``: the preference of buyer ``j`` for every provider, given
+#: the providers' current utilization and the buyer's predicted wait at each (higher is better).
+Scorer = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+
+
+class RTRMRules:
+    """Paper 004's RTRM: utilization-adjusted prices, SAW preference, generalized second price.
+
+    Args:
+        single_feasible: the payment when the winner is the only feasible provider (see
+            :func:`gsp_payment`).
+    """
+
+    name = "rtrm"
+    #: the quality parameters of the preference (eq. 11) and whether higher is better
+    QUALITY = (("offered price", False), ("utilization", True), ("predicted wait", False))
+
+    def __init__(self, single_feasible: str = "own") -> None:
+        if single_feasible not in SINGLE_FEASIBLE_RULES:
+            raise ValueError(f"single_feasible must be one of {SINGLE_FEASIBLE_RULES}")
+        self.single_feasible = single_feasible
+        self._better = np.array([better for _, better in self.QUALITY])
+
+    def asks(self, base_prices: np.ndarray, requests: np.ndarray, multipliers: np.ndarray,
+             gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
+        """Bundle price offered to every buyer, ``(n, m)``: eq. (1) with the utilization term."""
+        return bundle_cost(requests, offered_prices(base_prices, multipliers, gamma))
+
+    def scorer(self, asks: np.ndarray, bids: np.ndarray) -> Scorer:
+        """SAW preference (eqs. 11-12); the price criterion is normalized once for the batch."""
+        price = saw_normalize(asks.T, False)  # (m, n): fixed for the step
+        root_bids = np.sqrt(bids)
+
+        def score(j: int, utilization: np.ndarray, waits: np.ndarray) -> np.ndarray:
+            # the mean of the three criteria, summed left to right as np.mean does
+            total = price[j] + saw_normalize(utilization, True) + saw_normalize(waits, False)
+            return total / len(self.QUALITY) / root_bids[j]
+        return score
+
+    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+                reserve: float) -> float:
+        return gsp_payment(asks, winner, runner_up, bid, reserve, self.single_feasible)
+
+
+class _LowestAskRules:
+    """Shared by the baselines: the lowest feasible ask wins (the agents' multipliers are ignored
+    unless ``markup is None``)."""
+
+    name = ""
+
+    def scorer(self, asks: np.ndarray, bids: np.ndarray) -> Scorer:
+        negative = -asks
+
+        def score(j: int, utilization: np.ndarray, waits: np.ndarray) -> np.ndarray:
+            return negative[:, j]
+        return score
+
+
+class CDARARules(_LowestAskRules):
+    """CDARA (Samimi et al. 2016): fixed prices, lowest ask wins, the buyer pays ``(bid + ask)/2``.
+
+    Args:
+        markup: the providers' own fixed markup over base prices (ask ``(1 + markup) x`` base
+            cost, whatever the agents do); ``None`` prices with the agents' multipliers instead.
+    """
+
+    name = "cdara"
+
+    def __init__(self, markup: float | None = 0.0) -> None:
+        self.markup = markup
+
+    def asks(self, base_prices: np.ndarray, requests: np.ndarray, multipliers: np.ndarray,
+             gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
+        return bundle_cost(requests, offered_prices(base_prices, _own(self.markup, multipliers)))
+
+    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+                reserve: float) -> float:
+        return cdara_payment(bid, asks[winner])
+
+
+class ICAARules(_LowestAskRules):
+    """ICAA (Kong et al. 2015): demand-based prices (:func:`icaa_demand_factor`), the lowest ask
+    wins and the buyer pays it."""
+
+    name = "icaa"
+
+    def __init__(self, elasticity: float = 1.0, markup: float | None = 0.0) -> None:
+        self.elasticity = float(elasticity)
+        self.markup = markup
+
+    def asks(self, base_prices: np.ndarray, requests: np.ndarray, multipliers: np.ndarray,
+             gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
+        factor = icaa_demand_factor(requests.sum(axis=0), free_now, self.elasticity)
+        return bundle_cost(requests, offered_prices(base_prices * factor,
+                                                    _own(self.markup, multipliers)))
+
+    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+                reserve: float) -> float:
+        return float(asks[winner])
+
+
+def _own(markup: float | None, multipliers: np.ndarray) -> np.ndarray:
+    """A baseline's own fixed markup for every buyer, or the agents' multipliers (``None``)."""
+    return multipliers if markup is None else np.full_like(multipliers, markup, dtype=np.float64)
+
+
+MECHANISM_RULES = {"rtrm": RTRMRules, "cdara": CDARARules, "icaa": ICAARules}
 
 
 # ---------------------------------------------------------------------------- metrics

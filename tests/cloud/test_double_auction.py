@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auction_envs.mechanisms.double_auction import (
     bundle_cost,
@@ -140,3 +142,16 @@ def test_under_quota():
     # W = 30, n = 3, share 1 -> quota 10
     np.testing.assert_array_equal(under_quota(np.array([5, 10, 15]), 1.0), [True, False, False])
     np.testing.assert_array_equal(under_quota(np.array([0, 0]), 0.0, min_wins=0), [False, False])
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 5), horizon=st.integers(2, 10))
+def test_earliest_start_one_agrees_with_the_batched_rule(seed, n, horizon):
+    from auction_envs.mechanisms.double_auction import earliest_start, earliest_start_one
+    rng = np.random.default_rng(seed)
+    free = rng.choice([0.0, 0.5, 1.0], size=(n, horizon, 3))
+    request = rng.choice([0.0, 0.5, 1.0], size=3)
+    length = int(rng.integers(1, horizon + 1))
+    wait = int(rng.integers(0, horizon - length + 1))
+    expected = earliest_start(free, request[None], np.array([length]), np.array([wait]))[:, 0]
+    np.testing.assert_array_equal(earliest_start_one(free, request, length, wait), expected)

@@ -43,16 +43,20 @@ def act(env, values):
 
 
 def test_registered_variants():
-    env = auction_envs.make("auction_envs/CloudDoubleAuction-v0")
-    fair = auction_envs.make("auction_envs/CloudDoubleAuctionFair-v0")
+    env = auction_envs.make("auction_envs/CloudDoubleAuction-v1")
+    fair = auction_envs.make("auction_envs/CloudDoubleAuctionFair-v1")
     assert len(env.possible_agents) == 7 and not env.fairness and fair.fairness
     assert env.action_space("provider_d1").shape == (24,)
     assert env.observation_space("provider_d1").shape == (24 * 11 + 14,)
+    assert not any(i.endswith("-v0") for i in auction_envs.list_envs() if "CloudDouble" in i)
     obs, _ = env.reset(seed=0)
     k = env.batch["bid"].size
-    slots = obs["provider_d1"][: 24 * 11].reshape(24, 11)
-    np.testing.assert_array_equal(slots[:, 0], np.arange(24) < k)  # present flags
-    assert np.all(slots[k:] == 0)
+    fields = env.unwrapped.layout.unpack(obs["provider_d1"])
+    np.testing.assert_array_equal(fields["present"], np.arange(24) < k)  # present flags
+    np.testing.assert_allclose(fields["budget"][:k], env.batch["bid"], rtol=1e-6)
+    np.testing.assert_allclose(fields["length"][:k], env.batch["length"], rtol=1e-6)
+    np.testing.assert_allclose(fields["base_price_cpu"], env.base_prices[0, 0], rtol=1e-6)
+    assert all(np.all(fields[name][k:] == 0) for name in ("budget", "strength", "cpu_share"))
 
 
 def test_rtrm_round_by_hand(tmp_path):
@@ -86,7 +90,7 @@ def test_inclusive_csf_option(tmp_path):
     for form in ("exclusive", "inclusive"):
         env = tiny_env(tmp_path, rows=rows, csf_form=form)
         obs, _ = env.reset(seed=0)
-        strength = obs["provider_d1"][: 2 * 11].reshape(2, 11)[:, 7]
+        strength = env.layout.get(obs["provider_d1"], "strength")[:2]
         # equal buyers: inclusive eta = 1/2 -> m*eta = 1; exclusive eta = 1 -> m*eta = 2
         np.testing.assert_allclose(strength, 1.0 if form == "inclusive" else 2.0)
 
@@ -104,13 +108,31 @@ def test_single_feasible_provider_rule(tmp_path):
         assert env.metrics()["single_feasible"] == 1
 
 
+def test_baselines_price_with_their_own_rule_not_the_agents_multipliers(tmp_path):
+    for mechanism in ("cdara", "icaa"):
+        offers = []
+        for prices in ([0.5, 0.0], [1.0, 1.0]):
+            env = tiny_env(tmp_path, mechanism=mechanism, baseline_markup=0.25)
+            env.reset(seed=0)
+            _, _, _, _, infos = env.step(act(env, prices))
+            offers.append([infos[a]["offers"][0] for a in env.possible_agents])
+        np.testing.assert_array_equal(offers[0], offers[1])
+    # CDARA's own fixed price: base cost 70 x 1.25 at both providers; the tie goes to p0
+    env = tiny_env(tmp_path, mechanism="cdara", baseline_markup=0.25)
+    env.reset(seed=0)
+    env.step(act(env, [1.0, 0.0]))
+    (record,) = env.last_matches
+    assert record["offer"] == pytest.approx(87.5) and record["provider"] == 0
+    assert record["payment"] == pytest.approx((300 + 87.5) / 2)
+
+
 def test_cdara_and_icaa_by_hand(tmp_path):
-    env = tiny_env(tmp_path, mechanism="cdara")
+    env = tiny_env(tmp_path, mechanism="cdara", baseline_markup=None)
     env.reset(seed=0)
     env.step(act(env, [0.5, 0.0]))  # asks 105 and 70: p1 wins, pays (300 + 70) / 2
     (record,) = env.last_matches
     assert record["provider"] == 1 and record["payment"] == pytest.approx(185.0)
-    env = tiny_env(tmp_path, mechanism="icaa")
+    env = tiny_env(tmp_path, mechanism="icaa", baseline_markup=None)
     env.reset(seed=0)
     env.step(act(env, [0.5, 0.0]))
     # demand D = (0.5, 1, 0.2); rho = D / (2 * free): p0 free 2 -> D/4, p1 free 1 -> D/2
@@ -139,7 +161,8 @@ def test_fairness_gives_the_starved_provider_a_win(tmp_path):
 
 
 def test_fairness_every_provider_wins_once_per_episode():
-    env = auction_envs.make("auction_envs/CloudDoubleAuctionFair-v0", mechanism="cdara")
+    env = auction_envs.make("auction_envs/CloudDoubleAuctionFair-v1", mechanism="cdara",
+                            baseline_markup=None)
     for seed in range(3):
         env.reset(seed=seed)
         skewed = np.linspace(0.0, 1.0, 7)  # fixed, strongly ranked asks
@@ -148,31 +171,87 @@ def test_fairness_every_provider_wins_once_per_episode():
         assert env.metrics()["providers_without_win"] == 0
 
 
-def test_buyer_drops_after_five_lost_auction_episodes(tmp_path):
-    rows = [_row(s, s + 1, "u0=", 0.5, 1.0, 0.2) for s in range(8)]
-    env = tiny_env(tmp_path, rows=rows, budget=10.0)  # nothing is ever affordable
-    env.reset(seed=0)
-    for step in range(5):
-        assert env.batch["bid"].size == 1
+def test_buyer_drops_after_five_lost_episodes_and_the_population_persists(tmp_path):
+    rows = [_row(0, 1, "u0=", 0.5, 1.0, 0.2), _row(0, 2, "u1=", 0.1, 0.1, 0.1)]
+    env = tiny_env(tmp_path, rows=rows, budget=60.0, max_cycles=1)  # u0's bundle costs 70 > 60
+    for episode in range(5):
+        env.reset(seed=episode)
+        assert env.batch["bid"].size == 2
         env.step(act(env, [0.0, 0.0]))
-        assert env.metrics()["buyer_drops"] == (1 if step == 4 else 0)
-    assert env.batch["bid"].size == 0  # u0 left: her later requests are skipped
+        metrics = env.metrics()
+        assert metrics["buyer_drops"] == (1 if episode == 4 else 0)
+        assert metrics["population_episodes"] == episode + 1
+    env.reset(seed=5)  # u0 left for good: her request is skipped, u1 (who wins) stays
+    assert env.batch["user"].tolist() == [1]
     env.step(act(env, [0.0, 0.0]))
     metrics = env.metrics()
-    assert metrics["dropped_requests"] == 2 and metrics["auctioned"] == 5
-    env.reset(seed=0)
-    assert env.batch["bid"].size == 1 and env.metrics()["buyer_drops"] == 0
+    assert metrics["dropped_requests"] >= 1 and metrics["population_drops"] == 1
+    assert metrics["active_buyers"] == 1
+    env.reset(seed=0, options={"new_population": True})
+    assert env.batch["bid"].size == 2 and env.metrics()["population_drops"] == 0
+    with pytest.raises(InvalidArgumentError):
+        env.reset(options={"new_population": "yes"})
 
 
-def test_a_win_resets_the_loss_streak(tmp_path):
-    rows = [_row(s, s + 1, "u0=", 0.5, 1.0, 0.2) for s in range(10)]
+def test_a_won_episode_resets_the_loss_streak_and_an_unfinished_one_does_not_count(tmp_path):
+    rows = [_row(0, 1, "u0=", 0.5, 1.0, 0.2)]
+    env = tiny_env(tmp_path, rows=rows, max_cycles=1)
+    for episode in range(9):
+        env.reset(seed=0)
+        env.batch["bid"][:] = 300.0 if episode == 4 else 50.0  # won only in episode 4
+        env.step(act(env, [0.0, 0.0]))
+    assert env.metrics()["population_drops"] == 0  # 4 losses, a win, 4 losses
+    env = tiny_env(tmp_path, rows=rows, max_cycles=2, budget=10.0)
+    for _ in range(6):
+        env.reset(seed=0)
+        env.step(act(env, [0.0, 0.0]))  # reset before the last step: the episode never ends
+    assert env.metrics()["population_episodes"] == 0 and env.batch["bid"].size == 1
+
+
+def test_surplus_of_every_match_is_budget_minus_base_cost_and_is_bounded(tmp_path):
+    rows = [_row(0, 1, "u0=", 0.5, 1.0, 0.2), _row(0, 2, "u1=", 0.5, 1.0, 0.2)]
     env = tiny_env(tmp_path, rows=rows)
     env.reset(seed=0)
-    for step in range(9):
-        price = 0.0 if step == 4 else 1.0  # expensive (lost) except at step 4
-        env.batch["bid"][:] = 300.0 if step == 4 else 50.0
-        env.step(act(env, [price, price]))
-    assert env.metrics()["buyer_drops"] == 0  # 4 losses, a win, 4 losses
+    env.step(act(env, [0.5, 0.0]))
+    metrics = env.metrics()
+    matched = [r for r in env.last_matches if r["provider"] >= 0]
+    assert len(matched) == 2
+    # each match: (bid - payment) + (payment - reserve) = bid - reserve; reserve 70 everywhere
+    assert metrics["surplus"] == pytest.approx(2 * (300 - 70))
+    assert metrics["surplus_bound"] == pytest.approx(2 * (300 - 70))
+    for seed, mechanism in ((0, "rtrm"), (1, "cdara"), (2, "icaa")):
+        env = auction_envs.make("auction_envs/CloudDoubleAuction-v1", mechanism=mechanism,
+                                max_cycles=20)
+        env.reset(seed=seed)
+        while env.agents:
+            env.step({a: np.full(24, 0.3, np.float32) for a in env.agents})
+        m = env.unwrapped.metrics()
+        assert m["surplus"] == pytest.approx(m["buyer_utility"] + m["total_provider_utility"])
+        assert 0 < m["surplus"] <= m["surplus_bound"] + 1e-9
+
+
+def test_payments_above_the_winners_own_ask_are_counted(tmp_path):
+    env = tiny_env(tmp_path)
+    env.reset(seed=0)
+    env.step(act(env, [0.5, 0.0]))  # p1 wins with the cheaper offer and pays p0's higher offer
+    (record,) = env.last_matches
+    assert record["payment"] > record["offer"]
+    assert env.metrics()["payments_above_ask"] == 1
+
+
+def test_at_low_load_providers_starve_without_fairness_and_not_with_it():
+    starved = {}
+    for env_id in ("auction_envs/CloudDoubleAuctionLowLoad-v1",
+                   "auction_envs/CloudDoubleAuctionLowLoadFair-v1"):
+        env = auction_envs.make(env_id)
+        starved[env_id] = 0
+        for seed in range(3):
+            env.reset(seed=seed)
+            while env.agents:
+                env.step({a: np.full(24, 0.2, np.float32) for a in env.agents})
+            starved[env_id] += env.unwrapped.metrics()["providers_without_win"]
+    assert starved["auction_envs/CloudDoubleAuctionLowLoad-v1"] > 0
+    assert starved["auction_envs/CloudDoubleAuctionLowLoadFair-v1"] == 0
 
 
 def test_deadline_failures_are_counted(tmp_path):

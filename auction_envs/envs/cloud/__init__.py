@@ -6,8 +6,18 @@ from auction_envs.envs.cloud.env import (
     PROVIDER_TABLE,
     SLOT_FIELDS,
     CloudDoubleAuctionEnv,
+    observation_layout,
 )
 from auction_envs.envs.cloud.trace import TaskEvents, load_task_events, sample_path
 
-__all__ = ["MECHANISMS", "PROVIDER_FIELDS", "PROVIDER_TABLE", "SLOT_FIELDS",
-           "CloudDoubleAuctionEnv", "TaskEvents", "load_task_events", "sample_path"]
+__all__ = [
+    "MECHANISMS",
+    "PROVIDER_FIELDS",
+    "PROVIDER_TABLE",
+    "SLOT_FIELDS",
+    "CloudDoubleAuctionEnv",
+    "TaskEvents",
+    "load_task_events",
+    "observation_layout",
+    "sample_path",
+]

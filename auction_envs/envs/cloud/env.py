@@ -1,4 +1,12 @@
-"""The cloud double auction of paper 004 (RTRM), with its CDARA and ICAA baselines."""
+"""The cloud double auction of paper 004 (RTRM), with its CDARA and ICAA baselines: the shell.
+
+The market itself (state and step over the joint action array) is
+:class:`auction_envs.envs.cloud.core.CloudMarket`; the mechanisms are the rule objects of
+:mod:`auction_envs.mechanisms.double_auction`. This file holds the docstring, the argument checks,
+spaces, dict conversion, observations, infos and metrics. Above 400 lines only because the class
+docstring (the env's documentation with its observation table, about 230 lines) is part of it; the
+code is about 400 lines.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +18,25 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
+from auction_envs.core.checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_optional,
+    check_range_pair,
+    check_real,
+)
+from auction_envs.core.layout import Field, ObservationLayout
+from auction_envs.envs.cloud.core import CloudMarket, MarketSettings
 from auction_envs.envs.cloud.trace import TaskEvents, load_task_events, sample_path
 from auction_envs.mechanisms.double_auction import (
     CSF_FORMS,
+    MECHANISM_RULES,
     SINGLE_FEASIBLE_RULES,
-    bundle_cost,
-    cdara_payment,
-    contest_success,
-    earliest_start,
-    gsp_payment,
-    icaa_demand_factor,
+    CDARARules,
+    ICAARules,
+    RTRMRules,
     jain_index,
-    offered_prices,
-    saw_preference,
-    select_winner,
-    under_quota,
-    utilization_term,
 )
 
 #: Table 1 of paper 004: processing (MIPS), memory (MB), storage (MB), bandwidth.
@@ -40,18 +51,50 @@ PROVIDER_TABLE = np.array([
 ], dtype=np.float64)
 PROVIDER_NAMES = tuple(f"d{i}" for i in range(1, 8))
 RESOURCES = ("cpu", "memory", "storage")
-MECHANISMS = ("rtrm", "cdara", "icaa")
+MECHANISMS = tuple(MECHANISM_RULES)
 MATCHING_ORDERS = ("strength", "arrival")
+#: per buyer slot: one entry per slot in each of these fields (see ``observation_layout``)
 SLOT_FIELDS = (
     "present", "cpu_share", "memory_share", "storage_share", "length", "max_wait", "budget",
     "strength", "reserve_ratio", "can_schedule", "predicted_utilization",
 )
 PROVIDER_FIELDS = (
-    "utilization_cpu", "utilization_memory", "utilization_storage",
-    "booked_cpu", "booked_memory", "booked_storage",
-    "base_price_cpu", "base_price_memory", "base_price_storage",
-    "win_share", "last_reward", "batch_fill", "progress", "under_quota",
+    "utilization", "booked", "base_price_cpu", "base_price_memory", "base_price_storage",
+    "win_share", "last_reward", "batch_size", "progress", "under_quota",
 )
+
+
+def observation_layout(max_buyers: int, length_max: int, wait_max: int, budget_max: float,
+                       base_price_max: np.ndarray) -> ObservationLayout:
+    """The providers' observation: the slot fields (``max_buyers`` entries each), then the
+    provider's own fields. Values in natural units through ``layout.unpack``."""
+    m = max_buyers
+    slot = [
+        Field("present", m, 0.0, 1.0, description="1 for a buyer in the slot, 0 for an empty slot"),
+        Field("cpu_share", m, 0.0, description="CPU request / this provider's CPU capacity"),
+        Field("memory_share", m, 0.0, description="memory request / own memory capacity"),
+        Field("storage_share", m, 0.0, description="storage request / own storage capacity"),
+        Field("length", m, 0.0, 1.0, float(length_max), "execution length s_j (steps)"),
+        Field("max_wait", m, 0.0, 1.0, float(max(wait_max, 1)), "maximum wait w_j (steps)"),
+        Field("budget", m, 0.0, 1.0, float(budget_max), "budget bid_j"),
+        Field("strength", m, 0.0, description="contest strength m * eta_j (eq. 3)"),
+        Field("reserve_ratio", m, 0.0, description="own base cost of the bundle / budget"),
+        Field("can_schedule", m, 0.0, 1.0, description="1 if it fits within its wait here"),
+        Field("predicted_utilization", m, 0.0, description="U_ij with the job admitted"),
+    ]
+    own = [
+        Field("utilization", 3, 0.0, 1.0, description="used share of capacity now (cpu, mem, sto)"),
+        Field("booked", 3, 0.0, 1.0, description="mean booked share over the utilization horizon"),
+        Field("base_price_cpu", 1, 0.0, 1.0, float(base_price_max[0]), "own CPU base price"),
+        Field("base_price_memory", 1, 0.0, 1.0, float(base_price_max[1]), "own memory base price"),
+        Field("base_price_storage", 1, 0.0, 1.0, float(base_price_max[2]), "own storage base price"),
+        Field("win_share", 1, 0.0, 1.0, description="share of the episode's wins so far"),
+        Field("last_reward", 1, description="reward of the previous step"),
+        Field("batch_size", 1, 0.0, 1.0, float(m), "buyers in this step's batch"),
+        Field("progress", 1, 0.0, 1.0, description="steps so far / max_cycles"),
+        Field("under_quota", 1, 0.0, 1.0, description="1 if under its fairness quota"),
+    ]
+    return ObservationLayout(slot + own)
 
 
 @lru_cache(maxsize=8)
@@ -98,14 +141,26 @@ class CloudDoubleAuctionEnv(MarketEnv):
        (base prices are minimum selling prices, paper §2) and capped at the budget, so no payment
        ever exceeds the buyer's budget.
 
+    **Payment behaviour** (documented, not a bug): the runner-up is second by *preference* ``v``,
+    which mixes price with utilization and waiting time, not by price. So the runner-up's offer is
+    often above the winner's own: with every provider at markup 0.2 on the default market about 55%
+    of RTRM payments exceed the winner's own ask (``metrics()["payments_above_ask"]`` counts them);
+    the budget cap keeps every payment at most the budget. RTRM is therefore not a price-ranked
+    second-price auction and not truthful in the asks.
+
     ``mechanism="cdara"`` (Samimi et al. 2016, paper's "simple allocation") [details decision]: fixed
-    prices, ask ``sum_r R_j^r bp_i^r (1 + act_ij)`` (no utilization term); feasible = capacity in time
+    prices, ask ``sum_r R_j^r bp_i^r (1 + mu)`` (no utilization term); feasible = capacity in time
     and ``ask <= bid``; the lowest ask wins; the buyer pays ``(bid + ask) / 2``.
 
     ``mechanism="icaa"`` (Kong et al. 2015, paper's "dynamic allocation") [details decision]:
-    demand-based prices, ask ``sum_r R_j^r bp_i^r (1 + act_ij) (1 + icaa_elasticity * rho/(1 + rho))``
+    demand-based prices, ask ``sum_r R_j^r bp_i^r (1 + mu) (1 + icaa_elasticity * rho/(1 + rho))``
     with ``rho_i^r = (batch demand of r) / (n * free capacity of provider i now)``; the lowest feasible
     ask wins and the buyer pays the ask.
+
+    The baselines price with **their own rule**: ``mu = baseline_markup`` (default 0: the fixed
+    price is the base price, ICAA's dynamic price rises from it with demand) for every buyer, and the
+    agents' multipliers are ignored (the action space stays the same, so one learner interface runs
+    every mechanism). ``baseline_markup=None`` uses the agents' multipliers as ``mu`` (v0).
 
     **Fairness** (``fairness=True``, ``auction_envs/CloudDoubleAuctionFair-v0``) [decision; the paper
     shows only the effect]: before each buyer is matched, provider ``p`` is *under quota* when its wins
@@ -130,11 +185,15 @@ class CloudDoubleAuctionEnv(MarketEnv):
     (paper §5.1). Base prices per unit are drawn at every reset from U[120, 150] (CPU), U[10, 70]
     (memory), U[40, 100] (storage) and are private to each provider.
 
-    **Buyer drops** [decision, paper §5.1 with "episode" made precise]: a buyer is a trace ``user``.
-    A buyer's *auction episode* is one step in which she has at least one request in the batch; she
-    loses it when none of those requests is matched and wins it otherwise. After ``drop_after`` (5)
-    consecutive lost auction episodes she leaves the market for the rest of the env episode: her later
-    requests are skipped (``dropped_requests``). Everyone returns at ``reset``.
+    **Buyer population and drops** [paper §5.1; "buyer" made precise, decision]: a buyer is a trace
+    ``user``. The population **persists across episodes**: a buyer takes part in an env episode when
+    at least one of her requests is auctioned in it; she loses the episode when none of them is
+    matched and wins it otherwise. After ``drop_after`` (5) lost episodes in a row she leaves: her
+    requests in later episodes are skipped (``dropped_requests``). The episode is counted at its
+    last step (an episode cut short by ``reset`` does not count). ``reset(options={"new_population":
+    True})`` brings every buyer back with no lost episodes (a fresh env starts that way). Hence a
+    seeded ``reset`` reproduces an episode exactly only with the same population (a fresh env, or
+    ``new_population``).
 
     **Deadlines**: a matched job starts at its earliest feasible start ``<= w_j`` and runs ``s_j`` steps,
     so it must finish by ``arrival + w_j + s_j``; the env checks every finished job and counts any
@@ -146,14 +205,38 @@ class CloudDoubleAuctionEnv(MarketEnv):
     empty slots are ignored (their ``present`` flag is 0 in the observation).
 
     ## Observation Space
-    ``Box(float32, shape=(max_buyers * 11 + 14,))`` per provider. Per slot ``j`` (11 fields, slot-major):
-    ``present`` (0/1), the request as a share of this provider's capacity (cpu, memory, storage),
-    ``s_j / 24``, ``w_j / 12``, ``bid_j / 500`` (divided by the budget range's upper end), the relative
-    contest strength ``m * eta_j``, ``reserve_ratio`` (own base cost of the bundle / budget),
-    ``can_schedule`` (0/1: capacity for it within its wait), ``predicted_utilization`` ``U_ij``. Then
-    14 provider fields: utilization now (3 resources), mean booked share over the next
-    ``utilization_horizon`` steps (3), own base prices over their ranges' upper ends (3), share of
-    the episode's wins, last reward, batch size / ``max_buyers``, episode progress, under-quota flag.
+    ``Box(float32, shape=(11 * max_buyers + 14,))`` per provider, described by the named layout
+    ``env.unwrapped.layout`` (:class:`~auction_envs.core.layout.ObservationLayout`): read fields by
+    name, ``layout.unpack(obs)["budget"]`` gives budgets in natural units. Field-major: each slot
+    field holds one entry per buyer slot (0 for empty slots). Defaults (``max_buyers = 24``):
+
+    | entries | field | scale | bounds | meaning |
+    |---|---|---|---|---|
+    | 0–23 | `present` | 1 | [0, 1] | 1 for a buyer in the slot, 0 for an empty slot |
+    | 24–47 | `cpu_share` | 1 | [0, ∞] | CPU request / this provider's CPU capacity |
+    | 48–71 | `memory_share` | 1 | [0, ∞] | memory request / own memory capacity |
+    | 72–95 | `storage_share` | 1 | [0, ∞] | storage request / own storage capacity |
+    | 96–119 | `length` | 24 | [0, 1] | execution length s_j (steps) |
+    | 120–143 | `max_wait` | 12 | [0, 1] | maximum wait w_j (steps) |
+    | 144–167 | `budget` | 500 | [0, 1] | budget bid_j |
+    | 168–191 | `strength` | 1 | [0, ∞] | contest strength m * eta_j (eq. 3) |
+    | 192–215 | `reserve_ratio` | 1 | [0, ∞] | own base cost of the bundle / budget |
+    | 216–239 | `can_schedule` | 1 | [0, 1] | 1 if it fits within its wait here |
+    | 240–263 | `predicted_utilization` | 1 | [0, ∞] | U_ij with the job admitted |
+    | 264–266 | `utilization` | 1 | [0, 1] | used share of capacity now (cpu, mem, sto) |
+    | 267–269 | `booked` | 1 | [0, 1] | mean booked share over the utilization horizon |
+    | 270 | `base_price_cpu` | 150 | [0, 1] | own CPU base price |
+    | 271 | `base_price_memory` | 70 | [0, 1] | own memory base price |
+    | 272 | `base_price_storage` | 100 | [0, 1] | own storage base price |
+    | 273 | `win_share` | 1 | [0, 1] | share of the episode's wins so far |
+    | 274 | `last_reward` | 1 | [−∞, ∞] | reward of the previous step |
+    | 275 | `batch_size` | 24 | [0, 1] | buyers in this step's batch |
+    | 276 | `progress` | 1 | [0, 1] | steps so far / max_cycles |
+    | 277 | `under_quota` | 1 | [0, 1] | 1 if under its fairness quota |
+
+    (Scales follow the arguments: ``length`` by ``length_range[1]``, ``max_wait`` by
+    ``wait_range[1]``, ``budget`` by ``budget_range[1]``, base prices by their ranges' upper ends,
+    ``batch_size`` by ``max_buyers``.)
 
     ## Rewards
     Per provider and step: ``sum over its matched buyers of (payment - base cost of the bundle)``
@@ -173,11 +256,24 @@ class CloudDoubleAuctionEnv(MarketEnv):
     Truncation after ``max_cycles`` steps (100 in the paper's fairness experiment). Never terminates.
 
     ## Reference solution
-    None (``equilibrium()`` raises); ``metrics()`` gives per-provider utility, buyer utility, wins per
-    provider and their Jain index, buyer drops, utilization, unmatched demand and deadline failures.
+    None (``equilibrium()`` raises). **Surplus bound**: in every match buyer utility + provider
+    utility = budget - the winner's base cost of the bundle, whatever the prices; so an episode's
+    total ``metrics()["surplus"]`` (buyer utility + total provider utility) is at most
+    ``metrics()["surplus_bound"]`` = the sum over auctioned requests of
+    ``max(0, bid_j - min_i base cost_ij)`` (the batches of an episode do not depend on the actions).
+    A mechanism that gives providers more than CDARA and ICAA *and* buyers 1.4 x more needs
+    ``sum_i max(U_i^CDARA, U_i^ICAA) + 1.4 max(B^CDARA, B^ICAA)`` to fit under it
+    (``benchmarks.cloud_comparison --best-response`` checks this).
+
+    **Where fairness matters**: on the default market (trace seconds per step ``step_seconds=1``,
+    about 7 matches per step) every provider wins every episode without the fairness mechanism. At
+    low load (``step_seconds=0.1``, about one buyer per step; registered as
+    ``CloudDoubleAuctionLowLoad-v1`` / ``CloudDoubleAuctionLowLoadFair-v1``) the best-scoring
+    providers take most buyers and some providers win nothing in an episode; fairness fixes that.
 
     ## Arguments
-    * ``mechanism`` (``"rtrm"``), ``fairness`` (False), ``fair_share`` (0.5), ``fair_min_wins`` (1).
+    * ``mechanism`` (``"rtrm"``), ``fairness`` (False), ``fair_share`` (0.5), ``fair_min_wins`` (1),
+      ``baseline_markup`` (0.0; None = the agents' multipliers price the baselines).
     * ``csf_form`` (``"exclusive"``), ``sigma`` (0.5), ``csf_weight`` (1.0), ``utilization_horizon``
       (12), ``icaa_elasticity`` (1.0), ``single_feasible_payment`` (``"own"``),
       ``matching_order`` (``"strength"``).
@@ -189,10 +285,21 @@ class CloudDoubleAuctionEnv(MarketEnv):
     * ``max_cycles`` (100), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
+    * v1: (1) CDARA and ICAA price with their own rule (``baseline_markup``, default 0) instead of
+      the agents' multipliers; (2) the buyer population persists across episodes and a drop is 5
+      lost *episodes* in a row (v0: 5 lost steps, reset every episode, so drops never mattered;
+      ``reset(options={"new_population": True})`` starts afresh); (3) the observation is described
+      by the named layout ``env.unwrapped.layout`` and is field-major (v0: slot-major; the
+      provider's base prices, ``batch_size`` and ``max_wait`` scales as in the table); (4)
+      ``metrics()`` adds ``surplus``, ``surplus_bound``, ``payments_above_ask``,
+      ``population_drops``, ``population_episodes``, ``active_buyers``; ``buyer_drops`` counts
+      the buyers who left at the end of this episode; (5) ``state()`` and ``metrics()`` before the
+      first ``reset()`` raise ``ResetNeededError``; (6) low-load variants registered. Matching,
+      pricing and payments of RTRM are unchanged.
     * v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "cloud_double_auction_v0"}
+    metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "cloud_double_auction_v1"}
 
     def __init__(
         self,
@@ -207,6 +314,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         icaa_elasticity: float = 1.0,
         single_feasible_payment: str = "own",
         matching_order: str = "strength",
+        baseline_markup: float | None = 0.0,
         trace_path: str | os.PathLike[str] | None = None,
         step_seconds: float = 1.0,
         start_window: int | None = None,
@@ -226,78 +334,48 @@ class CloudDoubleAuctionEnv(MarketEnv):
         render_mode: str | None = None,
         action_policy: str = "raise",
     ) -> None:
-        _choice("mechanism", mechanism, MECHANISMS)
-        _choice("csf_form", csf_form, CSF_FORMS)
-        _choice("single_feasible_payment", single_feasible_payment, SINGLE_FEASIBLE_RULES)
-        _choice("matching_order", matching_order, MATCHING_ORDERS)
-        if not isinstance(fairness, (bool, np.bool_)):
-            raise InvalidArgumentError("fairness", fairness, "True or False")
-        _number("fair_share", fair_share, 0.0, 1.0)
-        _integer("fair_min_wins", fair_min_wins, 0)
-        _number("sigma", sigma, 0.0, 1.0, low_open=True)
-        _number("csf_weight", csf_weight, 0.0, np.inf)
-        _integer("utilization_horizon", utilization_horizon, 1)
-        _number("icaa_elasticity", icaa_elasticity, 0.0, np.inf)
-        _number("step_seconds", step_seconds, 0.0, np.inf, low_open=True)
-        _integer("max_buyers", max_buyers, 1)
-        _integer("drop_after", drop_after, 1)
-        if start_window is not None:
-            _integer("start_window", start_window, 0)
-        self.budget_range = _range("budget_range", budget_range, positive=True)
-        self.length_range = _range("length_range", length_range, integer=True, minimum=1)
-        self.wait_range = _range("wait_range", wait_range, integer=True, minimum=0)
-        try:
-            ranges = np.array(base_price_ranges, dtype=np.float64)
-        except (TypeError, ValueError):
-            ranges = np.zeros(0)
-        if ranges.shape != (3, 2) or not np.all(np.isfinite(ranges)) or np.any(ranges[:, 0] <= 0) \
-                or np.any(ranges[:, 1] < ranges[:, 0]):
-            raise InvalidArgumentError("base_price_ranges", base_price_ranges,
-                                       "three (low, high) pairs with 0 < low <= high")
-        self.base_price_ranges = ranges
+        self.mechanism = check_choice("mechanism", mechanism, MECHANISMS)
+        self.csf_form = check_choice("csf_form", csf_form, CSF_FORMS)
+        self.single_feasible_payment = check_choice("single_feasible_payment",
+                                                    single_feasible_payment, SINGLE_FEASIBLE_RULES)
+        self.matching_order = check_choice("matching_order", matching_order, MATCHING_ORDERS)
+        self.baseline_markup = check_optional("baseline_markup", baseline_markup, check_real,
+                                              low=-1.0, low_open=True)
+        self.fairness = check_bool("fairness", fairness)
+        self.fair_share = check_real("fair_share", fair_share, low=0.0, high=1.0)
+        self.fair_min_wins = check_int("fair_min_wins", fair_min_wins, low=0)
+        self.sigma = check_real("sigma", sigma, low=0.0, high=1.0, low_open=True)
+        self.csf_weight = check_real("csf_weight", csf_weight, low=0.0)
+        self.utilization_horizon = check_int("utilization_horizon", utilization_horizon, low=1)
+        self.icaa_elasticity = check_real("icaa_elasticity", icaa_elasticity, low=0.0)
+        self.step_seconds = check_real("step_seconds", step_seconds, low=0.0, low_open=True)
+        self.max_buyers = check_int("max_buyers", max_buyers, low=1)
+        self.drop_after = check_int("drop_after", drop_after, low=1)
+        self.start_window = check_optional("start_window", start_window, check_int, low=0)
+        self.budget_range = check_range_pair("budget_range", budget_range)
+        if self.budget_range[0] <= 0:
+            raise InvalidArgumentError("budget_range", budget_range, "a pair (lo, hi), 0 < lo <= hi")
+        self.length_range = _int_range("length_range", length_range, 1)
+        self.wait_range = _int_range("wait_range", wait_range, 0)
+        self.base_price_ranges = _price_ranges(base_price_ranges)
         table = PROVIDER_TABLE if providers is None else np.asarray(providers, dtype=np.float64)
         if table.ndim != 2 or table.shape[1] < 3 or table.shape[0] < 1 \
                 or not np.all(np.isfinite(table)) or np.any(table[:, :3] <= 0):
             raise InvalidArgumentError("providers", providers,
                                        "an (n, >=3) array of positive MIPS, memory MB, storage MB")
         self.providers = table.copy()
-        units = np.asarray(price_units, dtype=np.float64)
-        if units.shape != (3,) or np.any(~np.isfinite(units)) or np.any(units <= 0):
-            raise InvalidArgumentError("price_units", price_units, "three positive numbers")
-        reference = table[:, :3].max(axis=0) if reference_capacity is None \
-            else np.asarray(reference_capacity, dtype=np.float64)
-        if reference.shape != (3,) or np.any(~np.isfinite(reference)) or np.any(reference <= 0):
-            raise InvalidArgumentError("reference_capacity", reference_capacity,
-                                       "None or three positive numbers")
-        _number("multiplier_low", multiplier_low, -1.0, np.inf, low_open=True)
-        _number("multiplier_high", multiplier_high, float(multiplier_low), np.inf)
-
-        self.mechanism = mechanism
-        self.fairness = bool(fairness)
-        self.fair_share = float(fair_share)
-        self.fair_min_wins = int(fair_min_wins)
-        self.csf_form = csf_form
-        self.sigma = float(sigma)
-        self.csf_weight = float(csf_weight)
-        self.utilization_horizon = int(utilization_horizon)
-        self.icaa_elasticity = float(icaa_elasticity)
-        self.single_feasible_payment = single_feasible_payment
-        self.matching_order = matching_order
-        self.step_seconds = float(step_seconds)
-        self.start_window = start_window
-        self.max_buyers = int(max_buyers)
-        self.drop_after = int(drop_after)
-        self.multiplier_low = float(multiplier_low)
-        self.multiplier_high = float(multiplier_high)
-        self.price_units = units
-        self.reference_capacity = reference
-        self.capacity = table[:, :3] / units  # (n, 3) in price units
+        self.price_units = _positive_triple("price_units", price_units)
+        self.reference_capacity = table[:, :3].max(axis=0) if reference_capacity is None \
+            else _positive_triple("reference_capacity", reference_capacity)
+        self.multiplier_low = check_real("multiplier_low", multiplier_low, low=-1.0, low_open=True)
+        self.multiplier_high = check_real("multiplier_high", multiplier_high,
+                                          low=self.multiplier_low)
+        self.capacity = table[:, :3] / self.price_units  # (n, 3) in price units
         self.n_providers = table.shape[0]
         self.horizon = int(self.wait_range[1] + self.length_range[1])
         if self.utilization_horizon > self.horizon:
             raise InvalidArgumentError("utilization_horizon", utilization_horizon,
                                        f"at most max wait + max length = {self.horizon}")
-
         path = os.fspath(sample_path() if trace_path is None else trace_path)
         try:
             self.trace = _load_trace(os.path.abspath(path))
@@ -305,319 +383,163 @@ class CloudDoubleAuctionEnv(MarketEnv):
             raise InvalidArgumentError("trace_path", trace_path,
                                        f"readable task-event files ({error})") from None
         self.trace_path = path
-        step_us = self.step_seconds * 1e6
-        window = ((self.trace.timestamp - self.trace.timestamp[0]) // step_us).astype(np.int64)
-        self.n_windows = int(window[-1]) + 1
-        self._window_start = np.searchsorted(window, np.arange(self.n_windows + 1))
-        self._trace_requests = self.trace.requests * self.reference_capacity / units
 
         names = PROVIDER_NAMES if self.n_providers == len(PROVIDER_NAMES) \
             else tuple(f"d{i}" for i in range(1, self.n_providers + 1))
-        self.possible_agents = [f"provider_{name}" for name in names]
-        super().__init__(max_cycles=max_cycles, render_mode=render_mode, action_policy=action_policy)
+        super().__init__(max_cycles=max_cycles, render_mode=render_mode,
+                         action_policy=action_policy,
+                         possible_agents=[f"provider_{name}" for name in names])
+        self.market = CloudMarket(self._settings())
+        self.n_windows = self.market.settings.n_windows
+        self._set_spaces(*self._spaces())
 
-        m = self.max_buyers
-        obs_size = m * len(SLOT_FIELDS) + len(PROVIDER_FIELDS)
-        low = np.zeros(obs_size, dtype=np.float32)
-        high = np.full(obs_size, np.inf, dtype=np.float32)
-        slot_high = np.array([1, np.inf, np.inf, np.inf, 1, 1, 1, np.inf, np.inf, 1, np.inf],
-                             dtype=np.float32)
-        high[: m * len(SLOT_FIELDS)] = np.tile(slot_high, m)
-        provider_high = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, np.inf, 1, 1, 1], dtype=np.float32)
-        high[m * len(SLOT_FIELDS):] = provider_high
-        low[m * len(SLOT_FIELDS) + PROVIDER_FIELDS.index("last_reward")] = -np.inf
-        n = self.n_providers
+    def _settings(self) -> MarketSettings:
+        rules: Any = {"rtrm": lambda: RTRMRules(self.single_feasible_payment),
+                      "cdara": lambda: CDARARules(self.baseline_markup),
+                      "icaa": lambda: ICAARules(self.icaa_elasticity, self.baseline_markup),
+                      }[self.mechanism]()
+        step_us = self.step_seconds * 1e6
+        window = ((self.trace.timestamp - self.trace.timestamp[0]) // step_us).astype(np.int64)
+        return MarketSettings(
+            rules=rules, capacity=self.capacity, trace=self.trace,
+            trace_requests=self.trace.requests * self.reference_capacity / self.price_units,
+            window_start=np.searchsorted(window, np.arange(int(window[-1]) + 2)),
+            max_buyers=self.max_buyers, budget_range=self.budget_range,
+            length_range=self.length_range, wait_range=self.wait_range,
+            base_price_ranges=self.base_price_ranges, sigma=self.sigma, csf_form=self.csf_form,
+            csf_weight=self.csf_weight, utilization_horizon=self.utilization_horizon,
+            matching_order=self.matching_order, fairness=self.fairness,
+            fair_share=self.fair_share, fair_min_wins=self.fair_min_wins,
+            drop_after=self.drop_after)
+
+    def _spaces(self) -> tuple[dict, dict, spaces.Box]:
+        m, n = self.max_buyers, self.n_providers
+        self.layout = observation_layout(m, self.length_range[1], self.wait_range[1],
+                                         self.budget_range[1], self.base_price_ranges[:, 1])
+        observation = self.layout.space()
         state_size = m * 8 + n * 10 + 1
-        self._set_spaces(
-            observation_spaces={a: spaces.Box(low, high, dtype=np.float32)
-                                for a in self.possible_agents},
-            action_spaces={a: spaces.Box(np.float32(self.multiplier_low),
-                                         np.float32(self.multiplier_high), shape=(m,),
-                                         dtype=np.float32) for a in self.possible_agents},
-            state_space=spaces.Box(np.zeros(state_size, np.float32),
-                                   np.full(state_size, np.inf, np.float32), dtype=np.float32),
-        )
-        self._reset_state()
+        action = spaces.Box(np.float32(self.multiplier_low), np.float32(self.multiplier_high),
+                            shape=(m,), dtype=np.float32)
+        return ({a: observation for a in self.possible_agents},
+                {a: action for a in self.possible_agents},
+                spaces.Box(np.zeros(state_size, np.float32), np.full(state_size, np.inf, np.float32),
+                           dtype=np.float32))
 
-    # ------------------------------------------------------------------ episode state
-    def _reset_state(self) -> None:
-        n, m = self.n_providers, self.max_buyers
-        self.base_prices = self.base_price_ranges.mean(axis=1)[None, :].repeat(n, axis=0)
-        self.booked = np.zeros((n, self.horizon, 3))
-        self.window = 0
-        self.batch = _empty_batch()
-        self.loss_streak = np.zeros(len(self.trace.users), dtype=np.int64)
-        self.dropped = np.zeros(len(self.trace.users), dtype=bool)
-        self.wins = np.zeros(n, dtype=np.int64)
-        self.provider_utility = np.zeros(n)
-        self.revenue = np.zeros(n)
-        self.last_reward = np.zeros(n)
-        self.last_matches: list[dict[str, Any]] = []
-        self.jobs: list[dict[str, Any]] = []
-        self._running: dict[int, list[dict[str, Any]]] = {}  # finish step -> jobs
-        self.counters = dict.fromkeys(
-            ("arrived", "auctioned", "matched", "overflow_requests", "dropped_requests",
-             "buyer_drops", "deadline_failures", "completed", "single_feasible"), 0)
-        self.buyer_utility = 0.0
-        self.payments = 0.0
-        self.unmatched_demand = np.zeros(3)
-        self.requested_demand = np.zeros(3)
-        self.utilization_sum = np.zeros((n, 3))
-        self.utilization_steps = 0
-        self._slot_obs = np.zeros((m, len(SLOT_FIELDS)))
+    # ------------------------------------------------------------------ the core's state
+    @property
+    def batch(self) -> dict[str, np.ndarray]:
+        """The buyers of the coming step: ``row``, ``user``, ``request`` (price units), ``bid``,
+        ``length``, ``wait``."""
+        return self.market.batch
 
-    def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self._reset_state()
-        low, high = self.base_price_ranges[:, 0], self.base_price_ranges[:, 1]
-        self.base_prices = self.np_random.uniform(low, high, size=(self.n_providers, 3))
-        self.window = int(self.np_random.integers(self.n_windows)) if self.start_window is None \
-            else self.start_window % self.n_windows
-        self._next_batch()
-        return {agent: {} for agent in self.possible_agents}
+    @property
+    def booked(self) -> np.ndarray:
+        """Booked capacity ``(n, horizon, 3)`` in price units, slot 0 = now."""
+        return self.market.booked
 
-    def _next_batch(self) -> None:
-        """Read the current window's SUBMIT events into the batch (skipping dropped buyers)."""
-        first, last = self._window_start[self.window], self._window_start[self.window + 1]
-        rows = np.arange(first, last)
-        self.counters["arrived"] += rows.size
-        active = rows[~self.dropped[self.trace.user[rows]]]
-        self.counters["dropped_requests"] += rows.size - active.size
-        self.counters["overflow_requests"] += max(active.size - self.max_buyers, 0)
-        rows = active[: self.max_buyers]
-        k = rows.size
-        rng = self.np_random
-        self.batch = {
-            "row": rows,
-            "user": self.trace.user[rows],
-            "request": self._trace_requests[rows],
-            "bid": rng.uniform(*self.budget_range, size=k),
-            "length": rng.integers(self.length_range[0], self.length_range[1] + 1, size=k),
-            "wait": rng.integers(self.wait_range[0], self.wait_range[1] + 1, size=k),
-        }
-        self._prepare_prices()
+    @property
+    def base_prices(self) -> np.ndarray:
+        return self.market.base_prices
 
-    def _prepare_prices(self) -> None:
-        """Quantities fixed for the whole step: CSF, Gamma, starts, predicted utilization."""
-        batch, n = self.batch, self.n_providers
-        k = batch["bid"].size
-        free = self.capacity[:, None, :] - self.booked
-        # the CSF needs w > 0: a zero maximum wait counts as one step in the strength
-        strength_waits = np.maximum(batch["wait"], 1).astype(np.float64)
-        eta = contest_success(batch["bid"], strength_waits, self.sigma, self.csf_form)
-        horizon = self.utilization_horizon
-        booked_share = (self.booked[:, :horizon, :] / self.capacity[:, None, :]).sum(axis=1)
-        base_util = booked_share.mean(axis=-1) / horizon  # (n,)
-        share = batch["request"][None, :, :] / self.capacity[:, None, :]  # (n, k, 3)
-        added = np.minimum(batch["length"], horizon)[None, :] / horizon * share.mean(axis=-1)
-        self._predicted = base_util[:, None] + added  # (n, k)
-        self._eta = eta
-        self._gamma = utilization_term(eta, self._predicted, self.csf_weight)
-        self._starts = earliest_start(free, batch["request"], batch["length"], batch["wait"])
-        self._reserve = bundle_cost(batch["request"], self.base_prices)  # (n, k)
-        if self.mechanism == "icaa":
-            demand = batch["request"].sum(axis=0)
-            self._icaa = icaa_demand_factor(demand, free[:, 0, :], self.icaa_elasticity)
-        # the slot part of the observation, per provider: (n, m, fields)
-        slots = np.zeros((n, self.max_buyers, len(SLOT_FIELDS)))
-        if k:
-            slots[:, :k, 0] = 1.0
-            slots[:, :k, 1:4] = share
-            slots[:, :k, 4] = batch["length"] / self.length_range[1]
-            slots[:, :k, 5] = batch["wait"] / max(self.wait_range[1], 1)
-            slots[:, :k, 6] = batch["bid"] / self.budget_range[1]
-            slots[:, :k, 7] = k * eta
-            slots[:, :k, 8] = self._reserve / batch["bid"]
-            slots[:, :k, 9] = self._starts >= 0
-            slots[:, :k, 10] = self._predicted
-        self._slot_obs = slots
+    @property
+    def wins(self) -> np.ndarray:
+        return self.market.wins
+
+    @property
+    def last_matches(self) -> list[dict[str, Any]]:
+        return self.market.last_matches
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.market.jobs
 
     def bundle_reserve(self) -> np.ndarray:
         """Base cost of every buyer's bundle at every provider for the current batch, ``(n, k)``."""
-        return self._reserve.copy()
+        return self.market.reserve.copy()
 
-    # ------------------------------------------------------------------ one step
-    def _offers(self, multipliers: np.ndarray) -> np.ndarray:
-        """Bundle price offered by every provider to every buyer of the batch, ``(n, k)``."""
-        batch = self.batch
-        if self.mechanism == "rtrm":
-            prices = offered_prices(self.base_prices, multipliers, self._gamma)
-        elif self.mechanism == "cdara":
-            prices = offered_prices(self.base_prices, multipliers)
-        else:
-            prices = offered_prices(self.base_prices * self._icaa, multipliers)
-        return bundle_cost(batch["request"], prices)
+    # ------------------------------------------------------------------ hooks
+    def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        # other option keys are ignored (the PettingZoo API test passes arbitrary ones)
+        fresh = check_bool("options['new_population']", options.get("new_population", False))
+        self.market.reset(self.np_random, self.start_window, new_population=fresh)
+        return {agent: {} for agent in self.possible_agents}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        batch, n = self.batch, self.n_providers
-        k = batch["bid"].size
-        multipliers = np.stack([actions[a][:k] for a in self.possible_agents])  # (n, k)
-        offers = self._offers(multipliers)
-        won = np.zeros((n, self.max_buyers))
-        paid = np.zeros((n, self.max_buyers))
-        padded = np.zeros((n, self.max_buyers))
-        padded[:, :k] = offers
-        revenue = np.zeros(n)
-        base_cost = np.zeros(n)
-        self.last_matches = []
-        if self.matching_order == "strength":
-            strength = batch["bid"] / np.maximum(batch["wait"], 1) ** self.sigma
-            order = np.lexsort((np.arange(k), -strength))
-        else:
-            order = np.arange(k)
-        matched = np.zeros(k, dtype=bool)
-        for j in order:
-            record = self._match_one(int(j), offers[:, j])
-            self.last_matches.append(record)
-            p = record["provider"]
-            if p < 0:
-                continue
-            matched[j] = True
-            won[p, j] = 1.0
-            paid[p, j] = record["payment"]
-            revenue[p] += record["payment"]
-            base_cost[p] += record["reserve"]
-        rewards = revenue - base_cost
-        self._update_buyers(matched)
-        self._account(matched, rewards, revenue)
-        self._advance()
+        multipliers = np.stack([actions[a] for a in self.possible_agents])  # (n, max_buyers)
+        outcome = self.market.step(multipliers, self.np_random)
+        if self.num_cycles + 1 >= self.max_cycles:  # the last step: the buyers' episode ends
+            self.market.end_episode()
+        rewards = outcome.rewards
+        wins = self.market.wins.tolist()
+        under = self.market.under_quota().tolist()
+        revenue, base_cost = outcome.revenue.tolist(), outcome.base_cost.tolist()
         infos = {
-            agent: {
-                "offers": padded[i],
-                "won": won[i], "payments": paid[i], "revenue": float(revenue[i]),
-                "base_cost": float(base_cost[i]), "wins": int(self.wins[i]),
-                "under_quota": bool(self._under_quota()[i]),
-            }
+            agent: {"offers": outcome.offers[i], "won": outcome.won[i],
+                    "payments": outcome.payments[i], "revenue": revenue[i],
+                    "base_cost": base_cost[i], "wins": wins[i], "under_quota": under[i]}
             for i, agent in enumerate(self.possible_agents)
         }
         return dict(zip(self.possible_agents, rewards.tolist())), infos, False
 
-    def _under_quota(self) -> np.ndarray:
-        if not self.fairness:
-            return np.zeros(self.n_providers, dtype=bool)
-        return under_quota(self.wins, self.fair_share, self.fair_min_wins)
-
-    def _match_one(self, j: int, offers: np.ndarray) -> dict[str, Any]:
-        batch = self.batch
-        bid, length, wait = float(batch["bid"][j]), int(batch["length"][j]), int(batch["wait"][j])
-        request = batch["request"][j]
-        free = self.capacity[:, None, :] - self.booked
-        starts = earliest_start(free, request[None, :], np.array([length]), np.array([wait]))[:, 0]
-        feasible = (starts >= 0) & (offers <= bid)
-        if self.mechanism == "rtrm":
-            utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1)
-            waits = np.where(starts >= 0, starts, self.horizon).astype(np.float64)
-            quality = np.column_stack([offers, utilization, waits])
-            scores = saw_preference(quality, [False, True, False], bid)
-        else:
-            scores = -offers
-        priority = self._under_quota() if self.fairness else None
-        winner, runner_up = select_winner(scores, feasible, priority)
-        record = {
-            "slot": j, "user": int(batch["user"][j]), "bid": bid, "length": length, "wait": wait,
-            "arrival": self.num_cycles, "provider": winner, "runner_up": runner_up,
-            "n_feasible": int(feasible.sum()), "payment": 0.0, "reserve": 0.0, "offer": 0.0,
-            "start": -1, "finish": -1, "deadline": self.num_cycles + wait + length,
-            "request": request.copy(),
-        }
-        if winner < 0:
-            return record
-        reserve = float(self._reserve[winner, j])
-        if self.mechanism == "rtrm":
-            payment = gsp_payment(offers, winner, runner_up, bid, reserve,
-                                  self.single_feasible_payment)
-        elif self.mechanism == "cdara":
-            payment = cdara_payment(bid, offers[winner])
-        else:
-            payment = float(offers[winner])
-        start = int(starts[winner])
-        self.booked[winner, start:start + length, :] += request
-        self.wins[winner] += 1
-        self.counters["single_feasible"] += int(runner_up < 0)
-        record.update(payment=payment, reserve=reserve, offer=float(offers[winner]),
-                      start=self.num_cycles + start, finish=self.num_cycles + start + length)
-        self.jobs.append(dict(record))
-        self._running.setdefault(record["finish"], []).append(self.jobs[-1])
-        return record
-
-    def _update_buyers(self, matched: np.ndarray) -> None:
-        users = self.batch["user"]
-        if users.size == 0:
-            return
-        present = np.unique(users)
-        winners = np.unique(users[matched])
-        losers = np.setdiff1d(present, winners)
-        self.loss_streak[winners] = 0
-        self.loss_streak[losers] += 1
-        leaving = losers[self.loss_streak[losers] >= self.drop_after]
-        self.dropped[leaving] = True
-        self.counters["buyer_drops"] += int(leaving.size)
-
-    def _account(self, matched: np.ndarray, rewards: np.ndarray, revenue: np.ndarray) -> None:
-        batch = self.batch
-        k = matched.size
-        payments = np.array([r["payment"] for r in self.last_matches if r["provider"] >= 0])
-        bids = np.array([r["bid"] for r in self.last_matches if r["provider"] >= 0])
-        self.counters["auctioned"] += k
-        self.counters["matched"] += int(matched.sum())
-        self.buyer_utility += float(np.sum(bids - payments)) if payments.size else 0.0
-        self.payments += float(payments.sum()) if payments.size else 0.0
-        self.requested_demand += batch["request"].sum(axis=0)
-        self.unmatched_demand += batch["request"][~matched].sum(axis=0)
-        self.provider_utility += rewards
-        self.revenue += revenue
-        self.last_reward = rewards
-        self.utilization_sum += self.booked[:, 0, :] / self.capacity
-        self.utilization_steps += 1
-
-    def _advance(self) -> None:
-        """Move time one step: running jobs progress, finished ones are checked, next batch."""
-        now = self.num_cycles + 1
-        for job in self._running.pop(now, []):
-            self.counters["completed"] += 1
-            self.counters["deadline_failures"] += int(job["finish"] > job["deadline"])
-        self.booked = np.concatenate([self.booked[:, 1:], np.zeros_like(self.booked[:, :1])],
-                                     axis=1)
-        self.window = (self.window + 1) % self.n_windows
-        self._next_batch()
-
     # ------------------------------------------------------------------ observations and state
-    def _provider_features(self) -> np.ndarray:
-        n = self.n_providers
-        features = np.zeros((n, len(PROVIDER_FIELDS)))
-        features[:, 0:3] = self.booked[:, 0, :] / self.capacity
+    def _observation_values(self) -> dict[str, Any]:
+        """Every provider's observation fields in natural units, ``(n, ...)``."""
+        market, batch, n, m = self.market, self.market.batch, self.n_providers, self.max_buyers
+        k = batch["bid"].size
+        slot = {name: np.zeros((n, m)) for name in SLOT_FIELDS}
+        if k:
+            slot["present"][:, :k] = 1.0
+            for r, name in enumerate(("cpu_share", "memory_share", "storage_share")):
+                slot[name][:, :k] = market.share[:, :, r]
+            slot["length"][:, :k] = batch["length"]
+            slot["max_wait"][:, :k] = batch["wait"]
+            slot["budget"][:, :k] = batch["bid"]
+            slot["strength"][:, :k] = k * market.eta
+            slot["reserve_ratio"][:, :k] = market.reserve / batch["bid"]
+            slot["can_schedule"][:, :k] = market.starts >= 0
+            slot["predicted_utilization"][:, :k] = market.predicted
         horizon = self.utilization_horizon
-        features[:, 3:6] = self.booked[:, :horizon, :].mean(axis=1) / self.capacity
-        features[:, 6:9] = self.base_prices / self.base_price_ranges[:, 1]
-        features[:, 9] = self.wins / max(int(self.wins.sum()), 1)
-        features[:, 10] = self.last_reward
-        features[:, 11] = self.batch["bid"].size / self.max_buyers
-        features[:, 12] = min(self.num_cycles / self.max_cycles, 1.0)
-        features[:, 13] = self._under_quota()
-        np.clip(features[:, :6], 0.0, 1.0, out=features[:, :6])
-        return features
+        return {
+            **slot,
+            "utilization": np.clip(market.booked[:, 0, :] / self.capacity, 0.0, 1.0),
+            "booked": np.clip(market.booked[:, :horizon, :].mean(axis=1) / self.capacity, 0.0,
+                              1.0),
+            "base_price_cpu": market.base_prices[:, 0],
+            "base_price_memory": market.base_prices[:, 1],
+            "base_price_storage": market.base_prices[:, 2],
+            "win_share": market.wins / max(int(market.wins.sum()), 1),
+            "last_reward": market.last_reward,
+            "batch_size": np.full(n, float(k)),
+            "progress": np.full(n, min(self.num_cycles / self.max_cycles, 1.0)),
+            "under_quota": market.under_quota().astype(np.float64),
+        }
 
     def _observations(self) -> dict[str, np.ndarray]:
-        n = self.n_providers
-        provider = self._provider_features()
-        obs = np.concatenate([self._slot_obs.reshape(n, -1), provider], axis=1).astype(np.float32)
+        obs = self.layout.pack(self._observation_values(), batch_shape=(self.n_providers,))
         return {agent: obs[i] for i, agent in enumerate(self.agents)}
 
     def state(self) -> np.ndarray:
         """Global state: per slot ``[present, request/reference (3), s/24, w/12, bid/500, m*eta]``,
-        then per provider utilization now (3), booked over the horizon (3), base prices (3), win
-        share (1), and the episode progress."""
-        m = self.max_buyers
-        k = self.batch["bid"].size
+        then per provider utilization now (3), booked over the horizon (3), base prices over their
+        ranges' upper ends (3), win share (1), and the episode progress."""
+        self._require_reset("state")
+        m, batch = self.max_buyers, self.market.batch
+        k = batch["bid"].size
         slots = np.zeros((m, 8))
         if k:
             slots[:k, 0] = 1.0
-            slots[:k, 1:4] = self.batch["request"] * self.price_units / self.reference_capacity
-            slots[:k, 4:8] = self._slot_obs[0, :k, 4:8]
-        provider = self._provider_features()
+            slots[:k, 1:4] = batch["request"] * self.price_units / self.reference_capacity
+            slots[:k, 4] = batch["length"] / self.length_range[1]
+            slots[:k, 5] = batch["wait"] / max(self.wait_range[1], 1)
+            slots[:k, 6] = batch["bid"] / self.budget_range[1]
+            slots[:k, 7] = k * self.market.eta
+        values = self._observation_values()
+        provider = np.concatenate([values["utilization"], values["booked"],
+                                   self.market.base_prices / self.base_price_ranges[:, 1],
+                                   values["win_share"][:, None]], axis=1)
         progress = min(self.num_cycles / self.max_cycles, 1.0)
-        return np.concatenate([slots.ravel(), provider[:, :10].ravel(), [progress]]
-                              ).astype(np.float32)
+        return np.concatenate([slots.ravel(), provider.ravel(), [progress]]).astype(np.float32)
 
     # ------------------------------------------------------------------ metrics and rendering
     def metrics(self) -> dict[str, Any]:
@@ -626,31 +548,43 @@ class CloudDoubleAuctionEnv(MarketEnv):
         ``provider_utility`` (per provider, sum of payments minus base costs), ``revenue``,
         ``wins`` (per provider), ``jain_wins`` (Jain's index of wins), ``providers_without_win``,
         ``buyer_utility`` (sum over matched requests of budget minus payment) and
-        ``mean_buyer_utility`` (per auctioned request, 0 for unmatched ones), ``buyer_drops``,
+        ``mean_buyer_utility`` (per auctioned request, 0 for unmatched ones), ``surplus`` (buyer +
+        provider utility) and its bound ``surplus_bound`` (see Reference solution),
+        ``payments_above_ask`` (matches paying more than the winner's own ask), ``buyer_drops``
+        (buyers who left at the end of this episode), ``population_drops`` and
+        ``population_episodes`` (since the population started), ``active_buyers``,
         ``dropped_requests``, ``utilization`` (per provider, mean over steps and resources of the
         used share of capacity) and ``mean_utilization``, ``unmatched_demand`` (share of requested
         resource units, per resource, that was not matched), ``unmatched_requests`` (count),
         ``match_rate``, ``deadline_failures``, ``single_feasible`` (matches with one feasible
         provider), ``arrived``, ``auctioned``, ``matched``, ``overflow_requests``, ``completed``.
         """
-        c = self.counters
-        steps = max(self.utilization_steps, 1)
-        utilization = (self.utilization_sum / steps).mean(axis=1)
+        self._require_reset("metrics")
+        market = self.market
+        c = market.counters
+        steps = max(market.utilization_steps, 1)
+        utilization = (market.utilization_sum / steps).mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            unmatched = np.where(self.requested_demand > 0,
-                                 self.unmatched_demand / self.requested_demand, 0.0)
+            unmatched = np.where(market.requested_demand > 0,
+                                 market.unmatched_demand / market.requested_demand, 0.0)
         return {
             "steps": self.num_cycles,
-            "provider_utility": self.provider_utility.copy(),
-            "total_provider_utility": float(self.provider_utility.sum()),
-            "revenue": self.revenue.copy(),
-            "wins": self.wins.copy(),
-            "jain_wins": jain_index(self.wins),
-            "providers_without_win": int(np.sum(self.wins == 0)),
-            "buyer_utility": self.buyer_utility,
-            "mean_buyer_utility": self.buyer_utility / max(c["auctioned"], 1),
-            "payments": self.payments,
+            "provider_utility": market.provider_utility.copy(),
+            "total_provider_utility": float(market.provider_utility.sum()),
+            "revenue": market.revenue.copy(),
+            "wins": market.wins.copy(),
+            "jain_wins": jain_index(market.wins),
+            "providers_without_win": int(np.sum(market.wins == 0)),
+            "buyer_utility": market.buyer_utility,
+            "mean_buyer_utility": market.buyer_utility / max(c["auctioned"], 1),
+            "payments": market.payments,
+            "surplus": market.buyer_utility + float(market.provider_utility.sum()),
+            "surplus_bound": market.surplus_bound,
+            "payments_above_ask": market.payments_above_ask,
             "buyer_drops": c["buyer_drops"],
+            "population_drops": market.population_drops,
+            "population_episodes": market.population_episodes,
+            "active_buyers": int(np.sum(~market.dropped)),
             "dropped_requests": c["dropped_requests"],
             "utilization": utilization,
             "mean_utilization": float(utilization.mean()),
@@ -674,51 +608,43 @@ class CloudDoubleAuctionEnv(MarketEnv):
                          f"{m['jain_wins']:.3f}")
             for i, agent in enumerate(self.possible_agents):
                 lines.append(f"  {agent:>12}  wins {self.wins[i]:4d}  utility "
-                             f"{self.provider_utility[i]:10.1f}  util {m['utilization'][i]:.2f}")
+                             f"{m['provider_utility'][i]:10.1f}  util {m['utilization'][i]:.2f}")
         return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- argument checks
-def _empty_batch() -> dict[str, np.ndarray]:
-    return {"row": np.zeros(0, np.int64), "user": np.zeros(0, np.int64),
-            "request": np.zeros((0, 3)), "bid": np.zeros(0), "length": np.zeros(0, np.int64),
-            "wait": np.zeros(0, np.int64)}
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InvalidArgumentError(name, value, f"one of {allowed}")
-
-
-def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and np.isfinite(value) and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        raise InvalidArgumentError(name, value, f"a finite number in {'(' if low_open else '['}"
-                                                f"{low}, {high}]")
-
-
-def _integer(name: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise InvalidArgumentError(name, value, f"an integer >= {minimum}")
-
-
-def _range(name: str, value: Any, positive: bool = False, integer: bool = False,
-           minimum: float | None = None) -> tuple:
+def _int_range(name: str, value: Any, minimum: int) -> tuple[int, int]:
+    expected = f"a pair (lo, hi) of integers, {minimum} <= lo <= hi"
     try:
         low, high = value
     except (TypeError, ValueError):
-        raise InvalidArgumentError(name, value, "a (low, high) pair") from None
-    numbers = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    ok = all(isinstance(v, numbers) and not isinstance(v, bool) and np.isfinite(v)
-             for v in (low, high)) and low <= high
-    if ok and positive:
-        ok = low > 0
-    if ok and minimum is not None:
-        ok = low >= minimum
-    if not ok:
-        kind = "integers" if integer else "numbers"
-        bound = f" >= {minimum}" if minimum is not None else (" > 0" if positive else "")
-        raise InvalidArgumentError(name, value, f"a (low, high) pair of finite {kind}{bound}, "
-                                                f"low <= high")
-    return (int(low), int(high)) if integer else (float(low), float(high))
+        raise InvalidArgumentError(name, value, expected) from None
+    try:
+        low, high = check_int(name, low, low=minimum), check_int(name, high, low=minimum)
+    except InvalidArgumentError:
+        raise InvalidArgumentError(name, value, expected) from None
+    if low > high:
+        raise InvalidArgumentError(name, value, expected)
+    return low, high
+
+
+def _price_ranges(value: Any) -> np.ndarray:
+    try:
+        ranges = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        ranges = np.zeros(0)
+    if ranges.shape != (3, 2) or not np.all(np.isfinite(ranges)) or np.any(ranges[:, 0] <= 0) \
+            or np.any(ranges[:, 1] < ranges[:, 0]):
+        raise InvalidArgumentError("base_price_ranges", value,
+                                   "three (low, high) pairs with 0 < low <= high")
+    return ranges
+
+
+def _positive_triple(name: str, value: Any) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.zeros(0)
+    if array.shape != (3,) or np.any(~np.isfinite(array)) or np.any(array <= 0):
+        raise InvalidArgumentError(name, value, "three positive finite numbers")
+    return array
