@@ -217,10 +217,15 @@ def _register_built_ins() -> None:
     register_learner("ScriptedBackoffV2X", _scripted_backoff_v2x, _each(V2X, {}), kind="scripted",
                      description="holds patient requests while the ACA is busy or their type was "
                                  "just rejected; urgent ones bid high")
-    for markup in (0.2, 0.5, 1.0):
-        register_learner(f"FixedMarkup{markup:g}", _fixed_markup,
-                         _each(CLOUD, {"markup": markup}), kind="scripted",
-                         description=f"every provider prices at base x (1 + {markup:g})")
+    for markup in (0.2, 0.5, 1.0, 1.2):
+        # markups above 1 need a wider action box (the market is unchanged)
+        options = {"markup": markup, **({"env_kwargs": {"multiplier_high": 2.0}} if markup > 1
+                                        else {})}
+        register_learner(f"FixedMarkup{markup:g}", _fixed_markup, _each(CLOUD, options),
+                         kind="scripted",
+                         description=f"every provider prices at base x (1 + {markup:g})"
+                                     + (" (the best fixed markup of docs/results/"
+                                        "cloud_markup_sweep.json)" if markup == 1.2 else ""))
     register_learner("DRACO", _draco, _each(V2X, {}), tags=("fsp", "torch"), modes=("full",),
                      description="paper 000: fictitious self-play actor-critic (agents.fsp); "
                                  "needs torch; full grid only (slow on CPU)")

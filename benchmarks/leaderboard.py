@@ -114,7 +114,7 @@ BOARDS: tuple[Board, ...] = (
     Board("auction_envs/V2XOffloading", "ofr", False, "PassiveV2X", None,
           "paper 000: DRACO ≈ 40% below passive on average (met: ≤ 0.7 × passive)",
           lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1500, "full": 20000}),
-    Board("auction_envs/CloudDoubleAuction", "total_provider_utility", True, "FixedMarkup1", None,
+    Board("auction_envs/CloudDoubleAuction", "total_provider_utility", True, "FixedMarkup1.2", None,
           "beats the best fixed markup on the board (met: ≥ the best scripted IQM)",
           lambda v, c: v >= c["best_scripted"], {"quick": 200, "full": 2000}),
     Board("auction_envs/IoVSlicing", "mean_efficiency", True, "TruthfulIoV", 1.0,
