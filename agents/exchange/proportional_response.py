@@ -59,7 +59,7 @@ class ProportionalResponseTrader:
         if not np.any(allocation > 0):  # first round: spend in proportion to theta
             weights = theta.copy()
         else:
-            weights = theta * self.family.phi_elasticity(allocation)
+            weights = self.family.prd_contribution(theta)(allocation)
             if not np.any(weights > 0):
                 weights = theta.copy()
         if explore and self.exploration > 0:

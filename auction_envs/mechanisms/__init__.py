@@ -3,16 +3,25 @@
 from auction_envs.mechanisms.double_auction import gsp_payment, jain_index, saw_preference
 from auction_envs.mechanisms.proportional import proportional_allocation
 from auction_envs.mechanisms.second_price import second_price
-from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+from auction_envs.mechanisms.trading_post import (
+    PRDResult,
+    budgets_at,
+    proportional_response_dynamics,
+    proportional_response_step,
+    trading_post,
+)
 from auction_envs.mechanisms.vcg import clarke_payments, dvcg_perturbation, dvcg_tax
 
 __all__ = [
+    "PRDResult",
+    "budgets_at",
     "clarke_payments",
     "dvcg_perturbation",
     "dvcg_tax",
     "gsp_payment",
     "jain_index",
     "proportional_allocation",
+    "proportional_response_dynamics",
     "proportional_response_step",
     "saw_preference",
     "second_price",

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from auction_envs.mechanisms.trading_post import trading_post
+from auction_envs.mechanisms.trading_post import PRDResult
+from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
 
 FAMILIES = ("ces", "linear", "amdahl")
 
@@ -80,6 +81,27 @@ class UtilityFamily:
             return self.rho * self.phi(x)
         F = self.F_for(agent, x.shape)
         return F * x / ((1.0 - F) * x + F) ** 2
+
+    def prd_contribution(self, theta: np.ndarray) -> Any:
+        """The proportional-response rule ``x -> c`` for agents with parameters ``theta``
+        (``(..., n, m)``): ``c_ij ∝ theta_ij x_ij phi'(x_ij)`` per agent (CES: ``theta x^rho``, the
+        factor ``rho`` dropped; Amdahl: ``theta F x / ((1 - F) x + F)^2``). The next split is
+        ``c`` normalized per agent; the traders' learner and the CE oracle both use this."""
+        theta = np.asarray(theta, dtype=np.float64)
+        if self.name == "ces":
+            rho = self.rho
+
+            def contribution(x: np.ndarray) -> np.ndarray:
+                return theta * (x if rho == 1.0 else np.power(x, rho))
+            return contribution
+        F = np.asarray(self.F, dtype=np.float64)
+        one_minus = 1.0 - F
+        theta_F = theta * F
+
+        def amdahl_contribution(x: np.ndarray) -> np.ndarray:
+            d = one_minus * x + F
+            return theta_F * x / (d * d)
+        return amdahl_contribution
 
     def link(self, z: np.ndarray) -> np.ndarray:
         """``f(z)``, extended oddly to ``z < 0`` (only the GLM estimator evaluates it there)."""
@@ -272,6 +294,62 @@ def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
     return np.clip((mu * a - F) / (1.0 - F), 0.0, c)
 
 
+def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
+                  family: str | UtilityFamily, **params: Any) -> np.ndarray:
+    """Every agent's textbook (uncapped) demand at once, ``(..., n, m)``, in closed form.
+
+    The same optimum as :func:`demand` with ``cap=None``, vectorized over agents and leading batch
+    axes (the CE solver's excess demand calls it; the verification keeps the per-agent solver).
+
+    * CES ``rho < 1``: ``x_ij = B_i exp(sigma (log theta_ij - log p_j) - L_i)``, ``sigma = 1/(1-rho)``,
+      ``L_i = logsumexp_k(log p_k + sigma (log theta_ik - log p_k)) - log B_i`` (log space);
+    * linear: the whole budget on the first good of best bang per buck ``theta_ij / p_j``;
+    * Amdahl: with ``a_j = sqrt(theta_j F_j / p_j)``, ``x_j(mu) = max(0, a_j (mu - l_j) / (1 - F_j))``
+      (``l_j = F_j / a_j``); spending is ``max(0, max_k sum_{l<=k} w_l (mu - l_l))`` over the goods
+      sorted by ``l`` (``w = p a / (1 - F)``), so the budget's ``mu - l_1`` is
+      ``min_k (B + sum_{l<=k} w_l (l_l - l_1)) / sum_{l<=k} w_l``, computed from breakpoint
+      differences (exact for tiny budgets); the bundle is then scaled to spend ``B`` exactly.
+
+    Args:
+        prices: ``(..., m)`` positive; budgets: ``(..., n)`` non-negative; theta: ``(..., n, m)``.
+    """
+    fam = make_family(family, **params)
+    p = np.asarray(prices, dtype=np.float64)[..., None, :]
+    budgets = np.maximum(np.asarray(budgets, dtype=np.float64), 0.0)[..., None]
+    theta = np.asarray(theta, dtype=np.float64)
+    if not np.all(p > 0):
+        raise ValueError("the uncapped demand needs positive prices")
+    if fam.name == "ces" and fam.rho == 1.0:
+        best = np.argmax(theta / p, axis=-1)[..., None]
+        x = np.zeros(np.broadcast_shapes(theta.shape, p.shape))
+        np.put_along_axis(x, best, budgets / np.take_along_axis(
+            np.broadcast_to(p, x.shape), best, axis=-1), axis=-1)
+        return x
+    if fam.name == "ces":
+        sigma = 1.0 / (1.0 - fam.rho)
+        log_tp = np.log(theta) - np.log(p)
+        terms = np.log(p) + sigma * log_tp
+        top = terms.max(axis=-1, keepdims=True)
+        log_norm = top + np.log(np.sum(np.exp(terms - top), axis=-1, keepdims=True))
+        with np.errstate(divide="ignore"):
+            return np.exp(sigma * log_tp - log_norm + np.log(budgets))
+    F = np.broadcast_to(np.asarray(fam.F, dtype=np.float64), theta.shape[-2:])
+    a = np.sqrt(theta * F / p)
+    low = F / a                                   # good j is bought once mu > low_j
+    order = np.argsort(low, axis=-1, kind="stable")
+    weight = p * a / (1.0 - F)                    # d spending / d mu of an active good
+    first = np.take_along_axis(low, order[..., :1], axis=-1)
+    # mu - low_first, in differences of breakpoints (no cancellation for tiny budgets)
+    gaps = np.take_along_axis(low - first, order, axis=-1)
+    sorted_weight = np.take_along_axis(np.broadcast_to(weight, a.shape), order, axis=-1)
+    excess = np.min((budgets + np.cumsum(sorted_weight * gaps, axis=-1))
+                    / np.cumsum(sorted_weight, axis=-1), axis=-1, keepdims=True)
+    x = a * np.maximum(excess - (low - first), 0.0) / (1.0 - F)
+    spent = np.sum(p * x, axis=-1, keepdims=True)
+    # the budget binds: remove the rounding left in the active set's spending
+    return np.where(budgets > 0, x * (budgets / np.where(spent > 0, spent, 1.0)), 0.0)
+
+
 def indirect_utilities(prices: np.ndarray, endowments: np.ndarray, theta: np.ndarray,
                        family: str | UtilityFamily, *, cap: float | None = 1.0,
                        **params: Any) -> np.ndarray:
@@ -449,18 +527,6 @@ def verify_competitive_equilibrium(allocation: np.ndarray, prices: np.ndarray, t
 
 
 # ---------------------------------------------------------------------------- the CE
-@dataclass
-class PRDResult:
-    """Proportional response dynamics output: final spending, allocation, prices, and the residual
-    history (max relative violation of the fixed-point condition, one entry per iteration)."""
-
-    spending: np.ndarray
-    allocation: np.ndarray
-    prices: np.ndarray
-    iterations: int
-    residuals: np.ndarray
-
-
 def proportional_response_dynamics(theta: np.ndarray, endowments: np.ndarray,
                                    family: str | UtilityFamily, *, max_iter: int = 10_000,
                                    tol: float = 1e-10, spending: np.ndarray | None = None,
@@ -468,53 +534,26 @@ def proportional_response_dynamics(theta: np.ndarray, endowments: np.ndarray,
     """PRD for the exchange economy [paper §2, Zhang 2011; Zahedi et al. 2018].
 
     ``p_j = sum_i b_ij``, ``x_ij = b_ij / p_j``, then ``b_ij <- (p . e_i) c_ij / sum_k c_ik`` with the
-    contribution ``c_ij = theta_ij x_ij phi'(x_ij)`` (CES: ``rho theta_ij x_ij^rho``, the classical
-    rule; Amdahl: ``theta_ij F x / ((1-F) x + F)^2``). [decision] MARKETS.md writes the Amdahl rule
+    contribution ``c_ij = theta_ij x_ij phi'(x_ij)`` up to a per-agent factor
+    (:meth:`UtilityFamily.prd_contribution`; CES: ``theta_ij x_ij^rho``, the classical rule;
+    Amdahl: ``theta_ij F x / ((1-F) x + F)^2``). [decision] MARKETS.md writes the Amdahl rule
     as ``theta_ij s(x_ij)``; its fixed points satisfy ``p_j x_j ∝ theta_j s(x_j)``, not the KKT
     condition ``p_j ∝ theta_j s'(x_j)``, so they are not CEs; ``x phi'(x)`` is the rule whose fixed
     points are. Stops when the relative change of prices is below ``tol``.
+
+    ``theta``, ``endowments`` and ``spending`` may carry leading batch axes ``(..., n, m)`` (one
+    economy per batch element; the loop is
+    :func:`auction_envs.mechanisms.trading_post.proportional_response_dynamics`).
     """
-    fam = make_family(family, **params)
     theta = np.asarray(theta, dtype=np.float64)
     e = np.asarray(endowments, dtype=np.float64)
-    n, m = theta.shape
+    n, m = theta.shape[-2:]
+    fam = make_family(family, n_agents=n, n_goods=m, **params)
     if spending is None:
         spending = e / m + 1.0 / (n * m)  # interior start: p uniform-ish, every bid positive
-        spending = spending / spending.sum()
-    b = np.asarray(spending, dtype=np.float64).copy()
-    residuals = []
-    x, p = trading_post(b)
-    # The loop below is trading_post + proportional_response_step inlined (it runs thousands of
-    # times per learner round): contributions c = theta x phi'(x), b = B c / sum_k c, p = sum_i b.
-    if fam.name == "ces":
-        rho = fam.rho
-
-        def contribution(x: np.ndarray) -> np.ndarray:
-            return theta * (x if rho == 1.0 else np.power(x, rho))
-    else:
-        F = np.broadcast_to(np.asarray(fam.F, dtype=np.float64), theta.shape)
-        one_minus = 1.0 - F
-        theta_F = theta * F
-
-        def contribution(x: np.ndarray) -> np.ndarray:
-            d = one_minus * x + F
-            return theta_F * x / (d * d)
-    iterations = 0
-    while iterations < max_iter:
-        iterations += 1
-        budgets = e @ p
-        c = contribution(x)
-        totals = c.sum(axis=1, keepdims=True)
-        safe = np.where(totals > 0, totals, 1.0)
-        b = np.where(totals > 0, c / safe, 1.0 / m) * budgets[:, None]
-        p_new = b.sum(axis=0)
-        x = b / np.where(p_new > 0, p_new, 1.0)
-        change = float(np.max(np.abs(p_new - p) / np.maximum(p_new, 1e-300)))
-        residuals.append(change)
-        p = p_new
-        if change < tol:
-            break
-    return PRDResult(b, x, p, iterations, np.asarray(residuals))
+        spending = spending / spending.sum(axis=(-2, -1), keepdims=True)
+    return run_prd(np.broadcast_to(np.asarray(spending, dtype=np.float64), theta.shape), e,
+                   fam.prd_contribution(theta), max_iter=max_iter, tol=tol)
 
 
 def competitive_equilibrium(theta: np.ndarray, endowments: np.ndarray,
