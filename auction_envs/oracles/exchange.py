@@ -37,6 +37,7 @@ from auction_envs.mechanisms.trading_post import PRDResult
 from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
 
 FAMILIES = ("ces", "linear", "amdahl")
+_TINY = 1e-300  # the scale of an agent whose budget or best utility is exactly 0
 
 
 class EquilibriumNotFoundError(RuntimeError):
@@ -195,6 +196,11 @@ def demand(prices: np.ndarray, budget: float, theta: np.ndarray, family: str | U
     free = p <= 0
     if np.any(free) and not np.isfinite(c):
         raise ValueError("the uncapped demand needs positive prices")
+    if cap is None:  # the textbook demand: one closed form for every agent (market_demand)
+        own = fam
+        if fam.name == "amdahl" and np.ndim(fam.F) == 2:
+            own = UtilityFamily("amdahl", F=np.array(fam.F_for(agent, p.shape)))
+        return market_demand(p, np.array([budget]), theta[None], own)[0]
     x = np.zeros_like(p)
     x[free] = c
     paid = ~free
@@ -266,32 +272,38 @@ def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
                    F: np.ndarray) -> np.ndarray:
     """KKT water-filling for ``sum_j theta_j s_j(x_j)``: with ``mu = 1/sqrt(lam)`` the optimal
-    ``x_j(mu) = clip((mu a_j - F_j) / (1 - F_j), 0, c)``, ``a_j = sqrt(theta_j F_j / p_j)``; spending
-    is piecewise linear in ``mu``, so the budget equation is solved exactly on its segment."""
+    ``x_j(mu) = clip(a_j (mu - l_j) / (1 - F_j), 0, c)``, ``a_j = sqrt(theta_j F_j / p_j)``,
+    ``l_j = F_j / a_j``; spending is piecewise linear in ``mu``, so the budget equation is solved
+    exactly on its segment. Everything is written in ``d = mu - min_j l_j`` and breakpoint
+    differences, so that a tiny budget (``d`` near 0) loses no precision to cancellation."""
     a = np.sqrt(theta * F / p)
-    lo = F / a                                      # x_j > 0 for mu > lo_j
-    hi = (c * (1.0 - F) + F) / a if np.isfinite(c) else np.full_like(p, np.inf)
+    low = F / a
+    gaps = low - low.min()                          # x_j > 0 for d > gaps_j
+    tops = gaps + c * (1.0 - F) / a if np.isfinite(c) else np.full_like(p, np.inf)
 
-    def spend(mu: float) -> float:
-        return float(np.sum(p * np.clip((mu * a - F) / (1.0 - F), 0.0, c)))
+    def bundle(d: float) -> np.ndarray:
+        return np.clip(a * (d - gaps) / (1.0 - F), 0.0, c)
+
+    def spend(d: float) -> float:
+        return float(np.sum(p * bundle(d)))
 
     if budget <= 0:
         return np.zeros_like(p)
-    points = np.unique(np.concatenate([lo, hi[np.isfinite(hi)]]))
-    values = np.array([spend(mu) for mu in points])
+    points = np.unique(np.concatenate([gaps, tops[np.isfinite(tops)]]))
+    values = np.array([spend(d) for d in points])
     k = int(np.searchsorted(values, budget, side="left"))
-    if k == len(points):  # beyond the last breakpoint: only uncapped goods active, linear in mu
-        mu0 = points[-1]
-        active = (mu0 * a - F) / (1.0 - F) < c
+    if k == len(points):  # beyond the last breakpoint: only uncapped goods active, linear in d
+        d0 = points[-1]
+        active = bundle(d0) < c
         slope = float(np.sum(p[active] * a[active] / (1.0 - F[active])))
-        mu = mu0 + (budget - values[-1]) / slope
+        d = d0 + (budget - values[-1]) / slope
     elif values[k] == budget:
-        mu = points[k]
+        d = points[k]
     else:
-        mu_a, mu_b = points[k - 1], points[k]
+        d_a, d_b = points[k - 1], points[k]
         v_a, v_b = values[k - 1], values[k]
-        mu = mu_a + (budget - v_a) * (mu_b - mu_a) / (v_b - v_a)
-    return np.clip((mu * a - F) / (1.0 - F), 0.0, c)
+        d = d_a + (budget - v_a) * (d_b - d_a) / (v_b - v_a)
+    return bundle(d)
 
 
 def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
@@ -333,18 +345,17 @@ def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
         log_norm = top + np.log(np.sum(np.exp(terms - top), axis=-1, keepdims=True))
         with np.errstate(divide="ignore"):
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
-    F = np.broadcast_to(np.asarray(fam.F, dtype=np.float64), theta.shape[-2:])
+    F = np.asarray(fam.F, dtype=np.float64)
     a = np.sqrt(theta * F / p)
     low = F / a                                   # good j is bought once mu > low_j
-    order = np.argsort(low, axis=-1, kind="stable")
+    gaps = low - low.min(axis=-1, keepdims=True)  # breakpoints relative to the first one
     weight = p * a / (1.0 - F)                    # d spending / d mu of an active good
-    first = np.take_along_axis(low, order[..., :1], axis=-1)
-    # mu - low_first, in differences of breakpoints (no cancellation for tiny budgets)
-    gaps = np.take_along_axis(low - first, order, axis=-1)
-    sorted_weight = np.take_along_axis(np.broadcast_to(weight, a.shape), order, axis=-1)
-    excess = np.min((budgets + np.cumsum(sorted_weight * gaps, axis=-1))
-                    / np.cumsum(sorted_weight, axis=-1), axis=-1, keepdims=True)
-    x = a * np.maximum(excess - (low - first), 0.0) / (1.0 - F)
+    # prefix k = the goods with low_j <= low_k (no sort: a mask over pairs, m is small)
+    prefix = gaps[..., None, :] <= gaps[..., :, None]                 # (..., n, k, j)
+    slope = np.sum(np.where(prefix, weight[..., None, :], 0.0), axis=-1)
+    offset = np.sum(np.where(prefix, (weight * gaps)[..., None, :], 0.0), axis=-1)
+    excess = np.min((budgets + offset) / slope, axis=-1, keepdims=True)  # mu - low_first
+    x = a * np.maximum(excess - gaps, 0.0) / (1.0 - F)
     spent = np.sum(p * x, axis=-1, keepdims=True)
     # the budget binds: remove the rounding left in the active set's spending
     return np.where(budgets > 0, x * (budgets / np.where(spent > 0, spent, 1.0)), 0.0)
@@ -357,11 +368,19 @@ def indirect_utilities(prices: np.ndarray, endowments: np.ndarray, theta: np.nda
     fam = make_family(family, **params)
     prices = np.asarray(prices, dtype=np.float64)
     budgets = np.asarray(endowments, dtype=np.float64) @ prices
-    values = np.empty(len(theta))
-    for i in range(len(theta)):
-        x = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
-        values[i] = fam.utility(x, theta[i], agent=i)
-    return values
+    theta = np.asarray(theta, dtype=np.float64)
+    if np.all(prices > 0):
+        bundles = market_demand(prices, budgets, theta, fam)
+        if cap is None:
+            return fam.utility(bundles, theta)
+        # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
+        capped = np.any(bundles > cap, axis=-1)
+    else:
+        bundles = np.zeros_like(theta)
+        capped = np.ones(len(theta), dtype=bool)
+    for i in np.flatnonzero(capped):
+        bundles[i] = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
+    return fam.utility(bundles, theta)
 
 
 # ---------------------------------------------------------------------------- losses
@@ -502,9 +521,15 @@ def verify_competitive_equilibrium(allocation: np.ndarray, prices: np.ndarray, t
 
     * prices: non-negative, summing to 1 (``price_error``);
     * clearing: ``|sum_i x_ij - 1| <= tol`` for every good, ``x >= -tol`` (``clearing_error``);
-    * budgets: ``p . x_i <= p . e_i + tol`` (``budget_error``);
-    * optimality: ``v_i(p) - u_i(x_i) <= tol max(1, v_i)`` with ``v_i`` from the exact demand solver
-      *without* the supply cap (the textbook CE; ``optimality_gap``).
+    * budgets: ``p . x_i <= (1 + tol) p . e_i`` (``budget_error``: the largest overspending
+      relative to the agent's own budget);
+    * optimality: ``v_i(p) - u_i(x_i) <= tol v_i`` with ``v_i`` from the exact demand solver
+      *without* the supply cap (the textbook CE; ``optimality_gap``: the largest shortfall relative
+      to the agent's own best utility).
+
+    Both are relative to each agent's own scale [decision, Version History of the exchange envs]:
+    a tolerance relative to ``max(1, v_i)`` let a poor agent (budget 1e-5) miss her best utility
+    by a third and pass.
     """
     fam = make_family(family, **params)
     x = np.asarray(allocation, dtype=np.float64)
@@ -513,14 +538,15 @@ def verify_competitive_equilibrium(allocation: np.ndarray, prices: np.ndarray, t
     e = np.asarray(endowments, dtype=np.float64)
     price_error = float(max(abs(p.sum() - 1.0), max(0.0, -p.min())))
     clearing = float(max(np.abs(x.sum(axis=0) - 1.0).max(), max(0.0, -x.min())))
-    budget = float(np.max(x @ p - e @ p))
+    budgets = e @ p
+    budget = float(np.max((x @ p - budgets) / np.maximum(budgets, _TINY)))
     if np.any(p <= 0):
         gap = float("inf")
         values = np.full(len(theta), np.inf)
     else:
         values = indirect_utilities(p, e, theta, fam, cap=None)
         achieved = fam.utility(x, theta)
-        gap = float(np.max((values - achieved) / np.maximum(1.0, values)))
+        gap = float(np.max((values - achieved) / np.maximum(values, _TINY)))
     ok = price_error <= tol and clearing <= tol and budget <= tol and gap <= tol
     return CEVerification(ok, clearing, max(budget, 0.0), max(gap, 0.0), price_error, tol,
                           {"indirect_utilities": values})
@@ -616,37 +642,66 @@ def competitive_equilibrium(theta: np.ndarray, endowments: np.ndarray,
 
 def _excess_demand(p: np.ndarray, theta: np.ndarray, e: np.ndarray, fam: UtilityFamily
                    ) -> tuple[np.ndarray, np.ndarray]:
-    budgets = e @ p
-    x = np.array([demand(p, budgets[i], theta[i], fam, cap=None, agent=i)
-                  for i in range(len(theta))])
+    x = market_demand(p, e @ p, theta, fam)
     return x.sum(axis=0) - 1.0, x
 
 
-def _newton_polish(theta: np.ndarray, e: np.ndarray, fam: UtilityFamily, p0: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``z(p) = 0`` in ``q = log p`` (``q_m = 0``; Walras' law removes one equation)."""
+def _newton_polish(theta: np.ndarray, e: np.ndarray, fam: UtilityFamily, p0: np.ndarray,
+                   max_newton: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Solve ``z(p) = 0`` in ``q = log p`` (``q_m = 0``; Walras' law removes one equation).
+
+    Newton with a forward-difference Jacobian, the ``m`` evaluations of an iteration (and the
+    ``4`` step sizes of its backtracking) in one batched :func:`market_demand` call; stops once
+    ``max |z| <= 1e-13``. If it has not got below ``1e-12`` after ``max_newton`` iterations,
+    ``scipy.optimize.root`` (``hybr``, then ``lm``) continues from the best point.
+    """
     m = len(p0)
     p0 = np.maximum(p0, 1e-300)
 
     def prices(q: np.ndarray) -> np.ndarray:
-        full = np.append(q, 0.0)
-        w = np.exp(full - full.max())
-        return w / w.sum()
+        full = np.concatenate([q, np.zeros((*q.shape[:-1], 1))], axis=-1)
+        w = np.exp(full - full.max(axis=-1, keepdims=True))
+        return w / w.sum(axis=-1, keepdims=True)
+
+    def residuals(q: np.ndarray) -> np.ndarray:
+        """``z(p(q))`` without its last good, for a batch of points ``(k, m - 1)``."""
+        p = prices(q)
+        return market_demand(p, p @ e.T, theta, fam).sum(axis=-2)[..., :-1] - 1.0
 
     def residual(q: np.ndarray) -> np.ndarray:
-        z, _ = _excess_demand(prices(q), theta, e, fam)
-        return z[:-1]
+        return residuals(q[None])[0]
 
-    q0 = np.log(p0[:-1]) - np.log(p0[-1])
-    best_q, best_r = q0, np.abs(residual(q0)).max() if m > 1 else 0.0
+    best_q = np.log(p0[:-1]) - np.log(p0[-1])
+    best_r = np.abs(residual(best_q)).max() if m > 1 else 0.0
     if m > 1 and best_r > 1e-13:
-        for method in ("hybr", "lm"):
-            sol = optimize.root(residual, best_q, method=method, tol=1e-14)
-            r = np.abs(residual(sol.x)).max()
-            if r < best_r:
-                best_q, best_r = sol.x, r
-            if best_r < 1e-12:
+        q, z = best_q, residual(best_q)
+        h = 1e-7
+        steps = np.array([1.0, 0.5, 0.25, 0.0625])
+        for _ in range(max_newton):
+            jacobian = (residuals(q + h * np.eye(m - 1)) - z).T / h
+            try:
+                direction = np.linalg.solve(jacobian, -z)
+            except np.linalg.LinAlgError:
                 break
+            trials = q + steps[:, None] * direction
+            trial_z = residuals(trials)
+            norms = np.abs(trial_z).max(axis=-1)
+            k = int(np.argmin(norms))
+            if not norms[k] < np.abs(z).max():
+                break
+            q, z = trials[k], trial_z[k]
+            if norms[k] < best_r:
+                best_q, best_r = q, norms[k]
+            if best_r <= 1e-13:
+                break
+        if best_r > 1e-12:
+            for method in ("hybr", "lm"):
+                sol = optimize.root(residual, best_q, method=method, tol=1e-14)
+                r = np.abs(residual(sol.x)).max()
+                if r < best_r:
+                    best_q, best_r = sol.x, r
+                if best_r < 1e-12:
+                    break
     p = prices(best_q)
     _, x = _excess_demand(p, theta, e, fam)
     return x, p
@@ -738,7 +793,7 @@ def prd_convergence(theta: np.ndarray, endowments: np.ndarray, family: str | Uti
     """Measure PRD's convergence: the verified optimality gap of its answer at every iteration.
 
     PRD's allocation always clears the market and spends budgets exactly, so the CE error of its
-    iterate is the optimality gap ``max_i (v_i(p) - u_i(x_i)) / max(1, v_i)`` (uncapped demand).
+    iterate is the optimality gap ``max_i (v_i(p) - u_i(x_i)) / v_i`` (uncapped demand).
 
     Returns a dict: ``gaps`` (per iteration), ``rate`` (geometric factor per iteration, from a
     least-squares fit of ``log gap`` on the iteration over the second half of the gaps above 1e-13),
@@ -760,7 +815,7 @@ def prd_convergence(theta: np.ndarray, endowments: np.ndarray, family: str | Uti
             gaps[t] = np.inf
             continue
         values = indirect_utilities(p, e, theta, fam, cap=None)
-        gaps[t] = max(float(np.max((values - fam.utility(x, theta)) / np.maximum(1.0, values))),
+        gaps[t] = max(float(np.max((values - fam.utility(x, theta)) / np.maximum(values, _TINY))),
                       0.0)
         if gaps[t] < stop_below:
             gaps = gaps[:t + 1]

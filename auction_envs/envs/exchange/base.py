@@ -53,6 +53,13 @@ class ExchangeBaseEnv(MarketEnv):
     def _noisy(self, utilities: np.ndarray) -> np.ndarray:
         return utilities + self.noise_std * self.np_random.standard_normal(utilities.shape)
 
+    @property
+    def endowments(self) -> np.ndarray:
+        """This episode's endowments ``(n, m)``, exact (float64 copy; the observation holds them
+        rounded to float32). Known to every agent and to the mechanism."""
+        self._require_reset("endowments")
+        return self.economy.endowments.copy()
+
     def equilibrium(self) -> tuple[np.ndarray, np.ndarray]:
         """The verified competitive equilibrium ``(allocation (n, m), prices (m,))`` of this
         episode's economy (``auction_envs.oracles.competitive_equilibrium``)."""
@@ -79,6 +86,8 @@ class ExchangeBaseEnv(MarketEnv):
     @property
     def family_params(self) -> dict[str, Any]:
         """The family's known parameters (``phi`` and ``f`` are known to the mechanism)."""
+        if self.family.is_linear:
+            return {"family": "linear"}
         if self.family.name == "ces":
             return {"family": "ces", "rho": self.family.rho}
         return {"family": "amdahl", "F": self.family.F}
