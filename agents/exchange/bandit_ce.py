@@ -38,7 +38,6 @@ import numpy as np
 
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
 from agents.exchange.glm import project_box, quasi_likelihood_estimate
-from auction_envs.envs.exchange.mechanism import MECHANISM, encode_action
 from auction_envs.oracles.exchange import (
     competitive_equilibrium,
     make_family,
@@ -81,6 +80,10 @@ class BanditCE:
         #: returns the economy's exact endowments (set by :meth:`from_env`); None: read them off
         #: the observation
         self.endowments_source: Any = None
+        self.agent = "mechanism"  #: the env's mechanism agent id (from_env reads it)
+        #: allocation, prices -> action (from_env: the env's ``encode_action``; else the
+        #: documented encoding, allocation row-major then prices)
+        self.encode_action: Any = lambda x, p: np.concatenate([np.ravel(x), p])
         self.reset_data()
 
     @classmethod
@@ -97,6 +100,8 @@ class BanditCE:
                                           theta_high=high, **overrides)
         learner = cls(market.n_agents, market.n_goods, family, config=config, seed=seed, **params)
         learner.endowments_source = lambda: market.endowments
+        learner.agent = market.possible_agents[0]
+        learner.encode_action = market.encode_action
         return learner
 
     # ------------------------------------------------------------------ state
@@ -129,18 +134,14 @@ class BanditCE:
         return self.config.init_phases * max(self.n, self.m)
 
     # ------------------------------------------------------------------ acting
-    def _endowments(self, observations: dict[str, np.ndarray]) -> np.ndarray:
-        if self.endowments_source is not None:
-            endowments = np.asarray(self.endowments_source(), dtype=np.float64)
-        else:  # built without an env: the observation's float32 copy (rounded)
-            observation = np.asarray(observations[MECHANISM], dtype=np.float64)
-            n, m = self.n, self.m
-            endowments = observation[n * m + m + n:n * m + m + n + n * m].reshape(n, m)
-            endowments = endowments / endowments.sum(axis=0, keepdims=True)
-        return endowments
+    def _endowments(self) -> np.ndarray:
+        if self.endowments_source is None:
+            raise RuntimeError("BanditCE needs the economy's endowments: build it with "
+                               "BanditCE.from_env(env) or set endowments_source")
+        return np.asarray(self.endowments_source(), dtype=np.float64)
 
     def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
-        endowments = self._endowments(observations)
+        endowments = self._endowments()
         m = self.m
         if self.t < self.init_rounds:
             allocation, prices = self._initialization_allocation(self.t), np.full(m, 1.0 / m)
@@ -149,7 +150,7 @@ class BanditCE:
             self.theta_played = theta
             allocation, prices = self._equilibrium(theta, endowments)
         self._pending = (allocation, prices)
-        return {MECHANISM: encode_action(allocation, prices)}
+        return {self.agent: self.encode_action(allocation, prices)}
 
     def _equilibrium(self, theta: np.ndarray, endowments: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +208,7 @@ class BanditCE:
 
     # ------------------------------------------------------------------ learning
     def observe(self, transition: Transition) -> None:
-        info = transition.infos.get(MECHANISM, {})
+        info = transition.infos.get(self.agent, {})
         reports = np.asarray(info["reports"], dtype=np.float64)
         allocation = np.asarray(info.get("allocation", self._pending[0]), dtype=np.float64)
         phi = self.family.phi(allocation)  # (n, m), per agent's row
