@@ -21,17 +21,26 @@ passes the CE verification at 1e-6; measured geometric rate per iteration).
 Outputs: a log-log PNG (``--png``), the table beside the paper's claim, and ``--json PATH`` (with
 every run's per-round losses), rewritten after each finished run (so an interrupted run keeps
 them; the summary rows are added at the end).
-The default run (T = 1000, 4 seeds) takes under 3 minutes on one core; at that horizon the
-post-initialization exponents' intervals are wide. ``--T 2000 --seeds 6 --workers 2`` (about 6
-minutes on two cores) is the run whose numbers we report: Algorithm 1's alpha was 0.41 [0.35,
-0.47], 0.74 [0.61, 0.88], 0.81 [0.70, 0.92] (CES rho = 0.25, 0.5, 0.75) and 0.79 [0.58, 1.00],
-0.79 [0.60, 0.97], 0.87 [0.45, 1.30] (Amdahl F = 0.5, 0.8, 0.95); the greedy baseline's was 1.00
-(linear) in every setting, and its cumulative loss was higher in five settings of six.
+``--from-json PATH`` re-prints (and re-plots) a stored run without running anything, paired
+comparison and verdicts included.
+
+Greedy against Algorithm 1 is compared *paired per seed* (same economy, same report noise):
+per-seed differences of the loss after initialization, their mean and 95% t-interval, the
+number of seeds where greedy did better, and a verdict that can go either way. Each run also
+records what the learner knows at checkpoints (smallest / largest eigenvalue of the design
+matrices, estimate error), the diagnostic of why a learner's loss stays linear.
+
+Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the command is in
+each JSON): ``--T 1500 --seeds 5`` for all six settings (about 45 minutes on a shared core);
+Amdahl-only runs. The full horizon of the paper's figure, ``--T 8000 --seeds 5 --workers 2``,
+did not fit the time available (about 4 core-hours at ~5 ms per round).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -72,6 +81,9 @@ def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name:
                                               init_phases=init_phases)
     losses = np.empty(T)
     start = time.perf_counter()
+    theta = env.unwrapped.economy.theta  # the truth, for the diagnostics only
+    checkpoints = sorted({c for c in (25, 50, 100, 200, 500, 1000, 2000, 4000, 8000, T) if c <= T})
+    diagnostics = []
     t = 0
     while env.agents:
         actions = learner.act(observations)
@@ -81,8 +93,22 @@ def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name:
         losses[t] = infos["mechanism"]["ce_loss"]
         observations = next_observations
         t += 1
+        if t in checkpoints:
+            diagnostics.append(learning_diagnostics(learner, theta, t))
     return {"setting": setting, "learner": learner_name, "seed": seed, "losses": losses,
-            "seconds": time.perf_counter() - start, "init_rounds": learner.init_rounds}
+            "seconds": time.perf_counter() - start, "init_rounds": learner.init_rounds,
+            "diagnostics": diagnostics}
+
+
+def learning_diagnostics(learner: BanditCE, theta: np.ndarray, t: int) -> dict[str, float]:
+    """What the learner knows at round ``t``: the smallest and largest eigenvalue of each agent's
+    design matrix ``V_i`` (mean over agents; a direction whose eigenvalue stops growing is never
+    learned), and the estimate's error ``||theta_tilde_i - theta_i||`` (mean and max)."""
+    eigenvalues = np.linalg.eigvalsh(learner.gram)  # (n, m), ascending
+    errors = np.linalg.norm(learner.theta_tilde - theta, axis=1)
+    return {"t": t, "min_eigenvalue": float(eigenvalues[:, 0].mean()),
+            "max_eigenvalue": float(eigenvalues[:, -1].mean()),
+            "error_mean": float(errors.mean()), "error_max": float(errors.max())}
 
 
 def growth_exponent(cumulative: np.ndarray, start: int) -> float:
@@ -161,29 +187,69 @@ def summarize(runs: list[dict[str, Any]], T: int) -> list[dict[str, Any]]:
                 "exponent": alpha, "exponent_ci": [low, high], "exponents": exponents,
                 "exponent_total": total, "exponent_total_ci": [total_low, total_high],
                 "final_mean_loss": last[0], "sublinear": bool(high < 1.0),
-                "seconds": float(np.mean([r["seconds"] for r in chosen])),
+                "seconds": float(np.mean([r.get("seconds", np.nan) for r in chosen])),
             })
     return rows
 
 
-def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per setting: does the greedy baseline do better than Algorithm 1 (lower cumulative loss
-    and lower exponent, both outside the other's interval)?"""
-    out = []
-    for setting, _, _ in SETTINGS:
-        pair = {r["learner"]: r for r in rows if r["setting"] == setting}
-        if len(pair) < 2:
-            continue
-        a, g = pair["Algorithm 1"], pair["greedy"]
-        out.append({
-            "setting": setting,
-            "greedy_lower_cumulative": bool(g["cumulative_ci"][1] < a["cumulative_ci"][0]),
-            "greedy_lower_exponent": bool(g["exponent_ci"][1] < a["exponent_ci"][0]),
-            "cumulative_ratio_greedy_over_alg1": g["cumulative_ce_loss"] / a["cumulative_ce_loss"],
-            "after_init_ratio_greedy_over_alg1":
-                g["cumulative_after_init"] / a["cumulative_after_init"],
-        })
-    return out
+def paired_comparison(runs: list[dict[str, Any]], setting: str, level: float = 0.95
+                      ) -> dict[str, Any] | None:
+    """Greedy against Algorithm 1, paired per seed (same economy, same report noise: the env's
+    generator draws the same noise whatever the mechanism plays).
+
+    Per seed ``d_s = L_greedy - L_alg1`` of the loss accumulated after the initialization phase
+    (> 0: Algorithm 1 did better), and the same for the growth exponent. Returns the per-seed
+    differences, their mean and ``level`` t-interval, the number of seeds where greedy did better,
+    and a verdict that can go either way: ``"Algorithm 1 lower"`` if the interval lies above 0,
+    ``"greedy lower"`` if below, else ``"no difference shown"``.
+    """
+    by_learner: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in runs:
+        if r["setting"] == setting:
+            by_learner.setdefault(r["learner"], {})[r["seed"]] = r
+    alg, greedy = by_learner.get("Algorithm 1", {}), by_learner.get("greedy", {})
+    seeds = sorted(set(alg) & set(greedy))
+    if not seeds:
+        return None
+
+    def after_init(r: dict[str, Any]) -> np.ndarray:
+        return np.cumsum(np.asarray(r["losses"])[r["init_rounds"]:])
+
+    loss_diff, exponent_diff = [], []
+    for seed in seeds:
+        a, g = after_init(alg[seed]), after_init(greedy[seed])
+        loss_diff.append(float(g[-1] - a[-1]))
+        start = max(len(a) // 10, 1)
+        exponent_diff.append(growth_exponent(g, start) - growth_exponent(a, start))
+    mean, low, high = mean_ci(loss_diff, level)
+    e_mean, e_low, e_high = mean_ci(exponent_diff, level)
+
+    def verdict(lo: float, hi: float) -> str:
+        if lo > 0:
+            return "Algorithm 1 lower"
+        if hi < 0:
+            return "greedy lower"
+        return "no difference shown"
+
+    return {"setting": setting, "seeds": seeds,
+            "loss_difference_per_seed": loss_diff,
+            "loss_difference": mean, "loss_difference_ci": [low, high],
+            "greedy_better_seeds": int(np.sum(np.array(loss_diff) < 0)),
+            "loss_verdict": verdict(low, high),
+            "exponent_difference_per_seed": exponent_diff,
+            "exponent_difference": e_mean, "exponent_difference_ci": [e_low, e_high],
+            "exponent_verdict": verdict(e_low, e_high)}
+
+
+def sublinearity_verdict(row: dict[str, Any]) -> str:
+    """``"sublinear"`` if the growth exponent's interval lies below 1, ``"superlinear"`` if above,
+    else ``"not settled"`` (the interval contains 1: linear growth is not excluded)."""
+    low, high = row["exponent_ci"]
+    if high < 1.0:
+        return "sublinear"
+    if low > 1.0:
+        return "superlinear"
+    return "not settled (interval contains 1)"
 
 
 def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
@@ -219,7 +285,75 @@ def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
 def _run_record(r: dict[str, Any]) -> dict[str, Any]:
     """A run as the JSON has it (losses as a list, no timing)."""
     return {"setting": r["setting"], "learner": r["learner"], "seed": r["seed"],
-            "init_rounds": r["init_rounds"], "losses": r["losses"].tolist()}
+            "init_rounds": r["init_rounds"], "seconds": r.get("seconds", float("nan")),
+            "diagnostics": r.get("diagnostics", []), "losses": r["losses"].tolist()}
+
+
+def load_runs(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header (T, seeds, nu_scale, init_phases, command) and the runs of a stored JSON."""
+    with open(path) as handle:
+        data = json.load(handle)
+    runs = [{**r, "losses": np.asarray(r["losses"], dtype=np.float64)} for r in data["runs"]]
+    header = {k: data[k] for k in ("T", "seeds", "nu_scale", "init_phases", "command") if k in data}
+    return header, runs
+
+
+def print_report(rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
+                 runs: list[dict[str, Any]], header: dict[str, Any]) -> None:
+    print(f"\nPaper 003 reproduction: T = {header['T']}, seeds = {header['seeds']}, nu_scale = "
+          f"{header['nu_scale']}, q = {header['init_phases']}")
+    if header.get("command"):
+        print(f"made by: {header['command']}")
+    print(f"Paper's claim: {PAPER_CLAIM}.")
+    print("alpha: growth exponent of the cumulative CE loss after the initialization phase "
+          "(1 = linear); alpha_total: of the whole cumulative loss.")
+    print(f"{'setting':<15} {'learner':<12} {'seeds':>5} {'cum. CE loss at T (95% CI)':<29} "
+          f"{'alpha (95% CI)':<23} {'alpha_total (95% CI)':<23} {'loss/round, last T/10':>21}")
+    for r in rows:
+        print(f"{r['setting']:<15} {r['learner']:<12} {r['seeds']:>5} "
+              f"{r['cumulative_ce_loss']:8.3f} [{r['cumulative_ci'][0]:7.3f}, "
+              f"{r['cumulative_ci'][1]:7.3f}]   {r['exponent']:.3f} [{r['exponent_ci'][0]:.3f}, "
+              f"{r['exponent_ci'][1]:.3f}]   {r['exponent_total']:.3f} "
+              f"[{r['exponent_total_ci'][0]:.3f}, {r['exponent_total_ci'][1]:.3f}]   "
+              f"{r['final_mean_loss']:18.5f}")
+    print("\nGreedy vs Algorithm 1, paired per seed (same economy, same noise): d = greedy - "
+          "Algorithm 1 of the loss after initialization (> 0: Algorithm 1 better)")
+    print(f"  {'setting':<15} {'d per seed':<44} {'mean d (95% CI)':<28} {'greedy better':>13}  "
+          f"{'verdict':<20} {'alpha difference (95% CI)':<28}")
+    for p in pairs:
+        per_seed = " ".join(f"{d:+.2f}" for d in p["loss_difference_per_seed"])
+        print(f"  {p['setting']:<15} {per_seed:<44} {p['loss_difference']:+7.3f} "
+              f"[{p['loss_difference_ci'][0]:+.3f}, {p['loss_difference_ci'][1]:+.3f}]   "
+              f"{p['greedy_better_seeds']:>5} of {len(p['seeds']):<5}  {p['loss_verdict']:<20} "
+              f"{p['exponent_difference']:+.3f} [{p['exponent_difference_ci'][0]:+.3f}, "
+              f"{p['exponent_difference_ci'][1]:+.3f}]")
+    print("\nPer-setting verdict on the paper's claim (Algorithm 1's alpha):")
+    for r in rows:
+        if r["learner"] == "Algorithm 1":
+            pair = next((p for p in pairs if p["setting"] == r["setting"]), None)
+            versus = f"; against greedy: {pair['loss_verdict']}" if pair else ""
+            print(f"  {r['setting']:<15} {sublinearity_verdict(r)} at T = {r['T']} "
+                  f"(alpha {r['exponent']:.2f} [{r['exponent_ci'][0]:.2f}, "
+                  f"{r['exponent_ci'][1]:.2f}], {r['seeds']} seeds){versus}")
+    diagnostics = [r for r in runs if r.get("diagnostics")]
+    if diagnostics:
+        print("\nWhat the learners know (mean over seeds): smallest / largest eigenvalue of the "
+              "design matrices V_i and the estimate's error ||theta_tilde - theta|| (mean over "
+              "agents), at T/10 and T:")
+        for setting, _, _ in SETTINGS:
+            for learner in LEARNERS:
+                chosen = [r["diagnostics"] for r in diagnostics
+                          if r["setting"] == setting and r["learner"] == learner]
+                if not chosen:
+                    continue
+                first = next(d for d in chosen[0] if d["t"] >= header["T"] // 10)["t"]
+                cells = []
+                for t in (first, header["T"]):
+                    picked = [next(d for d in c if d["t"] == t) for c in chosen]
+                    cells.append(f"t={t}: min eig {np.mean([d['min_eigenvalue'] for d in picked]):8.1f}"
+                                 f" max eig {np.mean([d['max_eigenvalue'] for d in picked]):8.1f}"
+                                 f" error {np.mean([d['error_mean'] for d in picked]):.4f}")
+                print(f"  {setting:<15} {learner:<12} " + " | ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -235,77 +369,73 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--prd-iterations", type=int, default=2000,
                         help="PRD iteration budget in the convergence table")
     parser.add_argument("--prd-instances", type=int, default=10,
-                        help="random instances per family in the PRD table")
+                        help="random instances per family in the PRD table (0: no table)")
+    parser.add_argument("--from-json", default=None, metavar="PATH",
+                        help="run nothing: summarize, compare and plot the runs stored in PATH "
+                             "(a --json output of an earlier run, finished or interrupted)")
     add_output_arguments(parser, png_default="results/reproduce_exchange.png",
                          json_help="write the results as JSON to PATH (every finished run at once, "
                                    "the summary at the end)")
     args = parser.parse_args(argv)
 
-    chosen = SETTINGS if args.settings == "all" else \
-        [SETTINGS[int(k)] for k in args.settings.split(",")]
-    jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
-            for name, env_id, kwargs in chosen for learner in LEARNERS
-            for seed in range(args.seeds)]
-    header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
-              "init_phases": args.init_phases}
-    results = IncrementalResults(args.json, indent=2)
-    finished: dict[int, dict[str, Any]] = {}
-
-    def save(index: int, run: dict[str, Any]) -> None:
-        finished[index] = _run_record(run)
-        results.set({**header, "claim": PAPER_CLAIM,
-                     "runs": [finished[k] for k in sorted(finished)]})
-
     start = time.perf_counter()
-    runs = run_jobs(run_one, jobs, args.workers, on_result=save,
-                    show_progress=not args.no_progress, desc="runs")
-    rows = summarize(runs, args.T)
-    verdicts = compare(rows)
-    prd = prd_table(args.prd_iterations, args.prd_instances)
+    prd: list[dict[str, Any]] = []
+    if args.from_json:
+        header, runs = load_runs(args.from_json)
+        header["seeds"] = len({r["seed"] for r in runs})
+    else:
+        chosen = SETTINGS if args.settings == "all" else \
+            [SETTINGS[int(k)] for k in args.settings.split(",")]
+        # seed-major: an interrupted run still holds whole seeds of every setting and learner
+        jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
+                for seed in range(args.seeds) for name, env_id, kwargs in chosen
+                for learner in LEARNERS]
+        header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
+                  "init_phases": args.init_phases,
+                  "command": "python -m benchmarks.reproduce_exchange "
+                             + " ".join(sys.argv[1:] if argv is None else argv)}
+        results = IncrementalResults(args.json, indent=1)
+        finished: dict[int, dict[str, Any]] = {}
+
+        def save(index: int, run: dict[str, Any]) -> None:
+            finished[index] = _run_record(run)
+            results.set({**header, "claim": PAPER_CLAIM,
+                         "runs": [finished[k] for k in sorted(finished)]})
+
+        runs = run_jobs(run_one, jobs, args.workers, on_result=save,
+                        show_progress=not args.no_progress, desc="runs")
+        if args.prd_instances > 0:
+            prd = prd_table(args.prd_iterations, args.prd_instances)
+    rows = summarize(runs, header["T"])
+    pairs = [p for p in (paired_comparison(runs, name) for name, _, _ in SETTINGS) if p]
     elapsed = time.perf_counter() - start
+    print_report(rows, pairs, runs, header)
+    print(f"({elapsed:.0f} s)")
+    if prd:
+        print(f"\nPRD convergence: iterations until PRD's iterate passes the CE verification at "
+              f"1e-6 ({args.prd_instances} random instances per family, budget "
+              f"{args.prd_iterations}):")
+        print(f"  {'family':<16} {'median':>8} {'max':>8} {'never':>6} {'rate/iter (median)':>19}")
+        for p in prd:
+            def show(v: float) -> str:
+                return f"{v:.0f}" if np.isfinite(v) else "never"
+            print(f"  {p['family']:<16} {show(p['median_iterations_to_1e-6']):>8} "
+                  f"{show(p['max_iterations_to_1e-6']):>8} {p['never_within_budget']:>6} "
+                  f"{p['median_rate_per_iteration']:19.4f}")
 
-    print(f"\nPaper 003 reproduction: T = {args.T}, {args.seeds} seeds, nu_scale = "
-          f"{args.nu_scale}, q = {args.init_phases}  ({elapsed:.0f} s)")
-    print(f"Paper's claim: {PAPER_CLAIM}.")
-    print("alpha: growth exponent of the cumulative CE loss after the initialization phase "
-          "(1 = linear); alpha_total: of the whole cumulative loss.")
-    print(f"{'setting':<15} {'learner':<12} {'cum. CE loss at T (95% CI)':<29} "
-          f"{'alpha (95% CI)':<23} {'alpha_total (95% CI)':<23} {'loss/round, last T/10':>21}")
-    for r in rows:
-        print(f"{r['setting']:<15} {r['learner']:<12} "
-              f"{r['cumulative_ce_loss']:8.3f} [{r['cumulative_ci'][0]:7.3f}, "
-              f"{r['cumulative_ci'][1]:7.3f}]   {r['exponent']:.3f} [{r['exponent_ci'][0]:.3f}, "
-              f"{r['exponent_ci'][1]:.3f}]   {r['exponent_total']:.3f} "
-              f"[{r['exponent_total_ci'][0]:.3f}, {r['exponent_total_ci'][1]:.3f}]   "
-              f"{r['final_mean_loss']:18.5f}")
-    print("\nGreedy vs Algorithm 1 (greedy better = its 95% CI entirely below Algorithm 1's):")
-    for v in verdicts:
-        print(f"  {v['setting']:<15} greedy lower cumulative: {v['greedy_lower_cumulative']!s:<5}"
-              f"  greedy lower exponent: {v['greedy_lower_exponent']!s:<5}  "
-              f"ratio greedy/Alg1: cumulative {v['cumulative_ratio_greedy_over_alg1']:.2f}, "
-              f"after init {v['after_init_ratio_greedy_over_alg1']:.2f}")
-    print(f"\nPRD convergence: iterations until PRD's iterate passes the CE verification at 1e-6 "
-          f"({args.prd_instances} random instances per family, budget {args.prd_iterations}):")
-    print(f"  {'family':<16} {'median':>8} {'max':>8} {'never':>6} {'rate/iter (median)':>19}")
-    for p in prd:
-        def show(v: float) -> str:
-            return f"{v:.0f}" if np.isfinite(v) else "never"
-        print(f"  {p['family']:<16} {show(p['median_iterations_to_1e-6']):>8} "
-              f"{show(p['max_iterations_to_1e-6']):>8} {p['never_within_budget']:>6} "
-              f"{p['median_rate_per_iteration']:19.4f}")
-
-    result = {**header, "seconds": elapsed, "claim": PAPER_CLAIM,
-              "rows": rows, "greedy_vs_algorithm1": verdicts, "prd_convergence": prd,
-              "runs": [_run_record(r) for r in runs]}
+    result = {**header, "claim": PAPER_CLAIM, "rows": rows, "greedy_vs_algorithm1": pairs,
+              "verdicts": {r["setting"]: sublinearity_verdict(r) for r in rows
+                           if r["learner"] == "Algorithm 1"},
+              "prd_convergence": prd, "runs": [_run_record(r) for r in runs]}
     if args.png:
         os.makedirs(os.path.dirname(args.png) or ".", exist_ok=True)
         try:
-            plot(runs, args.T, args.png)
+            plot(runs, header["T"], args.png)
             print(f"\nplot: {args.png}")
         except ImportError:
             print("\n(matplotlib not installed: no plot)")
     if args.json:
-        results.set(result)
+        IncrementalResults(args.json, indent=1).set(result)
         print(f"json: {args.json}")
     return result
 

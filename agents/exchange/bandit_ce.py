@@ -38,12 +38,9 @@ import numpy as np
 
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
 from agents.exchange.glm import project_box, quasi_likelihood_estimate
-from auction_envs.envs.exchange.mechanism import MECHANISM, encode_action
 from auction_envs.oracles.exchange import (
     competitive_equilibrium,
     make_family,
-    proportional_response_dynamics,
-    verify_competitive_equilibrium,
 )
 
 
@@ -56,9 +53,8 @@ class BanditCEConfig:
     noise_std: float = 0.05     #: sub-Gaussian noise level sigma (known to the mechanism)
     theta_low: float = 0.1      #: parameter box Theta = [theta_low, theta_high]^m
     theta_high: float = 1.0
-    prd_iterations: int = 300   #: PRD iterations for the sampled CE (warm-started)
+    prd_iterations: int = 5     #: PRD iterations before the exact polish (warm-started)
     prd_tol: float = 1e-10
-    ce_tol: float = 1e-7        #: verification tolerance of the sampled CE (else exact polish)
     sample: bool = True         #: False: the greedy plug-in baseline
 
 
@@ -81,27 +77,41 @@ class BanditCE:
         self.family = make_family(family, rho=rho, F=F, n_agents=self.n, n_goods=self.m)
         self.config = config or BanditCEConfig()
         self.rng = np.random.default_rng(seed)
+        #: returns the economy's exact endowments (set by :meth:`from_env`); None: read them off
+        #: the observation
+        self.endowments_source: Any = None
+        self.agent = "mechanism"  #: the env's mechanism agent id (from_env reads it)
+        #: allocation, prices -> action (from_env: the env's ``encode_action``; else the
+        #: documented encoding, allocation row-major then prices)
+        self.encode_action: Any = lambda x, p: np.concatenate([np.ravel(x), p])
         self.reset_data()
 
     @classmethod
     def from_env(cls, env: Any, config: BanditCEConfig | None = None, seed: int | None = None,
                  **overrides: Any) -> BanditCE:
-        """A learner for a mechanism env: its size, family, parameter box and noise level."""
+        """A learner for a mechanism env: its size, family, parameter box and noise level; it
+        reads the endowments exactly (float64) from ``env.unwrapped.endowments`` every round,
+        not from the float32 observation (whose rounding left a CE-loss floor of about 1e-8)."""
         market = env.unwrapped
         params = dict(market.family_params)
         family = params.pop("family")
         low, high = market.theta_range
         config = config or BanditCEConfig(noise_std=market.noise_std, theta_low=low,
                                           theta_high=high, **overrides)
-        return cls(market.n_agents, market.n_goods, family, config=config, seed=seed, **params)
+        learner = cls(market.n_agents, market.n_goods, family, config=config, seed=seed, **params)
+        learner.endowments_source = lambda: market.endowments
+        learner.agent = market.possible_agents[0]
+        learner.encode_action = market.encode_action
+        return learner
 
     # ------------------------------------------------------------------ state
     def reset_data(self) -> None:
         """Forget everything learned (a new economy)."""
         self.t = 0
-        self.features = np.zeros((self.n, 0, self.m))
-        self.rewards = np.zeros((self.n, 0))
+        self._features = np.zeros((self.n, 64, self.m))  # capacity doubles as data arrive
+        self._rewards = np.zeros((self.n, 64))
         self.gram = np.zeros((self.n, self.m, self.m))
+        self.phi_y = np.zeros((self.n, self.m))  # sum_s phi_s y_s (least squares, identity link)
         mid = 0.5 * (self.config.theta_low + self.config.theta_high)
         self.theta_hat = np.full((self.n, self.m), mid)
         self.theta_tilde = self.theta_hat.copy()
@@ -110,15 +120,29 @@ class BanditCE:
         self._pending: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
+    def features(self) -> np.ndarray:
+        """``phi(x_i,s)`` of every round so far, ``(n, t, m)``."""
+        return self._features[:, :self.t]
+
+    @property
+    def rewards(self) -> np.ndarray:
+        """The reports ``y_i,s`` so far, ``(n, t)``."""
+        return self._rewards[:, :self.t]
+
+    @property
     def init_rounds(self) -> int:
         return self.config.init_phases * max(self.n, self.m)
 
     # ------------------------------------------------------------------ acting
+    def _endowments(self) -> np.ndarray:
+        if self.endowments_source is None:
+            raise RuntimeError("BanditCE needs the economy's endowments: build it with "
+                               "BanditCE.from_env(env) or set endowments_source")
+        return np.asarray(self.endowments_source(), dtype=np.float64)
+
     def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
-        observation = np.asarray(observations[MECHANISM], dtype=np.float64)
-        n, m = self.n, self.m
-        endowments = observation[n * m + m + n:n * m + m + n + n * m].reshape(n, m)
-        endowments = endowments / endowments.sum(axis=0, keepdims=True)
+        endowments = self._endowments()
+        m = self.m
         if self.t < self.init_rounds:
             allocation, prices = self._initialization_allocation(self.t), np.full(m, 1.0 / m)
         else:
@@ -126,29 +150,20 @@ class BanditCE:
             self.theta_played = theta
             allocation, prices = self._equilibrium(theta, endowments)
         self._pending = (allocation, prices)
-        return {MECHANISM: encode_action(allocation, prices)}
+        return {self.agent: self.encode_action(allocation, prices)}
 
     def _equilibrium(self, theta: np.ndarray, endowments: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
-        """The CE of the sampled utilities: warm-started PRD, checked by the oracle's verification
-        (``ce_tol``); if it fails (PRD not converged within ``prd_iterations`` for near-linear
-        utilities, or stalled on a boundary fixed point: a good whose spending vanished under the
-        previous round's parameters is never bought again by the x s'(x) rule), the oracle's exact
-        polish (Newton on the excess demand) finishes the job, so that the CE loss measures
-        learning and not an unconverged subroutine."""
+        """The CE of the sampled utilities: ``prd_iterations`` of PRD warm-started from the last
+        round's spending, then the oracle's exact polish (Newton on the excess demand in
+        log-prices; an LP for linear utilities), so that the CE loss measures learning and not an
+        unconverged subroutine. Bids are kept positive so the next warm start can reach any
+        support (PRD never revives a good whose spending vanished)."""
         cfg = self.config
-        result = proportional_response_dynamics(theta, endowments, self.family,
-                                                max_iter=cfg.prd_iterations, tol=cfg.prd_tol,
-                                                spending=self.spending)
-        self.spending = result.spending
-        if verify_competitive_equilibrium(result.allocation, result.prices, theta, endowments,
-                                          self.family, tol=cfg.ce_tol).ok:
-            return result.allocation, result.prices
         allocation, prices, spending = competitive_equilibrium(
-            theta, endowments, self.family, verify=False, prd_iterations=1, tol=cfg.prd_tol,
-            spending=result.spending, return_spending=True)
+            theta, endowments, self.family, verify=False, prd_iterations=cfg.prd_iterations,
+            tol=cfg.prd_tol, spending=self.spending, return_spending=True)
         if np.all(np.isfinite(spending)) and np.all(spending.sum(axis=0) > 0):
-            # keep every bid positive so that the next warm start can reach any support
             self.spending = 0.999 * spending + 0.001 * spending.sum() / spending.size
         return allocation, prices
 
@@ -165,47 +180,61 @@ class BanditCE:
         return allocation
 
     def _sample_parameters(self, explore: bool) -> np.ndarray:
+        """``theta_i ~ N(theta_tilde_i, nu_i^2 V_i^-1)`` projected onto the box, drawn as
+        ``theta_tilde_i + nu_i L_i^-T z`` with ``V_i = L_i L_i^T`` (``nu_i = 0``, e.g. a noiseless
+        economy, plays ``theta_tilde`` itself)."""
         cfg = self.config
+        if not (cfg.sample and explore):
+            return self.theta_tilde.copy()
+        gram = self.gram + 1e-9 * np.eye(self.m)
+        nu = cfg.nu_scale * cfg.noise_std / self._kappa() * np.sqrt(self.m * np.log(1.0 + self.t))
+        z = self.rng.standard_normal((self.n, self.m))
+        lower = np.linalg.cholesky(gram)
+        offsets = np.linalg.solve(np.swapaxes(lower, -1, -2), z[..., None])[..., 0]
         theta = np.empty((self.n, self.m))
         for i in range(self.n):
-            gram = self.gram[i] + 1e-9 * np.eye(self.m)
-            if not (cfg.sample and explore):
-                theta[i] = self.theta_tilde[i]
-                continue
-            nu = cfg.nu_scale * cfg.noise_std / self._kappa(i) * np.sqrt(
-                self.m * np.log(1.0 + self.t))
-            cov = nu ** 2 * np.linalg.inv(gram)
-            draw = self.rng.multivariate_normal(self.theta_tilde[i], 0.5 * (cov + cov.T),
-                                                method="cholesky")
-            theta[i] = project_box(draw, gram, cfg.theta_low, cfg.theta_high)
+            draw = self.theta_tilde[i] + nu[i] * offsets[i]
+            theta[i] = project_box(draw, gram[i], cfg.theta_low, cfg.theta_high)
         return theta
 
-    def _kappa(self, i: int) -> float:
-        if self.family.name != "ces" or self.family.rho == 1.0 or self.features.shape[1] == 0:
-            return 1.0
-        z = self.features[i] @ self.theta_tilde[i]
-        return float(max(np.median(self.family.link_derivative(np.maximum(z, 1e-12))), 1e-3))
+    def _kappa(self) -> np.ndarray:
+        """Per agent, the median link slope ``f'(theta_tilde_i^T phi_s)`` over her data (1 for
+        identity links), at least 1e-3."""
+        if self.family.name != "ces" or self.family.rho == 1.0 or self.t == 0:
+            return np.ones(self.n)
+        z = (self.features @ self.theta_tilde[..., None])[..., 0]
+        slopes = np.median(self.family.link_derivative(np.maximum(z, 1e-12)), axis=-1)
+        return np.maximum(slopes, 1e-3)
 
     # ------------------------------------------------------------------ learning
     def observe(self, transition: Transition) -> None:
-        info = transition.infos.get(MECHANISM, {})
+        info = transition.infos.get(self.agent, {})
         reports = np.asarray(info["reports"], dtype=np.float64)
         allocation = np.asarray(info.get("allocation", self._pending[0]), dtype=np.float64)
-        phi = np.stack([self.family.phi(allocation[i], i) for i in range(self.n)])  # (n, m)
-        self.features = np.concatenate([self.features, phi[:, None, :]], axis=1)
-        self.rewards = np.concatenate([self.rewards, reports[:, None]], axis=1)
+        phi = self.family.phi(allocation)  # (n, m), per agent's row
+        if self.t == self._features.shape[1]:
+            self._features = np.concatenate([self._features, np.zeros_like(self._features)], axis=1)
+            self._rewards = np.concatenate([self._rewards, np.zeros_like(self._rewards)], axis=1)
+        self._features[:, self.t] = phi
+        self._rewards[:, self.t] = reports
         self.gram += phi[:, :, None] * phi[:, None, :]
+        self.phi_y += phi * reports[:, None]
         self.t += 1
         if self.t >= self.init_rounds:
             self._estimate()
 
     def _estimate(self) -> None:
         cfg = self.config
+        gram = self.gram + 1e-9 * np.eye(self.m)
+        if self.family.name != "ces" or self.family.rho == 1.0:  # least squares, running sums
+            self.theta_hat = np.linalg.solve(self.gram + 1e-8 * np.eye(self.m),
+                                             self.phi_y[..., None])[..., 0]
+        else:
+            self.theta_hat = quasi_likelihood_estimate(self.features, self.rewards, self.family,
+                                                       self.theta_hat)
         for i in range(self.n):
-            self.theta_hat[i] = quasi_likelihood_estimate(self.features[i], self.rewards[i],
-                                                          self.family, self.theta_hat[i])
-            self.theta_tilde[i] = project_box(self.theta_hat[i], self.gram[i] + 1e-9 * np.eye(self.m),
-                                              cfg.theta_low, cfg.theta_high)
+            self.theta_tilde[i] = project_box(self.theta_hat[i], gram[i], cfg.theta_low,
+                                              cfg.theta_high)
 
     def update(self) -> dict[str, float]:
         return {"round": float(self.t)}
@@ -222,6 +251,7 @@ class BanditCE:
             "features": self.features.copy(),
             "rewards": self.rewards.copy(),
             "gram": self.gram.copy(),
+            "phi_y": self.phi_y.copy(),
             "theta_hat": self.theta_hat.copy(),
             "theta_tilde": self.theta_tilde.copy(),
             "spending": np.zeros((0, 0)) if self.spending is None else self.spending.copy(),
@@ -231,8 +261,14 @@ class BanditCE:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.config = BanditCEConfig(**state["config"])
         self.t = int(state["t"])
-        self.features = np.asarray(state["features"], dtype=np.float64).reshape(self.n, -1, self.m)
-        self.rewards = np.asarray(state["rewards"], dtype=np.float64).reshape(self.n, -1)
+        features = np.asarray(state["features"], dtype=np.float64).reshape(self.n, -1, self.m)
+        rewards = np.asarray(state["rewards"], dtype=np.float64).reshape(self.n, -1)
+        capacity = max(64, features.shape[1])
+        self._features = np.zeros((self.n, capacity, self.m))
+        self._rewards = np.zeros((self.n, capacity))
+        self._features[:, :self.t] = features
+        self._rewards[:, :self.t] = rewards
+        self.phi_y = np.asarray(state["phi_y"], dtype=np.float64).reshape(self.n, self.m)
         self.gram = np.asarray(state["gram"], dtype=np.float64)
         self.theta_hat = np.asarray(state["theta_hat"], dtype=np.float64)
         self.theta_tilde = np.asarray(state["theta_tilde"], dtype=np.float64)

@@ -17,43 +17,54 @@ from auction_envs.oracles.exchange import UtilityFamily
 def quasi_likelihood_estimate(features: np.ndarray, rewards: np.ndarray, family: UtilityFamily,
                               start: np.ndarray, ridge: float = 1e-8, max_iter: int = 50,
                               tol: float = 1e-10) -> np.ndarray:
-    """The GLM quasi-likelihood estimate of ``theta`` from ``(phi_s, y_s)``, shape ``(m,)``.
+    """The GLM quasi-likelihood estimate of ``theta`` from ``(phi_s, y_s)``.
 
-    For the identity link (Amdahl, linear) this is least squares; otherwise damped Newton from
-    ``start``. A tiny ``ridge`` keeps the Hessian invertible before the design has full rank.
+    ``features`` ``(..., t, m)``, ``rewards`` ``(..., t)``, ``start`` ``(..., m)``: leading axes
+    are independent problems (one per agent), solved together. For the identity link (Amdahl,
+    linear) this is least squares; otherwise damped Newton from ``start`` (Armijo backtracking per
+    problem; a problem stops once its objective or its step stalls). A tiny ``ridge`` keeps the
+    Hessian invertible before the design has full rank.
     """
     phi = np.asarray(features, dtype=np.float64)
     y = np.asarray(rewards, dtype=np.float64)
-    m = phi.shape[1]
+    m = phi.shape[-1]
+    eye = ridge * np.eye(m)
     if family.name != "ces" or family.rho == 1.0:
-        gram = phi.T @ phi + ridge * np.eye(m)
-        return np.linalg.solve(gram, phi.T @ y)
+        gram = np.swapaxes(phi, -1, -2) @ phi + eye
+        return np.linalg.solve(gram, (np.swapaxes(phi, -1, -2) @ y[..., None]))[..., 0]
 
-    def objective(theta: np.ndarray) -> float:
-        z = phi @ theta
-        return float(np.sum(family.link_antiderivative(z) - y * z) + 0.5 * ridge * theta @ theta)
+    def objective(theta: np.ndarray) -> np.ndarray:
+        z = (phi @ theta[..., None])[..., 0]
+        return (np.sum(family.link_antiderivative(z) - y * z, axis=-1)
+                + 0.5 * ridge * np.sum(theta * theta, axis=-1))
 
-    theta = np.asarray(start, dtype=np.float64).copy()
+    theta = np.array(start, dtype=np.float64)
     value = objective(theta)
+    running = np.ones(theta.shape[:-1], dtype=bool)
     for _ in range(max_iter):
-        z = phi @ theta
-        grad = phi.T @ (family.link(z) - y) + ridge * theta
+        z = (phi @ theta[..., None])[..., 0]
+        grad = (np.swapaxes(phi, -1, -2) @ (family.link(z) - y)[..., None])[..., 0] + ridge * theta
         weights = family.link_derivative(z)
-        hessian = (phi * weights[:, None]).T @ phi + ridge * np.eye(m)
+        hessian = np.swapaxes(phi * weights[..., None], -1, -2) @ phi + eye
         try:
-            step = np.linalg.solve(hessian, grad)
+            step = np.linalg.solve(hessian, grad[..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = grad
-        size = 1.0
-        while True:
-            candidate = theta - size * step
-            new_value = objective(candidate)
-            if new_value <= value - 1e-4 * size * grad @ step or size < 1e-10:
+        size = np.ones_like(value)
+        decrease = np.sum(grad * step, axis=-1)
+        for _halving in range(40):  # Armijo backtracking, every problem at once
+            new_value = objective(theta - size[..., None] * step)
+            accepted = (new_value <= value - 1e-4 * size * decrease) | (size < 1e-10)
+            if np.all(accepted):
                 break
-            size *= 0.5
-        theta, done = candidate, abs(value - new_value) <= tol * max(1.0, abs(value))
-        value = new_value
-        if done or np.linalg.norm(size * step) <= tol * max(1.0, np.linalg.norm(theta)):
+            size = np.where(accepted, size, 0.5 * size)
+        move = np.where(running[..., None], size[..., None] * step, 0.0)
+        theta = theta - move
+        stalled = (np.abs(value - new_value) <= tol * np.maximum(1.0, np.abs(value))) | (
+            np.linalg.norm(move, axis=-1) <= tol * np.maximum(1.0, np.linalg.norm(theta, axis=-1)))
+        value = np.where(running, new_value, value)
+        running &= ~stalled
+        if not np.any(running):
             break
     return theta
 

@@ -33,8 +33,10 @@ class ProportionalResponseTrader:
 
     def __init__(self, n_goods: int, family: str = "ces", *, rho: float | None = None,
                  F: Any = None, agent_index: int = 0, exploration: float = 0.0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, layout: Any = None) -> None:
         self.m = int(n_goods)
+        #: the env's observation layout (``env.unwrapped.layout``): fields are read by name
+        self.layout = layout
         F_arr = None if F is None else np.asarray(F, dtype=np.float64)
         if F_arr is not None and F_arr.ndim == 2:
             F_arr = F_arr[agent_index]
@@ -45,21 +47,21 @@ class ProportionalResponseTrader:
         self.rewards: list[float] = []
         self.theta_estimate = np.ones(self.m)
 
-    def _theta(self, observation: np.ndarray) -> np.ndarray:
-        theta = observation[4 * self.m + 2:5 * self.m + 2].astype(np.float64)
+    def _theta(self, fields: dict[str, np.ndarray]) -> np.ndarray:
+        theta = fields["theta"]
         if np.any(theta > 0):
             return theta
         return np.maximum(self.theta_estimate, 1e-6)
 
     def act(self, observation: np.ndarray, explore: bool = True) -> np.ndarray:
-        observation = np.asarray(observation, dtype=np.float64)
+        fields = self.layout.unpack(observation)
         m = self.m
-        allocation = observation[m:2 * m]
-        theta = self._theta(observation)
+        allocation = fields["allocation"]
+        theta = self._theta(fields)
         if not np.any(allocation > 0):  # first round: spend in proportion to theta
             weights = theta.copy()
         else:
-            weights = theta * self.family.phi_elasticity(allocation)
+            weights = self.family.prd_contribution(theta)(allocation)
             if not np.any(weights > 0):
                 weights = theta.copy()
         if explore and self.exploration > 0:
@@ -68,10 +70,10 @@ class ProportionalResponseTrader:
 
     def observe(self, transition: AgentTransition) -> None:
         m = self.m
-        observation = np.asarray(transition.next_observation, dtype=np.float64)
-        if np.any(observation[4 * m + 2:5 * m + 2] > 0):
+        fields = self.layout.unpack(transition.next_observation)
+        if np.any(fields["theta"] > 0):
             return  # preferences known: nothing to estimate
-        allocation = np.asarray(transition.info.get("allocation", observation[m:2 * m]))
+        allocation = np.asarray(transition.info.get("allocation", fields["allocation"]))
         self.features.append(self.family.phi(allocation))
         self.rewards.append(float(transition.reward))
         if len(self.features) >= m:
@@ -109,7 +111,7 @@ def proportional_response_traders(env: Any, seed: int | None = None, exploration
     seeds = np.random.SeedSequence(seed).spawn(len(market.possible_agents))
     return Independent({
         agent: ProportionalResponseTrader(market.n_goods, family, agent_index=i,
-                                          exploration=exploration,
+                                          exploration=exploration, layout=market.layout,
                                           seed=int(seeds[i].generate_state(1)[0]), **params)
         for i, agent in enumerate(market.possible_agents)
     })

@@ -11,7 +11,13 @@ from auction_envs.mechanisms.double_auction import (
 )
 from auction_envs.mechanisms.proportional import proportional_allocation
 from auction_envs.mechanisms.second_price import second_price
-from auction_envs.mechanisms.trading_post import proportional_response_step, trading_post
+from auction_envs.mechanisms.trading_post import (
+    PRDResult,
+    budgets_at,
+    proportional_response_dynamics,
+    proportional_response_step,
+    trading_post,
+)
 from auction_envs.mechanisms.vcg import (
     clarke_payments,
     dvcg_delta,
@@ -24,7 +30,9 @@ __all__ = [
     "MECHANISM_RULES",
     "CDARARules",
     "ICAARules",
+    "PRDResult",
     "RTRMRules",
+    "budgets_at",
     "clarke_payments",
     "dvcg_delta",
     "dvcg_perturbation",
@@ -33,6 +41,7 @@ __all__ = [
     "jain_index",
     "perturbation_norm",
     "proportional_allocation",
+    "proportional_response_dynamics",
     "proportional_response_step",
     "saw_preference",
     "second_price",

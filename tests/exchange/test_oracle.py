@@ -190,3 +190,18 @@ def test_amdahl_prd_rule_theta_s_x_has_non_ce_fixed_points():
     x_ce, p_ce = competitive_equilibrium(theta, e, fam)
     assert np.sum(np.all(x_ce > 1e-9, axis=1)) >= 1  # an interior agent
     assert np.abs(p - p_ce).sum() > 1e-3
+
+
+def test_prd_batched_over_economies_equals_one_at_a_time():
+    from auction_envs.oracles.exchange import market_demand  # noqa: F401  (public)
+
+    for family, params in (("ces", {"rho": 0.5}), ("amdahl", {"F": 0.7})):
+        instances = [_instance(k, 4, 3) for k in range(3)]
+        theta = np.stack([t for t, _ in instances])
+        e = np.stack([e for _, e in instances])
+        batched = proportional_response_dynamics(theta, e, family, max_iter=40, tol=0.0, **params)
+        assert batched.residuals.shape == (40, 3)
+        for k, (t, ek) in enumerate(instances):
+            single = proportional_response_dynamics(t, ek, family, max_iter=40, tol=0.0, **params)
+            np.testing.assert_allclose(batched.spending[k], single.spending, rtol=1e-13)
+            np.testing.assert_allclose(batched.residuals[:, k], single.residuals, rtol=1e-12)

@@ -1,18 +1,19 @@
 """The exchange economy of paper 003: traders' view, mechanism's view, the economy itself."""
 
+from auction_envs.envs.exchange.core import ExchangeCore, decode_action, encode_action, trade
 from auction_envs.envs.exchange.economy import Economy, sample_economy
-from auction_envs.envs.exchange.env import ExchangeEconomyEnv
-from auction_envs.envs.exchange.mechanism import (
-    ExchangeMechanismEnv,
-    decode_action,
-    encode_action,
-)
+from auction_envs.envs.exchange.env import ExchangeEconomyEnv, trader_layout
+from auction_envs.envs.exchange.mechanism import ExchangeMechanismEnv, mechanism_layout
 
 __all__ = [
     "Economy",
+    "ExchangeCore",
     "ExchangeEconomyEnv",
     "ExchangeMechanismEnv",
     "decode_action",
     "encode_action",
+    "mechanism_layout",
     "sample_economy",
+    "trade",
+    "trader_layout",
 ]

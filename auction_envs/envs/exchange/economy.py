@@ -18,7 +18,6 @@ from auction_envs.oracles.exchange import (
     UtilityFamily,
     ce_loss,
     competitive_equilibrium,
-    make_family,
     sharing_incentive_loss,
 )
 
@@ -55,32 +54,6 @@ class Economy:
 
     def sharing_incentive_loss(self, allocation: np.ndarray) -> float:
         return sharing_incentive_loss(allocation, self.theta, self.endowments, self.family)
-
-
-def family_from_args(family: str, rho: float, F: Any, n_agents: int, n_goods: int
-                     ) -> UtilityFamily:
-    try:
-        return make_family(family, rho=rho, F=F, n_agents=n_agents, n_goods=n_goods)
-    except ValueError as error:
-        raise InvalidArgumentError("family/rho/F", (family, rho, F), str(error)) from None
-
-
-def check_counts(n_agents: Any, n_goods: Any) -> None:
-    for name, value in (("n_agents", n_agents), ("n_goods", n_goods)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise InvalidArgumentError(name, value, "a positive integer")
-    if n_agents < 2:
-        raise InvalidArgumentError("n_agents", n_agents, "at least 2 (an exchange needs two)")
-
-
-def check_theta_range(theta_range: Any) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in theta_range)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError("theta_range", theta_range, "a pair (low, high)") from None
-    if not (np.isfinite(low) and np.isfinite(high) and 0 < low <= high):
-        raise InvalidArgumentError("theta_range", theta_range, "finite with 0 < low <= high")
-    return low, high
 
 
 def check_fixed(name: str, value: Any, shape: tuple[int, int], columns_sum_to_one: bool

@@ -1,15 +1,29 @@
-"""The traders' view of the exchange economy: a repeated trading post with bandit feedback."""
+"""The traders' view of the exchange economy: a repeated trading post with bandit feedback, a
+thin shell over :class:`~auction_envs.envs.exchange.core.ExchangeCore`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
-from auction_envs.envs.exchange.base import ExchangeBaseEnv
-from auction_envs.envs.exchange.economy import check_counts
-from auction_envs.mechanisms.trading_post import trading_post
+from auction_envs.core.checks import check_bool
+from auction_envs.core.layout import Field, ObservationLayout, float32_box
+from auction_envs.envs.exchange.base import ExchangeBaseEnv, check_sizes
+
+
+def trader_layout(n_goods: int) -> ObservationLayout:
+    """A trader's observation fields, in order."""
+    m = n_goods
+    return ObservationLayout([
+        Field("split", m, 0.0, 1.0, description="her budget shares s_i"),
+        Field("allocation", m, 0.0, 1.0, description="her bundle x_i"),
+        Field("prices", m, 0.0, 1.0, description="prices p"),
+        Field("budget", 1, 0.0, 1.0, description="next budget p . e_i"),
+        Field("noisy_utility", 1, description="her noisy utility (the reward)"),
+        Field("endowment", m, 0.0, 1.0, description="her endowment e_i"),
+        Field("theta", m, 0.0, np.inf, description="her preferences theta_i (zeros if hidden)"),
+    ])
 
 
 class ExchangeEconomyEnv(ExchangeBaseEnv):
@@ -35,11 +49,20 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
     all-zero action splits uniformly); spending is ``b_ij = B_i s_ij``.
 
     ## Observation Space
-    ``Box(float32, shape=(5 n_goods + 2,))`` per trader, the round just played:
-    ``[split s_i (m), allocation x_i (m), prices p (m), next budget p . e_i (1), noisy utility (1),
-    endowment e_i (m), theta_i (m)]``. ``theta_i`` (her own preferences, which a trader knows) is
-    zeros with ``reveal_preferences=False``. After ``reset``: split, allocation and utility are 0,
-    prices uniform.
+    ``Box(float32, shape=(5 n_goods + 2,))`` per trader, the round just played; fields by name in
+    ``env.unwrapped.layout`` (``layout.unpack(obs)["allocation"]``):
+
+    | entries | field | bounds | meaning |
+    |---|---|---|---|
+    | 0 – m−1 | `split` | [0, 1] | her budget shares s_i |
+    | m – 2m−1 | `allocation` | [0, 1] | her bundle x_i |
+    | 2m – 3m−1 | `prices` | [0, 1] | prices p |
+    | 3m | `budget` | [0, 1] | next budget p . e_i |
+    | 3m+1 | `noisy_utility` | [−∞, ∞] | her noisy utility (the reward) |
+    | 3m+2 – 4m+1 | `endowment` | [0, 1] | her endowment e_i |
+    | 4m+2 – 5m+1 | `theta` | [0, ∞] | her preferences theta_i (zeros if `reveal_preferences=False`) |
+
+    After ``reset``: split, allocation and utility are 0, prices uniform.
 
     ## Rewards
     The noisy utility ``y_i = u_i(x_i) + noise_std * N(0, 1)``.
@@ -47,6 +70,7 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
     ## Infos
     After each step, per trader: ``split``, ``spending``, ``allocation``, ``prices``, ``budget``
     (next round's), ``noisy_utility``. After ``reset``: ``prices``, ``budget``, ``endowment``.
+    Every array is a copy (changing it changes neither ``state()`` nor ``metrics()``).
 
     ## Starting State
     At every ``reset`` a new economy is drawn from the seed (``theta_ij ~ U(theta_range)``,
@@ -64,110 +88,95 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
 
     ## Arguments
     * ``n_agents`` (5), ``n_goods`` (3); ``family`` (``"ces"``; or ``"linear"``, ``"amdahl"``),
-      ``rho`` (0.5, CES), ``F`` (0.8, Amdahl: scalar or ``(n, m)``) [decision: the paper gives no
+      ``rho`` (None: 0.5, CES only),
+      ``F`` (None: 0.8, Amdahl only: scalar, ``(m,)`` or ``(n, m)``) [decision: the paper gives no
       values]; ``theta``, ``endowments`` (fixed economy, else drawn per episode);
       ``theta_range`` ((0.1, 1)); ``noise_std`` (0.05) [decision]; ``reveal_preferences`` (True);
       ``max_cycles`` (1000), ``render_mode``, ``action_policy``.
 
     ## Version History
-    * v0: initial release.
+    * v0: initial release. Later changes within v0 (seeded trajectories differ in the last bits
+      only): the CE is polished by a batched Newton on the closed-form demand; the CE
+      verification is relative to each agent's own budget and best utility; ``family="linear"``
+      is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
+      Amdahl) and a non-boolean ``reveal_preferences`` are rejected; ``endowments`` attribute
+      (exact values); infos are copies (they were views of the env's state).
     """
 
-    def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces", rho: float = 0.5,
-                 F: Any = 0.8, theta: Any = None, endowments: Any = None,
-                 theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
+    def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
+                 rho: float | None = None, F: Any = None, theta: Any = None,
+                 endowments: Any = None, theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
                  reveal_preferences: bool = True, max_cycles: int = 1000,
                  render_mode: str | None = None, action_policy: str = "raise") -> None:
-        check_counts(n_agents, n_goods)
-        self.possible_agents = [f"trader_{i}" for i in range(n_agents)]
-        super().__init__(n_agents=n_agents, n_goods=n_goods, family=family, rho=rho, F=F,
+        n_agents, n_goods = check_sizes(n_agents, n_goods)
+        self.reveal_preferences = check_bool("reveal_preferences", reveal_preferences)
+        super().__init__(possible_agents=[f"trader_{i}" for i in range(n_agents)],
+                         n_agents=n_agents, n_goods=n_goods, family=family, rho=rho, F=F,
                          theta=theta, endowments=endowments, theta_range=theta_range,
                          noise_std=noise_std, max_cycles=max_cycles, render_mode=render_mode,
                          action_policy=action_policy)
-        self.reveal_preferences = bool(reveal_preferences)
         m = self.n_goods
-        low = np.zeros(5 * m + 2, dtype=np.float32)
-        high = np.ones(5 * m + 2, dtype=np.float32)
-        low[3 * m + 1] = -np.inf
-        high[3 * m + 1] = np.inf
-        high[4 * m + 2:] = np.inf
-        observation_space = spaces.Box(low, high, dtype=np.float32)
-        action_space = spaces.Box(0.0, 1.0, shape=(m,), dtype=np.float32)
+        self.layout = trader_layout(m)
+        observation_space = self.layout.space()
+        action_space = float32_box(0.0, 1.0, (m,))
         self._set_spaces(
             observation_spaces=dict.fromkeys(self.possible_agents, observation_space),
             action_spaces=dict.fromkeys(self.possible_agents, action_space),
-            state_space=spaces.Box(0.0, 1.0, shape=(m + self.n_agents * m + 1,), dtype=np.float32),
+            state_space=float32_box(0.0, 1.0, (m + self.n_agents * m + 1,)),
         )
-        self._reset_market({})
 
     # ------------------------------------------------------------------ market hooks
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self._new_episode_economy()
-        n, m = self.n_agents, self.n_goods
-        self._prices = np.full(m, 1.0 / m)
-        self._split = np.zeros((n, m))
-        self._allocation = np.zeros((n, m))
-        self._noisy_utility = np.zeros(n)
-        self._ce_loss_sum = 0.0
-        self._last_ce_loss = float("nan")
-        budgets = self.economy.endowments @ self._prices
-        return {agent: {"prices": self._prices.copy(), "budget": float(budgets[i]),
-                        "endowment": self.economy.endowments[i].copy()}
+        m = self.n_goods
+        core = self._new_core(prices=np.full(m, 1.0 / m))
+        endowments = core.economy.endowments
+        budgets = endowments @ core.prices
+        return {agent: {"prices": core.prices.copy(), "budget": float(budgets[i]),
+                        "endowment": endowments[i].copy()}
                 for i, agent in enumerate(self.possible_agents)}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         weights = np.stack([actions[agent] for agent in self.possible_agents])
-        totals = weights.sum(axis=1, keepdims=True)
-        split = np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0),
-                         1.0 / self.n_goods)
-        budgets = self.economy.endowments @ self._prices
-        spending = budgets[:, None] * split
-        allocation, prices = trading_post(spending)
-        utilities = self.economy.utilities(allocation)
-        noisy = self._noisy(utilities)
-        self._last_ce_loss = self.economy.ce_loss(allocation, prices)
-        self._ce_loss_sum += self._last_ce_loss
-        self._split, self._allocation, self._prices = split, allocation, prices
-        self._noisy_utility = noisy
-        next_budgets = self.economy.endowments @ prices
+        outcome = self.core.step_traders(weights)
+        noisy = self.core.noisy_utilities
         infos = {
-            agent: {"split": split[i], "spending": spending[i], "allocation": allocation[i],
-                    "prices": prices.copy(), "budget": float(next_budgets[i]),
-                    "noisy_utility": float(noisy[i])}
+            agent: {"split": outcome.split[i].copy(), "spending": outcome.spending[i].copy(),
+                    "allocation": outcome.allocation[i].copy(), "prices": outcome.prices.copy(),
+                    "budget": float(outcome.next_budgets[i]), "noisy_utility": float(noisy[i])}
             for i, agent in enumerate(self.possible_agents)
         }
         return dict(zip(self.possible_agents, noisy.tolist())), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
-        m = self.n_goods
-        e = self.economy.endowments
-        budgets = e @ self._prices
-        out = {}
-        for i, agent in enumerate(self.agents):
-            observation = np.empty(5 * m + 2)
-            observation[:m] = self._split[i]
-            observation[m:2 * m] = self._allocation[i]
-            observation[2 * m:3 * m] = self._prices
-            observation[3 * m] = budgets[i]
-            observation[3 * m + 1] = self._noisy_utility[i]
-            observation[3 * m + 2:4 * m + 2] = e[i]
-            observation[4 * m + 2:] = self.economy.theta[i] if self.reveal_preferences else 0.0
-            observation[:3 * m + 1] = np.clip(observation[:3 * m + 1], 0.0, 1.0)
-            out[agent] = observation.astype(np.float32)
-        return out
+        core = self.core
+        e = core.economy.endowments
+        budgets = e @ core.prices
+        theta = core.economy.theta if self.reveal_preferences else np.zeros_like(e)
+        rows = [i for i, agent in enumerate(self.possible_agents) if agent in self.agents]
+        packed = self.layout.pack({
+            "split": np.clip(core.split[rows], 0.0, 1.0),
+            "allocation": np.clip(core.allocation[rows], 0.0, 1.0),
+            "prices": np.broadcast_to(np.clip(core.prices, 0.0, 1.0), (len(rows), self.n_goods)),
+            "budget": np.clip(budgets[rows], 0.0, 1.0), "noisy_utility": core.noisy_utilities[rows],
+            "endowment": e[rows], "theta": theta[rows]}, batch_shape=(len(rows),))
+        return {self.possible_agents[i]: packed[k] for k, i in enumerate(rows)}
 
     # ------------------------------------------------------------------ reference and metrics
     def state(self) -> np.ndarray:
+        self._require_reset("state")
+        core = self.core
         progress = min(self.num_cycles / self.max_cycles, 1.0)
-        return np.clip(np.concatenate([self._prices, self._allocation.ravel(), [progress]]),
+        return np.clip(np.concatenate([core.prices, core.allocation.ravel(), [progress]]),
                        0.0, 1.0).astype(np.float32)
 
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomy ({self.family_name}) round {self.num_cycles}/{self.max_cycles}"]
-        lines.append(f"  prices {np.array2string(self._prices, precision=4)}  CE prices "
-                     f"{np.array2string(self._ce_prices, precision=4)}")
-        if self.num_cycles:
+        if self.core is None:
+            return lines[0]
+        lines.append(f"  prices {np.array2string(self.core.prices, precision=4)}  CE prices "
+                     f"{np.array2string(self.core.ce_prices, precision=4)}")
+        if self.core.rounds:
             m = self.metrics()
             lines.append(f"  CE loss {m['ce_loss']:.4e}  SI loss {m['sharing_incentive_loss']:.4e}"
                          f"  |p - p*|_1 {m['price_distance']:.3e}")

@@ -1,37 +1,33 @@
-"""The mechanism's view of the exchange economy (the paper's setting)."""
+"""The mechanism's view of the exchange economy (the paper's setting): a thin shell over
+:class:`~auction_envs.envs.exchange.core.ExchangeCore`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 
-from auction_envs.envs.exchange.base import ExchangeBaseEnv
-from auction_envs.envs.exchange.economy import check_counts
+from auction_envs.core.layout import Field, ObservationLayout, float32_box
+from auction_envs.envs.exchange.base import ExchangeBaseEnv, check_sizes
+from auction_envs.envs.exchange.core import decode_action, encode_action
 
 MECHANISM = "mechanism"
 
-
-def decode_action(action: np.ndarray, n_agents: int, n_goods: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """``(allocation (n, m), prices (m,))`` from a mechanism action (see the env's Action Space)."""
-    action = np.asarray(action, dtype=np.float64)
-    weights = action[:n_agents * n_goods].reshape(n_agents, n_goods)
-    totals = weights.sum(axis=0, keepdims=True)
-    allocation = np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / n_agents)
-    price_weights = action[n_agents * n_goods:]
-    total = price_weights.sum()
-    prices = price_weights / total if total > 0 else np.full(n_goods, 1.0 / n_goods)
-    return allocation, prices
+__all__ = ["MECHANISM", "ExchangeMechanismEnv", "decode_action", "encode_action",
+           "mechanism_layout"]
 
 
-def encode_action(allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
-    """The action that :func:`decode_action` maps back to ``(allocation, prices)`` (a feasible
-    allocation with full columns and prices on the simplex are encoded exactly, as float64)."""
-    allocation = np.clip(np.asarray(allocation, dtype=np.float64), 0.0, 1.0)
-    prices = np.clip(np.asarray(prices, dtype=np.float64), 0.0, 1.0)
-    return np.concatenate([allocation.ravel(), prices])
+def mechanism_layout(n_agents: int, n_goods: int) -> ObservationLayout:
+    """The mechanism's observation (and state) fields, in order."""
+    n, m = n_agents, n_goods
+    return ObservationLayout([
+        Field("allocation", n * m, 0.0, 1.0, description="last allocation, row-major (agent, good)"),
+        Field("prices", m, 0.0, 1.0, description="last prices"),
+        Field("reports", n, description="last noisy utility reports (the bandit feedback)"),
+        Field("endowments", n * m, 0.0, 1.0, description="endowments, row-major (float32: "
+              "exact values in `env.unwrapped.endowments`)"),
+        Field("progress", 1, 0.0, 1.0, description="round / max_cycles"),
+    ])
 
 
 class ExchangeMechanismEnv(ExchangeBaseEnv):
@@ -52,11 +48,19 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
     good ``j``) then ``m`` price weights. [decision] Softmax-free, normalized explicitly: allocation
     columns ``x_ij = a_ij / sum_k a_kj`` (every good fully allocated; an all-zero column is split
     equally), prices ``p = w / sum(w)`` (all-zero: uniform). A feasible allocation with full
-    columns and prices on the simplex are their own encoding (``encode_action``).
+    columns and prices on the simplex are their own encoding (``env.unwrapped.encode_action``).
 
     ## Observation Space
-    ``Box(float32, shape=(2 n m + m + n + 1,))``: ``[allocation (n m), prices (m), noisy reports
-    (n), endowments (n m), progress t/T (1)]``; allocation, prices and reports are 0 after reset.
+    ``Box(float32, shape=(2 n m + m + n + 1,))``, fields by name in ``env.unwrapped.layout``
+    (allocation, prices and reports are 0 after reset):
+
+    | entries | field | bounds | meaning |
+    |---|---|---|---|
+    | 0 – nm−1 | `allocation` | [0, 1] | last allocation, row-major (agent, good) |
+    | nm – nm+m−1 | `prices` | [0, 1] | last prices |
+    | nm+m – nm+m+n−1 | `reports` | [−∞, ∞] | last noisy utility reports (the bandit feedback) |
+    | nm+m+n – 2nm+m+n−1 | `endowments` | [0, 1] | endowments (float32; exact: `env.unwrapped.endowments`) |
+    | 2nm+m+n | `progress` | [0, 1] | round / max_cycles |
 
     ## Rewards
     Minus the CE loss of the chosen ``(allocation, prices)`` under the true utilities (paper eq.
@@ -64,8 +68,9 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
 
     ## Infos
     ``infos["mechanism"]``: ``reports`` (n noisy utilities, the bandit feedback), ``allocation``,
-    ``prices``, ``ce_loss``, ``sharing_incentive_loss``. After ``reset``: ``endowments`` and the
-    family's known parameters (``family``, ``rho`` or ``F``).
+    ``prices``, ``ce_loss``, ``sharing_incentive_loss`` (copies: changing them changes nothing).
+    After ``reset``: ``endowments`` (exact) and the family's known parameters (``family``,
+    ``rho`` or ``F``).
 
     ## Starting State
     A new economy per ``reset`` drawn from the seed (as the traders' view) unless ``theta`` /
@@ -82,53 +87,52 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
     As :class:`ExchangeEconomyEnv` (without ``reveal_preferences``); ``max_cycles`` (1000).
 
     ## Version History
-    * v0: initial release.
+    * v0: initial release. Later changes within v0 (seeded trajectories differ in the last bits
+      only): the CE is polished by a batched Newton on the closed-form demand; the CE
+      verification is relative to each agent's own budget and best utility; ``family="linear"``
+      is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
+      Amdahl) is rejected; ``endowments`` attribute (exact values); infos are copies.
     """
 
-    def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces", rho: float = 0.5,
-                 F: Any = 0.8, theta: Any = None, endowments: Any = None,
-                 theta_range: Any = (0.1, 1.0), noise_std: float = 0.05, max_cycles: int = 1000,
-                 render_mode: str | None = None, action_policy: str = "raise") -> None:
-        check_counts(n_agents, n_goods)
-        self.possible_agents = [MECHANISM]
-        super().__init__(n_agents=n_agents, n_goods=n_goods, family=family, rho=rho, F=F,
-                         theta=theta, endowments=endowments, theta_range=theta_range,
-                         noise_std=noise_std, max_cycles=max_cycles, render_mode=render_mode,
-                         action_policy=action_policy)
+    def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
+                 rho: float | None = None, F: Any = None, theta: Any = None,
+                 endowments: Any = None, theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
+                 max_cycles: int = 1000, render_mode: str | None = None,
+                 action_policy: str = "raise") -> None:
+        n_agents, n_goods = check_sizes(n_agents, n_goods)
+        super().__init__(possible_agents=[MECHANISM], n_agents=n_agents, n_goods=n_goods,
+                         family=family, rho=rho, F=F, theta=theta, endowments=endowments,
+                         theta_range=theta_range, noise_std=noise_std, max_cycles=max_cycles,
+                         render_mode=render_mode, action_policy=action_policy)
         n, m = self.n_agents, self.n_goods
-        size = 2 * n * m + m + n + 1
-        low = np.zeros(size, dtype=np.float32)
-        high = np.ones(size, dtype=np.float32)
-        low[n * m + m:n * m + m + n] = -np.inf
-        high[n * m + m:n * m + m + n] = np.inf
+        self.layout = mechanism_layout(n, m)
+        space = self.layout.space()
         self._set_spaces(
-            observation_spaces={MECHANISM: spaces.Box(low, high, dtype=np.float32)},
-            action_spaces={MECHANISM: spaces.Box(0.0, 1.0, shape=(n * m + m,), dtype=np.float32)},
-            state_space=spaces.Box(low, high, dtype=np.float32),
+            observation_spaces={MECHANISM: space},
+            action_spaces={MECHANISM: float32_box(0.0, 1.0, (n * m + m,))},
+            state_space=space,
         )
-        self._reset_market({})
+
+    @staticmethod
+    def encode_action(allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """The action that plays ``(allocation (..., n, m), prices (..., m))`` exactly."""
+        return encode_action(allocation, prices)
+
+    def decode_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(allocation, prices)`` that ``action`` plays (see Action Space)."""
+        return decode_action(action, self.n_agents, self.n_goods)
 
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        self._new_episode_economy()
-        n, m = self.n_agents, self.n_goods
-        self._allocation = np.zeros((n, m))
-        self._prices = np.zeros(m)
-        self._reports = np.zeros(n)
-        self._ce_loss_sum = 0.0
-        self._last_ce_loss = float("nan")
-        return {MECHANISM: {"endowments": self.economy.endowments.copy(), **self.family_params}}
+        core = self._new_core(prices=np.zeros(self.n_goods))
+        return {MECHANISM: {"endowments": core.economy.endowments.copy(), **self.family_params}}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        allocation, prices = decode_action(actions[MECHANISM], self.n_agents, self.n_goods)
-        reports = self._noisy(self.economy.utilities(allocation))
-        loss = self.economy.ce_loss(allocation, prices)
-        self._allocation, self._prices, self._reports = allocation, prices, reports
-        self._last_ce_loss = loss
-        self._ce_loss_sum += loss
-        info = {"reports": reports.copy(), "allocation": allocation.copy(),
-                "prices": prices.copy(), "ce_loss": loss,
-                "sharing_incentive_loss": self.economy.sharing_incentive_loss(allocation)}
+        core = self.core
+        allocation, prices, sharing = core.step_mechanism(actions[MECHANISM])
+        loss = core.last_ce_loss
+        info = {"reports": core.noisy_utilities.copy(), "allocation": allocation.copy(),
+                "prices": prices.copy(), "ce_loss": loss, "sharing_incentive_loss": sharing}
         return {MECHANISM: -loss}, {MECHANISM: info}, False
 
     def _observations(self) -> dict[str, np.ndarray]:
@@ -137,14 +141,17 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
         return {MECHANISM: self.state()}
 
     def state(self) -> np.ndarray:
-        progress = min(self.num_cycles / self.max_cycles, 1.0)
-        return np.concatenate([self._allocation.ravel(), self._prices, self._reports,
-                               self.economy.endowments.ravel(), [progress]]).astype(np.float32)
+        self._require_reset("state")
+        core = self.core
+        return self.layout.pack({
+            "allocation": core.allocation.ravel(), "prices": core.prices,
+            "reports": core.noisy_utilities, "endowments": core.economy.endowments.ravel(),
+            "progress": min(self.num_cycles / self.max_cycles, 1.0)})
 
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomyMechanism ({self.family_name}) round "
                  f"{self.num_cycles}/{self.max_cycles}"]
-        if self.num_cycles:
+        if self.core is not None and self.core.rounds:
             m = self.metrics()
             lines.append(f"  CE loss {m['ce_loss']:.4e}  mean {m['mean_ce_loss']:.4e}  "
                          f"|p - p*|_1 {m['price_distance']:.3e}")

@@ -18,8 +18,10 @@ TRADERS = "auction_envs.envs.exchange.env:ExchangeEconomyEnv"
 MECHANISM = "auction_envs.envs.exchange.mechanism:ExchangeMechanismEnv"
 GYM_ID = "auction_envs/ExchangeEconomyMechanismGym-v0"
 
-CES_KWARGS = {"n_agents": 5, "n_goods": 3, "family": "ces", "rho": 0.5, "max_cycles": 1000}
-AMDAHL_KWARGS = {"n_agents": 8, "n_goods": 2, "family": "amdahl", "F": 0.8, "max_cycles": 1000}
+# rho = 0.5 and F = 0.8 are the constructors' defaults for their family (so that ``family=`` can
+# be switched at make() without passing the other family's parameter)
+CES_KWARGS = {"n_agents": 5, "n_goods": 3, "family": "ces", "max_cycles": 1000}
+AMDAHL_KWARGS = {"n_agents": 8, "n_goods": 2, "family": "amdahl", "max_cycles": 1000}
 
 
 def make_mechanism_gym(render_mode: str | None = None, **kwargs: Any) -> gymnasium.Env:

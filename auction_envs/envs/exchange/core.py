@@ -1,0 +1,115 @@
+"""The exchange economy's core: numpy state and the two round rules, over joint action arrays.
+
+Nothing here knows agent ids, dicts or spaces (the shells, :mod:`.env` and :mod:`.mechanism`,
+convert). The round rules work over leading batch axes ``(..., n, m)``; the losses are the
+oracle's (one economy at a time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from auction_envs.envs.exchange.economy import Economy
+from auction_envs.mechanisms.trading_post import budgets_at, trading_post
+
+
+def split_from_weights(weights: np.ndarray) -> np.ndarray:
+    """Budget shares from non-negative spending weights ``(..., n, m)``: each row normalized
+    explicitly (no softmax); an all-zero row splits uniformly."""
+    weights = np.asarray(weights, dtype=np.float64)
+    totals = weights.sum(axis=-1, keepdims=True)
+    return np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / weights.shape[-1])
+
+
+def decode_action(action: np.ndarray, n_agents: int, n_goods: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(allocation (..., n, m), prices (..., m))`` from mechanism actions ``(..., n m + m)``:
+    allocation columns ``x_ij = a_ij / sum_k a_kj`` (an all-zero column is split equally), prices
+    ``w / sum(w)`` (all-zero: uniform)."""
+    action = np.asarray(action, dtype=np.float64)
+    weights = action[..., :n_agents * n_goods].reshape((*action.shape[:-1], n_agents, n_goods))
+    totals = weights.sum(axis=-2, keepdims=True)
+    allocation = np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / n_agents)
+    price_weights = action[..., n_agents * n_goods:]
+    total = price_weights.sum(axis=-1, keepdims=True)
+    prices = np.where(total > 0, price_weights / np.where(total > 0, total, 1.0), 1.0 / n_goods)
+    return allocation, prices
+
+
+def encode_action(allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
+    """The action that :func:`decode_action` maps back to ``(allocation, prices)`` (a feasible
+    allocation with full columns and prices on the simplex are encoded exactly, as float64)."""
+    allocation = np.clip(np.asarray(allocation, dtype=np.float64), 0.0, 1.0)
+    prices = np.clip(np.asarray(prices, dtype=np.float64), 0.0, 1.0)
+    flat = allocation.reshape((*allocation.shape[:-2], -1))
+    return np.concatenate([flat, prices], axis=-1)
+
+
+@dataclass
+class TradeRound:
+    """One trading-post round: shares, spending, allocation, the new prices, next budgets."""
+
+    split: np.ndarray
+    spending: np.ndarray
+    allocation: np.ndarray
+    prices: np.ndarray
+    next_budgets: np.ndarray
+
+
+def trade(endowments: np.ndarray, prices: np.ndarray, weights: np.ndarray) -> TradeRound:
+    """The traders' round: budgets ``p . e_i`` at last round's prices, split by the weights,
+    cleared by the trading post (``(..., n, m)`` arrays)."""
+    split = split_from_weights(weights)
+    budgets = budgets_at(endowments, prices)
+    spending = budgets[..., None] * split
+    allocation, new_prices = trading_post(spending)
+    return TradeRound(split, spending, allocation, new_prices, budgets_at(endowments, new_prices))
+
+
+class ExchangeCore:
+    """The state of one episode: the economy, the last round's allocation and prices, the noisy
+    utilities and the running CE loss. ``step_*`` take joint action arrays."""
+
+    def __init__(self, economy: Economy, noise_std: float, rng: np.random.Generator,
+                 prices: np.ndarray) -> None:
+        n, m = economy.theta.shape
+        self.economy = economy
+        self.noise_std = noise_std
+        self.rng = rng
+        self.ce_allocation, self.ce_prices = economy.equilibrium()
+        self.ce_utilities = economy.utilities(self.ce_allocation)
+        self.prices = prices
+        self.split = np.zeros((n, m))
+        self.allocation = np.zeros((n, m))
+        self.noisy_utilities = np.zeros(n)
+        self.rounds = 0
+        self.last_ce_loss = float("nan")
+        self.ce_loss_sum = 0.0
+
+    def _noisy(self, utilities: np.ndarray) -> np.ndarray:
+        return utilities + self.noise_std * self.rng.standard_normal(utilities.shape)
+
+    def _record(self, allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
+        """Apply an outcome: noisy utilities (the bandit feedback), CE loss; returns the former."""
+        noisy = self._noisy(self.economy.utilities(allocation))
+        self.last_ce_loss = self.economy.ce_loss(allocation, prices)
+        self.ce_loss_sum += self.last_ce_loss
+        self.allocation, self.prices, self.noisy_utilities = allocation, prices, noisy
+        self.rounds += 1
+        return noisy
+
+    def step_traders(self, weights: np.ndarray) -> TradeRound:
+        """Traders' round from spending weights ``(n, m)``."""
+        outcome = trade(self.economy.endowments, self.prices, weights)
+        self._record(outcome.allocation, outcome.prices)
+        self.split = outcome.split
+        return outcome
+
+    def step_mechanism(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Mechanism's round from its action ``(n m + m,)``: ``(allocation, prices, SI loss)``."""
+        n, m = self.economy.theta.shape
+        allocation, prices = decode_action(action, n, m)
+        self._record(allocation, prices)
+        return allocation, prices, self.economy.sharing_incentive_loss(allocation)
