@@ -130,14 +130,10 @@ def _random(env: Any, seed: int) -> Learner:
 
 
 def _bandit_ce(greedy: bool) -> Callable[..., Learner]:
-    def build(env: Any, seed: int) -> Learner:
+    def build(env: Any, seed: int, **overrides: Any) -> Learner:
         from agents.exchange import BanditCE, GreedyCE
 
-        market = env.unwrapped
-        params = dict(market.family_params)
-        family = params.pop("family")
-        cls = GreedyCE if greedy else BanditCE
-        return cls(market.n_agents, market.n_goods, family, seed=seed, **params)
+        return (GreedyCE if greedy else BanditCE).from_env(env, seed=seed, **overrides)
     return build
 
 

@@ -110,10 +110,10 @@ BOARDS: tuple[Board, ...] = (
           exploitability=_exchange_exploitability),
     Board("auction_envs/V2XOffloadingHighContention", "ofr", False, "PassiveV2X", None,
           "paper 000: DRACO ≈ 30% below passive at capacity 60 (met: ≤ 0.7 × passive)",
-          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1500, "full": 20000}),
+          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000}),
     Board("auction_envs/V2XOffloading", "ofr", False, "PassiveV2X", None,
           "paper 000: DRACO ≈ 40% below passive on average (met: ≤ 0.7 × passive)",
-          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1500, "full": 20000}),
+          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000}),
     Board("auction_envs/CloudDoubleAuction", "total_provider_utility", True, "FixedMarkup1.2", None,
           "beats the best fixed markup on the board (met: ≥ the best scripted IQM)",
           lambda v, c: v >= c["best_scripted"], {"quick": 200, "full": 2000}),
@@ -259,11 +259,12 @@ def aggregate(runs: list[dict], reps: int = 2000) -> dict[str, Any]:
                                                        -ref if not board.higher_is_better else ref)
             else:
                 poi = None
-            scores = _scores(mine, random_values, board.reference_value, reference_values)
+            scores = _scores(mine, random_values, board.reference_value, reference_values,
+                             board.higher_is_better)
             if scores.size:
                 normalized.setdefault(learner, {})[market] = scores
             returns = _scores(_paired(market_runs, learner, "return"), random_returns, None,
-                              reference_returns)
+                              reference_returns, True)
             exploit = [run["exploitability"] for run in market_runs
                        if run["learner"] == learner and run["exploitability"] is not None]
             rows.append({
@@ -309,13 +310,17 @@ def _best_scripted(runs: list[dict], board: Board) -> float | None:
 
 
 def _scores(mine: dict[int, float], floor: dict[int, float], reference_value: float | None,
-            reference: dict[int, float]) -> np.ndarray:
+            reference: dict[int, float], higher_is_better: bool) -> np.ndarray:
     """Per seed ``(x - random) / (reference - random)``: 0 = the random policy, 1 = the reference
-    (the reference solution's value, else the reference learner's on the same seed)."""
+    (the reference solution's value, else the reference learner's on the same seed). A seed where
+    the reference does not beat the random policy has no score (the scale would be inverted)."""
     scores = []
     for seed, value in sorted(mine.items()):
         top = reference_value if reference_value is not None else reference.get(seed)
-        if seed not in floor or top is None or top == floor[seed]:
+        if seed not in floor or top is None:
+            continue
+        gap = top - floor[seed]
+        if (gap <= 0) if higher_is_better else (gap >= 0):
             continue
         scores.append((value - floor[seed]) / (top - floor[seed]))
     return np.array(scores)
