@@ -62,19 +62,9 @@ TARGET_SPEEDUP = 3.0
 # ---------------------------------------------------------------------------- worker side
 def fixed_action(space: Any, rng: np.random.Generator) -> Any:
     """A seeded valid action of ``space`` (Box: uniform in bounds, inf replaced by +-1)."""
-    from gymnasium import spaces
+    from auction_envs.testing.golden import sample_action
 
-    if isinstance(space, spaces.Box):
-        low = np.where(np.isfinite(space.low), space.low, -1.0).astype(np.float64)
-        high = np.where(np.isfinite(space.high), space.high, 1.0).astype(np.float64)
-        return np.clip(rng.uniform(low, high).astype(space.dtype), space.low, space.high)
-    if isinstance(space, spaces.Discrete):
-        return np.int64(space.start + rng.integers(space.n))
-    if isinstance(space, spaces.MultiDiscrete):
-        return (space.start + rng.integers(space.nvec)).astype(space.dtype)
-    if isinstance(space, spaces.MultiBinary):
-        return rng.integers(2, size=space.shape).astype(space.dtype)
-    raise TypeError(f"no fixed action for {space!r}")
+    return sample_action(space, rng, unbounded=1.0)
 
 
 def make_env(env_id: str, steps: int) -> Any:

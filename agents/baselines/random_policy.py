@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
+from auction_envs.testing.golden import sample_action
 
 #: stand-in bound for an infinite side of a Box (uniform sampling needs finite bounds)
 UNBOUNDED_SIDE = 1e3
@@ -26,15 +27,7 @@ class RandomPolicy:
         self.rng = np.random.default_rng(seed)
 
     def _sample(self, space: spaces.Space) -> np.ndarray:
-        if isinstance(space, spaces.Box):
-            low = np.where(np.isfinite(space.low), space.low, -UNBOUNDED_SIDE).astype(np.float64)
-            high = np.where(np.isfinite(space.high), space.high, UNBOUNDED_SIDE).astype(np.float64)
-            return np.clip(self.rng.uniform(low, high).astype(space.dtype), space.low, space.high)
-        if isinstance(space, spaces.Discrete):
-            return np.int64(space.start + self.rng.integers(space.n))
-        if isinstance(space, spaces.MultiDiscrete):
-            return (space.start + self.rng.integers(space.nvec)).astype(np.int64)
-        raise TypeError(f"RandomPolicy cannot sample {space!r}")
+        return sample_action(space, self.rng, unbounded=UNBOUNDED_SIDE)
 
     def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
         return {agent: self._sample(self.spaces[agent]) for agent in observations}

@@ -41,6 +41,8 @@ from pettingzoo.test import (
 from pettingzoo.test.state_test import state_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from auction_envs.testing.golden import sample_action
+
 EnvFn = Callable[..., ParallelEnv]
 FUZZ_EXAMPLES_VARIABLE = "AUCTION_ENVS_FUZZ_EXAMPLES"
 DEFAULT_FUZZ_EXAMPLES = 25
@@ -59,17 +61,7 @@ def _seeded_action_sampler(env: ParallelEnv, seed: int) -> Callable[[list[str]],
 
 
 def _sample(space: spaces.Space, rng: np.random.Generator) -> Any:
-    if isinstance(space, spaces.Box):
-        low = np.where(np.isfinite(space.low), space.low, -1e3).astype(np.float64)
-        high = np.where(np.isfinite(space.high), space.high, 1e3).astype(np.float64)
-        return rng.uniform(low, high).astype(space.dtype)
-    if isinstance(space, spaces.Discrete):
-        return np.int64(space.start + rng.integers(space.n))
-    if isinstance(space, spaces.MultiDiscrete):
-        return (space.start + rng.integers(space.nvec)).astype(space.dtype)
-    if isinstance(space, spaces.MultiBinary):
-        return rng.integers(2, size=space.shape).astype(space.dtype)
-    raise AssertionError(f"unsupported action space {space}")
+    return sample_action(space, rng)
 
 
 def _identical(a: Any, b: Any, where: str) -> None:

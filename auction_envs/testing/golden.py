@@ -89,11 +89,14 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def sample_action(space: spaces.Space, rng: np.random.Generator) -> np.ndarray:
-    """A reproducible action inside ``space`` (infinite bounds replaced by ±1e3)."""
+def sample_action(space: spaces.Space, rng: np.random.Generator, unbounded: float = 1e3
+                  ) -> np.ndarray:
+    """A reproducible action inside ``space``: uniform in a Box (an infinite side replaced by
+    ``±unbounded``), uniform choices for Discrete, MultiDiscrete and MultiBinary. The one sampler
+    of the golden records, the conformance suite, the benchmarks and ``RandomPolicy``."""
     if isinstance(space, spaces.Box):
-        low = np.where(np.isfinite(space.low), space.low, -1e3).astype(np.float64)
-        high = np.where(np.isfinite(space.high), space.high, 1e3).astype(np.float64)
+        low = np.where(np.isfinite(space.low), space.low, -unbounded).astype(np.float64)
+        high = np.where(np.isfinite(space.high), space.high, unbounded).astype(np.float64)
         return np.clip(rng.uniform(low, high).astype(space.dtype), space.low, space.high)
     if isinstance(space, spaces.Discrete):
         return np.asarray(space.start + rng.integers(space.n), dtype=np.int64)
