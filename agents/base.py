@@ -289,7 +289,9 @@ def check_state_like(state: Mapping[str, Any], like: Mapping[str, Any],
         elif isinstance(reference, np.ndarray):
             if not isinstance(value, np.ndarray):
                 raise CheckpointError(path, f"{name} is not an array")
-            if value.shape != reference.shape:
+            growable = reference.ndim and reference.shape[0] == 0  # an empty buffer that grows
+            if value.shape != reference.shape and not (
+                    growable and value.shape[1:] == reference.shape[1:]):
                 raise CheckpointError(path, f"{name} has shape {value.shape}; this learner needs "
                                             f"{reference.shape}")
             if _kind(value) != _kind(reference):

@@ -387,9 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_rtrm")
     parser.add_argument("--quick", action="store_true",
                         help=f"the quick budget {QUICK} (default: the full one {FULL})")
-    parser.add_argument("--env-id", default="auction_envs/CloudDoubleAuction-v0",
+    parser.add_argument("--env-id", default="auction_envs/CloudDoubleAuction-v1",
                         help="registered id of the market without fairness")
-    parser.add_argument("--fair-env-id", default="auction_envs/CloudDoubleAuctionFair-v0",
+    parser.add_argument("--fair-env-id", default="auction_envs/CloudDoubleAuctionFair-v1",
                         help="registered id with the fairness mechanism ('' to skip)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds 0..n-1 (>= 5 "
                         "for claims)")
