@@ -2,6 +2,7 @@
 
     auction-envs list            registered ids with one-line descriptions
     auction-envs info ID         an env's documentation, agents and spaces
+    auction-envs docs            write (or --check) one markdown page per env class
     auction-envs leaderboard     every learner on every market, ranked (see --help); needs the
                                  ``agents`` and ``benchmarks`` packages of this distribution
 """
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("list", help="list the registered environment ids with descriptions")
     info = commands.add_parser("info", help="show an environment's documentation and spaces")
     info.add_argument("env_id", help="a registered id, e.g. auction_envs/KellyGame-v0")
+    docs = commands.add_parser(
+        "docs", help="write one documentation page per env class (auction_envs.env_docs)")
+    docs.add_argument("--out", default="docs/envs", help="folder of the pages (default docs/envs)")
+    docs.add_argument("--check", action="store_true",
+                      help="write nothing; exit 1 when a page differs from what the code generates")
     commands.add_parser("leaderboard", add_help=False,
                         help="run the (env x learner x seed) leaderboard; "
                              "`auction-envs leaderboard --help` for its options")
@@ -61,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             print(format_registry())
+        elif args.command == "docs":
+            from auction_envs.env_docs import build
+
+            problems = build(args.out, check=args.check)
+            for problem in problems:
+                print(f"auction-envs docs: {problem}", file=sys.stderr)
+            if problems:
+                return 1
+            if not args.check:
+                print(f"wrote the env pages to {args.out}")
         else:
             print(_info(args.env_id))
     except auction_envs.EnvNotFoundError as error:
