@@ -189,7 +189,10 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             PettingZoo's test-suite sets ``env.max_cycles`` directly, so the horizon is read from
             this attribute at every step.
         render_mode: ``None``, ``"human"`` (prints the round summary), ``"ansi"`` (returns it)
-            or ``"rgb_array"`` where the market has a plot.
+            or ``"rgb_array"`` (an image: the market's own plot where it has one, else a bar
+            chart of the last rewards, :meth:`_render_rgb`). Every market accepts
+            ``"rgb_array"``, so Gymnasium-style callers (Stable-Baselines3 makes its envs with
+            ``render_mode="rgb_array"`` to record videos) work unchanged.
         action_policy: ``"raise"`` (default) rejects out-of-bounds actions with
             :class:`InvalidActionError`; ``"clip"`` clips them into the space. Malformed actions
             (wrong keys, types or shape, NaN or inf) are rejected under both policies.
@@ -207,6 +210,12 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     joint_action_array: ClassVar[bool] = False
     #: ``"shallow"`` (attributes and generator restored after a failed reset) or ``"deep"``.
     reset_snapshot: ClassVar[str] = "shallow"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        modes = list(cls.metadata.get("render_modes", []))
+        if "rgb_array" not in modes:  # the base class draws one for every market
+            cls.metadata = {**cls.metadata, "render_modes": [*modes, "rgb_array"]}
 
     def __init__(
         self,
@@ -313,6 +322,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 self.np_random_seed = seed
             self.agents = list(self.possible_agents)
             self.num_cycles = 0
+            self._last_rewards: dict[AgentID, float] = {}
             infos = self._reset_market(options)
             self._has_reset = True
             observations = self._observations()
@@ -371,6 +381,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             rewards = dict(zip(agents, values))
         if terminated or truncated:
             self.agents = []
+        if self.render_mode == "rgb_array":
+            self._last_rewards = rewards
         if self.render_mode == "human":
             self.render()
         return observations, rewards, terminations, truncations, infos
@@ -551,7 +563,30 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         raise NotImplementedError
 
     def _render_rgb(self) -> np.ndarray:
-        raise NotImplementedError
+        """A ``[240, W, 3]`` uint8 bar chart of the last step's rewards, one bar per agent.
+
+        Bars rise (green) or fall (red) from the middle line, scaled by the largest absolute
+        reward of that step; agents without a reward that step (not live, or before the first
+        step) have no bar. Markets with a plot of their own override this.
+        """
+        height, bar, gap = 240, 12, 4
+        agents = list(self.possible_agents)
+        width = max(240, len(agents) * (bar + gap) + gap)
+        image = np.full((height, width, 3), 255, dtype=np.uint8)
+        middle = height // 2
+        image[middle, :] = 128
+        rewards = getattr(self, "_last_rewards", None) or {}
+        values = np.array([rewards.get(agent, 0.0) for agent in agents], dtype=np.float64)
+        scale = float(np.max(np.abs(values))) if values.size else 0.0
+        if scale > 0 and np.isfinite(scale):
+            extent = np.rint(values / scale * (middle - 4)).astype(int)
+            for index, length in enumerate(extent):
+                left = gap + index * (bar + gap)
+                if length > 0:
+                    image[middle - length:middle, left:left + bar] = (46, 139, 87)
+                elif length < 0:
+                    image[middle + 1:middle + 1 - length, left:left + bar] = (200, 60, 60)
+        return image
 
 
 # ---------------------------------------------------------------------------- strict real numbers
