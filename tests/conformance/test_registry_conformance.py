@@ -15,28 +15,7 @@ import pytest
 import auction_envs
 from auction_envs.testing.conformance import ALL_CHECKS
 
-_INFOS_AT_RESET = ("reset() returns infos without the keys step() returns (TorchRL builds its "
-                   "info specs from the reset infos, issue 18): return the same keys, with "
-                   "neutral values, at reset")
-
 KNOWN_FAILURES: list[tuple[str, str, str]] = [
-    ("auction_envs/CloudDoubleAuction-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/CloudDoubleAuctionFair-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/CloudDoubleAuctionLowLoad-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/CloudDoubleAuctionLowLoadFair-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/ExchangeEconomy-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/ExchangeEconomyAmdahl-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/ExchangeEconomyMechanism-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/ExchangeEconomyMechanismAmdahl-v0", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicing-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingLearned-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingNVI-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingQVCG-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/IoVSlicingVCG-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloading-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingHighContention-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingIntersection-v1", "info_structure", _INFOS_AT_RESET),
-    ("auction_envs/V2XOffloadingIntersectionTest-v1", "info_structure", _INFOS_AT_RESET),
 ]
 _KNOWN = {(env_id, check): reason for env_id, check, reason in KNOWN_FAILURES}
 

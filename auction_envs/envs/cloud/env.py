@@ -245,8 +245,10 @@ class CloudDoubleAuctionEnv(MarketEnv):
     ## Infos
     Per provider after each step: ``offers`` (bundle price offered per slot, 0 for empty slots),
     ``won`` (1.0 per slot it won), ``payments`` (per slot), ``revenue``, ``base_cost``, ``wins``
-    (episode total), ``under_quota``. Empty dicts after ``reset``. ``env.unwrapped.last_matches`` holds
-    the step's match records, ``env.unwrapped.jobs`` every matched job of the episode.
+    (episode total), ``under_quota``. After ``reset`` the same keys with zeros (and the current
+    ``wins``, ``under_quota``), so wrappers (TorchRL) can build their specs from them.
+    ``env.unwrapped.last_matches`` holds the step's match records, ``env.unwrapped.jobs`` every
+    matched job of the episode.
 
     ## Starting State
     Empty providers, fresh base prices, buyer counters at zero; the first batch is in the
@@ -296,6 +298,8 @@ class CloudDoubleAuctionEnv(MarketEnv):
       the buyers who left at the end of this episode; (5) ``state()`` and ``metrics()`` before the
       first ``reset()`` raise ``ResetNeededError``; (6) low-load variants registered. Matching,
       pricing and payments of RTRM are unchanged.
+    * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zeros
+      (it returned empty dicts); infos are copies.
     * v0: initial release.
     """
 
@@ -462,7 +466,22 @@ class CloudDoubleAuctionEnv(MarketEnv):
         # other option keys are ignored (the PettingZoo API test passes arbitrary ones)
         fresh = check_bool("options['new_population']", options.get("new_population", False))
         self.market.reset(self.np_random, self.start_window, new_population=fresh)
-        return {agent: {} for agent in self.possible_agents}
+        slots = np.zeros((len(self.possible_agents), self.max_buyers))
+        zeros = [0.0] * len(self.possible_agents)
+        return self._infos(slots, slots, slots, zeros, zeros)
+
+    def _infos(self, offers: np.ndarray, won: np.ndarray, payments: np.ndarray,
+               revenue: list[float], base_cost: list[float]) -> dict[str, dict[str, Any]]:
+        """Per provider: the same keys and types at reset (zeros) and at every step."""
+        wins = self.market.wins.tolist()
+        under = self.market.under_quota().tolist()
+        return {
+            agent: {"offers": offers[i].copy(), "won": won[i].copy(),
+                    "payments": payments[i].copy(), "revenue": float(revenue[i]),
+                    "base_cost": float(base_cost[i]), "wins": int(wins[i]),
+                    "under_quota": bool(under[i])}
+            for i, agent in enumerate(self.possible_agents)
+        }
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
@@ -470,17 +489,11 @@ class CloudDoubleAuctionEnv(MarketEnv):
         outcome = self.market.step(multipliers, self.np_random)
         if self.num_cycles + 1 >= self.max_cycles:  # the last step: the buyers' episode ends
             self.market.end_episode()
-        rewards = outcome.rewards
-        wins = self.market.wins.tolist()
-        under = self.market.under_quota().tolist()
-        revenue, base_cost = outcome.revenue.tolist(), outcome.base_cost.tolist()
-        infos = {
-            agent: {"offers": outcome.offers[i], "won": outcome.won[i],
-                    "payments": outcome.payments[i], "revenue": revenue[i],
-                    "base_cost": base_cost[i], "wins": wins[i], "under_quota": under[i]}
-            for i, agent in enumerate(self.possible_agents)
-        }
-        return dict(zip(self.possible_agents, rewards.tolist())), infos, False
+        infos = self._infos(np.asarray(outcome.offers, dtype=np.float64),
+                            np.asarray(outcome.won, dtype=np.float64),
+                            np.asarray(outcome.payments, dtype=np.float64),
+                            outcome.revenue.tolist(), outcome.base_cost.tolist())
+        return dict(zip(self.possible_agents, outcome.rewards.tolist())), infos, False
 
     # ------------------------------------------------------------------ observations and state
     def _observation_values(self) -> dict[str, Any]:

@@ -69,8 +69,9 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
 
     ## Infos
     After each step, per trader: ``split``, ``spending``, ``allocation``, ``prices``, ``budget``
-    (next round's), ``noisy_utility``. After ``reset``: ``prices``, ``budget``, ``endowment``.
-    Every array is a copy (changing it changes neither ``state()`` nor ``metrics()``).
+    (next round's), ``noisy_utility``, ``endowment``. After ``reset`` the same keys (zeros for
+    ``split``, ``spending``, ``allocation``, ``noisy_utility``), so wrappers (TorchRL) can build
+    their specs from them. Every array is a copy (changing it changes neither ``state()`` nor ``metrics()``).
 
     ## Starting State
     At every ``reset`` a new economy is drawn from the seed (``theta_ij ~ U(theta_range)``,
@@ -100,7 +101,8 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
       verification is relative to each agent's own budget and best utility; ``family="linear"``
       is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
       Amdahl) and a non-boolean ``reveal_preferences`` are rejected; ``endowments`` attribute
-      (exact values); infos are copies (they were views of the env's state).
+      (exact values); infos are copies (they were views of the env's state); (issue 18)
+      reset and step infos carry the same keys.
     """
 
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
@@ -129,23 +131,30 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         m = self.n_goods
         core = self._new_core(prices=np.full(m, 1.0 / m))
-        endowments = core.economy.endowments
-        budgets = endowments @ core.prices
-        return {agent: {"prices": core.prices.copy(), "budget": float(budgets[i]),
-                        "endowment": endowments[i].copy()}
-                for i, agent in enumerate(self.possible_agents)}
+        zeros = np.zeros((self.n_agents, m))
+        return self._infos(zeros, zeros, zeros, core.prices,
+                           core.economy.endowments @ core.prices, np.zeros(self.n_agents))
+
+    def _infos(self, split: np.ndarray, spending: np.ndarray, allocation: np.ndarray,
+               prices: np.ndarray, budgets: np.ndarray, noisy: np.ndarray
+               ) -> dict[str, dict[str, Any]]:
+        """Per trader: the same keys and types at reset (zeros) and at every step; copies."""
+        endowments = self.core.economy.endowments
+        return {
+            agent: {"split": split[i].copy(), "spending": spending[i].copy(),
+                    "allocation": allocation[i].copy(), "prices": prices.copy(),
+                    "budget": float(budgets[i]), "noisy_utility": float(noisy[i]),
+                    "endowment": endowments[i].copy()}
+            for i, agent in enumerate(self.possible_agents)
+        }
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         weights = np.stack([actions[agent] for agent in self.possible_agents])
         outcome = self.core.step_traders(weights)
         noisy = self.core.noisy_utilities
-        infos = {
-            agent: {"split": outcome.split[i].copy(), "spending": outcome.spending[i].copy(),
-                    "allocation": outcome.allocation[i].copy(), "prices": outcome.prices.copy(),
-                    "budget": float(outcome.next_budgets[i]), "noisy_utility": float(noisy[i])}
-            for i, agent in enumerate(self.possible_agents)
-        }
+        infos = self._infos(outcome.split, outcome.spending, outcome.allocation, outcome.prices,
+                            outcome.next_budgets, noisy)
         return dict(zip(self.possible_agents, noisy.tolist())), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:

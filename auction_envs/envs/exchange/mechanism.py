@@ -68,9 +68,10 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
 
     ## Infos
     ``infos["mechanism"]``: ``reports`` (n noisy utilities, the bandit feedback), ``allocation``,
-    ``prices``, ``ce_loss``, ``sharing_incentive_loss`` (copies: changing them changes nothing).
-    After ``reset``: ``endowments`` (exact) and the family's known parameters (``family``,
-    ``rho`` or ``F``).
+    ``prices``, ``ce_loss``, ``sharing_incentive_loss`` and ``endowments`` (exact; copies:
+    changing them changes nothing). After ``reset`` the same keys, zeros but for ``endowments``.
+    The family's known parameters are ``env.unwrapped.family_params`` (no strings in infos:
+    TorchRL builds tensor specs from them).
 
     ## Starting State
     A new economy per ``reset`` drawn from the seed (as the traders' view) unless ``theta`` /
@@ -91,7 +92,9 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
       only): the CE is polished by a batched Newton on the closed-form demand; the CE
       verification is relative to each agent's own budget and best utility; ``family="linear"``
       is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
-      Amdahl) is rejected; ``endowments`` attribute (exact values); infos are copies.
+      Amdahl) is rejected; ``endowments`` attribute (exact values); infos are copies; (issue
+      18) reset and step infos carry the same keys; ``family``/``rho``/``F`` left the reset
+      infos (read ``family_params``).
     """
 
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
@@ -123,16 +126,23 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
         return decode_action(action, self.n_agents, self.n_goods)
 
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        core = self._new_core(prices=np.zeros(self.n_goods))
-        return {MECHANISM: {"endowments": core.economy.endowments.copy(), **self.family_params}}
+        self._new_core(prices=np.zeros(self.n_goods))
+        n, m = self.n_agents, self.n_goods
+        return {MECHANISM: self._info(np.zeros(n), np.zeros((n, m)), np.zeros(m), 0.0, 0.0)}
+
+    def _info(self, reports: np.ndarray, allocation: np.ndarray, prices: np.ndarray,
+              ce_loss: float, sharing: float) -> dict[str, Any]:
+        """The same keys and types at reset (zeros) and at every step; copies."""
+        return {"reports": reports.copy(), "allocation": allocation.copy(), "prices": prices.copy(),
+                "ce_loss": float(ce_loss), "sharing_incentive_loss": float(sharing),
+                "endowments": self.core.economy.endowments.copy()}
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         core = self.core
         allocation, prices, sharing = core.step_mechanism(actions[MECHANISM])
         loss = core.last_ce_loss
-        info = {"reports": core.noisy_utilities.copy(), "allocation": allocation.copy(),
-                "prices": prices.copy(), "ce_loss": loss, "sharing_incentive_loss": sharing}
+        info = self._info(core.noisy_utilities, allocation, prices, loss, sharing)
         return {MECHANISM: -loss}, {MECHANISM: info}, False
 
     def _observations(self) -> dict[str, np.ndarray]:

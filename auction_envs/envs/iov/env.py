@@ -175,6 +175,8 @@ class IoVSlicingEnv(MarketEnv):
     Per ``vsp_i``: ``bid``, ``truthful_bid`` (``u_i(s*_i)`` with the true theta at the true
     optimum), ``loan``, ``externality``, ``interest``, ``tax``, ``payment`` (vcg/qvcg),
     ``profit``, ``utility``, ``allocation`` (3,). Per ``slicer_i``: ``allocation``, ``welfare``.
+    After ``reset`` the same keys with zeros (``truthful_bid`` already holds its value), so
+    wrappers (TorchRL) can build their specs from them.
 
     ## Starting State
     Values, alpha and the bank's priors are drawn at reset; slices start uniform ``1/N``.
@@ -214,7 +216,8 @@ class IoVSlicingEnv(MarketEnv):
       registered ``IoVSlicingLearned`` id follows); a VSP with truthful bid 0 reports
       truthfully under (Q)VCG (v0: 0/0); ``xi_range`` with high 0 and ``M > 100`` are rejected;
       ``metrics()`` and ``state()`` before the first reset raise ``ResetNeededError`` (v0: the
-      values of a throw-away market solved at construction).
+      values of a throw-away market solved at construction); (issue 18, no trajectory change)
+      ``reset`` returns the step's info keys with zeros (it returned empty dicts).
     * v0: initial release.
     """
 
@@ -359,7 +362,7 @@ class IoVSlicingEnv(MarketEnv):
     # ------------------------------------------------------------------ episode
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(self.np_random)
-        return {agent: {} for agent in self.possible_agents}
+        return self._infos(cleared=False)
 
     def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The joint action checked as two arrays (bids, slicer levels); anything unusual takes
@@ -414,19 +417,29 @@ class IoVSlicingEnv(MarketEnv):
         rewards.update(dict.fromkeys(self.slicers, slicer_reward))
         return rewards, self._infos(), False
 
-    def _infos(self) -> dict[str, dict[str, Any]]:
-        core, c = self.core, self.core.last_clearing
-        columns = {"bid": core.last_bids[0], "truthful_bid": core.x_truthful[0],
-                   "loan": c.loan[0], "externality": c.externality[0], "interest": c.interest[0],
-                   "tax": c.tax[0], "payment": c.payment[0], "profit": core.last_profit[0],
-                   "utility": c.utility[0]}
+    def _infos(self, cleared: bool = True) -> dict[str, dict[str, Any]]:
+        """Per agent; before the first clearing (``cleared=False``, at reset) the same keys with
+        zeros (``truthful_bid`` is known from the start)."""
+        core = self.core
+        if cleared:
+            c = core.last_clearing
+            columns = {"bid": core.last_bids[0], "truthful_bid": core.x_truthful[0],
+                       "loan": c.loan[0], "externality": c.externality[0],
+                       "interest": c.interest[0], "tax": c.tax[0], "payment": c.payment[0],
+                       "profit": core.last_profit[0], "utility": c.utility[0]}
+            allocation = c.allocation[0].copy()
+        else:
+            zeros = np.zeros(self.n_vsps)
+            columns = {"bid": zeros, "truthful_bid": core.x_truthful[0], "loan": zeros,
+                       "externality": zeros, "interest": zeros, "tax": zeros, "payment": zeros,
+                       "profit": zeros, "utility": zeros}
+            allocation = np.zeros_like(core.slices[0])
         names = list(columns)
-        allocation = c.allocation[0].copy()
         rows = zip(*(columns[name].tolist() for name in names))
         infos: dict[str, dict[str, Any]] = {
             agent: {**dict(zip(names, row)), "allocation": allocation[i]}
             for i, (agent, row) in enumerate(zip(self.vsps, rows))}
-        welfare = float(core.last_welfare[0])
+        welfare = float(core.last_welfare[0]) if cleared else 0.0
         infos.update({a: {"allocation": allocation[i], "welfare": welfare}
                       for i, a in enumerate(self.slicers)})
         return infos

@@ -162,7 +162,8 @@ class V2XOffloadingEnv(MarketEnv):
     ## Infos
     Per vehicle after each step: ``needs_action``, ``admitted``, ``rejected``, ``backed_off``,
     ``failed`` (requests of the vehicle that failed this step), ``payment`` (sum paid this step),
-    ``budget``. After ``reset`` only ``needs_action`` and ``budget``. ``env.last_events`` holds the
+    ``budget``. After ``reset`` the same keys (zero counts), so wrappers (TorchRL) can build
+    their specs from them. ``env.last_events`` holds the
     step's request events (``events.StepEvents``: held, bids with their outcome, closed with
     outcome and whether admitted), e.g. to evaluate another reward rule on the same trajectory.
 
@@ -220,6 +221,8 @@ class V2XOffloadingEnv(MarketEnv):
       return latency pushed it past); (5) observation fields ``arrival_rate``,
       ``system_arrival_rate``, ``last_bid_count``, ``last_admitted_count`` and a one-hot request
       ``type``, and the ``history`` argument; (6) the backoff threshold draw is bounded.
+    * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zero
+      counts (it returned ``needs_action`` and ``budget`` only).
     * v0: initial release.
     """
 
@@ -353,10 +356,8 @@ class V2XOffloadingEnv(MarketEnv):
         self.last_reward = np.zeros(self.n_vehicles)
         self._frames = np.zeros((self.n_vehicles, self.history, self.frame_layout.size),
                                 dtype=np.float32)
-        needs = self.core.needs_action().tolist()
-        budget = self.core.budget.tolist()
-        return {agent: {"needs_action": needs[i], "budget": budget[i]}
-                for i, agent in enumerate(self.possible_agents)}
+        # the step's info keys (zeros: nothing was bid or closed yet), one function for both
+        return self._step_infos(events)
 
     def _check_budgets(self, budgets: Any) -> np.ndarray | None:
         if budgets is None:

@@ -204,6 +204,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     * v1: the changes of ``V2XOffloadingEnv`` v1 (age-plus-hold backoff cost, failure and hold-drop
       penalties, the view read every step, the deadline + 1 fix, the new observation fields and
       ``history``); the site arguments (``remote_latency``, ``info_delay``, ...) are checked.
+    * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zero
+      counts (it returned ``needs_action`` and ``budget`` only).
     * v0: initial release.
     """
 
