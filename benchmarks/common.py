@@ -226,13 +226,13 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
     if store is not None:
         pending = []
         for index, job in enumerate(jobs):
-            stored = store.get((getattr(fn, "__name__", "job"), job))
-            if stored is None:
+            key = (getattr(fn, "__name__", "job"), job)
+            if key not in store:  # a stored None is a finished cell too
                 pending.append(index)
             else:
-                results[index] = stored
+                results[index] = store.get(key)
                 if on_result is not None:
-                    on_result(index, stored)
+                    on_result(index, results[index])
         if len(pending) < len(jobs):
             finished = run_jobs(fn, [jobs[i] for i in pending], workers,
                                 lambda k, result: record(pending[k], result), show_progress, desc)
