@@ -211,7 +211,11 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
     that raises propagates after the results finished before it were handed to ``on_result``.
     With a ``store`` (:func:`cell_store`), jobs it already holds are not run again: their stored
     results are handed to ``on_result`` first, and each new result is stored as it finishes. A
-    job whose result goes into the store is stored in its JSON form, the same for every run.
+    job whose result goes into the store is stored in its JSON form, the same for every run. A
+    cell's key is ``(fn.__name__, job)``: a job must carry every argument that changes its result
+    (settings, seeds, sizes, horizons), so that a rerun with other arguments never reuses it.
+    Callers build their final output from the returned list (job order), not from the order of
+    ``on_result`` calls, which puts stored cells first on a resumed run.
     """
     results: list[Any] = [None] * len(jobs)
 
