@@ -176,9 +176,13 @@ def dsic_cell(seed: int, over: float, under: float, rounds: int) -> dict:
             "deviating": result["deviating"].tolist()}
 
 
-def collusion_cell(seed: int, n_vsps: int, m_qvcg: int) -> dict:
+#: The joint bid scales of the collusion grid (both coalition members).
+COLLUSION_GRID = tuple(float(g) for g in np.round(np.linspace(0.5, 1.5, 11), 3))
+
+
+def collusion_cell(seed: int, n_vsps: int, m_qvcg: int, grid: tuple[float, ...]) -> dict:
     """:func:`collusion` as a job of :func:`benchmarks.common.run_jobs`."""
-    return collusion(seed, n_vsps, m_qvcg)
+    return collusion(seed, n_vsps, m_qvcg, np.asarray(grid))
 
 
 def claims(report: dict) -> list[tuple[str, str, str]]:
@@ -289,7 +293,8 @@ def main(argv: list[str] | None = None) -> dict:
     results.update(dsic_phases=dsic["table"])
     sweep = deviation_sweep(seeds=args.seeds, show_progress=show, store=store,
                             on_update=lambda partial: results.update(deviation_sweep=partial))
-    [coll] = run_jobs(collusion_cell, [(0, 5, 10)], show_progress=False, store=store)
+    [coll] = run_jobs(collusion_cell, [(0, 5, 10, COLLUSION_GRID)], show_progress=False,
+                      store=store)
     results.update(collusion=coll["summary"], collusion_grid=coll)
     report = {"dsic_phases": dsic["table"], "deviation_sweep": sweep, "collusion": coll["summary"]}
     print(table(report))
