@@ -169,6 +169,8 @@ def run_isolated(env_id: str, steps: int, seed: int) -> dict[str, Any]:
                "--seed", str(seed)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    if done.returncode < 0:  # killed by a signal (Ctrl-C, kill): no result, a rerun soaks it again
+        raise ChildProcessError(f"the soak of {env_id} was killed by signal {-done.returncode}")
     if done.returncode != 0:
         return {"id": env_id, "steps": 0, "error": {"step": None, "error": done.stderr[-2000:]}}
     return json.loads(done.stdout.strip().splitlines()[-1])

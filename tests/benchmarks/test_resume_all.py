@@ -237,3 +237,21 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result_and_restart_reco
     calls.clear()
     module.main([*argv, "--restart"])
     assert len(calls) == case.cells and canonical(path, case) == uninterrupted
+
+
+def test_a_soak_subprocess_killed_by_a_signal_is_not_stored(tmp_path, monkeypatch):
+    """Only a finished soak is a cell: a child killed by a signal (Ctrl-C, kill -9) stops the run
+    and leaves nothing in the cells file, so the rerun soaks that id again."""
+    import subprocess
+
+    from benchmarks import soak
+
+    def killed(command, **kwargs):
+        return subprocess.CompletedProcess(command, -9, stdout="", stderr="")
+
+    monkeypatch.setattr(soak.subprocess, "run", killed)
+    path = tmp_path / "soak.json"
+    with pytest.raises(ChildProcessError, match="KellyGame-v0 was killed by signal 9"):
+        soak.main(["--steps", "5", "--ids", KELLY, "--json", str(path), "--no-progress"])
+    cells = Path(f"{path}.cells.jsonl")
+    assert not cells.exists() or cells.read_text() == ""
