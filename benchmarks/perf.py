@@ -33,6 +33,7 @@ Examples::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -206,8 +207,8 @@ def measure_pair(kind: str, env_id: str, steps: int, repeats: int, seed: int,
 
     ``kind`` ``"mpe"``: ``env_id`` (KellyGame) and MPE2 in the current tree's worker; ``"market"``:
     ``env_id`` in the current tree and, with a ``baseline_commit``, in the baseline's. The job
-    names the current tree (``current``: commit and dirty flag) and the baseline commit, so a
-    stored cell is reused only for the same code."""
+    names the current tree (``current``: commit and a hash of its tracked changes) and the
+    baseline commit, so a stored cell is reused only for the same code."""
     del current  # in the job only to key the cell
     samples: dict[str, dict[str, list[float]]] = {}
     errors: dict[str, str] = {}
@@ -305,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         ids = list(auction_envs.list_envs())
     else:
         ids = list(args.ids or FAMILY_IDS)
-    current = {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    # the current tree as the cells' keys see it: the commit and a hash of the tracked changes
+    # (untracked files, such as this run's own --json inside the repo, do not count)
+    changes = git("diff", "HEAD")
+    current = {"commit": git("rev-parse", "HEAD"), "dirty": bool(changes),
+               "diff_sha256": hashlib.sha256(changes.encode()).hexdigest()[:16] if changes else None}
     results = IncrementalResults(args.json, {
         "benchmark": "perf", "steps": args.steps, "repeats": args.repeats, "seed": args.seed,
         "machine": machine(), "current": current,
