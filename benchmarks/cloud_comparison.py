@@ -41,11 +41,14 @@ import numpy as np
 from agents.baselines.cloud_pricing import CLOUD_PRICING_POLICIES, FixedMarkupPricing
 from auction_envs.envs.cloud import MECHANISMS, CloudDoubleAuctionEnv
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     progress,
+    run_jobs,
     save_figure,
 )
 from benchmarks.reproduce_exchange import mean_ci
@@ -103,6 +106,14 @@ def run_config(mechanism: str, fairness: bool, episodes: int = 20, seed: int = 0
         "match_rate": float(mean("match_rate")),
         "deadline_failures": float(mean("deadline_failures")),
     }
+
+
+def config_cell(mechanism: str, fairness: bool, episodes: int, seed: int, policy: str,
+                markup: float, steps: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One configuration as a job of :func:`benchmarks.common.run_jobs` (every argument that
+    changes the result is in the job, so it keys the stored cell)."""
+    return run_config(mechanism, fairness, episodes=episodes, seed=seed, policy=policy,
+                      markup=markup, steps=steps, **env_kwargs)
 
 
 def claims(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -214,13 +225,29 @@ def play_markups(markups: float | dict[str, float], seed: int, episodes: int,
     return {key: value.tolist() for key, value in out.items()}
 
 
+def markup_cell(markups: float | dict[str, float], seed: int, episodes: int, mechanism: str,
+                multiplier_high: float, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """:func:`play_markups` as a job of :func:`benchmarks.common.run_jobs` (a stored cell)."""
+    return play_markups(markups, seed, episodes, mechanism=mechanism,
+                        multiplier_high=multiplier_high, **env_kwargs)
+
+
+def _play(store: CellStore | None, markups: float | dict[str, float], seeds: list[int],
+          episodes: int, mechanism: str = "rtrm", multiplier_high: float = 1.0,
+          **env_kwargs: Any) -> list[dict]:
+    """:func:`play_markups` for each seed, through ``store`` (cells it holds are not run again)."""
+    jobs = [(markups, s, episodes, mechanism, multiplier_high, env_kwargs) for s in seeds]
+    return run_jobs(markup_cell, jobs, show_progress=False, store=store)
+
+
 def _ci(values: list[float]) -> dict[str, float]:
     mean, low, high = mean_ci(values)
     return {"mean": mean, "ci_low": low, "ci_high": high}
 
 
-def baselines(seeds: list[int], episodes: int, **env_kwargs: Any) -> dict[str, list[dict]]:
-    return {name: [play_markups(0.0, s, episodes, mechanism=name, **env_kwargs) for s in seeds]
+def baselines(seeds: list[int], episodes: int, store: CellStore | None = None,
+              **env_kwargs: Any) -> dict[str, list[dict]]:
+    return {name: _play(store, 0.0, seeds, episodes, mechanism=name, **env_kwargs)
             for name in ("cdara", "icaa")}
 
 
@@ -236,13 +263,15 @@ def versus_baselines(runs: list[dict], base: dict[str, list[dict]]) -> dict[str,
 
 
 def markup_sweep(markups: list[float], seeds: list[int], episodes: int, show: bool = True,
-                 output: IncrementalResults | None = None, **env_kwargs: Any) -> dict[str, Any]:
+                 output: IncrementalResults | None = None, store: CellStore | None = None,
+                 **env_kwargs: Any) -> dict[str, Any]:
+    """The fixed-markup sweep; with a ``store`` (:func:`cell_store`) each (markup, seed) run it
+    holds is not played again."""
     high = max(1.0, max(markups))
-    base = baselines(seeds, episodes, **env_kwargs)
+    base = baselines(seeds, episodes, store, **env_kwargs)
     rows = []
     for markup in progress(markups, desc="markups", enabled=show):
-        runs = [play_markups(markup, s, episodes, multiplier_high=high, **env_kwargs)
-                for s in seeds]
+        runs = _play(store, markup, seeds, episodes, multiplier_high=high, **env_kwargs)
         rows.append({"markup": markup,
                      "total_provider_utility": _ci([r["total_provider_utility"] for r in runs]),
                      "buyer_utility": _ci([r["buyer_utility"] for r in runs]),
@@ -261,18 +290,19 @@ def markup_sweep(markups: list[float], seeds: list[int], episodes: int, show: bo
 
 
 def best_responses(grid: list[float], seeds: list[int], episodes: int, rounds: int,
-                   show: bool = True, **env_kwargs: Any) -> dict[str, Any]:
-    """Iterated best responses over per-provider fixed markups from the best common markup."""
+                   show: bool = True, store: CellStore | None = None,
+                   **env_kwargs: Any) -> dict[str, Any]:
+    """Iterated best responses over per-provider fixed markups from the best common markup.
+
+    Every (profile, seed) run goes through ``store`` (in memory by default), which is also the
+    cache of profiles met again; with :func:`cell_store` a rerun takes finished runs from disk."""
     env = CloudDoubleAuctionEnv(**env_kwargs)
     agents, high = list(env.possible_agents), max(1.0, max(grid))
-    cache: dict[tuple, list[dict]] = {}
+    store = CellStore(None) if store is None else store
 
     def evaluate(profile: dict[str, float]) -> list[dict]:
-        key = tuple(profile[a] for a in agents)
-        if key not in cache:
-            cache[key] = [play_markups(dict(profile), s, episodes, multiplier_high=high,
-                                       **env_kwargs) for s in seeds]
-        return cache[key]
+        return _play(store, {a: profile[a] for a in agents}, seeds, episodes,
+                     multiplier_high=high, **env_kwargs)
 
     common = max(grid, key=lambda g: np.mean([r["total_provider_utility"]
                                                for r in evaluate(dict.fromkeys(agents, g))]))
@@ -284,7 +314,7 @@ def best_responses(grid: list[float], seeds: list[int], episodes: int, rounds: i
                                   for run in evaluate({**profile, agents[i]: g})]))
         profile[agents[i]] = max(grid, key=own)
     runs = evaluate(profile)
-    base = baselines(seeds, episodes, **env_kwargs)
+    base = baselines(seeds, episodes, store, **env_kwargs)
     # the joint claim needs, per seed, sum_i max(U_i^C, U_i^I) + 1.4 max(B^C, B^I) <= surplus bound
     required, bound = [], []
     for k, run in enumerate(runs):
@@ -372,36 +402,41 @@ def main(argv: list[str] | None = None) -> int:
     add_output_arguments(parser, png=True, json_help="write the results as JSON to PATH "
                                                      "(after each configuration)")
     args = parser.parse_args(argv)
-    recorded = {k: v for k, v in vars(args).items() if k != "no_progress"}
+    recorded = {k: v for k, v in vars(args).items() if k not in ("no_progress", "restart")}
+    store = cell_store(args)  # a rerun with the same --json runs only the missing cells
     if args.sweep is not None or args.best_response is not None:
         if args.seeds < 2 or args.episodes < 1:
             parser.error("the studies need --seeds >= 2 and --episodes >= 1")
         command = "python -m benchmarks.cloud_comparison " + " ".join(
-            argv if argv is not None else sys.argv[1:])
+            a for a in (argv if argv is not None else sys.argv[1:]) if a != "--restart")
         output = IncrementalResults(args.json, {"command": command, "args": recorded})
         env_kwargs = {"max_cycles": args.steps, "step_seconds": args.step_seconds,
                       "trace_path": args.trace}
         seeds = list(range(args.seed, args.seed + args.seeds))
         if args.sweep is not None:
             sweep = markup_sweep(args.sweep, seeds, args.episodes, not args.no_progress, output,
-                                 **env_kwargs)
+                                 store, **env_kwargs)
             output.update(**sweep)
             print(format_sweep(sweep))
         if args.best_response is not None:
             result = best_responses(args.best_response, seeds, args.episodes, args.rounds,
-                                    not args.no_progress, **env_kwargs)
+                                    not args.no_progress, store, **env_kwargs)
             output.update(best_response=result)
             print(format_best_response(result))
         return 0
     output = IncrementalResults(args.json, {"args": recorded, "results": {}})
-    results = output.payload["results"]
-    for mechanism, fairness in progress(CONFIGS, desc="configurations",
-                                        enabled=not args.no_progress):
-        result = run_config(mechanism, fairness, episodes=args.episodes, seed=args.seed,
-                            policy=args.policy, markup=args.markup, steps=args.steps,
-                            step_seconds=args.step_seconds, trace_path=args.trace)
-        results[result["label"]] = result
+    env_kwargs = {"step_seconds": args.step_seconds, "trace_path": args.trace}
+    jobs = [(mechanism, fairness, args.episodes, args.seed, args.policy, args.markup, args.steps,
+             env_kwargs) for mechanism, fairness in CONFIGS]
+
+    def save(index: int, result: dict[str, Any]) -> None:
+        output.payload["results"][result["label"]] = result
         output.write()
+
+    configs = run_jobs(config_cell, jobs, on_result=save, show_progress=not args.no_progress,
+                       desc="configurations", store=store)
+    results = {result["label"]: result for result in configs}  # in CONFIGS order
+    output.payload["results"] = results
     print(f"policy={args.policy} markup={args.markup} episodes={args.episodes} steps={args.steps} "
           f"step_seconds={args.step_seconds} trace={args.trace or 'packaged synthetic sample'}\n")
     print(format_tables(results))

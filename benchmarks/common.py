@@ -211,7 +211,11 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
     that raises propagates after the results finished before it were handed to ``on_result``.
     With a ``store`` (:func:`cell_store`), jobs it already holds are not run again: their stored
     results are handed to ``on_result`` first, and each new result is stored as it finishes. A
-    job whose result goes into the store is stored in its JSON form, the same for every run.
+    job whose result goes into the store is stored in its JSON form, the same for every run. A
+    cell's key is ``(fn.__name__, job)``: a job must carry every argument that changes its result
+    (settings, seeds, sizes, horizons), so that a rerun with other arguments never reuses it.
+    Callers build their final output from the returned list (job order), not from the order of
+    ``on_result`` calls, which puts stored cells first on a resumed run.
     """
     results: list[Any] = [None] * len(jobs)
 
@@ -226,13 +230,13 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int = 1,
     if store is not None:
         pending = []
         for index, job in enumerate(jobs):
-            stored = store.get((getattr(fn, "__name__", "job"), job))
-            if stored is None:
+            key = (getattr(fn, "__name__", "job"), job)
+            if key not in store:  # a stored None is a finished cell too
                 pending.append(index)
             else:
-                results[index] = stored
+                results[index] = store.get(key)
                 if on_result is not None:
-                    on_result(index, stored)
+                    on_result(index, results[index])
         if len(pending) < len(jobs):
             finished = run_jobs(fn, [jobs[i] for i in pending], workers,
                                 lambda k, result: record(pending[k], result), show_progress, desc)

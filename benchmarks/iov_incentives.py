@@ -29,11 +29,13 @@ from auction_envs.oracles.slicing import (
     slicing_utility,
 )
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
-    progress,
+    run_jobs,
     save_figure,
 )
 
@@ -78,27 +80,37 @@ def dsic_experiment(seed: int = 0, over: float = 0.3, under: float = 0.3,
     return {"table": table, "truthful": truthful, "deviating": deviating}
 
 
+FACTORS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+
+
+def sweep_cell(tax: str, seed: int, rounds: int, n_vsps: int,
+               factors: tuple[float, ...] = FACTORS) -> list[float]:
+    """VSP 1's mean profit gain over truthful for each bid factor, one seed and tax (a job of
+    :func:`benchmarks.common.run_jobs`)."""
+    env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n_vsps, tax=tax,
+                            max_cycles=rounds)
+    profit = np.zeros(len(factors))
+    for j, f in enumerate(factors):
+        def bids_fn(t, x, f=f):
+            b = x.copy()
+            b[1] *= f
+            return b
+        profit[j] = _run(env, bids_fn, rounds, seed)[:, 1].mean()
+    return (profit - profit[np.asarray(factors) == 1.0]).tolist()
+
+
 def deviation_sweep(seeds: int = 5, rounds: int = 200, n_vsps: int = 5,
                     on_update: Callable[[dict], None] | None = None,
-                    show_progress: bool = False) -> dict:
+                    show_progress: bool = False, store: CellStore | None = None) -> dict:
     """VSP 1 scales its bid by each factor, the others truthful: mean (and max over seeds) gain
-    of its mean profit over truthful bidding, per tax; ``on_update(partial)`` after each tax."""
-    factors = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5])
+    of its mean profit over truthful bidding, per tax; ``on_update(partial)`` after each tax.
+    With a ``store`` (:func:`cell_store`), the (tax, seed) cells it holds are not run again."""
     out = {}
     for tax in ("dvcg", "nvi"):
-        gains = np.zeros((seeds, factors.size))
-        for seed in progress(range(seeds), desc=f"sweep {tax}", enabled=show_progress):
-            env = auction_envs.make("auction_envs/IoVSlicing-v1", n_vsps=n_vsps, tax=tax,
-                                    max_cycles=rounds)
-            for j, f in enumerate(factors):
-                def bids_fn(t, x, f=f):
-                    b = x.copy()
-                    b[1] *= f
-                    return b
-                p = _run(env, bids_fn, rounds, seed)
-                gains[seed, j] = p[:, 1].mean()
-            gains[seed] -= gains[seed, factors == 1.0]
-        out[tax] = {"factors": factors.tolist(), "mean_gain": gains.mean(0).tolist(),
+        jobs = [(tax, seed, rounds, n_vsps, FACTORS) for seed in range(seeds)]
+        gains = np.array(run_jobs(sweep_cell, jobs, show_progress=show_progress,
+                                  desc=f"sweep {tax}", store=store))
+        out[tax] = {"factors": list(FACTORS), "mean_gain": gains.mean(0).tolist(),
                     "max_gain": gains.max(0).tolist()}
         if on_update is not None:
             on_update(out)
@@ -155,6 +167,22 @@ def collusion(seed: int = 0, n_vsps: int = 5, m_qvcg: int = 10,
                                               np.unravel_index(np.argmax(v), v.shape)]}
                         for k, v in out.items()},
             "gains": {k: v.tolist() for k, v in out.items()}}
+
+
+def dsic_cell(seed: int, over: float, under: float, rounds: int) -> dict:
+    """:func:`dsic_experiment` as a job of :func:`benchmarks.common.run_jobs` (lists)."""
+    result = dsic_experiment(seed, over, under, rounds)
+    return {**result, "truthful": result["truthful"].tolist(),
+            "deviating": result["deviating"].tolist()}
+
+
+#: The joint bid scales of the collusion grid (both coalition members).
+COLLUSION_GRID = tuple(float(g) for g in np.round(np.linspace(0.5, 1.5, 11), 3))
+
+
+def collusion_cell(seed: int, n_vsps: int, m_qvcg: int, grid: tuple[float, ...]) -> dict:
+    """:func:`collusion` as a job of :func:`benchmarks.common.run_jobs`."""
+    return collusion(seed, n_vsps, m_qvcg, np.asarray(grid))
 
 
 def claims(report: dict) -> list[tuple[str, str, str]]:
@@ -258,11 +286,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     show = not args.no_progress
     results = IncrementalResults(args.json, {})
-    dsic = dsic_experiment()
+    store = cell_store(args)  # a rerun with the same --json runs only the missing cells
+    [dsic] = run_jobs(dsic_cell, [(0, 0.3, 0.3, 900)], show_progress=False, store=store)
+    dsic = {**dsic, "truthful": np.asarray(dsic["truthful"]),
+            "deviating": np.asarray(dsic["deviating"])}
     results.update(dsic_phases=dsic["table"])
-    sweep = deviation_sweep(seeds=args.seeds, show_progress=show,
+    sweep = deviation_sweep(seeds=args.seeds, show_progress=show, store=store,
                             on_update=lambda partial: results.update(deviation_sweep=partial))
-    coll = collusion()
+    [coll] = run_jobs(collusion_cell, [(0, 5, 10, COLLUSION_GRID)], show_progress=False,
+                      store=store)
     results.update(collusion=coll["summary"], collusion_grid=coll)
     report = {"dsic_phases": dsic["table"], "deviation_sweep": sweep, "collusion": coll["summary"]}
     print(table(report))

@@ -26,7 +26,13 @@ from scipy import stats
 import auction_envs
 from agents.baselines.hill_climb_slicer import HillClimbingSlicers
 from auction_envs.oracles.slicing import slicing_utility
-from benchmarks.common import IncrementalResults, add_output_arguments, benchmark_parser, progress
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    cell_store,
+    run_jobs,
+)
 
 ENV_ID = "auction_envs/IoVSlicingLearned-v1"
 LITERAL = {"perturbation_scale": "literal", "perturbation_reference": "allocation"}
@@ -57,6 +63,13 @@ def play(n: int, seed: int, rounds: int, policy: str, **kwargs: Any) -> dict[str
     return {"final": float(efficiency[-TAIL:].mean()),
             "at_500": float(efficiency[min(500, rounds) - 1]),
             "uniform": float(uniform / optimum)}
+
+
+def episode_cell(n: int, seed: int, rounds: int, policy: str, variant: str,
+                 kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One episode as a job of :func:`benchmarks.common.run_jobs`: :func:`play`, labelled."""
+    return {"n": n, "seed": seed, "policy": policy, "variant": variant,
+            **play(n, seed, rounds, policy, **kwargs)}
 
 
 def _ci(values: np.ndarray) -> tuple[float, float]:
@@ -124,17 +137,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.rounds < 1 or min(args.n) < 1:
         parser.error("--seeds, --rounds and --n must be positive")
-    jobs = [(n, seed, policy, "v1", {}) for n in args.n for seed in range(args.seeds)
+    jobs = [(n, seed, args.rounds, policy, "v1", {}) for n in args.n for seed in range(args.seeds)
             for policy in ("hill_climb", "no_op")]
     if args.literal:
-        jobs += [(args.n[0], seed, policy, "literal", LITERAL) for seed in range(args.seeds)
-                 for policy in ("hill_climb", "no_op")]
+        jobs += [(args.n[0], seed, args.rounds, policy, "literal", LITERAL)
+                 for seed in range(args.seeds) for policy in ("hill_climb", "no_op")]
     results = IncrementalResults(args.json, {"rounds": args.rounds, "cells": []})
-    for n, seed, policy, variant, kwargs in progress(jobs, desc="episodes",
-                                                     enabled=not args.no_progress):
-        cell = play(n, seed, args.rounds, policy, **kwargs)
-        results.add({"n": n, "seed": seed, "policy": policy, "variant": variant, **cell},
-                    key="cells")
+    cells = run_jobs(episode_cell, jobs, on_result=lambda _, cell: results.add(cell, key="cells"),
+                     show_progress=not args.no_progress, desc="episodes",
+                     store=cell_store(args))  # a rerun with the same --json runs only missing cells
+    results.payload["cells"] = cells  # in job order, whichever came from the store
     rows = summarize(results.payload["cells"])
     results.update(summary=rows)
     print(table(rows, args.rounds))

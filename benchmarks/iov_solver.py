@@ -40,11 +40,13 @@ import numpy as np
 from auction_envs.oracles._slicing_kernel import compiled_kernel
 from auction_envs.oracles.slicing import slicing_kkt_residual, slicing_welfare_optimum
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
-    progress,
+    run_jobs,
     save_figure,
 )
 
@@ -70,50 +72,68 @@ def _timed(solve: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
+def instances_of(sizes: tuple[int, ...], instances: int, seed: int
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], list[list[tuple[np.ndarray, np.ndarray]]]]:
+    """The warm-up instance and, per entry of ``sizes``, its random instances: one generator
+    drawn in that order, so every size's instances are the same whichever sizes are resumed."""
+    rng = np.random.default_rng(seed)
+    warm = (rng.uniform(100, 200, 5), rng.uniform(0, 10, (5, 3)))
+    blocks = [[(rng.uniform(100, 200, n), rng.uniform(0, 10, (n, 3))) for _ in range(instances)]
+              for n in sizes]
+    return warm, blocks
+
+
+_WARMED: list[bool] = []
+
+
+def size_cell(index: int, sizes: tuple[int, ...], instances: int, seed: int) -> dict:
+    """The row of ``sizes[index]`` (a job of :func:`benchmarks.common.run_jobs`)."""
+    warm, blocks = instances_of(tuple(sizes), instances, seed)
+    if not _WARMED:  # untimed, once per process: cvxpy's imports and setup, numba's compilation
+        _cvxpy_solve(*warm)
+        slicing_welfare_optimum(*warm)
+        _WARMED.append(True)
+    backend = "numba" if compiled_kernel() is not None else "numpy"
+    n, problems = sizes[index], blocks[index]
+    # back to back: one solver over all instances, then the next
+    ours = [_timed(lambda p=p: slicing_welfare_optimum(*p)) for p in problems]
+    plain = [_timed(lambda p=p: slicing_welfare_optimum(*p, backend="numpy")) for p in problems]
+    theirs = [_timed(lambda p=p: _cvxpy_solve(*p)) for p in problems]
+    # interleaved: each of our calls right after a cvxpy solve
+    interleaved = []
+    for p in problems:
+        _timed(lambda p=p: _cvxpy_solve(*p))
+        interleaved.append(_timed(lambda p=p: slicing_welfare_optimum(*p))[1])
+    ours_t, plain_t = np.array([t for _, t in ours]), np.array([t for _, t in plain])
+    theirs_t = np.array([t for _, t in theirs])
+    gaps = [abs(value - welfare) / welfare
+            for ((_, welfare), _), ((value, _), _) in zip(ours, theirs)]
+    kkts = [slicing_kkt_residual(s, *p)["max"]
+            for solved in (ours, plain) for ((s, _), _), p in zip(solved, problems)]
+    speedup = float(np.median(theirs_t / ours_t))
+    gap = float(np.max(gaps))
+    return {"N": n, "instances": instances, "backend": backend,
+            "cvxpy_solver": ",".join(sorted({solver for (_, solver), _ in theirs})),
+            "max_rel_gap": gap, "max_kkt_residual": float(np.max(kkts)),
+            "ours_median_us": 1e6 * float(np.median(ours_t)),
+            "numpy_median_us": 1e6 * float(np.median(plain_t)),
+            "cvxpy_median_ms": 1e3 * float(np.median(theirs_t)),
+            "speedup_median": speedup,
+            "speedup_numpy_median": float(np.median(theirs_t / plain_t)),
+            "ours_interleaved_median_us": 1e6 * float(np.median(interleaved)),
+            "speedup_interleaved_median": float(np.median(theirs_t / np.array(interleaved))),
+            "meets_requirement": bool(gap <= REQUIRED_GAP and speedup >= REQUIRED_SPEEDUP)}
+
+
 def run(sizes: tuple[int, ...] = (10, 20, 30, 40, 50), instances: int = 20,
         seed: int = 0, on_row: Callable[[dict], None] | None = None,
-        show_progress: bool = False) -> list[dict]:
-    """One row per N with accuracy, median times and the median speed ratios (module docstring);
-    ``on_row(row)`` is called as each N finishes."""
-    rng = np.random.default_rng(seed)
-    warm_beta, warm_xi = rng.uniform(100, 200, 5), rng.uniform(0, 10, (5, 3))
-    _cvxpy_solve(warm_beta, warm_xi)  # untimed: imports and cvxpy's one-time setup
-    slicing_welfare_optimum(warm_beta, warm_xi)  # untimed: numba's compilation (or cache load)
-    backend = "numba" if compiled_kernel() is not None else "numpy"
-    rows = []
-    for n in progress(sizes, desc="N", enabled=show_progress):
-        problems = [(rng.uniform(100, 200, n), rng.uniform(0, 10, (n, 3))) for _ in range(instances)]
-        # back to back: one solver over all instances, then the next
-        ours = [_timed(lambda p=p: slicing_welfare_optimum(*p)) for p in problems]
-        plain = [_timed(lambda p=p: slicing_welfare_optimum(*p, backend="numpy")) for p in problems]
-        theirs = [_timed(lambda p=p: _cvxpy_solve(*p)) for p in problems]
-        # interleaved: each of our calls right after a cvxpy solve
-        interleaved = []
-        for p in problems:
-            _timed(lambda p=p: _cvxpy_solve(*p))
-            interleaved.append(_timed(lambda p=p: slicing_welfare_optimum(*p))[1])
-        ours_t, plain_t = np.array([t for _, t in ours]), np.array([t for _, t in plain])
-        theirs_t = np.array([t for _, t in theirs])
-        gaps = [abs(value - welfare) / welfare
-                for ((_, welfare), _), ((value, _), _) in zip(ours, theirs)]
-        kkts = [slicing_kkt_residual(s, *p)["max"]
-                for solved in (ours, plain) for ((s, _), _), p in zip(solved, problems)]
-        speedup = float(np.median(theirs_t / ours_t))
-        gap = float(np.max(gaps))
-        rows.append({"N": n, "instances": instances, "backend": backend,
-                     "cvxpy_solver": ",".join(sorted({solver for (_, solver), _ in theirs})),
-                     "max_rel_gap": gap, "max_kkt_residual": float(np.max(kkts)),
-                     "ours_median_us": 1e6 * float(np.median(ours_t)),
-                     "numpy_median_us": 1e6 * float(np.median(plain_t)),
-                     "cvxpy_median_ms": 1e3 * float(np.median(theirs_t)),
-                     "speedup_median": speedup,
-                     "speedup_numpy_median": float(np.median(theirs_t / plain_t)),
-                     "ours_interleaved_median_us": 1e6 * float(np.median(interleaved)),
-                     "speedup_interleaved_median": float(np.median(theirs_t / np.array(interleaved))),
-                     "meets_requirement": bool(gap <= REQUIRED_GAP and speedup >= REQUIRED_SPEEDUP)})
-        if on_row is not None:
-            on_row(rows[-1])
-    return rows
+        show_progress: bool = False, store: CellStore | None = None) -> list[dict]:
+    """One row per N with accuracy, median times and the median speed ratios (module docstring),
+    in the order of ``sizes``; ``on_row(row)`` is called as each N finishes. With a ``store``
+    (:func:`cell_store`), sizes it holds are not measured again."""
+    jobs = [(index, list(sizes), instances, seed) for index in range(len(sizes))]
+    return run_jobs(size_cell, jobs, show_progress=show_progress, desc="N", store=store,
+                    on_result=None if on_row is None else lambda _, row: on_row(row))
 
 
 def _table(rows: list[dict]) -> str:
@@ -167,7 +187,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     results = IncrementalResults(args.json, [])
     rows = run(tuple(args.sizes), instances=args.instances, seed=args.seed, on_row=results.add,
-               show_progress=not args.no_progress)
+               show_progress=not args.no_progress,
+               store=cell_store(args))  # a rerun with the same --json measures only missing N
+    results.set(rows)  # in the order of --sizes, whichever came from the store
     print(_table(rows))
     if args.png:
         plot(rows, args.png)

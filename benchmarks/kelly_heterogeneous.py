@@ -34,6 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,11 +42,13 @@ import auction_envs
 from agents.no_regret import make_rule
 from agents.no_regret.kelly import FEEDBACK_MODES, Group, simulate
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
-    progress,
+    run_jobs,
     save_figure,
 )
 
@@ -60,8 +63,8 @@ def rule_name(algorithm: str, rate: str) -> str:
     return algorithm if algorithm == "BR" else f"{algorithm}_{rate}"
 
 
-def make_env():
-    return auction_envs.make(ENV_ID, n_agents=N, max_cycles=HORIZON)
+def make_env(horizon: int | None = None):
+    return auction_envs.make(ENV_ID, n_agents=N, max_cycles=HORIZON if horizon is None else horizon)
 
 
 def ne_normalized_payoff(env) -> float:
@@ -73,9 +76,10 @@ def ne_normalized_payoff(env) -> float:
 def run_cell(env, first: str, second: str, k: int, rate: str, runs: int, seed: int,
              feedback: str) -> dict[str, np.ndarray]:
     """Agents ``0..k-1`` run ``first``, the others ``second``; per-run summaries."""
-    groups = [Group(make_rule(rule_name(first, rate), horizon=HORIZON), range(k), seed),
-              Group(make_rule(rule_name(second, rate), horizon=HORIZON), range(k, N), seed + 1)]
-    trajectory = simulate(groups, env, rounds=HORIZON, runs=runs, record_bids=True,
+    horizon = env.unwrapped.max_cycles
+    groups = [Group(make_rule(rule_name(first, rate), horizon=horizon), range(k), seed),
+              Group(make_rule(rule_name(second, rate), horizon=horizon), range(k, N), seed + 1)]
+    trajectory = simulate(groups, env, rounds=horizon, runs=runs, record_bids=True,
                           record_payoff=True, feedback=feedback)
     normalized = env.unwrapped.core.normalize(trajectory.payoff)  # (T, runs, n)
     late_std = trajectory.bids[-LATE:].std(axis=0)  # (runs, n)
@@ -89,29 +93,46 @@ def run_cell(env, first: str, second: str, k: int, rate: str, runs: int, seed: i
     }
 
 
+def heterogeneous_cell(first: str, second: str, k: int, rate: str, runs: int, seed: int,
+                       feedback: str, horizon: int, keep_bids: bool) -> dict[str, Any]:
+    """One cell of the grid (a job of :func:`benchmarks.common.run_jobs`): :func:`run_cell` on a
+    fresh env, as lists; the bids of run 0 only when ``keep_bids`` (the trajectory figure)."""
+    cell = run_cell(make_env(horizon), first, second, k, rate, runs, seed, feedback)
+    return {key: value.tolist() for key, value in cell.items()
+            if key != "bids_run0" or keep_bids}
+
+
 def reproduce(rate: str = "F", runs: int = 10, seed: int = 0,
               on_row: Callable[[dict], None] | None = None, show_progress: bool = False,
-              pairs: tuple[tuple[str, str], ...] = PAIRS, ks: tuple[int, ...] = tuple(range(1, N))
-              ) -> tuple[list[dict], dict]:
-    """One row per (feedback model, pair, k) with per-run lists; ``on_row`` after each."""
+              pairs: tuple[tuple[str, str], ...] | None = None, ks: tuple[int, ...] | None = None,
+              store: CellStore | None = None) -> tuple[list[dict], dict]:
+    """One row per (feedback model, pair, k) with per-run lists, in grid order; ``on_row`` after
+    each. ``pairs`` default :data:`PAIRS`, ``ks`` ``1..N-1``. With a ``store``
+    (:func:`cell_store`), cells it holds are not run again."""
+    pairs = PAIRS if pairs is None else pairs
+    ks = tuple(range(1, N)) if ks is None else ks
     env = make_env()
     ne = ne_normalized_payoff(env)
-    rows, trajectories = [], {}
     units = [(mode, first, second, k) for mode in FEEDBACK_MODES for first, second in pairs
              for k in ks]
-    for mode, first, second, k in progress(units, desc="cells", enabled=show_progress):
-        cell = run_cell(env, first, second, k, rate, runs, seed + 7919 * k, mode)
-        row = {"feedback": mode, "pair": f"{first}-{second}", "k": k, "fraction_A": k / N,
-               "algorithm_A": rule_name(first, rate), "algorithm_B": rule_name(second, rate),
-               "ne_normalized_payoff": ne,
-               **{key: value.tolist() for key, value in cell.items() if key != "bids_run0"}}
-        rows.append(row)
-        if on_row is not None:
-            on_row(row)
-        if k / N in TRAJECTORY_FRACTIONS and first == "BR":
-            trajectories[(mode, first, second, k)] = cell["bids_run0"]
-    return rows, {"trajectories": trajectories, "ne_bid": float(env.unwrapped.equilibrium()[0]),
-                  "ne_normalized_payoff": ne}
+    jobs = [(first, second, k, rate, runs, seed + 7919 * k, mode, HORIZON,
+             k / N in TRAJECTORY_FRACTIONS and first == "BR") for mode, first, second, k in units]
+
+    def row(index: int, cell: dict) -> dict:
+        mode, first, second, k = units[index]
+        return {"feedback": mode, "pair": f"{first}-{second}", "k": k, "fraction_A": k / N,
+                "algorithm_A": rule_name(first, rate), "algorithm_B": rule_name(second, rate),
+                "ne_normalized_payoff": ne,
+                **{key: value for key, value in cell.items() if key != "bids_run0"}}
+
+    cells = run_jobs(heterogeneous_cell, jobs, show_progress=show_progress, desc="cells",
+                     store=store, on_result=None if on_row is None else
+                     lambda index, cell: on_row(row(index, cell)))
+    trajectories = {units[index]: np.asarray(cell["bids_run0"])
+                    for index, cell in enumerate(cells) if "bids_run0" in cell}
+    return [row(index, cell) for index, cell in enumerate(cells)], {
+        "trajectories": trajectories, "ne_bid": float(env.unwrapped.equilibrium()[0]),
+        "ne_normalized_payoff": ne}
 
 
 def _mean(values: list[float]) -> float:
@@ -284,7 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     rows, extra = reproduce(args.rate, args.runs, args.seed,
                             on_row=lambda row: results.add(row, key="rows"),
-                            show_progress=not args.no_progress)
+                            show_progress=not args.no_progress,
+                            store=cell_store(args))  # a rerun with the same --json resumes
+    results.update(rows=rows)  # in grid order, whichever cells came from the store
     checks = verdicts(rows)
     results.update(verdicts=checks)
     print(f"§IV-B heterogeneous dynamics, n = {N}, {args.runs} runs per cell, rate {args.rate}\n")

@@ -31,11 +31,13 @@ import auction_envs
 from agents.no_regret import make_rule
 from agents.no_regret.kelly import Group, simulate
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
-    progress,
+    run_jobs,
     save_figure,
 )
 
@@ -59,12 +61,12 @@ PAPER = {
 }
 
 
-def cell(algorithm: str, n: int, gamma: float, runs: int, seed: int, G: float = 1.0
-         ) -> dict[str, float | int | None]:
+def cell(algorithm: str, n: int, gamma: float, runs: int, seed: int, G: float = 1.0,
+         horizon: int = HORIZON) -> dict[str, float | int | None]:
     """Mean iterations to residual <= 1e-5 over the converged runs, plus spread and count."""
-    rule = make_rule(algorithm, G=G, horizon=HORIZON)
-    env = auction_envs.make(ENV_ID, n_agents=n, gamma=float(gamma), max_cycles=HORIZON)
-    trajectory = simulate([Group(rule, range(n), seed)], env, rounds=HORIZON, runs=runs)
+    rule = make_rule(algorithm, G=G, horizon=horizon)
+    env = auction_envs.make(ENV_ID, n_agents=n, gamma=float(gamma), max_cycles=horizon)
+    trajectory = simulate([Group(rule, range(n), seed)], env, rounds=horizon, runs=runs)
     first = trajectory.first_below(TOLERANCE)
     converged = first[~np.isnan(first)]
     return {
@@ -77,23 +79,30 @@ def cell(algorithm: str, n: int, gamma: float, runs: int, seed: int, G: float = 
 
 
 def reproduce(runs: int = 100, seed: int = 0, extra: bool = True,
-              on_row: Callable[[dict], None] | None = None, show_progress: bool = False) -> list[dict]:
-    """Every cell of the grid (one seed per cell, derived from ``seed``); ``on_row(row)`` is
-    called as each cell finishes."""
-    rows = []
+              on_row: Callable[[dict], None] | None = None, show_progress: bool = False,
+              store: CellStore | None = None) -> list[dict]:
+    """Every cell of the grid (one seed per cell, derived from ``seed``), in grid order;
+    ``on_row(row)`` is called as each cell finishes. With a ``store`` (:func:`cell_store`),
+    cells it holds are taken from it and only the missing ones run."""
     columns = [*ALGORITHMS, "OGD_V(G=.5)"] if extra else list(ALGORITHMS)
-    cells = [(gamma, n, k, algorithm) for gamma in GAMMAS for n in NS
-             for k, algorithm in enumerate(columns)]
-    for gamma, n, k, algorithm in progress(cells, desc="cells", enabled=show_progress):
+    grid = [(gamma, n, algorithm) for gamma in GAMMAS for n in NS for algorithm in columns]
+    jobs = []
+    for gamma, n, algorithm in grid:
         name, G = ("OGD_V", 0.5) if algorithm == "OGD_V(G=.5)" else (algorithm, 1.0)
+        k = columns.index(algorithm)
         cell_seed = int(np.random.SeedSequence([seed, gamma, n, k]).generate_state(1)[0])
-        result = cell(name, n, gamma, runs, cell_seed, G)
-        paper = PAPER[(gamma, n)][ALGORITHMS.index(name)]
-        rows.append({"gamma": gamma, "n": n, "algorithm": algorithm, **result,
-                     "paper": paper if algorithm in ALGORITHMS else PAPER[(gamma, n)][1]})
-        if on_row is not None:
-            on_row(rows[-1])
-    return rows
+        jobs.append((name, n, gamma, runs, cell_seed, G, HORIZON))
+
+    def row(index: int, result: dict) -> dict:
+        gamma, n, algorithm = grid[index]
+        paper = PAPER[(gamma, n)][ALGORITHMS.index(jobs[index][0])]
+        return {"gamma": gamma, "n": n, "algorithm": algorithm, **result,
+                "paper": paper if algorithm in ALGORITHMS else PAPER[(gamma, n)][1]}
+
+    results = run_jobs(cell, jobs, show_progress=show_progress, desc="cells", store=store,
+                       on_result=None if on_row is None else
+                       lambda index, result: on_row(row(index, result)))
+    return [row(index, result) for index, result in enumerate(results)]
 
 
 def _format(value: float | None) -> str:
@@ -180,7 +189,10 @@ def main(argv: list[str] | None = None) -> None:
             results.add(_record(row))
 
     start = time.perf_counter()
-    rows = reproduce(args.runs, args.seed, on_row=save, show_progress=not args.no_progress)
+    rows = reproduce(args.runs, args.seed, on_row=save, show_progress=not args.no_progress,
+                     store=cell_store(args))  # a rerun with the same --json runs only missing cells
+    # in grid order, whichever cells came from the store
+    results.set([_record(row) for row in rows if row["algorithm"] in ALGORITHMS])
     elapsed = time.perf_counter() - start
     print(f"Table I of paper 001, {args.runs} runs per cell, T = {HORIZON}, G = 1\n")
     print(table(rows))

@@ -13,11 +13,15 @@ step, so the figure measures the env and not an action sampler. One measurement 
 steps (episodes that end are reset inside the timed loop, identically for both trees) after an
 untimed warm-up (reset and a few steps: caches, numba compilation). Both trees are measured by
 long-lived worker subprocesses (``PYTHONPATH`` pointing at the tree; the baseline is checked out
-into a temporary ``git worktree``), each holding its envs, and the measurements are *interleaved*:
-every repetition measures each id on both trees back to back (alternating which goes first), and
-Kelly and MPE2 back to back in the current tree's worker. Reported figures are medians over
-``--repeats`` repetitions; the ratios are ratios of those medians. Under a loaded machine the
-absolute figures are noisy; the ratios, measured side by side, much less so.
+into a temporary ``git worktree``), each holding its envs, and the two sides of every ratio are
+measured *side by side*: each of ``--repeats`` repetitions measures an id on both trees back to
+back (alternating which goes first), and Kelly and MPE2 back to back in the current tree's worker.
+Reported figures are medians over the repetitions; the ratios are ratios of those medians. Under a
+loaded machine the absolute figures are noisy; the ratios, measured side by side, much less so.
+
+Resume. One cell is one ratio (its pair, all repetitions); with ``--json PATH`` each finished cell
+is kept in ``PATH.cells.jsonl`` and a rerun with the same arguments, on the same commits, measures
+only the missing ones (``--restart`` measures all again).
 
 Examples::
 
@@ -29,6 +33,7 @@ Examples::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -158,6 +163,71 @@ def git(*args: str) -> str:
                           text=True).stdout.strip()
 
 
+class WorkerPool:
+    """The ``current`` and ``baseline`` workers, started on first use (a resumed run whose cells
+    are all stored starts none; the baseline's temporary ``git worktree`` is made only then)."""
+
+    def __init__(self) -> None:
+        self.baseline_commit: str | None = None
+        self.workers: dict[str, Worker] = {}
+        self.temporary: Path | None = None
+
+    def get(self, label: str) -> Worker:
+        if label not in self.workers:
+            if label == "current":
+                self.workers[label] = Worker(REPO, "current")
+            else:
+                if self.baseline_commit is None:
+                    raise RuntimeError("no baseline commit set (--no-baseline?)")
+                self.temporary = Path(tempfile.mkdtemp(prefix="perf-baseline-"))
+                git("worktree", "add", "--detach", str(self.temporary / "tree"),
+                    self.baseline_commit)
+                self.workers[label] = Worker(self.temporary / "tree", "baseline")
+        return self.workers[label]
+
+    def close(self) -> None:
+        for w in self.workers.values():
+            w.close()
+        self.workers.clear()
+        if self.temporary is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(self.temporary / "tree")],
+                           cwd=REPO, check=False, capture_output=True)
+            subprocess.run(["rm", "-rf", str(self.temporary)], check=False)
+            self.temporary = None
+
+
+#: The workers of the running ``main`` (module level, so a cell is a plain function of its job).
+POOL = WorkerPool()
+
+
+def measure_pair(kind: str, env_id: str, steps: int, repeats: int, seed: int,
+                 current: dict[str, Any], baseline_commit: str | None) -> dict[str, Any]:
+    """One ratio's measurements, a cell of :func:`benchmarks.common.run_jobs`: ``repeats``
+    repetitions, each measuring both sides back to back (alternating which goes first).
+
+    ``kind`` ``"mpe"``: ``env_id`` (KellyGame) and MPE2 in the current tree's worker; ``"market"``:
+    ``env_id`` in the current tree and, with a ``baseline_commit``, in the baseline's. The job
+    names the current tree (``current``: commit and a hash of its tracked changes) and the
+    baseline commit, so a stored cell is reused only for the same code."""
+    del current  # in the job only to key the cell
+    samples: dict[str, dict[str, list[float]]] = {}
+    errors: dict[str, str] = {}
+    request = {"steps": steps, "seed": seed}
+    labels = ["current"] + (["baseline"] if baseline_commit else [])
+    for repeat in range(repeats):
+        if kind == "mpe":  # Kelly and MPE2 back to back, in the current tree
+            pair = (env_id, MPE_ID) if repeat % 2 == 0 else (MPE_ID, env_id)
+            for one in pair:
+                record(samples, errors, f"current|{one}|mpe",
+                       POOL.get("current").ask({**request, "id": one}))
+        else:
+            for label in labels if repeat % 2 == 0 else list(reversed(labels)):
+                record(samples, errors, f"{label}|{env_id}",
+                       POOL.get(label).ask({**request, "id": env_id}))
+    sources = {label: POOL.get(label).source for label in labels}
+    return {"samples": samples, "errors": errors, "sources": sources}
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -200,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         worker()
         return 0
     sys.path.insert(0, str(REPO))
-    from benchmarks.common import IncrementalResults, add_output_arguments, benchmark_parser, progress
+    from benchmarks.common import (
+        IncrementalResults,
+        add_output_arguments,
+        benchmark_parser,
+        cell_store,
+        run_jobs,
+    )
 
     parser = benchmark_parser(__doc__, "python -m benchmarks.perf")
     parser.add_argument("--steps", type=int, default=2000,
@@ -230,51 +306,55 @@ def main(argv: list[str] | None = None) -> int:
         ids = list(auction_envs.list_envs())
     else:
         ids = list(args.ids or FAMILY_IDS)
+    # the current tree as the cells' keys see it: the commit and a hash of the tracked changes
+    # (untracked files, such as this run's own --json inside the repo, do not count)
+    changes = git("diff", "HEAD")
+    current = {"commit": git("rev-parse", "HEAD"), "dirty": bool(changes),
+               "diff_sha256": hashlib.sha256(changes.encode()).hexdigest()[:16] if changes else None}
     results = IncrementalResults(args.json, {
         "benchmark": "perf", "steps": args.steps, "repeats": args.repeats, "seed": args.seed,
-        "machine": machine(), "current": {"commit": git("rev-parse", "HEAD"),
-                                          "dirty": bool(git("status", "--porcelain"))},
+        "machine": machine(), "current": current,
     })
-    temporary = None
-    workers: dict[str, Worker] = {}
+    baseline_commit = None
+    if not args.no_baseline:
+        baseline_commit = git("rev-parse", "--verify", f"{args.baseline}^{{commit}}")
+        results.update(baseline={"ref": args.baseline, "commit": baseline_commit})
+    # one cell per ratio: (Kelly, MPE2) and each id (current, baseline), measured side by side
+    jobs = [("mpe", KELLY_ID, args.steps, args.repeats, args.seed, current, None)] \
+        if not args.no_mpe else []
+    jobs += [("market", env_id, args.steps, args.repeats, args.seed, current, baseline_commit)
+             for env_id in ids]
+    samples: dict[str, dict[str, list[float]]] = {}
+    errors: dict[str, str] = {}
+    sources: dict[str, str] = {}
+
+    def merge(cells: list[dict[str, Any]]) -> None:
+        for merged in (samples, errors, sources):
+            merged.clear()
+        for cell in cells:
+            samples.update(cell["samples"])
+            errors.update(cell["errors"])
+            sources.update(cell["sources"])
+
+    finished: dict[int, dict[str, Any]] = {}
+
+    def save(index: int, cell: dict[str, Any]) -> None:
+        finished[index] = cell
+        merge([finished[k] for k in sorted(finished)])
+        results.update(sources=dict(sources), samples=samples, errors=errors,
+                       finished_cells=len(finished))
+
+    POOL.baseline_commit = baseline_commit
     try:
-        workers["current"] = Worker(REPO, "current")
-        if not args.no_baseline:
-            commit = git("rev-parse", "--verify", f"{args.baseline}^{{commit}}")
-            temporary = Path(tempfile.mkdtemp(prefix="perf-baseline-"))
-            git("worktree", "add", "--detach", str(temporary / "tree"), commit)
-            workers["baseline"] = Worker(temporary / "tree", "baseline")
-            results.update(baseline={"ref": args.baseline, "commit": commit})
-        results.update(sources={label: w.source for label, w in workers.items()})
-
-        samples: dict[str, dict[str, list[float]]] = {}
-        errors: dict[str, str] = {}
-        jobs = [(KELLY_ID, MPE_ID)] if not args.no_mpe else []
-        request = {"steps": args.steps, "seed": args.seed}
-        for repeat in progress(range(args.repeats), total=args.repeats, desc="repetitions",
-                               enabled=not args.no_progress):
-            order = list(workers) if repeat % 2 == 0 else list(reversed(workers))
-            for first, second in jobs:  # Kelly and MPE2 back to back, in the current tree
-                pair = (first, second) if repeat % 2 == 0 else (second, first)
-                for env_id in pair:
-                    reply = workers["current"].ask({**request, "id": env_id})
-                    record(samples, errors, f"current|{env_id}|mpe", reply)
-            for env_id in ids:
-                for label in order:
-                    reply = workers[label].ask({**request, "id": env_id})
-                    record(samples, errors, f"{label}|{env_id}", reply)
-            results.update(samples=samples, errors=errors, finished_repeats=repeat + 1)
-
-        summary = summarize(samples, ids, not args.no_mpe, "baseline" in workers)
-        results.update(summary=summary)
-        print_summary(summary, args, errors)
+        cells = run_jobs(measure_pair, jobs, on_result=save, show_progress=not args.no_progress,
+                         desc="ratios", store=cell_store(args))  # a rerun resumes (--json)
     finally:
-        for w in workers.values():
-            w.close()
-        if temporary is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(temporary / "tree")],
-                           cwd=REPO, check=False, capture_output=True)
-            subprocess.run(["rm", "-rf", str(temporary)], check=False)
+        POOL.close()
+    merge(cells)  # in job order, whichever cells came from the store
+    summary = summarize(samples, ids, not args.no_mpe, baseline_commit is not None)
+    results.update(sources=dict(sources), samples=samples, errors=errors,
+                   finished_cells=len(cells), summary=summary)
+    print_summary(summary, args, errors)
     return 0
 
 

@@ -5,24 +5,30 @@ Every ``benchmarks/quick_<market>.py`` module provides ``quick_run(seed) -> list
 ``{"env_id", "policy", "metric", "value", "reference"}``; this script runs them all (each in well
 under a minute), prints one table, and with ``--json PATH`` writes the rows. Rows are written after
 each market, so a crash in one market keeps the others' results; failures are reported at the end
-and make the exit status non-zero.
+and make the exit status non-zero. Each finished market is kept in ``PATH.cells.jsonl``: a rerun
+with the same ``--json PATH`` and ``--seed`` runs only the missing (or failed) markets.
 
     python -m benchmarks.quick_run [--only kelly,v2x] [--seed 0] [--json results/quick.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import math
 import pkgutil
 import sys
 import time
 import traceback
-from pathlib import Path
 
 import benchmarks
+from benchmarks.common import (
+    IncrementalResults,
+    add_output_arguments,
+    benchmark_parser,
+    cell_store,
+    progress,
+    run_jobs,
+)
 
 
 def discover_markets() -> list[str]:
@@ -48,48 +54,44 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def market_cell(market: str, seed: int) -> list[dict]:
+    """The rows of one market's ``quick_run(seed)``, each with its market and the wall time (a
+    job of :func:`benchmarks.common.run_jobs`)."""
+    started = time.perf_counter()
+    module = importlib.import_module(f"benchmarks.quick_{market}")
+    market_rows = module.quick_run(seed=seed)
+    for row in market_rows:
+        row.setdefault("market", market)
+        row["seconds"] = round(time.perf_counter() - started, 2)
+    return market_rows
+
+
 def main(argv: list[str] | None = None) -> int:
     markets = discover_markets()
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.quick_run",
-        description="Quick run of every registered market with its reference learners; "
-                    "prints each metric beside the reference solution.",
-    )
+    parser = benchmark_parser(__doc__, "python -m benchmarks.quick_run")
     parser.add_argument("--only", default="", help=f"comma-separated markets among {markets}")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    add_output_arguments(parser, json_help="also write the rows to PATH (after each market; a "
+                                           "rerun with the same PATH runs only missing markets)")
     args = parser.parse_args(argv)
     chosen = [m for m in markets if not args.only or m in args.only.split(",")]
     unknown = set(filter(None, args.only.split(","))) - set(markets)
     if unknown:
         parser.error(f"unknown markets {sorted(unknown)}; choose among {markets}")
 
-    rows: list[dict] = []
+    results = IncrementalResults(args.json, [])
+    store = cell_store(args)  # one cell per market; a failed market is not stored, so it reruns
     failures: list[str] = []
-    try:
-        from tqdm import tqdm
-        progress = tqdm(chosen, desc="markets", unit="market", file=sys.stderr)
-    except ImportError:  # tqdm comes with the learners extra; the run works without it
-        progress = chosen
-    for market in progress:
-        started = time.perf_counter()
+    for market in progress(chosen, len(chosen), "markets", not args.no_progress):
         try:
-            module = importlib.import_module(f"benchmarks.quick_{market}")
-            market_rows = module.quick_run(seed=args.seed)
+            [market_rows] = run_jobs(market_cell, [(market, args.seed)], show_progress=False,
+                                     store=store)
         except Exception:  # one market failing must not lose the others
             failures.append(f"{market}:\n{traceback.format_exc()}")
             continue
-        for row in market_rows:
-            row.setdefault("market", market)
-            row["seconds"] = round(time.perf_counter() - started, 2)
-        rows.extend(market_rows)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            partial = args.json.with_suffix(".partial")
-            partial.write_text(json.dumps(rows, indent=1, default=float))
-            partial.replace(args.json)
+        results.set([*results.payload, *market_rows])
 
-    print(format_table(rows))
+    print(format_table(results.payload))
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)
     return 1 if failures else 0

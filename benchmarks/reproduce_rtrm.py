@@ -53,8 +53,10 @@ from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     progress,
+    run_jobs,
     save_figure,
 )
 
@@ -179,6 +181,32 @@ def train_ppo(env: Any, seed: int, steps: int) -> tuple[Policy, dict[str, Any]]:
         return {a: np.clip(actions[k], space.low, space.high).astype(np.float32)
                 for k, a in enumerate(agents)}
     return act, {"ppo_steps": steps, "train_seconds": time.perf_counter() - started}
+
+
+#: Run-wide settings that do not change a cell's result (kept out of the cells' keys).
+_SETTINGS = {"show_training": False}
+
+
+def policy_cell(env_id: str, policy: str, seed: int, parameter: float, steps: int,
+                eval_episodes: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One (env, seed, policy) evaluation, a job of :func:`benchmarks.common.run_jobs`.
+
+    ``policy`` is ``markup=x`` (``parameter`` = x), ``CDARA`` / ``ICAA`` (``parameter`` = the
+    providers' multiplier), ``MADDPG`` or ``PPO`` (``parameter`` = training steps); every argument
+    that changes the result is in the job, so it keys the stored cell."""
+    eval_seed = EVAL_SEED_OFFSET + seed
+    rtrm = functools.partial(make_env, env_id, "rtrm", steps, env_kwargs)
+    if policy.startswith("markup=") or policy.lower() in BASELINES:
+        mechanism = "rtrm" if policy.startswith("markup=") else policy.lower()
+        env = make_env(env_id, mechanism, steps, env_kwargs)
+        return evaluate(env, fixed_markup(env, parameter), eval_seed, eval_episodes)
+    if policy == "MADDPG":
+        act, info = train_maddpg(rtrm(), seed, int(parameter), _SETTINGS["show_training"])
+    elif policy == "PPO":
+        act, info = train_ppo(rtrm(), seed, int(parameter))
+    else:
+        raise ValueError(f"policy must be markup=x, CDARA, ICAA, MADDPG or PPO; got {policy!r}")
+    return {**evaluate(rtrm(), act, eval_seed, eval_episodes), "train": info}
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -431,37 +459,35 @@ def main(argv: list[str] | None = None) -> int:
     envs = {"plain": args.env_id}
     if args.fair_env_id:
         envs["fair"] = args.fair_env_id
-    output = IncrementalResults(args.json, {"args": {**vars(args), **budget},
+    recorded = {k: v for k, v in vars(args).items() if k != "restart"}
+    output = IncrementalResults(args.json, {"args": {**recorded, **budget},
                                             "envs": envs, "results": {k: {} for k in envs}})
     results = output.payload["results"]
+    # one cell per (env, seed, policy), in the order the loop used to run them
+    cells = []
+    for env_label, seed in [(label, seed) for label in envs for seed in range(budget["seeds"])]:
+        policies = [(f"markup={m:g}", m) for m in budget["markups"]]
+        policies += [(b.upper(), args.baseline_markup) for b in BASELINES]
+        policies.append(("MADDPG", budget["train_steps"]))
+        if env_label == "plain" and budget["ppo_steps"] > 0:
+            policies.append(("PPO", budget["ppo_steps"]))
+        cells += [(env_label, name, seed, parameter) for name, parameter in policies]
+    jobs = [(envs[label], name, seed, parameter, args.steps, budget["eval_episodes"], env_kwargs)
+            for label, name, seed, parameter in cells]
 
-    def record(env_label: str, policy: str, seed: int, value: dict[str, Any]) -> None:
+    def record(index: int, value: dict[str, Any]) -> None:
+        env_label, policy, seed, _ = cells[index]
         results[env_label].setdefault(policy, {})[str(seed)] = value
         output.write()
 
-    units = [(label, seed) for label in envs for seed in range(budget["seeds"])]
-    for env_label, seed in progress(units, desc="env x seed", enabled=show):
-        env_id = envs[env_label]
-        eval_seed = EVAL_SEED_OFFSET + seed
-        rtrm = functools.partial(make_env, env_id, "rtrm", args.steps, env_kwargs)
-
-        for markup in budget["markups"]:
-            env = rtrm()
-            record(env_label, f"markup={markup:g}", seed,
-                   evaluate(env, fixed_markup(env, markup), eval_seed, budget["eval_episodes"]))
-        for baseline in BASELINES:
-            env = make_env(env_id, baseline, args.steps, env_kwargs)
-            record(env_label, baseline.upper(), seed,
-                   evaluate(env, fixed_markup(env, args.baseline_markup), eval_seed,
-                            budget["eval_episodes"]))
-        policy, info = train_maddpg(rtrm(), seed, budget["train_steps"], show)
-        record(env_label, "MADDPG", seed,
-               {**evaluate(rtrm(), policy, eval_seed, budget["eval_episodes"]), "train": info})
-        if env_label == "plain" and budget["ppo_steps"] > 0:
-            policy, info = train_ppo(rtrm(), seed, budget["ppo_steps"])
-            record(env_label, "PPO", seed,
-                   {**evaluate(rtrm(), policy, eval_seed, budget["eval_episodes"]), "train": info})
-
+    _SETTINGS["show_training"] = show
+    values = run_jobs(policy_cell, jobs, on_result=record, show_progress=show,
+                      desc="env x seed x policy",
+                      store=cell_store(args))  # a rerun with the same --json runs only missing cells
+    results = {label: {} for label in envs}  # in the order of the cells, resumed or not
+    for (env_label, policy, seed, _), value in zip(cells, values):
+        results[env_label].setdefault(policy, {})[str(seed)] = value
+    output.payload["results"] = results
     output.update(claims=report(results, {**vars(args), **budget}, envs, args.png))
     return 0
 

@@ -11,10 +11,12 @@ one float32 step inside either bound, and uniform in the Box (infinite bounds re
 each with probability 1/5 per entry; discrete spaces take their first, last or a uniform level.
 Actions are drawn in blocks of 1024 joint actions from one seeded generator (reproducible).
 
-Each env runs in its own subprocess (``--in-process`` to run them in this one), so the RSS figures
-are that env's own: RSS after construction and the first reset, at the end, and the peak
-(``ru_maxrss``). Episodes that end are reset (unseeded, continuing the generator). An exception
-stops that env's run and is reported with the step it happened at.
+Each env runs in its own subprocess (``--in-process`` to run them in this one; ``--workers N``
+soaks N ids at once), so the RSS figures are that env's own: RSS after construction and the first
+reset, at the end, and the peak (``ru_maxrss``). Episodes that end are reset (unseeded, continuing
+the generator). An exception stops that env's run and is reported with the step it happened at.
+With ``--json PATH`` each finished env is kept in ``PATH.cells.jsonl``; a rerun with the same
+arguments soaks only the missing ids (``--restart``: all again).
 
 Examples::
 
@@ -167,6 +169,8 @@ def run_isolated(env_id: str, steps: int, seed: int) -> dict[str, Any]:
                "--seed", str(seed)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
+    if done.returncode < 0:  # killed by a signal (Ctrl-C, kill): no result, a rerun soaks it again
+        raise ChildProcessError(f"the soak of {env_id} was killed by signal {-done.returncode}")
     if done.returncode != 0:
         return {"id": env_id, "steps": 0, "error": {"step": None, "error": done.stderr[-2000:]}}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,7 +181,13 @@ def fmt(value: Any, spec: str = ",.0f") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.common import IncrementalResults, add_output_arguments, benchmark_parser, progress
+    from benchmarks.common import (
+        IncrementalResults,
+        add_output_arguments,
+        benchmark_parser,
+        cell_store,
+        run_jobs,
+    )
 
     parser = benchmark_parser(__doc__, "python -m benchmarks.soak")
     parser.add_argument("--steps", type=int, default=None,
@@ -188,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the resets and actions")
     parser.add_argument("--in-process", action="store_true",
                         help="run every env in this process (RSS figures then accumulate)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="envs soaked at once, each in its own subprocess (default 1)")
     parser.add_argument("--one", default=None, help=argparse_suppress())
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else FULL_STEPS)
     if steps < 1:
         parser.error("--steps must be positive")
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1; got {args.workers}")
     if args.one:
         print(json.dumps(soak_one(args.one, steps, args.seed)))
         return 0
@@ -203,12 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     ids = list(args.ids or auction_envs.list_envs())
     results = IncrementalResults(args.json, {"benchmark": "soak", "steps": steps,
                                              "seed": args.seed, "envs": []})
-    rows = []
-    for env_id in progress(ids, total=len(ids), desc="envs", enabled=not args.no_progress):
-        row = (soak_one(env_id, steps, args.seed) if args.in_process
-               else run_isolated(env_id, steps, args.seed))
-        rows.append(row)
-        results.add(row, key="envs")
+    # one cell per env id; a rerun with the same --json soaks only the missing ids
+    rows = run_jobs(soak_one if args.in_process else run_isolated,
+                    [(env_id, steps, args.seed) for env_id in ids], workers=args.workers,
+                    on_result=lambda _, row: results.add(row, key="envs"),
+                    show_progress=not args.no_progress, desc="envs", store=cell_store(args))
+    results.update(envs=rows)  # in the order of the ids, whichever came from the store
     print(f"\n{steps:,} steps per env, boundary-heavy random actions, seed {args.seed}")
     print("| id | steps | steps/s | NaN/inf obs | NaN/inf rewards | obs outside space | "
           "RSS start MiB | RSS end MiB | peak MiB | error |")

@@ -23,13 +23,20 @@ import time
 import numpy as np
 
 from benchmarks.common import (
+    CellStore,
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
-    progress,
+    run_jobs,
     save_figure,
 )
+
+CAPACITIES = (60.0, 100.0)
+#: (bids per auction, slots, repetitions of the vectorized call, auctions in a batch: 0 = one)
+AUCTION_CASES = ((5, 2, 3000, 0), (30, 10, 2000, 0), (300, 100, 200, 0), (3000, 1000, 10, 0),
+                 (30, 10, 20, 1000))
 
 
 def episode(capacity: float, steps: int, seed: int = 0) -> dict:
@@ -61,23 +68,33 @@ def time_call(fn, repeat: int) -> float:
     return (time.perf_counter() - started) / repeat
 
 
-def auctions() -> list[dict]:
+def auction_case(n_bids: int, k: int, repeat: int, batch: int) -> dict:
+    """One row of the auction table: both implementations timed back to back on the same bids
+    (one speed-up; a job of :func:`benchmarks.common.run_jobs`). ``batch`` > 0: that many
+    auctions in one vectorized call against a loop over them; the loop runs ``repeat // 10``
+    times."""
     from auction_envs.mechanisms.second_price import second_price, second_price_reference
 
-    rng = np.random.default_rng(0)
-    rows = []
-    for n_bids, k, repeat in ((5, 2, 3000), (30, 10, 2000), (300, 100, 200), (3000, 1000, 10)):
+    rng = np.random.default_rng([n_bids, k, batch])
+    if batch:
+        bids = rng.random((batch, n_bids)) * 2000
+        vec = time_call(lambda: second_price(bids, k, rng), repeat)
+        ref = time_call(lambda: [second_price_reference(row, k, rng) for row in bids],
+                        max(1, repeat // 10))
+        case = f"batch of {batch} auctions x {n_bids} bids, {k} slots"
+    else:
         bids = rng.random(n_bids) * 2000
-        vec = time_call(lambda b=bids, k=k: second_price(b, k, rng), repeat)
-        ref = time_call(lambda b=bids, k=k: second_price_reference(b, k, rng), max(1, repeat // 10))
-        rows.append({"case": f"one auction, {n_bids} bids, {k} slots", "vectorized_us": vec * 1e6,
-                     "python_loop_us": ref * 1e6, "speedup": ref / vec})
-    bids = rng.random((1000, 30)) * 2000
-    vec = time_call(lambda: second_price(bids, 10, rng), 20)
-    ref = time_call(lambda: [second_price_reference(row, 10, rng) for row in bids], 2)
-    rows.append({"case": "batch of 1000 auctions x 30 bids, 10 slots", "vectorized_us": vec * 1e6,
-                 "python_loop_us": ref * 1e6, "speedup": ref / vec})
-    return rows
+        vec = time_call(lambda: second_price(bids, k, rng), repeat)
+        ref = time_call(lambda: second_price_reference(bids, k, rng), max(1, repeat // 10))
+        case = f"one auction, {n_bids} bids, {k} slots"
+    return {"case": case, "vectorized_us": vec * 1e6, "python_loop_us": ref * 1e6,
+            "speedup": ref / vec}
+
+
+def auctions(store: CellStore | None = None, show_progress: bool = False) -> list[dict]:
+    """The auction table, one row per :data:`AUCTION_CASES` entry (through ``store`` if given)."""
+    return run_jobs(auction_case, list(AUCTION_CASES), show_progress=show_progress,
+                    desc="auctions", store=store)
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -101,15 +118,17 @@ def main(argv: list[str] | None = None) -> int:
                                                      "to PATH (after each part)")
     args = parser.parse_args(argv)
     results = IncrementalResults(args.json, {"episodes": []})
-    episodes = results.payload["episodes"]
-    for capacity in progress((60.0, 100.0), desc="episodes", enabled=not args.no_progress):
-        results.add(episode(capacity, args.steps), key="episodes")
+    store = cell_store(args)  # a rerun with the same --json runs only the missing cells
+    episodes = run_jobs(episode, [(capacity, args.steps, 0) for capacity in CAPACITIES],
+                        on_result=lambda _, e: results.add(e, key="episodes"),
+                        show_progress=not args.no_progress, desc="episodes", store=store)
+    results.update(episodes=episodes)  # in the order of CAPACITIES, whichever were stored
     print(f"Full episodes, 30 passive vehicles, {args.steps} steps")
     print("capacity  seconds  steps/s  requests  us/request  validation share")
     for e in episodes:
         print(f"{e['capacity']:>8.0f}  {e['seconds']:>7.2f}  {e['steps_per_second']:>7.0f}  "
               f"{e['requests']:>8}  {e['us_per_request']:>10.1f}  {e['validation_share']:>15.0%}")
-    rows = auctions()
+    rows = auctions(store, show_progress=not args.no_progress)
     results.update(auctions=rows)
     print("\nAuction rule: vectorized second_price vs per-bid Python loop (same results)")
     print(f"{'case':<45} {'vectorized us':>14} {'python loop us':>15} {'speed-up':>9}")

@@ -73,3 +73,17 @@ def test_a_benchmark_rerun_with_the_same_json_reuses_its_cells(tmp_path, capsys)
     again = json.loads((tmp_path / "sweep.json").read_text())
     assert len((tmp_path / "sweep.json.cells.jsonl").read_text().splitlines()) == 2
     assert again["rows"] == first["rows"]
+
+
+def nothing(x: int) -> None:
+    CALLS.append(x)
+
+
+def test_a_cell_whose_result_is_none_is_finished_too(tmp_path):
+    store_path = tmp_path / "r.json.cells.jsonl"
+    CALLS.clear()
+    assert run_jobs(nothing, [(1,), (2,)], show_progress=False,
+                    store=CellStore(store_path)) == [None, None]
+    assert run_jobs(nothing, [(1,), (2,)], show_progress=False,
+                    store=CellStore(store_path)) == [None, None]
+    assert CALLS == [1, 2]  # the rerun found both cells, although their results are None
