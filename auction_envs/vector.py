@@ -238,3 +238,38 @@ class VectorMarketEnv:
 
     def _reset_infos(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         return {"_reset": rows}
+
+
+class RowGenerators:
+    """One generator per env, seen as one by a batched core: a draw of shape ``[B', ...]``
+    (``B'`` the rows in ``rows``) fills row ``b`` from env ``b``'s generator with the draw a dict
+    env would make of shape ``[...]``, so every env consumes its generator exactly as the dict
+    env does. :meth:`seed` follows ``MarketEnv.reset``: a seed makes a fresh generator, no seed
+    keeps the env's generator going (an env never seeded gets an unseeded one)."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.generators: list[np.random.Generator | None] = [None] * num_envs
+        self.rows = np.arange(num_envs)
+
+    def seed(self, rows: np.ndarray, seeds: Sequence[int | None]) -> None:
+        for row, seed in zip(rows.tolist(), seeds):
+            if seed is not None:
+                self.generators[row] = np.random.default_rng(seed)
+            elif self.generators[row] is None:
+                self.generators[row] = np.random.default_rng()
+
+    def select(self, rows: np.ndarray) -> RowGenerators:
+        """The same generators restricted to ``rows`` (draws of shape ``[len(rows), ...]``)."""
+        view = RowGenerators.__new__(RowGenerators)
+        view.generators, view.rows = self.generators, np.asarray(rows)
+        return view
+
+    def standard_normal(self, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape)
+        for target, row in zip(out, self.rows.tolist(), strict=True):
+            self.generators[row].standard_normal(out=target)  # type: ignore[union-attr]
+        return out
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+        return np.stack([self.generators[row].uniform(low, high, shape[1:])  # type: ignore
+                         for row in self.rows.tolist()])

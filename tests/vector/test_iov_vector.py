@@ -117,7 +117,7 @@ def test_learned_allocator_ids_are_refused_clearly():
 def test_invalid_actions_name_env_agent_and_change_nothing():
     venv = auction_envs.make_vec("auction_envs/IoVSlicing-v1", num_envs=2, n_vsps=3)
     observations, _ = venv.reset(seed=0)
-    state = [generator.bit_generator.state for generator in venv._generators]
+    state = [generator.bit_generator.state for generator in venv.generators.generators]
     bad = np.full((2, 3, 1), 50.0)
     bad[1, 2, 0] = 401.0
     with pytest.raises(InvalidActionError, match=r"vsp_2.*env 1"):
@@ -126,7 +126,7 @@ def test_invalid_actions_name_env_agent_and_change_nothing():
         with pytest.raises(InvalidActionError):
             venv.step(weird)
     assert (venv.rounds == 0).all() and venv.core.rounds == 0
-    assert [generator.bit_generator.state for generator in venv._generators] == state
+    assert [generator.bit_generator.state for generator in venv.generators.generators] == state
     np.testing.assert_array_equal(venv._observations(), observations)
 
 

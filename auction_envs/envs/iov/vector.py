@@ -6,9 +6,10 @@ IoVSlicingNVI-v1, IoVSlicingVCG-v1, IoVSlicingQVCG-v1 and their arguments) has t
 and ``make_vec`` refuses the id (use the dict env).
 
 Randomness: env ``b`` owns a generator seeded like the dict env's (``reset(seed=s)`` gives env
-``b`` the seed ``s + b``); the core sees the ``B`` generators as one (:class:`RowGenerators`): a
-draw of shape ``[B, ...]`` is env ``b``'s own draw of shape ``[...]`` in row ``b``, so every env
-consumes its generator exactly as a dict env does. That makes the vector env bit-identical to
+``b`` the seed ``s + b``); the core sees the ``B`` generators as one
+(:class:`~auction_envs.vector.RowGenerators`): a draw of shape ``[B, ...]`` is env ``b``'s own
+draw of shape ``[...]`` in row ``b``, so every env consumes its generator exactly as a dict env
+does. That makes the vector env bit-identical to
 ``B`` dict envs (tested).
 
 The ``B`` markets always move in lockstep: they start together, never terminate and all truncate
@@ -26,30 +27,11 @@ import numpy as np
 from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.envs.iov.core import IoVCore
 from auction_envs.envs.iov.env import VSP_LAYOUT, IoVSlicingEnv
-from auction_envs.vector import VectorMarketEnv, register_vector
+from auction_envs.vector import RowGenerators, VectorMarketEnv, register_vector
 
 #: the per-VSP infos of ``IoVSlicingEnv`` (besides ``allocation``), as arrays ``[B, N]``
 INFO_KEYS = ("bid", "truthful_bid", "loan", "externality", "interest", "tax", "payment",
              "profit", "utility")
-
-
-class RowGenerators:
-    """``B`` generators seen as one by the core: ``standard_normal(shape)`` and
-    ``uniform(low, high, shape)`` with ``shape[0] == B`` fill row ``b`` from generator ``b``
-    with the draw a dict env would make of shape ``shape[1:]``."""
-
-    def __init__(self, generators: list[np.random.Generator]) -> None:
-        self.generators = generators
-
-    def standard_normal(self, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.empty(shape)
-        for row, generator in zip(out, self.generators, strict=True):
-            generator.standard_normal(out=row)
-        return out
-
-    def uniform(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
-        return np.stack([generator.uniform(low, high, shape[1:])
-                         for generator in self.generators])
 
 
 class SharedDraws:
@@ -93,20 +75,15 @@ class IoVVectorEnv(VectorMarketEnv):
         self._scales = template._scales["vsp"]
         self._columns = [(VSP_LAYOUT.slice(field.name).start, field.name)
                          for field in VSP_LAYOUT.fields]
-        self._generators: list[np.random.Generator | None] = [None] * num_envs
+        self.generators = RowGenerators(num_envs)
 
     # ------------------------------------------------------------------ market hooks
     def _seed_rows(self, rows: np.ndarray, seeds: Any) -> None:
-        for row, seed in zip(rows.tolist(), seeds):
-            if seed is not None:
-                self._generators[row] = np.random.default_rng(seed)
-            elif self._generators[row] is None:  # the dict env's unseeded generator
-                self._generators[row] = np.random.default_rng()
-        self._rows = RowGenerators(self._generators)  # type: ignore[arg-type]
+        self.generators.seed(rows, seeds)
 
     def _reset_rows(self, rows: np.ndarray) -> None:
         self._require_every_row(rows)
-        draws = self._rows if self.instance_seed is None else SharedDraws(
+        draws = self.generators if self.instance_seed is None else SharedDraws(
             np.random.default_rng(self.instance_seed))
         self.core.reset(draws)  # type: ignore[arg-type]
         self.core.bank.keep_bills = 0  # nothing reads the bill history; B x 500 bills would
@@ -115,7 +92,7 @@ class IoVVectorEnv(VectorMarketEnv):
                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         self._require_every_row(rows)
         core = self.core
-        profit, _ = core.step(actions[..., 0], None, self._rows,  # type: ignore[arg-type]
+        profit, _ = core.step(actions[..., 0], None, self.generators,  # type: ignore[arg-type]
                               self.slicer_reward)
         reward = profit.copy()
         if self.colluders:
