@@ -184,3 +184,28 @@ def test_batched_optimum_rejects_bad_input_naming_it():
     xi[1, 2, 0] = -1.0
     with pytest.raises(InvalidArgumentError, match="xi"):
         slicing_optimum_batch(np.ones((2, 3)), xi)
+
+
+# ----------------------------------------------------------------------------- row generators
+@pytest.mark.parametrize("compiled", [True, False])
+def test_row_generators_draw_what_each_env_draws(compiled, monkeypatch):
+    import auction_envs.vector as vector
+
+    if not compiled:
+        monkeypatch.setattr(vector, "_compiled_standard_normal", lambda: None)
+    generators = vector.RowGenerators(4)
+    generators.seed(np.arange(4), [7, 8, None, 7])
+    references = [np.random.default_rng(seed) for seed in (7, 8)]
+    first = generators.standard_normal((4, 5, 3))
+    subset = generators.select(np.array([1, 3])).standard_normal((2, 2))
+    np.testing.assert_array_equal(first[0], references[0].standard_normal((5, 3)))
+    np.testing.assert_array_equal(first[1], references[1].standard_normal((5, 3)))
+    np.testing.assert_array_equal(first[3], first[0])  # the same seed
+    np.testing.assert_array_equal(subset[0], references[1].standard_normal(2))
+    np.testing.assert_array_equal(subset[1], references[0].standard_normal(2))
+    # the generators' states moved as a dict env's would: the next draws continue the streams
+    np.testing.assert_array_equal(generators.generators[1].standard_normal(3),
+                                  references[1].standard_normal(3))
+    generators.seed(np.array([1]), [7])  # a new seed: a fresh generator (and a new typed list)
+    np.testing.assert_array_equal(generators.standard_normal((4, 1))[1],
+                                  np.random.default_rng(7).standard_normal(1))
