@@ -209,6 +209,15 @@ class VectorMarketEnv:
     def close(self) -> None:
         """Nothing to release."""
 
+    def _require_reset(self, what: str) -> None:
+        """``MarketEnv``'s convention: views of the markets (``metrics()``, ``equilibrium()``)
+        before the first ``reset()`` raise :class:`ResetNeededError`."""
+        if not self._has_reset:
+            from auction_envs.core.errors import ResetNeededError
+
+            raise ResetNeededError(f"{type(self).__name__}.{what}() before the first reset(): "
+                                   "call reset() first")
+
     # ------------------------------------------------------------------ seeds
     def _seeds(self, seed: int | Sequence[int] | None) -> list[int | None]:
         if seed is None:

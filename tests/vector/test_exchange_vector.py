@@ -123,3 +123,12 @@ def test_invalid_actions_name_env_agent_and_change_nothing():
 def test_the_mechanism_view_has_no_vector_shell():
     with pytest.raises(InvalidArgumentError, match="vector shell"):
         auction_envs.make_vec("auction_envs/ExchangeEconomyMechanism-v0", num_envs=2)
+
+
+def test_views_before_reset_raise_reset_needed():
+    from auction_envs.core.errors import ResetNeededError
+
+    venv = auction_envs.make_vec("auction_envs/ExchangeEconomy-v0", num_envs=2)
+    for view in (venv.equilibrium, venv.metrics):
+        with pytest.raises(ResetNeededError, match="reset"):
+            view()

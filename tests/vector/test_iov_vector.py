@@ -209,3 +209,12 @@ def test_row_generators_draw_what_each_env_draws(compiled, monkeypatch):
     generators.seed(np.array([1]), [7])  # a new seed: a fresh generator (and a new typed list)
     np.testing.assert_array_equal(generators.standard_normal((4, 1))[1],
                                   np.random.default_rng(7).standard_normal(1))
+
+
+def test_views_before_reset_raise_reset_needed():
+    from auction_envs.core.errors import ResetNeededError
+
+    venv = auction_envs.make_vec("auction_envs/IoVSlicing-v1", num_envs=2)
+    for view in (venv.equilibrium, venv.metrics):
+        with pytest.raises(ResetNeededError, match="reset"):
+            view()

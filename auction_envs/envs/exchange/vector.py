@@ -90,12 +90,14 @@ class ExchangeVectorEnv(VectorMarketEnv):
     def equilibrium(self) -> tuple[np.ndarray, np.ndarray]:
         """The verified competitive equilibria ``(allocation [B, n, m], prices [B, m])`` (each
         economy solved once, then cached by it)."""
+        self._require_reset("equilibrium")
         solved = [economy.equilibrium() for economy in self.economies]  # type: ignore[union-attr]
         return np.stack([x for x, _ in solved]), np.stack([p for _, p in solved])
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Per env ``[B]``: the last round's CE loss and ``price_distance`` ``||p - p*||_1``
         (the dict env's ``metrics()`` fields of the same names)."""
+        self._require_reset("metrics")
         _, ce_prices = self.equilibrium()
         losses = [economy.ce_loss(self.allocation[b], self.prices[b])  # type: ignore[union-attr]
                   for b, economy in enumerate(self.economies)]

@@ -124,6 +124,7 @@ class IoVVectorEnv(VectorMarketEnv):
     def equilibrium(self) -> dict[str, np.ndarray]:
         """Per env: the truthful bids ``[B, N]`` (a best reply to truthful others under DVCG),
         the exact optimum ``[B, N, 3]`` and its welfare ``[B]``."""
+        self._require_reset("equilibrium")
         core = self.core
         return {"bids": core.x_truthful.copy(), "allocation": core.s_true.copy(),
                 "welfare": core.x_truthful.sum(axis=-1)}
@@ -132,6 +133,7 @@ class IoVVectorEnv(VectorMarketEnv):
         """Per env (arrays ``[B]``, ``[B, N]``): the last round's welfare, the optimum, the
         efficiency and ``bid_deviation`` (``x_i / x*_i - 1``, 0 where ``x*_i = 0``); the
         dict env's ``metrics()`` fields of the same names."""
+        self._require_reset("metrics")
         core = self.core
         optimum = core.x_truthful.sum(axis=-1)
         truthful = core.x_truthful
