@@ -218,3 +218,19 @@ def test_views_before_reset_raise_reset_needed():
     for view in (venv.equilibrium, venv.metrics):
         with pytest.raises(ResetNeededError, match="reset"):
             view()
+
+
+def test_perf_benchmark_measures_and_resumes(tmp_path, capsys):
+    from benchmarks import perf_vector_iov
+
+    path = tmp_path / "perf.json"
+    argv = ["--ids", "auction_envs/IoVSlicing-v1", "--num-envs", "1", "3", "--steps", "2",
+            "--repeats", "1", "--n-vsps", "3", "--no-progress", "--json", str(path)]
+    payload = perf_vector_iov.main(argv)
+    results = payload["results"]
+    assert [r["num_envs"] for r in results] == [1, 3]
+    assert all(r["steps"] == [2] and r["steps_per_s"] > 0 for r in results)
+    assert all(r["episode_steps_per_s"] <= r["steps_per_s"] for r in results)
+    assert "50,000" in capsys.readouterr().out
+    again = perf_vector_iov.main(argv)  # resumed from perf.json.cells.jsonl: the same figures
+    assert again["results"] == results
