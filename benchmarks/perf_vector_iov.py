@@ -5,7 +5,9 @@ script measures ``auction_envs.make_vec(id, num_envs=B)`` env-steps/s (``B`` x s
 for ``B`` in ``--num-envs`` (default 1, 64, 1024, 4096), the way VMAS measures: one *fixed*
 joint action (the truthful bids times a seeded factor in [0.8, 1.2], so DVCG perturbs the
 over-bidders' rounds) reused for ``--steps`` steps after an untimed warm-up (reset, a few steps,
-numba compilation), the median over ``--repeats`` repetitions, single process.
+numba compilation), the median over ``--repeats`` repetitions, single process. The dict env
+(``auction_envs.make``) with the same bids is measured in the same run: ``x dict`` is the
+vector env's env-steps/s over the dict env's steps/s.
 
 Where the exact optimum is solved:
 
@@ -148,14 +150,40 @@ def _timed_steps(venv: Any, actions: np.ndarray, steps: int, max_seconds: float
     return done, time.perf_counter() - start
 
 
+def measure_dict_env(env_id: str, steps: int = 100, repeats: int = 3, seed: int = 0,
+                     **kwargs: Any) -> dict[str, Any]:
+    """The reference: steps/s of the dict env ``auction_envs.make(env_id)`` with the same fixed
+    bids (median of ``repeats``; a truncated episode is reset inside the timed loop)."""
+    import auction_envs
+
+    env = auction_envs.make(env_id, **kwargs)
+    env.reset(seed=seed)
+    truthful = env.unwrapped.equilibrium()["bids"]
+    factor = np.random.default_rng(seed).uniform(0.8, 1.2, truthful.shape)
+    bids = np.minimum(truthful * factor, env.unwrapped.bid_high).astype(np.float32)
+    joint = {agent: bids[i:i + 1] for i, agent in enumerate(env.unwrapped.possible_agents)}
+    rates = []
+    for _ in range(repeats):
+        env.reset(seed=seed)
+        start = time.perf_counter()
+        for _ in range(steps):
+            if not env.unwrapped.agents:
+                env.reset()
+            env.step(joint)
+        rates.append(steps / (time.perf_counter() - start))
+    return {"env_id": env_id, "dict_steps_per_s": statistics.median(rates),
+            "load_average": load_average()}
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [f"{'env id':<32} {'B':>6} {'env-steps/s':>12} {'with resets':>12} "
-             f"{'reset s':>8} {'target':>8}  load"]
+             f"{'reset s':>8} {'x dict':>7} {'target':>8}  load"]
     for r in results:
         verdict = "met" if r["episode_steps_per_s"] >= TARGET_ENV_STEPS_PER_S else "missed"
         lines.append(f"{r['env_id'].split('/')[-1]:<32} {r['num_envs']:>6} "
                      f"{r['steps_per_s']:>12,.0f} {r['episode_steps_per_s']:>12,.0f} "
-                     f"{r['reset_seconds']:>8.3f} {verdict:>8}  {r['load_average']}")
+                     f"{r['reset_seconds']:>8.3f} {r['speedup_over_dict_env']:>7.1f} "
+                     f"{verdict:>8}  {r['load_average']}")
     lines.append(f"issue 16's claim: vector IoVSlicing with the exact optimum >= "
                  f"{TARGET_ENV_STEPS_PER_S:,.0f} env-steps/s (\"with resets\" charges every "
                  f"episode its reset's batched optimum; target judged on it)")
@@ -186,15 +214,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = run_jobs(_cell, jobs, workers=1, show_progress=not args.no_progress,
                        desc="cells", store=None if args.profile else cell_store(args),
                        on_result=lambda _, result: out.add(result, "results"))
-    out.update(load_after=load_average(), target_env_steps_per_s=TARGET_ENV_STEPS_PER_S)
+    references = run_jobs(_dict_cell, [(env_id, args.steps, args.repeats, args.seed, args.n_vsps)
+                                       for env_id in args.ids],
+                          workers=1, show_progress=False, store=cell_store(args))
+    dict_rates = {r["env_id"]: r["dict_steps_per_s"] for r in references}
+    for result in results:
+        result["speedup_over_dict_env"] = result["steps_per_s"] / dict_rates[result["env_id"]]
+    out.update(dict_envs=references, load_after=load_average(),
+               target_env_steps_per_s=TARGET_ENV_STEPS_PER_S)
     print(f"load average before: {out.payload['load_before']}  after: {load_average()}  "
           f"({out.payload['machine']['cpu']}, {out.payload['machine']['cores']} cores)")
     print(table(results))
+    for reference in references:
+        print(f"dict env {reference['env_id'].split('/')[-1]}: "
+              f"{reference['dict_steps_per_s']:,.0f} steps/s")
     for result in results:
         if "profile" in result:
             print(f"\ncProfile of {result['env_id']} at B = {result['num_envs']}:")
             print(result["profile"])
     return out.payload
+
+
+def _dict_cell(env_id: str, steps: int, repeats: int, seed: int, n_vsps: int) -> dict[str, Any]:
+    return measure_dict_env(env_id, steps, repeats, seed, n_vsps=n_vsps)
 
 
 def _cell(env_id: str, num_envs: int, steps: int, repeats: int, seed: int, max_seconds: float,
