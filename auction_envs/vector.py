@@ -287,9 +287,14 @@ class RowGenerators:
         kernel = _compiled_standard_normal()
         if kernel is not None and out.size:
             if self._typed[0] is None:
+                import numba
                 from numba.typed import List
 
-                self._typed[0] = List(self.generators)
+                # typed once, then appended: List(iterable) types every item (20x slower)
+                typed = List.empty_list(numba.typeof(self.generators[0]))
+                for generator in self.generators:
+                    typed.append(generator)
+                self._typed[0] = typed
             kernel(self._typed[0], self.rows, out.reshape(len(self.rows), -1))
             return out
         for target, row in zip(out, self.rows.tolist(), strict=True):
