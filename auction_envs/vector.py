@@ -209,6 +209,15 @@ class VectorMarketEnv:
     def close(self) -> None:
         """Nothing to release."""
 
+    def _require_reset(self, what: str) -> None:
+        """``MarketEnv``'s convention: views of the markets (``metrics()``, ``equilibrium()``)
+        before the first ``reset()`` raise :class:`ResetNeededError`."""
+        if not self._has_reset:
+            from auction_envs.core.errors import ResetNeededError
+
+            raise ResetNeededError(f"{type(self).__name__}.{what}() before the first reset(): "
+                                   "call reset() first")
+
     # ------------------------------------------------------------------ seeds
     def _seeds(self, seed: int | Sequence[int] | None) -> list[int | None]:
         if seed is None:
@@ -238,3 +247,81 @@ class VectorMarketEnv:
 
     def _reset_infos(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         return {"_reset": rows}
+
+
+class RowGenerators:
+    """One generator per env, seen as one by a batched core: a draw of shape ``[B', ...]``
+    (``B'`` the rows in ``rows``) fills row ``b`` from env ``b``'s generator with the draw a dict
+    env would make of shape ``[...]``, so every env consumes its generator exactly as the dict
+    env does. :meth:`seed` follows ``MarketEnv.reset``: a seed makes a fresh generator, no seed
+    keeps the env's generator going (an env never seeded gets an unseeded one).
+
+    With numba installed, ``standard_normal`` (the per-round draw) runs the loop over the envs
+    compiled: numba's ``Generator.standard_normal`` is numpy's algorithm on the same generator
+    state (the same numbers, the state advanced alike; tested through the equivalence tests).
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self.generators: list[np.random.Generator | None] = [None] * num_envs
+        self.rows = np.arange(num_envs)
+        self._typed: list[Any] = [None]  # numba's typed list of the generators, shared by views
+
+    def seed(self, rows: np.ndarray, seeds: Sequence[int | None]) -> None:
+        for row, seed in zip(rows.tolist(), seeds):
+            if seed is not None:
+                self.generators[row] = np.random.default_rng(seed)
+            elif self.generators[row] is None:
+                self.generators[row] = np.random.default_rng()
+            else:
+                continue
+            self._typed[0] = None
+
+    def select(self, rows: np.ndarray) -> RowGenerators:
+        """The same generators restricted to ``rows`` (draws of shape ``[len(rows), ...]``)."""
+        view = RowGenerators.__new__(RowGenerators)
+        view.generators, view.rows, view._typed = self.generators, np.asarray(rows), self._typed
+        return view
+
+    def standard_normal(self, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.empty(shape)
+        kernel = _compiled_standard_normal()
+        if kernel is not None and out.size:
+            if self._typed[0] is None:
+                import numba
+                from numba.typed import List
+
+                # typed once, then appended: List(iterable) types every item (20x slower)
+                typed = List.empty_list(numba.typeof(self.generators[0]))
+                for generator in self.generators:
+                    typed.append(generator)
+                self._typed[0] = typed
+            kernel(self._typed[0], self.rows, out.reshape(len(self.rows), -1))
+            return out
+        for target, row in zip(out, self.rows.tolist(), strict=True):
+            self.generators[row].standard_normal(out=target)  # type: ignore[union-attr]
+        return out
+
+    def uniform(self, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
+        return np.stack([self.generators[row].uniform(low, high, shape[1:])  # type: ignore
+                         for row in self.rows.tolist()])
+
+
+def _fill_standard_normal(generators: Any, rows: np.ndarray, out: np.ndarray) -> None:
+    """Row ``j`` of ``out [R, size]`` from ``generators[rows[j]].standard_normal(size)``."""
+    for j in range(rows.size):
+        out[j, :] = generators[rows[j]].standard_normal(out.shape[1])
+
+
+_compiled: list[Callable | None] = []
+
+
+def _compiled_standard_normal() -> Callable | None:
+    """:func:`_fill_standard_normal` compiled by numba (cached on disk), or None without numba."""
+    if not _compiled:
+        try:
+            import numba
+        except Exception:  # numba is optional (the ``fast`` extra)
+            _compiled.append(None)
+        else:
+            _compiled.append(numba.njit(cache=True, nogil=True)(_fill_standard_normal))
+    return _compiled[0]

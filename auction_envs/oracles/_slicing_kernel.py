@@ -365,8 +365,48 @@ def optimum_kernel(beta, xi, guess, use_guess, tol, max_iter, s, u):
     return SOLVED_NOT, 0.0
 
 
+def optimum_batch_kernel(beta, xi, tol, max_iter, s, welfare, without, status):
+    """:func:`optimum_kernel` and the Clarke pivots for every market of a batch in one call.
+
+    ``beta [B, N]``, ``xi [B, N, K]``; fills ``s [B, N, K]``, ``welfare [B]`` and ``without
+    [B, N]`` (``SW*_{-i}``, each warm-started from the optimum without VSP ``i``, as
+    ``slicing_welfare_without`` does) and ``status [B]``: ``>= 0`` solved, or the first negative
+    status of the row's solves (the caller redoes those rows one by one).
+    """
+    batch, n, k_count = xi.shape
+    log_prices = np.empty(k_count)
+    sub_beta = np.empty(max(n - 1, 1))
+    sub_xi = np.empty((max(n - 1, 1), k_count))
+    guess = np.empty((max(n - 1, 1), k_count))
+    sub_s = np.empty((max(n - 1, 1), k_count))
+    for b in range(batch):
+        code, total = optimum_kernel(beta[b], xi[b], xi[b], False, tol, max_iter, s[b],
+                                     log_prices)
+        status[b] = code
+        welfare[b] = total
+        for i in range(n):
+            without[b, i] = 0.0
+        if code < 0 or n == 1:
+            continue
+        for i in range(n):
+            row = 0
+            for j in range(n):
+                if j != i:
+                    sub_beta[row] = beta[b, j]
+                    for k in range(k_count):
+                        sub_xi[row, k] = xi[b, j, k]
+                        guess[row, k] = s[b, j, k]
+                    row += 1
+            code, total = optimum_kernel(sub_beta, sub_xi, guess, True, tol, max_iter, sub_s,
+                                         log_prices)
+            if code < 0:
+                status[b] = code
+                break
+            without[b, i] = total
+
+
 _FUNCTIONS = ("_waterfill_sweeps", "_root", "_prune_to_forest", "_gauss_solve", "_solve_support",
-              "_support_key", "_jitter", "_active_set", "optimum_kernel")
+              "_support_key", "_jitter", "_active_set", "optimum_kernel", "optimum_batch_kernel")
 _compiled: list[Callable | None] = []
 
 
@@ -386,6 +426,14 @@ def compiled_kernel() -> Callable | None:
                 namespace[name] = numba.njit(cache=True, nogil=True)(namespace[name])
             _compiled.append(namespace["optimum_kernel"])
     return _compiled[0]
+
+
+def compiled_batch_kernel() -> Callable | None:
+    """:func:`optimum_batch_kernel` compiled by numba (with :func:`compiled_kernel`), or ``None``
+    without numba."""
+    if compiled_kernel() is None:
+        return None
+    return globals()["optimum_batch_kernel"]
 
 
 # ----------------------------------------------------------------------------- QVCG dynamic program

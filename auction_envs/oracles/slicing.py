@@ -52,6 +52,8 @@ from scipy.linalg.lapack import dgesv as _dgesv
 from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.oracles._slicing_kernel import (
     INVALID_INPUT,
+    SOLVED_NOT,
+    compiled_batch_kernel,
     compiled_kernel,
     compiled_maxplus_stage,
 )
@@ -62,6 +64,7 @@ __all__ = [
     "qvcg_grid",
     "qvcg_tables",
     "slicing_kkt_residual",
+    "slicing_optimum_batch",
     "slicing_utility",
     "slicing_welfare_optimum",
     "slicing_welfare_without",
@@ -387,6 +390,39 @@ def slicing_welfare_without(beta: Any, xi: Any, allocation: Any | None = None) -
         _, out[i] = slicing_welfare_optimum(beta[keep], xi[keep],
                                             warm_start=np.asarray(allocation)[keep])
     return out
+
+
+def slicing_optimum_batch(beta: Any, xi: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The optimum, its welfare and the Clarke pivots of every market of a batch, in one call.
+
+    For ``beta [B, N]`` and ``xi [B, N, K]``, returns ``(s [B, N, K], welfare [B], without
+    [B, N])``: row ``b`` is ``slicing_welfare_optimum(beta[b], xi[b])`` and
+    ``slicing_welfare_without(beta[b], xi[b], s[b])``, bit for bit (the same compiled kernel,
+    called for the whole batch from one compiled loop; tested). Rows the compiled kernel does
+    not settle, and every row without numba, take the per-market functions.
+
+    Raises:
+        InvalidArgumentError: on malformed shapes, or the first row with an out-of-domain entry.
+    """
+    beta_arr = np.ascontiguousarray(beta, dtype=np.float64)
+    xi_arr = np.ascontiguousarray(xi, dtype=np.float64)
+    if beta_arr.ndim != 2 or beta_arr.shape[1] == 0:
+        raise InvalidArgumentError("beta", beta, "a 2-D array [B, N] with N >= 1")
+    if xi_arr.ndim != 3 or xi_arr.shape[:2] != beta_arr.shape:
+        raise InvalidArgumentError("xi", xi, f"a 3-D array [B, N, K] with [B, N] = "
+                                             f"{list(beta_arr.shape)}")
+    batch, n = beta_arr.shape
+    s = np.empty(xi_arr.shape)
+    welfare = np.empty(batch)
+    without = np.zeros((batch, n))
+    status = np.full(batch, SOLVED_NOT, dtype=np.int64)
+    kernel = compiled_batch_kernel()
+    if kernel is not None and batch:
+        kernel(beta_arr, xi_arr, 1e-12, 60, s, welfare, without, status)  # the defaults' tol, max_iter
+    for b in np.flatnonzero(status < 0):  # unsettled, invalid (raises, naming it) or no numba
+        s[b], welfare[b] = slicing_welfare_optimum(beta_arr[b], xi_arr[b])
+        without[b] = slicing_welfare_without(beta_arr[b], xi_arr[b], s[b])
+    return s, welfare, without
 
 
 def slicing_kkt_residual(allocation: Any, beta: Any, xi: Any) -> dict[str, float]:

@@ -67,7 +67,7 @@ def test_invalid_actions_name_env_agent_and_change_nothing():
 
 def test_make_vec_rejects_markets_without_a_vector_shell():
     with pytest.raises(InvalidArgumentError, match="vector shell"):
-        auction_envs.make_vec("auction_envs/ExchangeEconomy-v0", num_envs=2)
+        auction_envs.make_vec("auction_envs/ExchangeEconomyMechanism-v0", num_envs=2)
     with pytest.raises(InvalidArgumentError, match="num_envs"):
         auction_envs.make_vec(ID, num_envs=0)
 

@@ -2,5 +2,6 @@
 
 from auction_envs.envs.iov.bank import Bank
 from auction_envs.envs.iov.env import IoVSlicingEnv
+from auction_envs.envs.iov.vector import IoVVectorEnv
 
-__all__ = ["Bank", "IoVSlicingEnv"]
+__all__ = ["Bank", "IoVSlicingEnv", "IoVVectorEnv"]

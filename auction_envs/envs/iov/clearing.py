@@ -35,6 +35,7 @@ from auction_envs.mechanisms.vcg import (
 from auction_envs.oracles.slicing import (
     qvcg_allocation_dp,
     qvcg_tables,
+    slicing_optimum_batch,
     slicing_utility,
     slicing_welfare_optimum,
     slicing_welfare_without,
@@ -67,7 +68,12 @@ def optimum_and_pivots(beta: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, fl
 
 
 def batched_optimum(beta: np.ndarray, xi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`optimum_and_pivots` for every market of a batch: ``[B, N, K]``, ``[B]``, ``[B, N]``."""
+    """:func:`optimum_and_pivots` for every market of a batch: ``[B, N, K]``, ``[B]``, ``[B, N]``.
+
+    One market (the dict env) goes through the cache; a batch is solved in one compiled call
+    (:func:`slicing_optimum_batch`, bit for bit the same numbers)."""
+    if beta.shape[0] > 1:
+        return slicing_optimum_batch(beta, xi)
     solved = [optimum_and_pivots(b, x) for b, x in zip(beta, xi)]
     return (np.stack([s for s, _, _ in solved]), np.array([w for _, w, _ in solved]),
             np.stack([p for _, _, p in solved]))
