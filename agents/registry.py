@@ -188,7 +188,11 @@ MADDPG_KELLY = {"gamma": 0.0, "reward_scale": 0.01, "buffer_size": 256, "batch_s
 def _register_built_ins() -> None:
     if "Random" in _REGISTRY:
         return
-    register_learner("Random", _random, _each(ALL_MARKETS, {}), kind="random",
+    import auction_envs
+
+    # the floor of every normalized score fits every registered market, variants included
+    every_market = {market_of(env_id): {} for env_id in auction_envs.list_envs()}
+    register_learner("Random", _random, every_market, kind="random",
                      description="uniform random actions in every agent's space (the floor of "
                                  "every normalized score)")
     for rule, note in (("BR", "best response to last round"), ("OGD_F", "online gradient, fixed step"),

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,23 +259,78 @@ def train(learner: LearnerOrFactory, config: RunConfig, resume: bool = False) ->
             "log_dir": str(log_dir) if log_dir else None}
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m agents.runner --env KellyGame-v0 --learner OGD_F --rounds 3000 --log-dir runs/x``
+NO_REGRET_RULES = ("BR", "OGD_F", "OGD_V", "DAQ_F", "DAQ_V", "RRM_F", "RRM_V", "Hedge", "EXP3")
 
-    Trains one no-regret rule (every agent) and prints the final metrics; ``--resume`` continues.
+
+def _fitting(env_id: str) -> str:
+    from agents.registry import learners_for
+
+    names = [spec.name for spec in learners_for(env_id)]
+    return (f"learners that fit {env_id}: {', '.join(names)}" if names else
+            f"no registered learner fits {env_id} (agents.registry.register_learner adds one)")
+
+
+def learner_factory(env_id: str, name: str, seed: int = 0, options: dict[str, Any] | None = None,
+                    G: float = 1.0, horizon: int | None = None
+                    ) -> tuple[Callable[[Any], Learner], dict[str, Any]]:
+    """``(factory(env) -> learner, env kwargs the learner needs)`` for the learner ``name``.
+
+    ``name`` is a registered learner (``agents.registry``; its market defaults updated by
+    ``options``) or a no-regret rule of :data:`NO_REGRET_RULES` (Kelly ids). A learner that
+    does not fit ``env_id`` raises ``ValueError`` naming the learners that do.
+    """
+    from agents.registry import get_learner, learner_registry, market_of
+
+    auction_envs.spec(env_id)  # an unknown id fails here, with the closest ids
+    registry = learner_registry()
+    if name in registry:
+        spec = get_learner(name)
+        if not spec.fits(env_id):
+            raise ValueError(f"learner {name!r} does not fit {env_id} (it fits "
+                             f"{', '.join(sorted(spec.markets))}); {_fitting(env_id)}")
+        learner_options, env_kwargs = spec.options(env_id, **(options or {}))
+        return (lambda env: spec.make(env, seed, **learner_options)), env_kwargs
+    if name in NO_REGRET_RULES:
+        if not market_of(env_id).startswith("auction_envs/KellyGame"):
+            raise ValueError(f"the no-regret rule {name!r} plays the Kelly games only; "
+                             f"{_fitting(env_id)}")
+        from agents.no_regret import NoRegretLearner, make_rule
+
+        def factory(env: Any) -> Learner:
+            rounds = horizon or getattr(getattr(env, "unwrapped", env), "max_cycles", 1000)
+            return NoRegretLearner(env, make_rule(name, G=G, horizon=rounds, **(options or {})),
+                                   seed=seed)
+
+        env_kwargs = {"counterfactual_grid": 64} if name == "Hedge" else {}
+        return factory, env_kwargs
+    raise ValueError(f"no learner {name!r}: registered learners are {', '.join(sorted(registry))}"
+                     f"; no-regret rules are {', '.join(NO_REGRET_RULES)}; {_fitting(env_id)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agents.runner --env ID --learner NAME --rounds N --log-dir runs/x``
+
+    Trains a learner on a registered env and prints the final metrics; ``--resume`` continues a
+    run from its log folder. NAME is any learner of the registry (``--list`` shows each with the
+    markets it fits; ``--list --env ID`` those that fit ID) or a no-regret rule (BR, OGD_F, OGD_V,
+    DAQ_F, DAQ_V, RRM_F, RRM_V, Hedge, EXP3) on the Kelly games.
     """
     import argparse
 
-    from agents.no_regret import NoRegretLearner, make_rule
+    from agents.registry import learner_registry, learners_for
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--env", default="auction_envs/KellyGame-v0")
-    parser.add_argument("--learner", default="BR", help="BR, OGD_F, OGD_V, DAQ_F, DAQ_V, RRM_F, "
-                        "RRM_V, Hedge (needs --env-kwargs '{\"counterfactual_grid\": 64}'), EXP3")
-    parser.add_argument("--G", type=float, default=1.0)
+    parser = argparse.ArgumentParser(prog="python -m agents.runner", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="auction_envs/KellyGame-v0", help="a registered id")
+    parser.add_argument("--learner", default="BR", help="a registered learner or no-regret rule")
+    parser.add_argument("--list", action="store_true",
+                        help="list the registered learners (with --env: those that fit it)")
+    parser.add_argument("--options", type=json.loads, default={}, metavar="JSON",
+                        help="learner options over the market's defaults, e.g. '{\"lr\": 0.01}'")
+    parser.add_argument("--G", type=float, default=1.0, help="no-regret rules: gradient bound")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3000)
-    parser.add_argument("--env-kwargs", type=json.loads, default={})
+    parser.add_argument("--env-kwargs", type=json.loads, default={}, metavar="JSON")
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=1)
     parser.add_argument("--eval-rounds", type=int, default=None)
@@ -283,17 +339,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--no-tensorboard", action="store_true")
     args = parser.parse_args(argv)
-    config = RunConfig(args.env, seed=args.seed, rounds=args.rounds, env_kwargs=args.env_kwargs,
+    if args.list:
+        explicit = any(a == "--env" or a.startswith("--env=") for a in (argv or sys.argv[1:]))
+        specs = learners_for(args.env) if explicit else list(learner_registry().values())
+        for spec in specs:
+            print(f"{spec.name:24s} {spec.kind:9s} {', '.join(sorted(spec.markets))}")
+        if explicit and not specs:
+            print(_fitting(args.env))
+        return
+    try:
+        factory, learner_env_kwargs = learner_factory(args.env, args.learner, args.seed,
+                                                      args.options, args.G)
+    except (ValueError, auction_envs.EnvNotFoundError) as error:
+        parser.error(str(error))
+    config = RunConfig(args.env, seed=args.seed, rounds=args.rounds,
+                       env_kwargs={**learner_env_kwargs, **args.env_kwargs},
                        eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                        eval_rounds=args.eval_rounds, log_dir=args.log_dir,
                        checkpoint_every=args.checkpoint_every,
                        tensorboard=not args.no_tensorboard)
-
-    def factory(env: Any) -> Learner:
-        horizon = getattr(getattr(env, "unwrapped", env), "max_cycles", args.rounds)
-        return NoRegretLearner(env, make_rule(args.learner, G=args.G, horizon=horizon),
-                               seed=args.seed)
-
     result = train(factory, config, resume=args.resume)
     print(json.dumps({"rounds": result["rounds"], "last": result["last_metrics"],
                       "eval": result["eval"][-1:]}, indent=1))

@@ -85,6 +85,11 @@ def sb3_native_vec_env(env_id: str, num_envs: int = 1, normalize_actions: bool =
             self._next_seed: int | None = None
             self._actions: np.ndarray | None = None
 
+        def market_actions(self, actions: np.ndarray) -> np.ndarray:
+            """The policy's actions (``[-1, 1]`` with ``normalize_actions``) as market actions:
+            what ``agents.adapters.PolicyLearner.from_sb3`` applies to a trained model."""
+            return self._market_actions(actions)
+
         def _market_actions(self, actions: np.ndarray) -> np.ndarray:
             actions = np.asarray(actions, dtype=np.float64).reshape(venv.num_envs, self.n, -1)
             if not normalize_actions:
