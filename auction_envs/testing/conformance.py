@@ -29,6 +29,10 @@ import io
 import numbers
 import os
 import pickle
+import re
+import reprlib
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import redirect_stdout
 from types import SimpleNamespace
@@ -47,6 +51,7 @@ from pettingzoo.test import (
 from pettingzoo.test.state_test import state_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.testing.golden import sample_action
 
 EnvFn = Callable[..., ParallelEnv]
@@ -645,9 +650,6 @@ def _within(seconds: float, function: Callable[[], Any]) -> Any:
     Python loop ends there); elsewhere the call runs in a daemon thread that is abandoned on
     timeout (it cannot be stopped, but the check still fails instead of hanging).
     """
-    import signal
-    import threading
-
     if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
         def expire(signum: int, frame: Any) -> None:
             raise _TimeLimitExceeded(f"still running after {seconds:g} s")
@@ -798,22 +800,22 @@ def _build_and_play(env_fn: EnvFn, kwargs: dict[str, Any], steps: int, seed: int
     paths)`` of a short rollout (whose exceptions propagate: an accepted argument must work)."""
     try:
         env = env_fn(**kwargs)
+    except _TimeLimitExceeded:
+        raise
     except Exception as error:
         return error, set()
     return None, _short_rollout(env, steps, seed)
 
 
 def _names_argument(error: BaseException, name: str) -> bool:
-    from auction_envs.core.errors import InvalidArgumentError
-
+    """The error is about ``name``: an ``InvalidArgumentError`` for it, or a message that quotes
+    it (or, for names of three letters or more, mentions it as a word)."""
     if isinstance(error, InvalidArgumentError) and (
             error.name == name or str(error.name).startswith((f"{name}[", f"{name}."))):
         return True
     message = str(error)
     if any(f"{quote}{name}{quote}" in message for quote in ("'", '"', "`")):
         return True
-    import re
-
     return len(name) >= 3 and re.search(rf"\b{re.escape(name)}\b", message) is not None
 
 
@@ -841,7 +843,7 @@ def check_constructor_arguments(env_fn: EnvFn, seed: int = 37, steps: int | None
         if name in skip:
             continue
         for bad in bad_argument_values(value, extended):
-            case = f"{name}={bad!r}"
+            case = f"{name}={reprlib.repr(bad)}"
             try:
                 error, non_finite = _within(time_limit, functools.partial(
                     _build_and_play, env_fn, {name: bad}, steps, seed))
