@@ -5,9 +5,10 @@ value, and nothing invalid is accepted to fail later (a crash, a NaN or an endle
 Numbers are strict: ``bool``, strings, bytes, complex numbers and non-finite values are rejected
 (``True`` is not the integer 1 here, and ``"3"`` is not a number).
 
-Sizes and scales have upper bounds too (:data:`MAX_AGENTS`, :data:`MAX_SCALE`): ``n_agents=10**18``
-would otherwise allocate until the machine runs out of memory, and a price or noise level of
-``1e300`` overflows the float32 observations into ``inf`` at the first step.
+Sizes and scales have bounds too (:data:`MAX_AGENTS`, :data:`MAX_SCALE`, :data:`MIN_SCALE`, and
+integers that fit int64): ``n_agents=10**18`` would otherwise allocate until the machine runs out of
+memory, a price or noise level of ``1e300`` overflows the float32 observations into ``inf`` at the
+first step, and a capacity of ``5e-324`` turns quotients into ``inf``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def _domain(low: float | None, high: float | None, low_open: bool, high_open: bo
     if high is not None:
         parts.append(f"{'<' if high_open else '<='} {high:g}")
     return " and ".join(parts)
+
+
+def _outside(array: np.ndarray, low: float | None, high: float | None, low_open: bool,
+             high_open: bool) -> bool:
+    """Whether any entry is non-finite or outside ``[low, high]`` (open ends excluded)."""
+    bad = ~np.isfinite(array)
+    if low is not None:
+        bad |= (array < low) | ((array == low) if low_open else False)
+    if high is not None:
+        bad |= (array > high) | ((array == high) if high_open else False)
+    return bool(np.any(bad))
 
 
 def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
@@ -161,12 +173,7 @@ def check_per_agent(name: str, value: Any, n: int, *, low: float | None = None,
     if array.dtype.kind not in "iuf" or array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n):
         raise InvalidArgumentError(name, value, expected)
     array = np.broadcast_to(array.astype(np.float64), (n,)).copy()
-    bad = ~np.isfinite(array)
-    if low is not None:
-        bad |= (array < low) | ((array == low) if low_open else False)
-    if high is not None:
-        bad |= (array > high) | ((array == high) if high_open else False)
-    if np.any(bad):
+    if _outside(array, low, high, low_open, high_open):
         raise InvalidArgumentError(name, value, expected)
     return array
 
@@ -195,12 +202,7 @@ def check_array(name: str, value: Any, *, shape: tuple[int, ...] | None = None,
             or (ndim is not None and array.ndim != ndim):
         raise InvalidArgumentError(name, value, expected)
     array = array.astype(np.float64)  # a copy
-    bad = ~np.isfinite(array)
-    if low is not None:
-        bad |= (array < low) | ((array == low) if low_open else False)
-    if high is not None:
-        bad |= (array > high) | ((array == high) if high_open else False)
-    if np.any(bad):
+    if _outside(array, low, high, low_open, high_open):
         raise InvalidArgumentError(name, value, expected)
     return array
 
