@@ -65,6 +65,13 @@ def test_junction_ids_check_the_site_arguments(env_id, argument, value):
     rejects(env_id, argument, value)
 
 
+@pytest.mark.parametrize("env_id", JUNCTION_IDS)
+@pytest.mark.parametrize("argument", ["slot_size", "edge_speed"])
+def test_junction_ids_reject_the_synthetic_sites_arguments(env_id, argument):
+    error = rejects(env_id, argument, 0.27)  # valid for V2XOffloading-v1, ignored here before
+    assert "amount" in str(error)
+
+
 @pytest.mark.parametrize("env_id", CES_IDS)
 def test_ces_ids_reject_amdahls_F(env_id):
     rejects(env_id, "F", 0.5)

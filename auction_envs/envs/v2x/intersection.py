@@ -128,6 +128,8 @@ def intersection_sites(amount: float = 1.5, work_rate: float = 12.0, edge_share:
     return edge, remote
 
 
+#: ``V2XOffloadingEnv`` arguments of its synthetic sites, which the junction does not use.
+IGNORED_ARGUMENTS = ("slot_size", "edge_speed")
 MIN_STEP_MS = 0.01  #: the shortest step: deadlines of 100 ms are then 10,000 steps
 MAX_LANES = 100
 #: The most arrivals or light phases per mobility update (each is a few numpy calls) and the most
@@ -222,7 +224,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     rebidding overhead, to compare with the passive (RIAL-only) baseline.
 
     ## Arguments
-    As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30), plus ``step_ms`` (10),
+    As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30; without ``slot_size``
+    and ``edge_speed``, which build only the synthetic sites), plus ``step_ms`` (10),
     ``arrival_interval`` (2.2 s), ``speed_kmh`` (10), ``green`` (``(10, 40)`` s or a number),
     ``radius`` (65 m), ``lanes`` (2), ``mobility`` (``"builtin"`` or ``"sumo"``: SUMO through
     libsumo, the optional extra ``auction-envs[sumo]``), ``mobility_interval`` (10 steps = 0.1 s
@@ -241,7 +244,9 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
       overflow are rejected: ``step_ms < 0.01``, an ``arrival_interval`` or ``green`` shorter than
       a thousandth of a mobility update, a ``warmup`` of more than 100,000 updates
       (``warmup = 1e300`` hung the reset), scales above ``core.checks.MAX_SCALE``
-      (``min_uplink_mbps = 1e300`` gave inf observations), ``lanes > 100``.
+      (``min_uplink_mbps = 1e300`` gave inf observations), ``lanes > 100``; ``slot_size`` and
+      ``edge_speed``, which build only the synthetic market's sites, are rejected (they were
+      silently ignored).
     * v0: initial release.
     """
 
@@ -298,6 +303,11 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
         check_int("lanes", lanes, low=1, high=MAX_LANES)
         check_real("warmup", warmup, low=0.0, high=MAX_SCALE)
         _check_mobility_loops(step_ms, mobility_interval, arrival_interval, green, warmup)
+        for name in IGNORED_ARGUMENTS:  # the synthetic sites' arguments: meaningless here
+            if name in kwargs:
+                raise InvalidArgumentError(
+                    name, kwargs[name], "left out: the junction's sites come from amount and "
+                    "work_rate (intersection_sites), not from slot_size / edge_speed")
         # the site arguments are checked here too: they build ``sites`` (issue 19)
         check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
         for name, value in (("remote_latency", remote_latency), ("info_delay", info_delay)):
