@@ -4,6 +4,11 @@ value, and nothing invalid is accepted to fail later (a crash, a NaN or an endle
 
 Numbers are strict: ``bool``, strings, bytes, complex numbers and non-finite values are rejected
 (``True`` is not the integer 1 here, and ``"3"`` is not a number).
+
+Sizes and scales have bounds too (:data:`MAX_AGENTS`, :data:`MAX_SCALE`, :data:`MIN_SCALE`, and
+integers that fit int64): ``n_agents=10**18`` would otherwise allocate until the machine runs out of
+memory, a price or noise level of ``1e300`` overflows the float32 observations into ``inf`` at the
+first step, and a capacity of ``5e-324`` turns quotients into ``inf``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import numpy as np
 from auction_envs.core.errors import InvalidArgumentError
 
 __all__ = [
+    "MAX_AGENTS",
+    "MAX_SCALE",
+    "MIN_SCALE",
+    "check_array",
     "check_bool",
     "check_choice",
     "check_int",
@@ -28,6 +37,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: The most agents (bidders, vehicles, VSPs, traders, buyer slots) an env accepts: every agent has
+#: its own spaces and observation row, so beyond this construction takes minutes and gigabytes.
+MAX_AGENTS = 10_000
+#: The largest magnitude accepted for a scale argument (a valuation, budget, price, weight, noise
+#: level): sums and products of a few such quantities stay far inside float32 (3.4e38), so no
+#: observation overflows to ``inf``. The registered variants use scales below 1e4.
+MAX_SCALE = 1e9
+#: The smallest positive scale accepted where a quantity divides (a capacity, a step length, a
+#: work rate): ``5e-324`` makes the quotients ``inf``.
+MIN_SCALE = 1e-9
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _is_real(value: Any) -> bool:
@@ -44,6 +65,17 @@ def _domain(low: float | None, high: float | None, low_open: bool, high_open: bo
     return " and ".join(parts)
 
 
+def _outside(array: np.ndarray, low: float | None, high: float | None, low_open: bool,
+             high_open: bool) -> bool:
+    """Whether any entry is non-finite or outside ``[low, high]`` (open ends excluded)."""
+    bad = ~np.isfinite(array)
+    if low is not None:
+        bad |= (array < low) | ((array == low) if low_open else False)
+    if high is not None:
+        bad |= (array > high) | ((array == high) if high_open else False)
+    return bool(np.any(bad))
+
+
 def check_real(name: str, value: Any, *, low: float | None = None, high: float | None = None,
                low_open: bool = False, high_open: bool = False) -> float:
     """A finite real number in ``[low, high]`` (``low_open``/``high_open`` exclude the ends)."""
@@ -53,7 +85,10 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
         expected += " " + domain
     if not _is_real(value):
         raise InvalidArgumentError(name, value, expected)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64 (10**400)
+        raise InvalidArgumentError(name, value, expected) from None
     if not np.isfinite(number):
         raise InvalidArgumentError(name, value, expected)
     if low is not None and (number < low or (low_open and number == low)):
@@ -64,13 +99,17 @@ def check_real(name: str, value: Any, *, low: float | None = None, high: float |
 
 
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
-    """An integer (Python or numpy, not ``bool``, not a float) in ``[low, high]``."""
-    expected = "an integer" + (" " + _domain(low, high, False, False) if (low, high) != (None, None)
-                               else "")
+    """An integer (Python or numpy, not ``bool``, not a float) in ``[low, high]``; ``high``
+    defaults to the int64 maximum (larger integers overflow numpy later)."""
+    parts = [f">= {low:,}"] if low is not None else []
+    parts += [f"<= {high:,}"] if high is not None else ["that fits int64"]
+    expected = "an integer " + " and ".join(parts)
+    low = -_INT64_MAX if low is None else low
+    high = _INT64_MAX if high is None else min(high, _INT64_MAX)
     if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
         raise InvalidArgumentError(name, value, expected)
     number = int(value)
-    if (low is not None and number < low) or (high is not None and number > high):
+    if number < low or number > high:
         raise InvalidArgumentError(name, value, expected)
     return number
 
@@ -134,12 +173,36 @@ def check_per_agent(name: str, value: Any, n: int, *, low: float | None = None,
     if array.dtype.kind not in "iuf" or array.ndim > 1 or (array.ndim == 1 and array.shape[0] != n):
         raise InvalidArgumentError(name, value, expected)
     array = np.broadcast_to(array.astype(np.float64), (n,)).copy()
-    bad = ~np.isfinite(array)
-    if low is not None:
-        bad |= (array < low) | ((array == low) if low_open else False)
-    if high is not None:
-        bad |= (array > high) | ((array == high) if high_open else False)
-    if np.any(bad):
+    if _outside(array, low, high, low_open, high_open):
+        raise InvalidArgumentError(name, value, expected)
+    return array
+
+
+def check_array(name: str, value: Any, *, shape: tuple[int, ...] | None = None,
+                ndim: int | None = None, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> np.ndarray:
+    """An array of finite reals (a nested sequence or numpy array; not strings, booleans or
+    objects) of exactly ``shape`` (or ``ndim`` dimensions), each in ``[low, high]``; a float64
+    copy."""
+    expected = "an array of finite real numbers"
+    if shape is not None:
+        expected += f" of shape {shape}"
+    elif ndim is not None:
+        expected += f" with {ndim} dimensions"
+    domain = _domain(low, high, low_open, high_open)
+    if domain:
+        expected += f", each {domain}"
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise InvalidArgumentError(name, value, expected)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(name, value, expected) from None
+    if array.dtype.kind not in "iuf" or (shape is not None and array.shape != tuple(shape)) \
+            or (ndim is not None and array.ndim != ndim):
+        raise InvalidArgumentError(name, value, expected)
+    array = array.astype(np.float64)  # a copy
+    if _outside(array, low, high, low_open, high_open):
         raise InvalidArgumentError(name, value, expected)
     return array
 

@@ -247,7 +247,7 @@ def kelly_welfare_optimum(a: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray
     if alpha == 0.0:
         allocation = np.zeros_like(a)
         allocation[np.argmax(a)] = 1.0
-    else:
-        weights = a ** (1.0 / alpha)
+    else:  # relative to the largest a_i: a^(1/alpha) overflows for small alpha (100^1000)
+        weights = a if alpha == 1.0 else (a / a.max()) ** (1.0 / alpha)
         allocation = weights / weights.sum()
     return allocation, float(alpha_fair_value(allocation, a, alpha).sum())

@@ -11,7 +11,11 @@ rejected the same way, failed resets that leave the env unchanged, documented fl
 accepted, ``state()`` / ``metrics()`` before the first reset, infos of one structure at reset and
 step (TorchRL builds its specs from them), and property-based fuzzing of actions (hypothesis, if
 installed; ``AUCTION_ENVS_FUZZ_EXAMPLES`` sets the number of examples per env, default 25; e.g.
-``AUCTION_ENVS_FUZZ_EXAMPLES=2000`` for a long run).
+``AUCTION_ENVS_FUZZ_EXAMPLES=2000`` for a long run), and every documented constructor argument
+given bad values (strings, booleans, NaN, inf, negatives, zero, 1e300, wrong lengths, reversed
+pairs): rejected with an error naming it, or accepted and then a short rollout that works, all
+within a time bound (:func:`check_constructor_arguments`; more values and steps when
+``AUCTION_ENVS_FUZZ_EXAMPLES`` exceeds its default).
 
 Each ``check_*`` takes ``env_fn(**kwargs) -> ParallelEnv`` and raises ``AssertionError`` on failure.
 """
@@ -19,10 +23,16 @@ Each ``check_*`` takes ``env_fn(**kwargs) -> ParallelEnv`` and raises ``Assertio
 from __future__ import annotations
 
 import datetime
+import functools
+import inspect
 import io
 import numbers
 import os
 import pickle
+import re
+import reprlib
+import signal
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import redirect_stdout
 from types import SimpleNamespace
@@ -41,6 +51,7 @@ from pettingzoo.test import (
 from pettingzoo.test.state_test import state_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.testing.golden import sample_action
 
 EnvFn = Callable[..., ParallelEnv]
@@ -623,6 +634,239 @@ def _is_real_array(value: Any) -> bool:
         np.all(np.isfinite(value)))
 
 
+# ---------------------------------------------------------------------------- constructor arguments
+CONSTRUCTOR_STEPS = 4
+CONSTRUCTOR_TIME_LIMIT_S = 10.0
+
+
+class _TimeLimitExceeded(Exception):
+    """A construction or a short rollout ran past its time bound (an endless loop, most likely)."""
+
+
+def _within(seconds: float, function: Callable[[], Any]) -> Any:
+    """``function()``, failing with :class:`_TimeLimitExceeded` after ``seconds``.
+
+    In the main thread of a POSIX process a ``SIGALRM`` timer interrupts the call (an endless
+    Python loop ends there); elsewhere the call runs in a daemon thread that is abandoned on
+    timeout (it cannot be stopped, but the check still fails instead of hanging).
+    """
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        def expire(signum: int, frame: Any) -> None:
+            raise _TimeLimitExceeded(f"still running after {seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return function()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0.0)
+            signal.signal(signal.SIGALRM, previous)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # handed to the caller below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _TimeLimitExceeded(f"still running after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _built_with(env_fn: EnvFn) -> dict[str, Any]:
+    """The keyword arguments ``env_fn`` passes: a registered variant's own (when ``env_fn`` is
+    ``functools.partial(auction_envs.make, id)``) and the partial's keywords."""
+    from auction_envs import registration
+
+    kwargs: dict[str, Any] = {}
+    if isinstance(env_fn, functools.partial):
+        if env_fn.func is registration.make and env_fn.args:
+            kwargs.update(registration.spec(env_fn.args[0]).kwargs)
+        kwargs.update(env_fn.keywords)
+    return kwargs
+
+
+def documented_arguments(env_fn: EnvFn) -> dict[str, Any]:
+    """Every keyword argument of the env class's ``__init__`` with the value ``env_fn`` builds it
+    with (the variant's value, else the signature's default; ``None`` when it has neither). A
+    ``**kwargs`` passed on to the parent class brings in the parent's arguments too."""
+    env = env_fn()
+    env_class = type(env.unwrapped)
+    env.close()
+    built_with = _built_with(env_fn)
+    arguments: dict[str, Any] = {}
+    for owner in env_class.__mro__:
+        if "__init__" not in vars(owner):
+            continue
+        forwards = False
+        for name, parameter in list(inspect.signature(vars(owner)["__init__"]).parameters.items()
+                                    )[1:]:
+            if parameter.kind is parameter.VAR_KEYWORD:
+                forwards = True
+            elif parameter.kind is not parameter.VAR_POSITIONAL and name not in arguments:
+                default = None if parameter.default is parameter.empty else parameter.default
+                arguments[name] = built_with.get(name, default)
+        if not forwards:
+            break
+    return arguments
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def bad_argument_values(value: Any, extended: bool = False) -> list[Any]:
+    """Values of the wrong kind or outside any sensible domain for an argument built with
+    ``value``: strings, booleans, NaN, infinities, negatives, zero, 1e300, wrong lengths and
+    reversed or degenerate pairs, chosen by the kind of ``value``. ``extended`` adds more (the
+    long profile)."""
+    if isinstance(value, (bool, np.bool_)):
+        bad = ["no", 1, 0.0, None]
+        more = [np.nan, "True"]
+    elif isinstance(value, (int, np.integer)):
+        bad = ["3", True, 2.5, np.nan, -1, 0, 10**18, (1, 2, 3)]
+        more = [np.inf, -(10**18), 2**63, float(value), [value]]
+    elif _is_real_number(value):
+        bad = ["3.0", True, np.nan, np.inf, -np.inf, -1.0, 0.0, 1e300, (1.0, 2.0, 3.0)]
+        more = [-1e300, 1e-300, 5e-324, np.float32(np.nan), 10**400, 1j, None]
+    elif isinstance(value, str):
+        bad = ["no-such-option", value.upper() if value.upper() != value else value + "_", 3,
+               True]
+        more = [None, "", b"x", [value]]
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_real_number, value)):
+        lo, hi = value
+        bad = [(hi, lo) if hi != lo else (lo + 1.0, lo), (0.0, 0.0), (-1.0, hi), (lo, 1e300),
+               (np.nan, hi), (lo, np.inf), (lo, hi, hi), "ab", True]
+        more = [(lo,), (1e300, 1e300), (-1e300, -1e300), (lo, "x"), 1.0, [[lo, hi]]]
+    elif isinstance(value, (tuple, list, np.ndarray)):
+        items = list(value)
+        first = items[0] if items else 0
+        rest = items[1:]
+        bad = [[*items, first], [np.nan, *rest], [-1, *rest], "abc", True]
+        more = [[], [10**18, *rest], [[first]], 1e300]
+    elif value is None:
+        bad = ["bad", True, np.nan, -1, 0, 1e300, (1, 2, 3)]
+        more = [np.inf, -1e300, [], b"x", 10**18]
+    else:
+        bad = ["bad", 3, True]
+        more = [None, np.nan]
+    return bad + more if extended else bad
+
+
+def _non_finite_metrics(metrics: Any, where: str = "metrics()") -> set[str]:
+    """The paths of every numeric leaf of ``metrics`` that is not finite."""
+    if isinstance(metrics, Mapping):
+        return set().union(*(_non_finite_metrics(v, f"{where}[{k!r}]") for k, v in metrics.items()))
+    if isinstance(metrics, (list, tuple)):
+        return set().union(*(_non_finite_metrics(v, f"{where}[{i}]") for i, v in enumerate(metrics)))
+    array = np.asarray(metrics) if isinstance(metrics, (numbers.Number, np.ndarray)) else None
+    if array is not None and array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+        return {where}
+    return set()
+
+
+def _short_rollout(env: ParallelEnv, steps: int, seed: int) -> set[str]:
+    """Reset ``env``, play ``steps`` seeded random rounds; assert finite observations inside their
+    spaces and finite rewards; return the paths of the non-finite metrics."""
+    observations, _ = env.reset(seed=seed)
+    sample = _seeded_action_sampler(env, seed)
+    for t in range(steps + 1):
+        for agent, observation in observations.items():
+            assert np.all(np.isfinite(np.asarray(observation, dtype=np.float64))), (
+                f"non-finite observation of {agent} at step {t}: {observation!r}")
+            space = env.observation_space(agent)
+            assert space.contains(observation), (
+                f"observation of {agent} at step {t} outside {space}: {observation!r}")
+        if t == steps:
+            break
+        if not env.agents:
+            observations, _ = env.reset()
+            continue
+        observations, rewards, *_ = env.step(sample(list(env.agents)))
+        assert all(np.isfinite(r) for r in rewards.values()), f"non-finite reward at step {t}"
+    metrics = getattr(env.unwrapped, "metrics", None)
+    return _non_finite_metrics(metrics()) if callable(metrics) else set()
+
+
+def _build_and_play(env_fn: EnvFn, kwargs: dict[str, Any], steps: int, seed: int
+                    ) -> tuple[BaseException | None, set[str]]:
+    """``(error, set())`` when construction raises ``error``, else ``(None, non-finite metric
+    paths)`` of a short rollout (whose exceptions propagate: an accepted argument must work)."""
+    try:
+        env = env_fn(**kwargs)
+    except _TimeLimitExceeded:
+        raise
+    except Exception as error:
+        return error, set()
+    return None, _short_rollout(env, steps, seed)
+
+
+def _names_argument(error: BaseException, name: str) -> bool:
+    """The error is about ``name``: an ``InvalidArgumentError`` for it, or a message that quotes
+    it (or, for names of three letters or more, mentions it as a word)."""
+    if isinstance(error, InvalidArgumentError) and (
+            error.name == name or str(error.name).startswith((f"{name}[", f"{name}."))):
+        return True
+    message = str(error)
+    if any(f"{quote}{name}{quote}" in message for quote in ("'", '"', "`")):
+        return True
+    return len(name) >= 3 and re.search(rf"\b{re.escape(name)}\b", message) is not None
+
+
+def check_constructor_arguments(env_fn: EnvFn, seed: int = 37, steps: int | None = None,
+                                time_limit: float | None = None,
+                                skip: tuple[str, ...] = ()) -> None:
+    """Every documented constructor argument (each keyword of the env class's ``__init__``),
+    given bad values of several kinds (:func:`bad_argument_values`: strings, booleans, NaN, inf,
+    negatives, zero, 1e300, wrong lengths, reversed pairs), is either rejected with a
+    ``ValueError`` / ``TypeError`` subclass whose message names the argument, or accepted, in
+    which case a reset and ``steps`` seeded random rounds (4; more in the long profile, see
+    ``AUCTION_ENVS_FUZZ_EXAMPLES``) run without an exception, with finite observations inside
+    their spaces, finite rewards and no metric non-finite that is finite with the variant's own
+    arguments. Construction and rollout together must end within ``time_limit`` seconds (an
+    argument that makes a loop endless fails here); ``time_limit`` defaults to
+    ``CONSTRUCTOR_TIME_LIMIT_S`` (10 s). ``skip`` names arguments left out."""
+    time_limit = CONSTRUCTOR_TIME_LIMIT_S if time_limit is None else time_limit
+    extended = _fuzz_examples(None) > DEFAULT_FUZZ_EXAMPLES
+    steps = steps if steps is not None else (CONSTRUCTOR_STEPS * 5 if extended else
+                                             CONSTRUCTOR_STEPS)
+    arguments = documented_arguments(env_fn)
+    baseline = _short_rollout(env_fn(), steps, seed)
+    failures = []
+    for name, value in arguments.items():
+        if name in skip:
+            continue
+        for bad in bad_argument_values(value, extended):
+            case = f"{name}={reprlib.repr(bad)}"
+            try:
+                error, non_finite = _within(time_limit, functools.partial(
+                    _build_and_play, env_fn, {name: bad}, steps, seed))
+            except _TimeLimitExceeded as timeout:
+                failures.append(f"{case}: hangs ({timeout})")
+                continue
+            except Exception as failure:  # assertions of the rollout included
+                failures.append(f"{case}: accepted, then {type(failure).__name__}: {failure}")
+                continue
+            if error is None:
+                if non_finite - baseline:
+                    failures.append(f"{case}: accepted, then non-finite "
+                                    f"{sorted(non_finite - baseline)}")
+            elif not isinstance(error, (ValueError, TypeError)):
+                failures.append(f"{case}: {type(error).__name__} (not a ValueError or TypeError): "
+                                f"{error}")
+            elif not _names_argument(error, name):
+                failures.append(f"{case}: {type(error).__name__} does not name {name!r}: {error}")
+    if failures:
+        raise AssertionError(f"{len(failures)} bad constructor arguments not handled:\n  "
+                             + "\n  ".join(failures))
+
+
 STRICT_CHECKS: dict[str, Callable[[EnvFn], None]] = {
     "observations_in_space": check_observations_in_space,
     "key_sets": check_key_sets,
@@ -636,6 +880,7 @@ STRICT_CHECKS: dict[str, Callable[[EnvFn], None]] = {
     "before_reset": check_before_reset,
     "info_structure": check_info_structure,
     "fuzz_actions": check_fuzz_actions,
+    "constructor_arguments": check_constructor_arguments,
 }
 
 PETTINGZOO_CHECKS: dict[str, Callable[[EnvFn], None]] = {

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from auction_envs.core.checks import check_int, check_real
+from auction_envs.core.checks import MAX_SCALE, check_int, check_real
 from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.core.layout import Field, ObservationLayout, float32_box
 from auction_envs.core.market_env import MarketEnv
@@ -43,11 +43,11 @@ class ToyMarket(MarketEnv):
                  action_policy: str = "raise") -> None:
         self.n_agents = check_int("n_agents", n_agents, low=1, high=10_000)
         self.dim = check_int("dim", dim, low=1, high=10_000)
-        self.low = check_real("low", low)
-        self.high = check_real("high", high)
+        self.low = check_real("low", low, low=-MAX_SCALE, high=MAX_SCALE)
+        self.high = check_real("high", high, low=-MAX_SCALE, high=MAX_SCALE)
         if self.high <= self.low:
             raise InvalidArgumentError("high", high, f"> low={low}")
-        self.noise = check_real("noise", noise, low=0.0)
+        self.noise = check_real("noise", noise, low=0.0, high=MAX_SCALE)
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
                          action_policy=action_policy,
                          possible_agents=[f"trader_{i}" for i in range(self.n_agents)])

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auction_envs import InvalidActionError
+from auction_envs import InvalidActionError, InvalidArgumentError
+from auction_envs.core.checks import check_int, check_real
+from auction_envs.testing import conformance
 from auction_envs.testing.conformance import STRICT_CHECKS
 from auction_envs.testing.toy import ArrayToyMarket, ToyMarket
 
@@ -157,6 +159,66 @@ class RejectsTheUpperEnd(ToyMarket):
         return validated
 
 
+class LoopsOnAPair(ToyMarket):
+    """The defect of issue 19 (V2X ``backoff_threshold=(1.5, 0.1)``): a ``(mean, std)`` pair drawn
+    by unbounded rejection into [0, 1]; a huge std makes the loop endless."""
+
+    def __init__(self, threshold=(0.5, 0.1), **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(threshold, tuple) and len(threshold) == 2):
+            raise InvalidArgumentError("threshold", threshold, "a pair (mean, std)")
+        self.threshold = (check_real("threshold", threshold[0]),
+                          check_real("threshold", threshold[1], low=0.0))  # no upper bound
+
+    def _reset_market(self, options):
+        infos = super()._reset_market(options)
+        mean, std = self.threshold
+        draw = self.np_random.normal(mean, std)
+        while not 0.0 <= draw <= 1.0:  # no bound on the rounds
+            draw = self.np_random.normal(mean, std)
+        return infos
+
+
+class AcceptsNaNArgument(ToyMarket):
+    """``scale`` is never checked: NaN reaches the observations."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def _observations(self):
+        return {agent: (observation * self.scale).astype(np.float32)
+                for agent, observation in super()._observations().items()}
+
+
+class RawNumpyErrors(ToyMarket):
+    """``weights`` goes straight to numpy: ``"abc"`` raises numpy's ValueError, naming nothing."""
+
+    def __init__(self, weights=(1.0, 1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        self.weights = np.asarray(weights, dtype=np.float64)
+
+
+class UnboundedCount(ToyMarket):
+    """``slots`` has a lower bound only: ``10**18`` allocates until ``MemoryError``."""
+
+    def __init__(self, slots=4, **kwargs):
+        super().__init__(**kwargs)
+        self.slots = np.zeros(check_int("slots", slots, low=1))
+
+
+class ChecksOnlyAtReset(ToyMarket):
+    """Accepts any ``target`` at construction and fails at reset (naming it, but too late)."""
+
+    def __init__(self, target=0.4, **kwargs):
+        super().__init__(**kwargs)
+        self.fixed_target = target
+
+    def _reset_market(self, options):
+        target = check_real("target", self.fixed_target, low=self.low, high=self.high)
+        return super()._reset_market({**options, "target": target})
+
+
 BROKEN = {
     "observations_in_space": [ObservationOutsideSpace],
     "key_sets": [MissingObservationKey],
@@ -170,6 +232,8 @@ BROKEN = {
     "before_reset": [StateCrashesBeforeReset, MetricsPlaceholderTypeError],
     "info_structure": [EmptyInfosAtReset, InfoTypeChanges],
     "fuzz_actions": [CastsAnything, AcceptsNaN, RejectsTheUpperEnd, MutatesBeforeValidating],
+    "constructor_arguments": [LoopsOnAPair, AcceptsNaNArgument, RawNumpyErrors, UnboundedCount,
+                              ChecksOnlyAtReset],
 }
 
 CASES = [(name, cls) for name, classes in BROKEN.items() for cls in classes]
@@ -177,6 +241,12 @@ CASES = [(name, cls) for name, classes in BROKEN.items() for cls in classes]
 
 def test_every_strict_check_has_a_broken_env():
     assert set(BROKEN) == set(STRICT_CHECKS)
+
+
+@pytest.fixture(autouse=True)
+def _short_time_limit(monkeypatch):
+    """The constructor check's hang bound, 10 s by default, is 1 s here (the toys are instant)."""
+    monkeypatch.setattr(conformance, "CONSTRUCTOR_TIME_LIMIT_S", 1.0)
 
 
 @pytest.mark.parametrize("check_name, broken_env", CASES, ids=[f"{n}-{c.__name__}" for n, c in CASES])
@@ -192,3 +262,20 @@ def test_check_fails_on_broken_env(check_name, broken_env):
 @pytest.mark.parametrize("check_name", sorted(STRICT_CHECKS))
 def test_check_passes_on_the_intact_env(check_name, intact):
     STRICT_CHECKS[check_name](lambda **kw: intact(**{"n_agents": 3, "max_cycles": 50, **kw}))
+
+
+CONSTRUCTOR_DEFECTS = [
+    (LoopsOnAPair, "threshold=(-1.0, 0.1): hangs"),
+    (AcceptsNaNArgument, "scale=nan: accepted, then AssertionError: non-finite observation"),
+    (RawNumpyErrors, "weights='abc': ValueError does not name 'weights'"),
+    (UnboundedCount, "slots=1000000000000000000: MemoryError"),
+    (ChecksOnlyAtReset, "target='3.0': accepted, then InvalidArgumentError"),
+]
+
+
+@pytest.mark.parametrize("broken_env, symptom", CONSTRUCTOR_DEFECTS,
+                         ids=[cls.__name__ for cls, _ in CONSTRUCTOR_DEFECTS])
+def test_constructor_check_reports_the_argument_and_the_symptom(broken_env, symptom):
+    with pytest.raises(AssertionError) as failure:
+        STRICT_CHECKS["constructor_arguments"](broken_env)
+    assert symptom in str(failure.value)

@@ -19,6 +19,9 @@ from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
 from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
+    check_array,
     check_bool,
     check_choice,
     check_int,
@@ -49,6 +52,7 @@ PROVIDER_TABLE = np.array([
     [4900, 8704, 47000, 3600],
     [3700, 6144, 36000, 3200],
 ], dtype=np.float64)
+MIN_STEP_SECONDS = 1e-6  #: the trace's timestamps are microseconds: a shorter step is empty
 PROVIDER_NAMES = tuple(f"d{i}" for i in range(1, 8))
 RESOURCES = ("cpu", "memory", "storage")
 MECHANISMS = tuple(MECHANISM_RULES)
@@ -284,6 +288,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
       ``wait_range`` ((1, 12)), ``base_price_ranges`` (((120, 150), (10, 70), (40, 100))),
       ``reference_capacity`` (None), ``price_units`` ((1000, 1024, 1024)), ``providers`` (Table 1).
     * ``multiplier_low`` (0.0), ``multiplier_high`` (1.0), ``drop_after`` (5).
+    * Sizes at most ``core.checks.MAX_AGENTS`` (``max_buyers``, rows of ``providers``), prices,
+      capacities and multipliers at most ``core.checks.MAX_SCALE`` (1e9); ``step_seconds`` in
+      ``[1e-6, 1e9]``.
     * ``max_cycles`` (100), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
@@ -300,6 +307,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
       pricing and payments of RTRM are unchanged.
     * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zeros
       (it returned empty dicts); infos are copies.
+    * v1 (issue 19, no trajectory change): a ``trace_path`` that is not a path, non-numeric
+      ``providers`` and ``max_buyers = 10**18`` are ``InvalidArgumentError``s naming the argument
+      (they were a raw ``TypeError``, ``ValueError`` and ``MemoryError``).
     * v0: initial release.
     """
 
@@ -352,8 +362,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self.csf_weight = check_real("csf_weight", csf_weight, low=0.0)
         self.utilization_horizon = check_int("utilization_horizon", utilization_horizon, low=1)
         self.icaa_elasticity = check_real("icaa_elasticity", icaa_elasticity, low=0.0)
-        self.step_seconds = check_real("step_seconds", step_seconds, low=0.0, low_open=True)
-        self.max_buyers = check_int("max_buyers", max_buyers, low=1)
+        self.step_seconds = check_real("step_seconds", step_seconds, low=MIN_STEP_SECONDS,
+                                       high=MAX_SCALE)
+        self.max_buyers = check_int("max_buyers", max_buyers, low=1, high=MAX_AGENTS)
         self.drop_after = check_int("drop_after", drop_after, low=1)
         self.start_window = check_optional("start_window", start_window, check_int, low=0)
         self.budget_range = check_range_pair("budget_range", budget_range)
@@ -362,24 +373,31 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self.length_range = _int_range("length_range", length_range, 1)
         self.wait_range = _int_range("wait_range", wait_range, 0)
         self.base_price_ranges = _price_ranges(base_price_ranges)
-        table = PROVIDER_TABLE if providers is None else np.asarray(providers, dtype=np.float64)
-        if table.ndim != 2 or table.shape[1] < 3 or table.shape[0] < 1 \
-                or not np.all(np.isfinite(table)) or np.any(table[:, :3] <= 0):
+        table = PROVIDER_TABLE if providers is None else check_array(
+            "providers", providers, ndim=2, high=MAX_SCALE)
+        if table.shape[1] < 3 or not 1 <= table.shape[0] <= MAX_AGENTS \
+                or np.any(table[:, :3] <= 0):
             raise InvalidArgumentError("providers", providers,
-                                       "an (n, >=3) array of positive MIPS, memory MB, storage MB")
+                                       f"an (n, >=3) array of positive MIPS, memory MB, storage MB "
+                                       f"(1 <= n <= {MAX_AGENTS})")
         self.providers = table.copy()
         self.price_units = _positive_triple("price_units", price_units)
         self.reference_capacity = table[:, :3].max(axis=0) if reference_capacity is None \
             else _positive_triple("reference_capacity", reference_capacity)
         self.multiplier_low = check_real("multiplier_low", multiplier_low, low=-1.0, low_open=True)
-        self.multiplier_high = check_real("multiplier_high", multiplier_high,
-                                          low=self.multiplier_low)
+        self.multiplier_high = check_real("multiplier_high", multiplier_high, high=MAX_SCALE)
+        if self.multiplier_high < self.multiplier_low:
+            raise InvalidArgumentError("multiplier_high", multiplier_high,
+                                       f">= multiplier_low = {self.multiplier_low:g}")
         self.capacity = table[:, :3] / self.price_units  # (n, 3) in price units
         self.n_providers = table.shape[0]
         self.horizon = int(self.wait_range[1] + self.length_range[1])
         if self.utilization_horizon > self.horizon:
             raise InvalidArgumentError("utilization_horizon", utilization_horizon,
                                        f"at most max wait + max length = {self.horizon}")
+        if trace_path is not None and not isinstance(trace_path, (str, os.PathLike)):
+            raise InvalidArgumentError("trace_path", trace_path,
+                                       "None or a path (str or os.PathLike)")
         path = os.fspath(sample_path() if trace_path is None else trace_path)
         try:
             self.trace = _load_trace(os.path.abspath(path))
@@ -642,22 +660,16 @@ def _int_range(name: str, value: Any, minimum: int) -> tuple[int, int]:
 
 
 def _price_ranges(value: Any) -> np.ndarray:
+    expected = f"three (low, high) pairs with 0 < low <= high <= {MAX_SCALE:g}"
     try:
-        ranges = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        ranges = np.zeros(0)
-    if ranges.shape != (3, 2) or not np.all(np.isfinite(ranges)) or np.any(ranges[:, 0] <= 0) \
-            or np.any(ranges[:, 1] < ranges[:, 0]):
-        raise InvalidArgumentError("base_price_ranges", value,
-                                   "three (low, high) pairs with 0 < low <= high")
+        ranges = check_array("base_price_ranges", value, shape=(3, 2), low=0.0, low_open=True,
+                             high=MAX_SCALE)
+    except InvalidArgumentError:
+        raise InvalidArgumentError("base_price_ranges", value, expected) from None
+    if np.any(ranges[:, 1] < ranges[:, 0]):
+        raise InvalidArgumentError("base_price_ranges", value, expected)
     return ranges
 
 
 def _positive_triple(name: str, value: Any) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        array = np.zeros(0)
-    if array.shape != (3,) or np.any(~np.isfinite(array)) or np.any(array <= 0):
-        raise InvalidArgumentError(name, value, "three positive finite numbers")
-    return array
+    return check_array(name, value, shape=(3,), low=0.0, low_open=True, high=MAX_SCALE)

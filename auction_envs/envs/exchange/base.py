@@ -9,13 +9,21 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
-from auction_envs.core.checks import check_choice, check_int, check_range_pair, check_real
+from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
+    check_choice,
+    check_int,
+    check_range_pair,
+    check_real,
+)
 from auction_envs.envs.exchange.core import ExchangeCore
 from auction_envs.envs.exchange.economy import check_fixed, sample_economy
 from auction_envs.oracles.exchange import FAMILIES, UtilityFamily, make_family
 
 DEFAULT_RHO = 0.5  #: CES rho when none is given [decision: the paper gives none]
 DEFAULT_F = 0.8    #: Amdahl F when none is given [decision]
+MAX_GOODS = 1_000  #: the most goods (every observation holds a row per good and agent)
 
 
 def check_family(family: Any, rho: Any, F: Any, n_agents: int, n_goods: int) -> UtilityFamily:
@@ -62,13 +70,14 @@ class ExchangeBaseEnv(MarketEnv):
         self.n_goods = n_goods
         self.family = check_family(family, rho, F, n_agents, n_goods)
         self.family_name = family
-        self.theta_range = check_range_pair("theta_range", theta_range)
+        self.theta_range = check_range_pair("theta_range", theta_range, high=MAX_SCALE)
         if self.theta_range[0] <= 0:
-            raise InvalidArgumentError("theta_range", theta_range, "a pair (lo, hi), 0 < lo <= hi")
+            raise InvalidArgumentError("theta_range", theta_range,
+                                       f"a pair (lo, hi), 0 < lo <= hi <= {MAX_SCALE:g}")
         shape = (n_agents, n_goods)
         self.fixed_theta = check_fixed("theta", theta, shape, columns_sum_to_one=False)
         self.fixed_endowments = check_fixed("endowments", endowments, shape, columns_sum_to_one=True)
-        self.noise_std = check_real("noise_std", noise_std, low=0.0)
+        self.noise_std = check_real("noise_std", noise_std, low=0.0, high=MAX_SCALE)
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
                          action_policy=action_policy, possible_agents=possible_agents)
         self.core: ExchangeCore | None = None  # built by reset
@@ -129,5 +138,6 @@ class ExchangeBaseEnv(MarketEnv):
 
 
 def check_sizes(n_agents: Any, n_goods: Any) -> tuple[int, int]:
-    """``n_agents >= 2`` (an exchange needs two) and ``n_goods >= 1``."""
-    return check_int("n_agents", n_agents, low=2), check_int("n_goods", n_goods, low=1)
+    """``2 <= n_agents <= MAX_AGENTS`` (an exchange needs two) and ``1 <= n_goods <= MAX_GOODS``."""
+    return (check_int("n_agents", n_agents, low=2, high=MAX_AGENTS),
+            check_int("n_goods", n_goods, low=1, high=MAX_GOODS))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from auction_envs.core import InvalidArgumentError
+from auction_envs.core.checks import MAX_SCALE, check_array
 from auction_envs.oracles.exchange import (
     UtilityFamily,
     ce_loss,
@@ -60,9 +61,7 @@ def check_fixed(name: str, value: Any, shape: tuple[int, int], columns_sum_to_on
                 ) -> np.ndarray | None:
     if value is None:
         return None
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != shape or not np.all(np.isfinite(array)):
-        raise InvalidArgumentError(name, value, f"None or a finite array of shape {shape}")
+    array = check_array(name, value, shape=shape, high=MAX_SCALE)
     if columns_sum_to_one:
         if np.any(array < 0) or not np.allclose(array.sum(axis=0), 1.0, atol=1e-9):
             raise InvalidArgumentError(name, value, "non-negative with every column summing to 1")

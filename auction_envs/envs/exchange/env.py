@@ -88,11 +88,13 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
     utilities.
 
     ## Arguments
-    * ``n_agents`` (5), ``n_goods`` (3); ``family`` (``"ces"``; or ``"linear"``, ``"amdahl"``),
+    * ``n_agents`` (5, at most ``core.checks.MAX_AGENTS``), ``n_goods`` (3, at most 1000);
+      ``family`` (``"ces"``; or ``"linear"``, ``"amdahl"``),
       ``rho`` (None: 0.5, CES only),
       ``F`` (None: 0.8, Amdahl only: scalar, ``(m,)`` or ``(n, m)``) [decision: the paper gives no
       values]; ``theta``, ``endowments`` (fixed economy, else drawn per episode);
-      ``theta_range`` ((0.1, 1)); ``noise_std`` (0.05) [decision]; ``reveal_preferences`` (True);
+      ``theta_range`` ((0.1, 1); ``0 < lo <= hi <= 1e9``); ``noise_std`` (0.05, at most 1e9)
+      [decision]; ``reveal_preferences`` (True);
       ``max_cycles`` (1000), ``render_mode``, ``action_policy``.
 
     ## Version History
@@ -101,8 +103,11 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
       verification is relative to each agent's own budget and best utility; ``family="linear"``
       is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
       Amdahl) and a non-boolean ``reveal_preferences`` are rejected; ``endowments`` attribute
-      (exact values); infos are copies (they were views of the env's state); (issue 18)
-      reset and step infos carry the same keys.
+      (exact values); infos are copies (they were views of the env's state); sizes and
+      scales have upper bounds (``n_agents=10**18`` allocated until out of memory,
+      ``noise_std=1e300`` gave inf observations), a non-numeric ``theta`` / ``endowments`` is an
+      ``InvalidArgumentError`` naming it (issue 19); reset and step infos carry the same keys
+      (issue 18).
     """
 
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",

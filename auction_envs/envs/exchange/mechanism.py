@@ -92,9 +92,10 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
       only): the CE is polished by a batched Newton on the closed-form demand; the CE
       verification is relative to each agent's own budget and best utility; ``family="linear"``
       is reported as ``"linear"``; a parameter of the other family (``F`` for CES, ``rho`` for
-      Amdahl) is rejected; ``endowments`` attribute (exact values); infos are copies; (issue
-      18) reset and step infos carry the same keys; ``family``/``rho``/``F`` left the reset
-      infos (read ``family_params``).
+      Amdahl) is rejected; ``endowments`` attribute (exact values); infos are copies; sizes
+      and scales have upper bounds (issue 19, as :class:`ExchangeEconomyEnv`); reset and step
+      infos carry the same keys, ``family``/``rho``/``F`` left the reset infos (read
+      ``family_params``) (issue 18).
     """
 
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",

@@ -16,6 +16,8 @@ from gymnasium import spaces
 
 from auction_envs.core import Field, MarketEnv, ObservationLayout, float32_box
 from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
     check_choice,
     check_int,
     check_optional,
@@ -73,6 +75,22 @@ def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayo
         Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
         Field("needs_action", low=0.0, high=1.0, description="always 1"),
     ])
+
+
+def _check_colluders(colluders: Any, n: int) -> tuple[int, ...]:
+    """A collection of distinct-or-repeated VSP indices in ``[0, n)`` (integers, not bools,
+    floats or strings), returned sorted without repeats."""
+    expected = f"a collection of VSP indices, integers in [0, {n - 1}]"
+    if isinstance(colluders, (str, bytes, Mapping)):
+        raise InvalidArgumentError("colluders", colluders, expected)
+    try:
+        members = list(colluders)
+    except TypeError:
+        raise InvalidArgumentError("colluders", colluders, expected) from None
+    try:
+        return tuple(sorted({check_int("colluders", c, low=0, high=n - 1) for c in members}))
+    except InvalidArgumentError:
+        raise InvalidArgumentError("colluders", colluders, expected) from None
 
 
 class IoVSlicingEnv(MarketEnv):
@@ -192,7 +210,8 @@ class IoVSlicingEnv(MarketEnv):
     (``x_i / x*_i - 1``, 0 where ``x*_i = 0``), and :meth:`bidder_nash_conv` on request.
 
     ## Arguments
-    * ``n_vsps`` (10; 1..50 checked for speed up to 50), ``mechanism`` ("dvcg" | "vcg" | "qvcg"),
+    * ``n_vsps`` (10; at most ``core.checks.MAX_AGENTS``, checked for speed up to 50),
+      ``mechanism`` ("dvcg" | "vcg" | "qvcg"),
       ``tax`` ("dvcg" | "nvi"), ``allocator`` ("optimum" | "learned"), ``slicer_reward``
       ("welfare" | "bids"), ``slicer_action`` ("capped" | "renormalize"), ``perturbation_scale``
       ("relative" | "literal"), ``perturbation_reference`` ("optimum" | "allocation"), ``M``
@@ -203,6 +222,8 @@ class IoVSlicingEnv(MarketEnv):
       ``noise_std`` (5) of ``w_i`` [decision].
     * ``theta_estimator`` ("exact" | "noisy"), ``theta_noise`` (0.2), ``alpha_prior`` (1.0): the
       bank's estimators (``auction_envs.envs.iov.bank``).
+    * Every scale (the ranges, ``noise_mean`` in absolute value, ``noise_std``, ``theta_noise``,
+      ``alpha_prior``) at most ``core.checks.MAX_SCALE`` (1e9).
     * ``max_cycles`` (500), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
 
     ## Version History
@@ -218,6 +239,11 @@ class IoVSlicingEnv(MarketEnv):
       ``metrics()`` and ``state()`` before the first reset raise ``ResetNeededError`` (v0: the
       values of a throw-away market solved at construction); (issue 18, no trajectory change)
       ``reset`` returns the step's info keys with zeros (it returned empty dicts).
+      values of a throw-away market solved at construction).
+    * v1 (issue 19, no trajectory change): scales above ``MAX_SCALE`` (they gave inf
+      observations), ``n_vsps > MAX_AGENTS`` (it ran out of memory) and ``colluders`` that are not
+      integer indices (``(0, True)``, ``[1.5]``, ``"01"`` were cast with ``int``; ``inf`` raised
+      ``OverflowError``) are rejected with ``InvalidArgumentError``.
     * v0: initial release.
     """
 
@@ -250,7 +276,7 @@ class IoVSlicingEnv(MarketEnv):
         render_mode: str | None = None,
         action_policy: str = "raise",
     ) -> None:
-        n = check_int("n_vsps", n_vsps, low=1)
+        n = check_int("n_vsps", n_vsps, low=1, high=MAX_AGENTS)
         self.mechanism = check_choice("mechanism", mechanism, MECHANISMS)
         self.tax = check_choice("tax", tax, TAXES)
         self.allocator = check_choice("allocator", allocator, ALLOCATORS)
@@ -264,23 +290,19 @@ class IoVSlicingEnv(MarketEnv):
                                                    perturbation_reference, REFERENCES)
         self.M = check_int("M", M, low=1, high=100)  # M^3 grid points per VSP
         self.instance_seed = check_optional("instance_seed", instance_seed, check_int, low=0)
-        try:
-            coalition = sorted({int(c) for c in colluders})
-        except (TypeError, ValueError):
-            raise InvalidArgumentError("colluders", colluders, "a set of VSP indices") from None
-        if any(c < 0 or c >= n for c in coalition):
-            raise InvalidArgumentError("colluders", colluders, f"indices in [0, {n})")
-        self.colluders = tuple(coalition)
+        self.colluders = _check_colluders(colluders, n)
         config = MarketConfig(
             n=n,
-            beta_range=check_range_pair("beta_range", beta_range, low=1e-300),
-            xi_range=check_range_pair("xi_range", xi_range, low=0.0),  # high > 0: checked below
-            alpha_range=check_range_pair("alpha_range", alpha_range, low=1e-300),
-            noise_mean=check_real("noise_mean", noise_mean),
-            noise_std=check_real("noise_std", noise_std, low=0.0),
+            beta_range=check_range_pair("beta_range", beta_range, low=1e-300, high=MAX_SCALE),
+            xi_range=check_range_pair("xi_range", xi_range, low=0.0, high=MAX_SCALE),  # hi > 0:
+            alpha_range=check_range_pair("alpha_range", alpha_range, low=1e-300,  # checked below
+                                         high=MAX_SCALE),
+            noise_mean=check_real("noise_mean", noise_mean, low=-MAX_SCALE, high=MAX_SCALE),
+            noise_std=check_real("noise_std", noise_std, low=0.0, high=MAX_SCALE),
             theta_estimator=check_choice("theta_estimator", theta_estimator, ESTIMATORS),
-            theta_noise=check_real("theta_noise", theta_noise, low=0.0),
-            alpha_prior=check_real("alpha_prior", alpha_prior, low=0.0, low_open=True),
+            theta_noise=check_real("theta_noise", theta_noise, low=0.0, high=MAX_SCALE),
+            alpha_prior=check_real("alpha_prior", alpha_prior, low=0.0, low_open=True,
+                                   high=MAX_SCALE),
             learned=self.allocator == "learned", slicer_action=self.slicer_action,
             instance_seed=self.instance_seed)
         if config.xi_range[1] <= 0:  # every xi = 0: nothing has value, efficiency is 0 / 0

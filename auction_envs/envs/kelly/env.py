@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auction_envs.core import Field, InvalidArgumentError, MarketEnv, ObservationLayout, float32_box
-from auction_envs.core.checks import check_int, check_optional, check_per_agent, check_real
+from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
+    check_int,
+    check_optional,
+    check_per_agent,
+    check_real,
+)
 from auction_envs.envs.kelly.core import KellyCore
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
@@ -95,16 +102,17 @@ class KellyGameEnv(MarketEnv):
     welfare and price of anarchy of the last round's bids.
 
     ## Arguments
-    * ``n_agents`` (10): number of bidders.
+    * ``n_agents`` (10): number of bidders, at most ``core.checks.MAX_AGENTS``.
     * ``a`` (100): valuation scale ``> 0``, a scalar (heterogeneity then from ``gamma``) or one
       per agent.
     * ``gamma`` (0, ``>= 0``): ``a_i = max(a - (i - 1) gamma, a_min)`` for a scalar ``a``.
     * ``a_min`` (1, ``> 0``): floor of the heterogeneous valuations.
-    * ``c`` (400): budget, a scalar or one per agent, each ``>= eps``; ``eps`` (1, ``> 0``):
-      minimum bid; ``delta`` (0.1, ``> 0``): reservation bid; ``alpha`` (1): alpha-fair exponent
-      ``>= 0``, small enough that payoffs and gradients fit float32 (an ``alpha`` for which
-      ``|phi|`` or ``|g|`` at the minimum bid exceeds 3.4e38 is rejected; e.g. ``alpha = 20`` in
-      the paper's game).
+    * ``c`` (400): budget, a scalar or one per agent, each ``>= eps``; scales (``a``,
+      ``a_min``, ``gamma``, ``c``, ``eps``, ``delta``) at most ``core.checks.MAX_SCALE`` (1e9);
+      ``eps`` (1, ``> 0``): minimum bid; ``delta`` (0.1, ``> 0``): reservation bid; ``alpha``
+      (1): alpha-fair exponent ``>= 0``, small enough that payoffs and gradients fit float32
+      (an ``alpha`` for which ``|phi|`` or ``|g|`` at the minimum bid exceeds 3.4e38 is
+      rejected; e.g. ``alpha = 20`` in the paper's game).
     * ``counterfactual_grid`` (None): a number ``2 <= K <= 100000`` of grid bids whose
       counterfactual payoffs the infos carry (see Infos); off by default.
     * ``max_cycles`` (3000), ``render_mode``, ``action_policy`` (see ``MarketEnv``).
@@ -123,6 +131,10 @@ class KellyGameEnv(MarketEnv):
     * v0 (issue 19): ``a <= 0`` is rejected (a scalar was silently floored to ``a_min``), as is
       an ``alpha`` whose observations overflow float32; every argument is checked with
       ``auction_envs.core.checks``.
+    * v0 (issue 19, no trajectory change): sizes and scales have upper bounds
+      (``n_agents <= MAX_AGENTS``; ``a``, ``a_min``, ``gamma``, ``c``, ``eps``, ``delta`` at most
+      ``MAX_SCALE = 1e9``: ``delta = 1e300`` gave inf observations, ``n_agents = 10**18`` a
+      ``MemoryError``).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -146,22 +158,24 @@ class KellyGameEnv(MarketEnv):
         action_policy: str = "raise",
         counterfactual_grid: int | None = None,
     ) -> None:
-        n_agents = check_int("n_agents", n_agents, low=1)
+        n_agents = check_int("n_agents", n_agents, low=1, high=MAX_AGENTS)
         counterfactual_grid = check_optional("counterfactual_grid", counterfactual_grid, check_int,
                                              low=2, high=100_000)
-        self.eps = check_real("eps", eps, low=0.0, low_open=True)
-        self.delta = check_real("delta", delta, low=0.0, low_open=True)
+        scale = {"low": 0.0, "low_open": True, "high": MAX_SCALE}
+        self.eps = check_real("eps", eps, **scale)
+        self.delta = check_real("delta", delta, **scale)
         self.alpha = check_real("alpha", alpha, low=0.0)
-        gamma = check_real("gamma", gamma, low=0.0)
-        a_min = check_real("a_min", a_min, low=0.0, low_open=True)
+        gamma = check_real("gamma", gamma, low=0.0, high=MAX_SCALE)
+        a_min = check_real("a_min", a_min, **scale)
         if np.ndim(a) == 0:
-            self.valuations = kelly_valuations(n_agents, check_real("a", a, low=0.0, low_open=True),
-                                               gamma, a_min)
+            self.valuations = kelly_valuations(n_agents, check_real("a", a, **scale), gamma, a_min)
         elif gamma != 0:
-            raise InvalidArgumentError("gamma", gamma, "0 when a is given per agent")
+            raise InvalidArgumentError("gamma", gamma, "0 when 'a' is given per agent")
         else:
-            self.valuations = check_per_agent("a", a, n_agents, low=0.0, low_open=True)
-        self.budgets = check_per_agent("c", c, n_agents, low=self.eps)
+            self.valuations = check_per_agent("a", a, n_agents, **scale)
+        self.budgets = check_per_agent("c", c, n_agents, high=MAX_SCALE)
+        if np.any(self.budgets < self.eps):
+            raise InvalidArgumentError("c", c, f"budgets >= 'eps' = {self.eps:g}")
         self.n_agents = n_agents
         self._check_float32_scale()
         super().__init__(max_cycles=max_cycles, render_mode=render_mode,
@@ -206,7 +220,7 @@ class KellyGameEnv(MarketEnv):
         if not largest < float(np.finfo(np.float32).max):
             raise InvalidArgumentError(
                 "alpha", self.alpha, f"small enough that payoffs and gradients fit float32 "
-                f"observations (|value| < 3.4e38) for these a, c, eps, delta; it reaches "
+                f"observations (|value| < 3.4e38) for these 'a', 'c', 'eps', 'delta'; it reaches "
                 f"{largest:.3g} here")
 
     # ------------------------------------------------------------------ market hooks

@@ -16,7 +16,14 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
-from auction_envs.core.checks import check_choice, check_int, check_real
+from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
+    MIN_SCALE,
+    check_choice,
+    check_int,
+    check_real,
+)
 from auction_envs.core.layout import float32_box
 from auction_envs.core.market_env import all_plain_real
 from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
@@ -29,6 +36,10 @@ from auction_envs.envs.v2x.render import render_rgb, render_text
 from auction_envs.envs.v2x.rewards import BACKOFF_COSTS, V2XReward
 from auction_envs.envs.v2x.sites import SiteProfile, default_sites
 
+#: The most requests (``obs_requests``) and frames (``history``) an observation holds.
+MAX_OBSERVED = 100
+#: The longest ``remote_latency`` / ``info_delay`` in steps (larger ones overflow the step clock).
+MAX_DELAY = 1_000_000
 RADIUS = 65.0  # m: the junction's coverage radius (the distance field's scale)
 
 
@@ -204,7 +215,11 @@ class V2XOffloadingEnv(MarketEnv):
     * ``backoff_threshold`` (``(0.6, 0.3)``: mean and std of ``r``; drawn by rejection, then by
       the inverse CDF after 50 rounds, so a far-off mean cannot loop forever), ``max_backoff``
       (10), ``max_hold`` (250), ``max_held`` (50), ``obs_requests`` (4), ``history`` (1: frames
-      stacked in each observation).
+      stacked in each observation); both at most ``MAX_OBSERVED`` (100).
+    * Limits: ``n_vehicles`` at most ``core.checks.MAX_AGENTS``; capacities, speeds, noise
+      levels, penalties and ``utility_weight`` at most ``core.checks.MAX_SCALE`` (1e9);
+      ``capacity``, ``slot_size`` and ``edge_speed`` at least ``core.checks.MIN_SCALE`` (1e-9);
+      ``remote_latency`` and ``info_delay`` at most ``MAX_DELAY`` (10^6 steps).
     * ``population``: who is in the market (``population.Population``; default the synthetic
       ``SyntheticPopulation(n_vehicles)``; the junction variant passes its own).
     * ``render_mode`` (``"ansi"``, ``"human"``, ``"rgb_array"``: site utilization over time),
@@ -223,6 +238,9 @@ class V2XOffloadingEnv(MarketEnv):
       ``type``, and the ``history`` argument; (6) the backoff threshold draw is bounded.
     * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zero
       counts (it returned ``needs_action`` and ``budget`` only).
+    * v1 (issue 19, no trajectory change): sizes and scales have upper bounds
+      (``utility_weight = 1e300`` gave inf observations; ``n_vehicles``, ``obs_requests`` or
+      ``history = 10**18`` ran out of memory or time at construction).
     * v0: initial release.
     """
 
@@ -271,24 +289,25 @@ class V2XOffloadingEnv(MarketEnv):
         render_mode: str | None = None,
         action_policy: str = "raise",
     ) -> None:
-        n_vehicles = check_int("n_vehicles", n_vehicles, low=1)
-        capacity = check_real("capacity", capacity, low=0.0, low_open=True)
+        n_vehicles = check_int("n_vehicles", n_vehicles, low=1, high=MAX_AGENTS)
+        capacity = check_real("capacity", capacity, low=MIN_SCALE, high=MAX_SCALE)
         for name, value in (("max_backoff", max_backoff), ("max_hold", max_hold),
-                            ("max_held", max_held), ("obs_requests", obs_requests),
-                            ("history", history)):
+                            ("max_held", max_held)):
             check_int(name, value, low=1)
-        for name, value in (("max_rebids", max_rebids), ("remote_latency", remote_latency),
-                            ("info_delay", info_delay)):
-            check_int(name, value, low=0)
+        for name, value in (("obs_requests", obs_requests), ("history", history)):
+            check_int(name, value, low=1, high=MAX_OBSERVED)  # sizes of every observation
+        check_int("max_rebids", max_rebids, low=0)
+        for name, value in (("remote_latency", remote_latency), ("info_delay", info_delay)):
+            check_int(name, value, low=0, high=MAX_DELAY)
         for name, value in (("slot_size", slot_size), ("edge_speed", edge_speed)):
-            check_real(name, value, low=0.0, low_open=True)
+            check_real(name, value, low=MIN_SCALE, high=MAX_SCALE)
         for name, value in (("info_delay_std", info_delay_std), ("info_noise_std", info_noise_std),
                             ("duration_noise_std", duration_noise_std),
                             ("lost_bid_penalty", lost_bid_penalty),
                             ("failure_penalty", failure_penalty),
                             ("hold_drop_penalty", hold_drop_penalty),
                             ("utility_weight", utility_weight)):
-            check_real(name, value, low=0.0)
+            check_real(name, value, low=0.0, high=MAX_SCALE)
         check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
         check_choice("budget_mode", budget_mode, ("per_step", "per_request"))
         check_choice("type_order", type_order, ("random", "fixed"))

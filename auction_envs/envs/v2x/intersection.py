@@ -7,8 +7,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auction_envs.core import InvalidArgumentError
-from auction_envs.core.checks import check_choice, check_int, check_real
-from auction_envs.envs.v2x.env import V2XOffloadingEnv
+from auction_envs.core.checks import (
+    MAX_AGENTS,
+    MAX_SCALE,
+    MIN_SCALE,
+    check_choice,
+    check_int,
+    check_range_pair,
+    check_real,
+)
+from auction_envs.envs.v2x.env import MAX_DELAY, V2XOffloadingEnv
 from auction_envs.envs.v2x.events import StepEvents
 from auction_envs.envs.v2x.mobility import JunctionMobility, SumoMobility, uplink_throughput
 from auction_envs.envs.v2x.population import draw_budgets
@@ -120,6 +128,33 @@ def intersection_sites(amount: float = 1.5, work_rate: float = 12.0, edge_share:
     return edge, remote
 
 
+#: ``V2XOffloadingEnv`` arguments of its synthetic sites, which the junction does not use.
+IGNORED_ARGUMENTS = ("slot_size", "edge_speed")
+MIN_STEP_MS = 0.01  #: the shortest step: deadlines of 100 ms are then 10,000 steps
+MAX_LANES = 100
+#: The most arrivals or light phases per mobility update (each is a few numpy calls) and the most
+#: mobility updates in the warm-up (the defaults: 0.05 arrivals and phases, 600 updates).
+MAX_PER_UPDATE = 1_000
+MAX_WARMUP_UPDATES = 100_000
+
+
+def _check_mobility_loops(step_ms: float, mobility_interval: int, arrival_interval: float,
+                          green: float | tuple[float, float], warmup: float) -> None:
+    """Bound the mobility's loops: ``dt = mobility_interval * step_ms / 1000`` seconds per update
+    may hold at most ``MAX_PER_UPDATE`` arrivals and light phases, and the warm-up at most
+    ``MAX_WARMUP_UPDATES`` updates (beyond that a step or the reset effectively never ends)."""
+    dt = mobility_interval * step_ms / 1000.0
+    shortest_green = green[0] if isinstance(green, tuple) else green
+    for name, value, loops, limit in (
+            ("arrival_interval", arrival_interval, dt / arrival_interval, MAX_PER_UPDATE),
+            ("green", green, dt / shortest_green, MAX_PER_UPDATE),
+            ("warmup", warmup, warmup / dt, MAX_WARMUP_UPDATES)):
+        if loops > limit:
+            raise InvalidArgumentError(
+                name, value, f"such that the mobility loops at most {limit:,} times (with "
+                f"mobility_interval * step_ms = {dt:g} s per update it loops {loops:.3g} times)")
+
+
 class V2XIntersectionEnv(V2XOffloadingEnv):
     """The V2X offloading market at a 4-way junction with a traffic light (paper 000, §IV-B).
 
@@ -189,7 +224,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
     rebidding overhead, to compare with the passive (RIAL-only) baseline.
 
     ## Arguments
-    As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30), plus ``step_ms`` (10),
+    As :class:`V2XOffloadingEnv` (``n_vehicles`` = number of slots, 30; without ``slot_size``
+    and ``edge_speed``, which build only the synthetic sites), plus ``step_ms`` (10),
     ``arrival_interval`` (2.2 s), ``speed_kmh`` (10), ``green`` (``(10, 40)`` s or a number),
     ``radius`` (65 m), ``lanes`` (2), ``mobility`` (``"builtin"`` or ``"sumo"``: SUMO through
     libsumo, the optional extra ``auction-envs[sumo]``), ``mobility_interval`` (10 steps = 0.1 s
@@ -206,6 +242,13 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
       ``history``); the site arguments (``remote_latency``, ``info_delay``, ...) are checked.
     * v1 (issue 18, no trajectory change): ``reset`` returns the step's info keys with zero
       counts (it returned ``needs_action`` and ``budget`` only).
+    * v1 (issue 19, no trajectory change): arguments that made the mobility loop for ever or
+      overflow are rejected: ``step_ms < 0.01``, an ``arrival_interval`` or ``green`` shorter than
+      a thousandth of a mobility update, a ``warmup`` of more than 100,000 updates
+      (``warmup = 1e300`` hung the reset), scales above ``core.checks.MAX_SCALE``
+      (``min_uplink_mbps = 1e300`` gave inf observations), ``lanes > 100``; ``slot_size`` and
+      ``edge_speed``, which build only the synthetic market's sites, are rejected (they were
+      silently ignored).
     * v0: initial release.
     """
 
@@ -244,25 +287,33 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
         sites: tuple[SiteProfile, SiteProfile] | None = None,
         **kwargs: Any,
     ) -> None:
-        n_vehicles = check_int("n_vehicles", n_vehicles, low=1)
+        n_vehicles = check_int("n_vehicles", n_vehicles, low=1, high=MAX_AGENTS)
         check_choice("mobility", mobility, ("builtin", "sumo"))
-        for name, value in (("step_ms", step_ms), ("arrival_interval", arrival_interval),
-                            ("speed_kmh", speed_kmh), ("radius", radius), ("amount", amount),
-                            ("work_rate", work_rate), ("min_uplink_mbps", min_uplink_mbps)):
-            check_real(name, value, low=0.0, low_open=True)
-        if isinstance(green, tuple):
-            if len(green) != 2 or not all(np.isscalar(g) and np.isfinite(g) for g in green) \
-                    or not 0 < green[0] <= green[1]:
+        check_real("step_ms", step_ms, low=MIN_STEP_MS, high=MAX_SCALE)
+        for name, value in (("arrival_interval", arrival_interval), ("speed_kmh", speed_kmh),
+                            ("radius", radius), ("min_uplink_mbps", min_uplink_mbps)):
+            check_real(name, value, low=0.0, low_open=True, high=MAX_SCALE)
+        for name, value in (("amount", amount), ("work_rate", work_rate)):  # they divide
+            check_real(name, value, low=MIN_SCALE, high=MAX_SCALE)
+        if isinstance(green, (tuple, list)):
+            green = check_range_pair("green", green, high=MAX_SCALE)
+            if green[0] <= 0:
                 raise InvalidArgumentError("green", green, "seconds > 0 or a range (low, high)")
         else:
-            check_real("green", green, low=0.0, low_open=True)
-        check_int("mobility_interval", mobility_interval, low=1)
-        check_int("lanes", lanes, low=1)
-        check_real("warmup", warmup, low=0.0)
+            green = check_real("green", green, low=0.0, low_open=True, high=MAX_SCALE)
+        check_int("mobility_interval", mobility_interval, low=1, high=10**9)
+        check_int("lanes", lanes, low=1, high=MAX_LANES)
+        check_real("warmup", warmup, low=0.0, high=MAX_SCALE)
+        _check_mobility_loops(step_ms, mobility_interval, arrival_interval, green, warmup)
+        for name in IGNORED_ARGUMENTS:  # the synthetic sites' arguments: meaningless here
+            if name in kwargs:
+                raise InvalidArgumentError(
+                    name, kwargs[name], "left out: the junction's sites come from amount and "
+                    "work_rate (intersection_sites), not from slot_size / edge_speed")
         # the site arguments are checked here too: they build ``sites`` (issue 19)
         check_real("edge_share", edge_share, low=0.0, high=1.0, low_open=True, high_open=True)
         for name, value in (("remote_latency", remote_latency), ("info_delay", info_delay)):
-            check_int(name, value, low=0)
+            check_int(name, value, low=0, high=MAX_DELAY)
         for name, value in (("info_delay_std", info_delay_std), ("info_noise_std", info_noise_std)):
             check_real(name, value, low=0.0)
         self.step_ms = float(step_ms)
