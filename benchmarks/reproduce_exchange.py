@@ -55,6 +55,7 @@ from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     run_jobs,
     save_figure,
@@ -289,11 +290,17 @@ def _run_record(r: dict[str, Any]) -> dict[str, Any]:
             "diagnostics": r.get("diagnostics", []), "losses": r["losses"].tolist()}
 
 
+def _as_run(r: dict[str, Any]) -> dict[str, Any]:
+    """A run with its losses as a float64 array (the cell store hands back decoded JSON; floats
+    round-trip exactly)."""
+    return {**r, "losses": np.asarray(r["losses"], dtype=np.float64)}
+
+
 def load_runs(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The header (T, seeds, nu_scale, init_phases, command) and the runs of a stored JSON."""
     with open(path) as handle:
         data = json.load(handle)
-    runs = [{**r, "losses": np.asarray(r["losses"], dtype=np.float64)} for r in data["runs"]]
+    runs = [_as_run(r) for r in data["runs"]]
     header = {k: data[k] for k in ("T", "seeds", "nu_scale", "init_phases", "command") if k in data}
     return header, runs
 
@@ -356,6 +363,21 @@ def print_report(rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
                 print(f"  {setting:<15} {learner:<12} " + " | ".join(cells))
 
 
+def parse_settings(parser: Any, text: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The settings named by ``--settings`` (``"all"`` or distinct indices 0-5, in the order
+    given); anything else is a parser error naming the argument."""
+    if text == "all":
+        return list(SETTINGS)
+    try:
+        indices = [int(k) for k in text.split(",")]
+    except ValueError:
+        parser.error(f"--settings must be 'all' or comma-separated integers 0-"
+                     f"{len(SETTINGS) - 1}; got {text!r}")
+    if any(not 0 <= k < len(SETTINGS) for k in indices) or len(set(indices)) != len(indices):
+        parser.error(f"--settings must be distinct indices in 0-{len(SETTINGS) - 1}; got {text!r}")
+    return [SETTINGS[k] for k in indices]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_exchange")
     parser.add_argument("--T", type=int, default=1000, help="horizon (rounds)")
@@ -365,7 +387,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="sampling scale of Algorithm 1 [decision]")
     parser.add_argument("--init-phases", type=int, default=1, help="initialization sub-phases q")
     parser.add_argument("--settings", default="all",
-                        help="comma-separated setting indices 0-5 (default: all)")
+                        help="comma-separated setting indices 0-5, run in that order (default: "
+                             "all, 0-5): an interrupted run holds whole settings in that order")
     parser.add_argument("--prd-iterations", type=int, default=2000,
                         help="PRD iteration budget in the convergence table")
     parser.add_argument("--prd-instances", type=int, default=10,
@@ -375,8 +398,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "(a --json output of an earlier run, finished or interrupted)")
     add_output_arguments(parser, png_default="results/reproduce_exchange.png",
                          json_help="write the results as JSON to PATH (every finished run at once, "
-                                   "the summary at the end)")
+                                   "the summary at the end); finished cells (setting x learner x "
+                                   "seed) go to PATH.cells.jsonl and a rerun resumes from them")
     args = parser.parse_args(argv)
+    chosen = parse_settings(parser, args.settings)
 
     start = time.perf_counter()
     prd: list[dict[str, Any]] = []
@@ -384,11 +409,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         header, runs = load_runs(args.from_json)
         header["seeds"] = len({r["seed"] for r in runs})
     else:
-        chosen = SETTINGS if args.settings == "all" else \
-            [SETTINGS[int(k)] for k in args.settings.split(",")]
-        # seed-major: an interrupted run still holds whole seeds of every setting and learner
+        # one cell = one (setting, learner, seed); setting-major in the order of --settings, so
+        # an interrupted run holds whole settings (both learners, every seed) in that order
         jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
-                for seed in range(args.seeds) for name, env_id, kwargs in chosen
+                for name, env_id, kwargs in chosen for seed in range(args.seeds)
                 for learner in LEARNERS]
         header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
                   "init_phases": args.init_phases,
@@ -398,12 +422,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         finished: dict[int, dict[str, Any]] = {}
 
         def save(index: int, run: dict[str, Any]) -> None:
-            finished[index] = _run_record(run)
+            finished[index] = _run_record(_as_run(run))
             results.set({**header, "claim": PAPER_CLAIM,
                          "runs": [finished[k] for k in sorted(finished)]})
 
+        # resumes: finished cells come from PATH.cells.jsonl (--json PATH), only the rest run
         runs = run_jobs(run_one, jobs, args.workers, on_result=save,
-                        show_progress=not args.no_progress, desc="runs")
+                        show_progress=not args.no_progress, desc="runs", store=cell_store(args))
+        runs = [_as_run(r) for r in runs]
         if args.prd_instances > 0:
             prd = prd_table(args.prd_iterations, args.prd_instances)
     rows = summarize(runs, header["T"])
