@@ -42,6 +42,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ from scipy import stats
 import auction_envs
 from agents.base import Transition
 from agents.exchange import BanditCE, GreedyCE
-from auction_envs.oracles.exchange import prd_convergence
+from auction_envs.oracles.exchange import ce_loss, prd_convergence
 from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
@@ -73,32 +74,142 @@ LEARNERS = {"Algorithm 1": BanditCE, "greedy": GreedyCE}
 PAPER_CLAIM = "cumulative CE loss grows sublinearly in T (paper: O(sqrt(T)) up to log factors)"
 
 
-def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int,
-            T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
-    """One (setting, learner, seed) run; returns the per-round CE losses and timing."""
+def _play(env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int, T: int,
+          nu_scale: float, init_phases: int,
+          on_round: Callable[[int, dict[str, Any], Any, BanditCE], None]) -> BanditCE:
+    """Run one learner through the mechanism env for ``T`` rounds; ``on_round(t, info, env,
+    learner)`` sees every round (``t`` counts from 1, ``info`` is the mechanism's infos)."""
     env = auction_envs.make(env_id, max_cycles=T, **env_kwargs)
     observations, _ = env.reset(seed=seed)
     learner = LEARNERS[learner_name].from_env(env, seed=seed + 10_000, nu_scale=nu_scale,
                                               init_phases=init_phases)
-    losses = np.empty(T)
-    start = time.perf_counter()
-    theta = env.unwrapped.economy.theta  # the truth, for the diagnostics only
-    checkpoints = sorted({c for c in (25, 50, 100, 200, 500, 1000, 2000, 4000, 8000, T) if c <= T})
-    diagnostics = []
     t = 0
     while env.agents:
         actions = learner.act(observations)
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         learner.observe(Transition(observations, actions, rewards, next_observations,
                                    terminations, truncations, infos))
-        losses[t] = infos["mechanism"]["ce_loss"]
         observations = next_observations
         t += 1
-        if t in checkpoints:
-            diagnostics.append(learning_diagnostics(learner, theta, t))
+        on_round(t, infos["mechanism"], env, learner)
+    return learner
+
+
+def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int,
+            T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
+    """One (setting, learner, seed) run; returns the per-round CE losses and timing."""
+    losses = np.empty(T)
+    checkpoints = sorted({c for c in (25, 50, 100, 200, 500, 1000, 2000, 4000, 8000, T) if c <= T})
+    diagnostics = []
+
+    def record(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        losses[t - 1] = info["ce_loss"]
+        if t in checkpoints:  # the truth, for the diagnostics only
+            diagnostics.append(learning_diagnostics(learner, env.unwrapped.economy.theta, t))
+
+    start = time.perf_counter()
+    learner = _play(env_id, env_kwargs, learner_name, seed, T, nu_scale, init_phases, record)
     return {"setting": setting, "learner": learner_name, "seed": seed, "losses": losses,
             "seconds": time.perf_counter() - start, "init_rounds": learner.init_rounds,
             "diagnostics": diagnostics}
+
+
+def corner_diagnostics(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str,
+                       seed: int, T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
+    """Why a learner's loss stays (near-)linear, per agent: is she at a corner of the true CE
+    (less than 1e-9 of some good), how often the played allocation leaves her at a corner after
+    the initialization, the smallest eigenvalue of her design matrix ``V_i`` at ``T`` and the
+    estimate's error along its eigenvector (the weak direction) and along the other one, and her
+    share of the CE loss summed over the last ``T/10`` rounds (per-agent CE loss, exact)."""
+    n_corner = []
+    late = max(T // 10, 1)
+    late_loss: list[np.ndarray] = []
+
+    def record(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        if t > learner.init_rounds:
+            n_corner.append(info["allocation"].min(axis=1) < 1e-9)
+        if t > T - late:
+            economy = env.unwrapped.economy
+            late_loss.append(ce_loss(info["allocation"], info["prices"], economy.theta,
+                                     economy.endowments, economy.family, per_agent=True))
+
+    state: dict[str, Any] = {}
+
+    def capture(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        record(t, info, env, learner)
+        if t == T:
+            state["theta"] = env.unwrapped.economy.theta.copy()
+            state["ce_allocation"] = env.unwrapped.equilibrium()[0]
+
+    learner = _play(env_id, env_kwargs, learner_name, seed, T, nu_scale, init_phases, capture)
+    eigenvalues, vectors = np.linalg.eigh(learner.gram)  # ascending, per agent
+    error = learner.theta_tilde - state["theta"]
+    along = np.abs(np.einsum("nmk,nm->nk", vectors, error))  # |v_k . error| per eigenvector
+    loss = np.sum(late_loss, axis=0)
+    return {"setting": setting, "learner": learner_name, "seed": seed, "T": T,
+            "ce_corner": (state["ce_allocation"].min(axis=1) < 1e-9).tolist(),
+            "played_corner_share": np.mean(n_corner, axis=0).tolist(),
+            "weak_eigenvalue": eigenvalues[:, 0].tolist(),
+            "strong_eigenvalue": eigenvalues[:, -1].tolist(),
+            "weak_error": along[:, 0].tolist(), "strong_error": along[:, -1].tolist(),
+            "late_loss": loss.tolist()}
+
+
+def corner_summary(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (setting, learner), over seeds and agents: agents at a corner of the true CE against
+    interior ones: how many, how often they were played at a corner, the median smallest
+    eigenvalue of ``V_i``, the mean estimate error along the weak and the strong direction, and
+    the share of the last-``T/10`` CE loss they carry."""
+    rows = []
+    for setting, _, _ in SETTINGS:
+        for learner in LEARNERS:
+            chosen = [c for c in cells if c["setting"] == setting and c["learner"] == learner]
+            if not chosen:
+                continue
+
+            def stack(key: str, chosen: list[dict[str, Any]] = chosen) -> np.ndarray:
+                return np.concatenate([np.asarray(c[key], dtype=np.float64) for c in chosen])
+
+            corner = stack("ce_corner").astype(bool)
+            loss = stack("late_loss")
+            row = {"setting": setting, "learner": learner, "seeds": len(chosen),
+                   "T": chosen[0]["T"], "agents": int(corner.size),
+                   "late_loss_total": float(loss.sum() / len(chosen))}
+            for name, mask in (("corner", corner), ("interior", ~corner)):
+                row[name] = {
+                    "agents": int(mask.sum()),
+                    "played_corner_share": float(np.mean(stack("played_corner_share")[mask]))
+                    if mask.any() else float("nan"),
+                    "weak_eigenvalue_median": float(np.median(stack("weak_eigenvalue")[mask]))
+                    if mask.any() else float("nan"),
+                    "weak_error_mean": float(np.mean(stack("weak_error")[mask]))
+                    if mask.any() else float("nan"),
+                    "strong_error_mean": float(np.mean(stack("strong_error")[mask]))
+                    if mask.any() else float("nan"),
+                    "late_loss_share": float(loss[mask].sum() / loss.sum()) if loss.sum() > 0
+                    else float("nan"),
+                }
+            rows.append(row)
+    return rows
+
+
+def print_corner_report(rows: list[dict[str, Any]]) -> None:
+    print("\nCorner diagnostics: agents at a corner of the true CE (< 1e-9 of some good) against "
+          "interior agents, over seeds x agents, at T; 'played at corner' = share of rounds after "
+          "initialization whose allocation left the agent at a corner; errors along the smallest "
+          "(weak) and largest eigenvector of V_i; loss share = share of the CE loss summed over "
+          "the last T/10 rounds")
+    print(f"  {'setting':<15} {'learner':<12} {'T':>5} {'agents':<8} {'played at corner':>17} "
+          f"{'weak eig (median)':>18} {'weak error':>11} {'strong error':>13} {'loss share':>11}"
+          f" {'late loss/seed':>15}")
+    for r in rows:
+        for name in ("corner", "interior"):
+            g = r[name]
+            print(f"  {r['setting']:<15} {r['learner']:<12} {r['T']:>5} "
+                  f"{g['agents']:>3} {name:<8} {g['played_corner_share']:13.3f}     "
+                  f"{g['weak_eigenvalue_median']:14.2f}     {g['weak_error_mean']:11.4f} "
+                  f"{g['strong_error_mean']:13.4f} {g['late_loss_share']:11.3f} "
+                  f"{r['late_loss_total']:15.4f}")
 
 
 def learning_diagnostics(learner: BanditCE, theta: np.ndarray, t: int) -> dict[str, float]:
@@ -396,6 +507,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--from-json", default=None, metavar="PATH",
                         help="run nothing: summarize, compare and plot the runs stored in PATH "
                              "(a --json output of an earlier run, finished or interrupted)")
+    parser.add_argument("--corners", action="store_true",
+                        help="run the corner diagnostics instead (why a loss stays linear: per "
+                             "agent, corner of the true CE, played corners, weak eigenvalue and "
+                             "error, share of the late loss); same cells, --json resumes")
     add_output_arguments(parser, png_default="results/reproduce_exchange.png",
                          json_help="write the results as JSON to PATH (every finished run at once, "
                                    "the summary at the end); finished cells (setting x learner x "
@@ -404,6 +519,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chosen = parse_settings(parser, args.settings)
 
     start = time.perf_counter()
+    command = "python -m benchmarks.reproduce_exchange " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    if args.corners:
+        jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
+                for name, env_id, kwargs in chosen for seed in range(args.seeds)
+                for learner in LEARNERS]
+        cells = run_jobs(corner_diagnostics, jobs, args.workers, store=cell_store(args),
+                         show_progress=not args.no_progress, desc="corner runs")
+        corner_rows = corner_summary(cells)
+        print(f"\nmade by: {command}")
+        print_corner_report(corner_rows)
+        print(f"({time.perf_counter() - start:.0f} s)")
+        corner_result = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
+                         "init_phases": args.init_phases, "command": command,
+                         "rows": corner_rows, "cells": cells}
+        if args.json:
+            IncrementalResults(args.json, indent=1).set(corner_result)
+            print(f"json: {args.json}")
+        return corner_result
     prd: list[dict[str, Any]] = []
     if args.from_json:
         header, runs = load_runs(args.from_json)
@@ -415,9 +549,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for name, env_id, kwargs in chosen for seed in range(args.seeds)
                 for learner in LEARNERS]
         header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
-                  "init_phases": args.init_phases,
-                  "command": "python -m benchmarks.reproduce_exchange "
-                             + " ".join(sys.argv[1:] if argv is None else argv)}
+                  "init_phases": args.init_phases, "command": command}
         results = IncrementalResults(args.json, indent=1)
         finished: dict[int, dict[str, Any]] = {}
 
