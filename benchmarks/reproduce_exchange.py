@@ -13,14 +13,18 @@ loss at T and growth exponents alpha of ``L(t) ~ c t^alpha`` fitted on log-log a
 their mean and a 95% t-interval over seeds: ``alpha`` for the loss accumulated after the
 initialization phase (whose first rounds, each good given wholly to one agent, cost a large
 constant that would flatter any fit of the total; a learner that stops improving has alpha = 1),
-fitted over its last 90%; ``alpha_total`` for the whole cumulative loss over ``[T/10, T]``.
-Sublinear means alpha's interval lies below 1. It also prints the convergence of proportional
+fitted over its last 90% (and, for the verdict line, over its second half alone: the late
+growth, less flattered by the early decay); ``alpha_total`` for the whole cumulative loss over
+``[T/10, T]``. Sublinear means alpha's interval lies below 1. It also prints the convergence of proportional
 response dynamics (PRD) per family, linear utilities included (iterations until PRD's iterate
 passes the CE verification at 1e-6; measured geometric rate per iteration).
 
 Outputs: a log-log PNG (``--png``), the table beside the paper's claim, and ``--json PATH`` (with
-every run's per-round losses), rewritten after each finished run (so an interrupted run keeps
-them; the summary rows are added at the end).
+every run's per-round losses), rewritten after each finished run (the summary rows are added at
+the end). One cell = one (setting, learner, seed); finished cells are appended to
+``PATH.cells.jsonl`` (``benchmarks.common.CellStore``) and a rerun with the same ``--json PATH``
+runs only the missing ones (``--restart``: all), so a killed run keeps its finished cells. Cells
+run setting by setting in the order of ``--settings``.
 ``--from-json PATH`` re-prints (and re-plots) a stored run without running anything, paired
 comparison and verdicts included.
 
@@ -28,7 +32,9 @@ Greedy against Algorithm 1 is compared *paired per seed* (same economy, same rep
 per-seed differences of the loss after initialization, their mean and 95% t-interval, the
 number of seeds where greedy did better, and a verdict that can go either way. Each run also
 records what the learner knows at checkpoints (smallest / largest eigenvalue of the design
-matrices, estimate error), the diagnostic of why a learner's loss stays linear.
+matrices, estimate error), the diagnostic of why a learner's loss stays linear; ``--corners``
+runs the per-agent version of it (is the agent at a corner of the true CE, how often was she
+played at one, her weak eigenvalue and the error along it, her share of the late loss).
 
 Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the command is in
 each JSON): ``--T 1500 --seeds 5`` for all six settings (about 45 minutes on a shared core);
@@ -284,9 +290,11 @@ def summarize(runs: list[dict[str, Any]], T: int) -> list[dict[str, Any]]:
             cumulative = [np.cumsum(r["losses"]) for r in chosen]
             after = [np.cumsum(r["losses"][init:]) for r in chosen]
             exponents = [growth_exponent(c, max((T - init) // 10, 1)) for c in after]
+            late_exponents = [growth_exponent(c, max((T - init) // 2, 1)) for c in after]
             totals = [growth_exponent(c, max(T // 10, 1)) for c in cumulative]
             alpha, low, high = mean_ci(exponents)
             total, total_low, total_high = mean_ci(totals)
+            late, late_low, late_high = mean_ci(late_exponents)
             final, final_low, final_high = mean_ci([float(c[-1]) for c in cumulative])
             learning = mean_ci([float(c[-1]) for c in after])
             last = mean_ci([float(np.mean(r["losses"][-max(T // 10, 1):])) for r in chosen])
@@ -297,6 +305,8 @@ def summarize(runs: list[dict[str, Any]], T: int) -> list[dict[str, Any]]:
                 "cumulative_after_init": learning[0],
                 "cumulative_after_init_ci": [learning[1], learning[2]],
                 "exponent": alpha, "exponent_ci": [low, high], "exponents": exponents,
+                "exponent_late": late, "exponent_late_ci": [late_low, late_high],
+                "exponents_late": late_exponents,
                 "exponent_total": total, "exponent_total_ci": [total_low, total_high],
                 "final_mean_loss": last[0], "sublinear": bool(high < 1.0),
                 "seconds": float(np.mean([r.get("seconds", np.nan) for r in chosen])),
@@ -450,9 +460,12 @@ def print_report(rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
         if r["learner"] == "Algorithm 1":
             pair = next((p for p in pairs if p["setting"] == r["setting"]), None)
             versus = f"; against greedy: {pair['loss_verdict']}" if pair else ""
+            late = (f"; over the second half alone {r['exponent_late']:.2f} "
+                    f"[{r['exponent_late_ci'][0]:.2f}, {r['exponent_late_ci'][1]:.2f}]"
+                    if "exponent_late" in r else "")
             print(f"  {r['setting']:<15} {sublinearity_verdict(r)} at T = {r['T']} "
                   f"(alpha {r['exponent']:.2f} [{r['exponent_ci'][0]:.2f}, "
-                  f"{r['exponent_ci'][1]:.2f}], {r['seeds']} seeds){versus}")
+                  f"{r['exponent_ci'][1]:.2f}], {r['seeds']} seeds{late}){versus}")
     diagnostics = [r for r in runs if r.get("diagnostics")]
     if diagnostics:
         print("\nWhat the learners know (mean over seeds): smallest / largest eigenvalue of the "

@@ -86,3 +86,28 @@ def test_settings_argument_is_checked():
     for bad in ("9", "1,1", "x"):
         with pytest.raises(SystemExit):
             reproduce_exchange.main(["--settings", bad, "--T", "10"])
+
+
+def test_corner_diagnostics_agree_with_the_run_and_the_true_ce():
+    """The per-agent late losses sum to the run's CE losses over the last T/10 rounds (the same
+    rounds, the same economy); corners are read off the env's verified CE; the loss shares of
+    corner and interior agents add up to 1."""
+    import auction_envs
+    from benchmarks.reproduce_exchange import corner_diagnostics, corner_summary
+
+    name, env_id, kwargs = SETTINGS[5]  # Amdahl F = 0.95: most agents at a corner of the CE
+    T = 80
+    cell = corner_diagnostics(name, env_id, kwargs, "Algorithm 1", 2, T, 0.3, 1)
+    run = run_one(name, env_id, kwargs, "Algorithm 1", 2, T, 0.3, 1)
+    assert np.isclose(sum(cell["late_loss"]), run["losses"][-(T // 10):].sum(), rtol=1e-12,
+                      atol=1e-15)
+    env = auction_envs.make(env_id, max_cycles=T, **kwargs)
+    env.reset(seed=2)
+    allocation, _ = env.unwrapped.equilibrium()
+    assert cell["ce_corner"] == (allocation.min(axis=1) < 1e-9).tolist()
+    assert all(0.0 <= s <= 1.0 for s in cell["played_corner_share"])
+    assert all(w <= s for w, s in zip(cell["weak_eigenvalue"], cell["strong_eigenvalue"]))
+    (row,) = corner_summary([cell])
+    shares = [row[k]["late_loss_share"] for k in ("corner", "interior")]
+    assert row["corner"]["agents"] + row["interior"]["agents"] == 8
+    assert np.isclose(sum(shares), 1.0) or sum(cell["late_loss"]) == 0.0
