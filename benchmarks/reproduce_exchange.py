@@ -398,7 +398,9 @@ def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
         ax.set_xlabel("rounds after initialization")
         ax.set_ylabel("cumulative CE loss")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    drawn = [ax for ax in axes.ravel() if ax.lines]
+    if drawn:  # a partial run may leave the first panels empty
+        drawn[0].legend(fontsize=8)
     fig.suptitle("Paper 003: cumulative CE loss after the initialization phase "
                  "(mean over seeds, band = min..max)")
     save_figure(fig, path)
