@@ -36,10 +36,13 @@ matrices, estimate error), the diagnostic of why a learner's loss stays linear; 
 runs the per-agent version of it (is the agent at a corner of the true CE, how often was she
 played at one, her weak eigenvalue and the error along it, her share of the late loss).
 
-Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the command is in
-each JSON): ``--T 1500 --seeds 5`` for all six settings (about 45 minutes on a shared core);
-Amdahl-only runs. The full horizon of the paper's figure, ``--T 8000 --seeds 5 --workers 2``,
-did not fit the time available (about 4 core-hours at ~5 ms per round).
+Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the commands are
+in each txt): the full horizon ``--T 8000 --seeds 5`` for all six settings
+(``exchange_T8000_s5``, 68 minutes on a shared core, about 2-3 ms of CPU per round);
+``--T 1500`` (all settings) and ``--T 4000`` (Amdahl) runs; ``--corners --T 3000`` (Amdahl).
+Seeds are reproducible bit for bit on one machine; the CES learner amplifies a last-bit
+difference (1e-16 in one round's CE grows to 1e-7 of the loss within 200 rounds), so a batched
+evaluation whose last bits differ (a market-demand row's depend on its batch) is not used.
 """
 
 from __future__ import annotations
