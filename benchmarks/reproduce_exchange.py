@@ -13,14 +13,18 @@ loss at T and growth exponents alpha of ``L(t) ~ c t^alpha`` fitted on log-log a
 their mean and a 95% t-interval over seeds: ``alpha`` for the loss accumulated after the
 initialization phase (whose first rounds, each good given wholly to one agent, cost a large
 constant that would flatter any fit of the total; a learner that stops improving has alpha = 1),
-fitted over its last 90%; ``alpha_total`` for the whole cumulative loss over ``[T/10, T]``.
-Sublinear means alpha's interval lies below 1. It also prints the convergence of proportional
+fitted over its last 90% (and, for the verdict line, over its second half alone: the late
+growth, less flattered by the early decay); ``alpha_total`` for the whole cumulative loss over
+``[T/10, T]``. Sublinear means alpha's interval lies below 1. It also prints the convergence of proportional
 response dynamics (PRD) per family, linear utilities included (iterations until PRD's iterate
 passes the CE verification at 1e-6; measured geometric rate per iteration).
 
 Outputs: a log-log PNG (``--png``), the table beside the paper's claim, and ``--json PATH`` (with
-every run's per-round losses), rewritten after each finished run (so an interrupted run keeps
-them; the summary rows are added at the end).
+every run's per-round losses), rewritten after each finished run (the summary rows are added at
+the end). One cell = one (setting, learner, seed); finished cells are appended to
+``PATH.cells.jsonl`` (``benchmarks.common.CellStore``) and a rerun with the same ``--json PATH``
+runs only the missing ones (``--restart``: all), so a killed run keeps its finished cells. Cells
+run setting by setting in the order of ``--settings``.
 ``--from-json PATH`` re-prints (and re-plots) a stored run without running anything, paired
 comparison and verdicts included.
 
@@ -28,12 +32,17 @@ Greedy against Algorithm 1 is compared *paired per seed* (same economy, same rep
 per-seed differences of the loss after initialization, their mean and 95% t-interval, the
 number of seeds where greedy did better, and a verdict that can go either way. Each run also
 records what the learner knows at checkpoints (smallest / largest eigenvalue of the design
-matrices, estimate error), the diagnostic of why a learner's loss stays linear.
+matrices, estimate error), the diagnostic of why a learner's loss stays linear; ``--corners``
+runs the per-agent version of it (is the agent at a corner of the true CE, how often was she
+played at one, her weak eigenvalue and the error along it, her share of the late loss).
 
-Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the command is in
-each JSON): ``--T 1500 --seeds 5`` for all six settings (about 45 minutes on a shared core);
-Amdahl-only runs. The full horizon of the paper's figure, ``--T 8000 --seeds 5 --workers 2``,
-did not fit the time available (about 4 core-hours at ~5 ms per round).
+Stored runs (docs/results/exchange_*.json, .txt, docs/figures/exchange_*.png; the commands are
+in each txt): the full horizon ``--T 8000 --seeds 5`` for all six settings
+(``exchange_T8000_s5``, 68 minutes on a shared core, about 2-3 ms of CPU per round);
+``--T 1500`` (all settings) and ``--T 4000`` (Amdahl) runs; ``--corners --T 3000`` (Amdahl).
+Seeds are reproducible bit for bit on one machine; the CES learner amplifies a last-bit
+difference (1e-16 in one round's CE grows to 1e-7 of the loss within 200 rounds), so a batched
+evaluation whose last bits differ (a market-demand row's depend on its batch) is not used.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,11 +60,12 @@ from scipy import stats
 import auction_envs
 from agents.base import Transition
 from agents.exchange import BanditCE, GreedyCE
-from auction_envs.oracles.exchange import prd_convergence
+from auction_envs.oracles.exchange import ce_loss, prd_convergence
 from benchmarks.common import (
     IncrementalResults,
     add_output_arguments,
     benchmark_parser,
+    cell_store,
     plt_agg,
     run_jobs,
     save_figure,
@@ -72,32 +83,142 @@ LEARNERS = {"Algorithm 1": BanditCE, "greedy": GreedyCE}
 PAPER_CLAIM = "cumulative CE loss grows sublinearly in T (paper: O(sqrt(T)) up to log factors)"
 
 
-def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int,
-            T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
-    """One (setting, learner, seed) run; returns the per-round CE losses and timing."""
+def _play(env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int, T: int,
+          nu_scale: float, init_phases: int,
+          on_round: Callable[[int, dict[str, Any], Any, BanditCE], None]) -> BanditCE:
+    """Run one learner through the mechanism env for ``T`` rounds; ``on_round(t, info, env,
+    learner)`` sees every round (``t`` counts from 1, ``info`` is the mechanism's infos)."""
     env = auction_envs.make(env_id, max_cycles=T, **env_kwargs)
     observations, _ = env.reset(seed=seed)
     learner = LEARNERS[learner_name].from_env(env, seed=seed + 10_000, nu_scale=nu_scale,
                                               init_phases=init_phases)
-    losses = np.empty(T)
-    start = time.perf_counter()
-    theta = env.unwrapped.economy.theta  # the truth, for the diagnostics only
-    checkpoints = sorted({c for c in (25, 50, 100, 200, 500, 1000, 2000, 4000, 8000, T) if c <= T})
-    diagnostics = []
     t = 0
     while env.agents:
         actions = learner.act(observations)
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         learner.observe(Transition(observations, actions, rewards, next_observations,
                                    terminations, truncations, infos))
-        losses[t] = infos["mechanism"]["ce_loss"]
         observations = next_observations
         t += 1
-        if t in checkpoints:
-            diagnostics.append(learning_diagnostics(learner, theta, t))
+        on_round(t, infos["mechanism"], env, learner)
+    return learner
+
+
+def run_one(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str, seed: int,
+            T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
+    """One (setting, learner, seed) run; returns the per-round CE losses and timing."""
+    losses = np.empty(T)
+    checkpoints = sorted({c for c in (25, 50, 100, 200, 500, 1000, 2000, 4000, 8000, T) if c <= T})
+    diagnostics = []
+
+    def record(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        losses[t - 1] = info["ce_loss"]
+        if t in checkpoints:  # the truth, for the diagnostics only
+            diagnostics.append(learning_diagnostics(learner, env.unwrapped.economy.theta, t))
+
+    start = time.perf_counter()
+    learner = _play(env_id, env_kwargs, learner_name, seed, T, nu_scale, init_phases, record)
     return {"setting": setting, "learner": learner_name, "seed": seed, "losses": losses,
             "seconds": time.perf_counter() - start, "init_rounds": learner.init_rounds,
             "diagnostics": diagnostics}
+
+
+def corner_diagnostics(setting: str, env_id: str, env_kwargs: dict[str, Any], learner_name: str,
+                       seed: int, T: int, nu_scale: float, init_phases: int) -> dict[str, Any]:
+    """Why a learner's loss stays (near-)linear, per agent: is she at a corner of the true CE
+    (less than 1e-9 of some good), how often the played allocation leaves her at a corner after
+    the initialization, the smallest eigenvalue of her design matrix ``V_i`` at ``T`` and the
+    estimate's error along its eigenvector (the weak direction) and along the other one, and her
+    share of the CE loss summed over the last ``T/10`` rounds (per-agent CE loss, exact)."""
+    n_corner = []
+    late = max(T // 10, 1)
+    late_loss: list[np.ndarray] = []
+
+    def record(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        if t > learner.init_rounds:
+            n_corner.append(info["allocation"].min(axis=1) < 1e-9)
+        if t > T - late:
+            economy = env.unwrapped.economy
+            late_loss.append(ce_loss(info["allocation"], info["prices"], economy.theta,
+                                     economy.endowments, economy.family, per_agent=True))
+
+    state: dict[str, Any] = {}
+
+    def capture(t: int, info: dict[str, Any], env: Any, learner: BanditCE) -> None:
+        record(t, info, env, learner)
+        if t == T:
+            state["theta"] = env.unwrapped.economy.theta.copy()
+            state["ce_allocation"] = env.unwrapped.equilibrium()[0]
+
+    learner = _play(env_id, env_kwargs, learner_name, seed, T, nu_scale, init_phases, capture)
+    eigenvalues, vectors = np.linalg.eigh(learner.gram)  # ascending, per agent
+    error = learner.theta_tilde - state["theta"]
+    along = np.abs(np.einsum("nmk,nm->nk", vectors, error))  # |v_k . error| per eigenvector
+    loss = np.sum(late_loss, axis=0)
+    return {"setting": setting, "learner": learner_name, "seed": seed, "T": T,
+            "ce_corner": (state["ce_allocation"].min(axis=1) < 1e-9).tolist(),
+            "played_corner_share": np.mean(n_corner, axis=0).tolist(),
+            "weak_eigenvalue": eigenvalues[:, 0].tolist(),
+            "strong_eigenvalue": eigenvalues[:, -1].tolist(),
+            "weak_error": along[:, 0].tolist(), "strong_error": along[:, -1].tolist(),
+            "late_loss": loss.tolist()}
+
+
+def corner_summary(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (setting, learner), over seeds and agents: agents at a corner of the true CE against
+    interior ones: how many, how often they were played at a corner, the median smallest
+    eigenvalue of ``V_i``, the mean estimate error along the weak and the strong direction, and
+    the share of the last-``T/10`` CE loss they carry."""
+    rows = []
+    for setting, _, _ in SETTINGS:
+        for learner in LEARNERS:
+            chosen = [c for c in cells if c["setting"] == setting and c["learner"] == learner]
+            if not chosen:
+                continue
+
+            def stack(key: str, chosen: list[dict[str, Any]] = chosen) -> np.ndarray:
+                return np.concatenate([np.asarray(c[key], dtype=np.float64) for c in chosen])
+
+            corner = stack("ce_corner").astype(bool)
+            loss = stack("late_loss")
+            row = {"setting": setting, "learner": learner, "seeds": len(chosen),
+                   "T": chosen[0]["T"], "agents": int(corner.size),
+                   "late_loss_total": float(loss.sum() / len(chosen))}
+            for name, mask in (("corner", corner), ("interior", ~corner)):
+                row[name] = {
+                    "agents": int(mask.sum()),
+                    "played_corner_share": float(np.mean(stack("played_corner_share")[mask]))
+                    if mask.any() else float("nan"),
+                    "weak_eigenvalue_median": float(np.median(stack("weak_eigenvalue")[mask]))
+                    if mask.any() else float("nan"),
+                    "weak_error_mean": float(np.mean(stack("weak_error")[mask]))
+                    if mask.any() else float("nan"),
+                    "strong_error_mean": float(np.mean(stack("strong_error")[mask]))
+                    if mask.any() else float("nan"),
+                    "late_loss_share": float(loss[mask].sum() / loss.sum()) if loss.sum() > 0
+                    else float("nan"),
+                }
+            rows.append(row)
+    return rows
+
+
+def print_corner_report(rows: list[dict[str, Any]]) -> None:
+    print("\nCorner diagnostics: agents at a corner of the true CE (< 1e-9 of some good) against "
+          "interior agents, over seeds x agents, at T; 'played at corner' = share of rounds after "
+          "initialization whose allocation left the agent at a corner; errors along the smallest "
+          "(weak) and largest eigenvector of V_i; loss share = share of the CE loss summed over "
+          "the last T/10 rounds")
+    print(f"  {'setting':<15} {'learner':<12} {'T':>5} {'agents':<8} {'played at corner':>17} "
+          f"{'weak eig (median)':>18} {'weak error':>11} {'strong error':>13} {'loss share':>11}"
+          f" {'late loss/seed':>15}")
+    for r in rows:
+        for name in ("corner", "interior"):
+            g = r[name]
+            print(f"  {r['setting']:<15} {r['learner']:<12} {r['T']:>5} "
+                  f"{g['agents']:>3} {name:<8} {g['played_corner_share']:13.3f}     "
+                  f"{g['weak_eigenvalue_median']:14.2f}     {g['weak_error_mean']:11.4f} "
+                  f"{g['strong_error_mean']:13.4f} {g['late_loss_share']:11.3f} "
+                  f"{r['late_loss_total']:15.4f}")
 
 
 def learning_diagnostics(learner: BanditCE, theta: np.ndarray, t: int) -> dict[str, float]:
@@ -172,9 +293,11 @@ def summarize(runs: list[dict[str, Any]], T: int) -> list[dict[str, Any]]:
             cumulative = [np.cumsum(r["losses"]) for r in chosen]
             after = [np.cumsum(r["losses"][init:]) for r in chosen]
             exponents = [growth_exponent(c, max((T - init) // 10, 1)) for c in after]
+            late_exponents = [growth_exponent(c, max((T - init) // 2, 1)) for c in after]
             totals = [growth_exponent(c, max(T // 10, 1)) for c in cumulative]
             alpha, low, high = mean_ci(exponents)
             total, total_low, total_high = mean_ci(totals)
+            late, late_low, late_high = mean_ci(late_exponents)
             final, final_low, final_high = mean_ci([float(c[-1]) for c in cumulative])
             learning = mean_ci([float(c[-1]) for c in after])
             last = mean_ci([float(np.mean(r["losses"][-max(T // 10, 1):])) for r in chosen])
@@ -185,6 +308,8 @@ def summarize(runs: list[dict[str, Any]], T: int) -> list[dict[str, Any]]:
                 "cumulative_after_init": learning[0],
                 "cumulative_after_init_ci": [learning[1], learning[2]],
                 "exponent": alpha, "exponent_ci": [low, high], "exponents": exponents,
+                "exponent_late": late, "exponent_late_ci": [late_low, late_high],
+                "exponents_late": late_exponents,
                 "exponent_total": total, "exponent_total_ci": [total_low, total_high],
                 "final_mean_loss": last[0], "sublinear": bool(high < 1.0),
                 "seconds": float(np.mean([r.get("seconds", np.nan) for r in chosen])),
@@ -276,7 +401,9 @@ def plot(runs: list[dict[str, Any]], T: int, path: str) -> None:
         ax.set_xlabel("rounds after initialization")
         ax.set_ylabel("cumulative CE loss")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
+    drawn = [ax for ax in axes.ravel() if ax.lines]
+    if drawn:  # a partial run may leave the first panels empty
+        drawn[0].legend(fontsize=8)
     fig.suptitle("Paper 003: cumulative CE loss after the initialization phase "
                  "(mean over seeds, band = min..max)")
     save_figure(fig, path)
@@ -289,11 +416,17 @@ def _run_record(r: dict[str, Any]) -> dict[str, Any]:
             "diagnostics": r.get("diagnostics", []), "losses": r["losses"].tolist()}
 
 
+def _as_run(r: dict[str, Any]) -> dict[str, Any]:
+    """A run with its losses as a float64 array (the cell store hands back decoded JSON; floats
+    round-trip exactly)."""
+    return {**r, "losses": np.asarray(r["losses"], dtype=np.float64)}
+
+
 def load_runs(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The header (T, seeds, nu_scale, init_phases, command) and the runs of a stored JSON."""
     with open(path) as handle:
         data = json.load(handle)
-    runs = [{**r, "losses": np.asarray(r["losses"], dtype=np.float64)} for r in data["runs"]]
+    runs = [_as_run(r) for r in data["runs"]]
     header = {k: data[k] for k in ("T", "seeds", "nu_scale", "init_phases", "command") if k in data}
     return header, runs
 
@@ -332,9 +465,12 @@ def print_report(rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
         if r["learner"] == "Algorithm 1":
             pair = next((p for p in pairs if p["setting"] == r["setting"]), None)
             versus = f"; against greedy: {pair['loss_verdict']}" if pair else ""
+            late = (f"; over the second half alone {r['exponent_late']:.2f} "
+                    f"[{r['exponent_late_ci'][0]:.2f}, {r['exponent_late_ci'][1]:.2f}]"
+                    if "exponent_late" in r else "")
             print(f"  {r['setting']:<15} {sublinearity_verdict(r)} at T = {r['T']} "
                   f"(alpha {r['exponent']:.2f} [{r['exponent_ci'][0]:.2f}, "
-                  f"{r['exponent_ci'][1]:.2f}], {r['seeds']} seeds){versus}")
+                  f"{r['exponent_ci'][1]:.2f}], {r['seeds']} seeds{late}){versus}")
     diagnostics = [r for r in runs if r.get("diagnostics")]
     if diagnostics:
         print("\nWhat the learners know (mean over seeds): smallest / largest eigenvalue of the "
@@ -356,6 +492,21 @@ def print_report(rows: list[dict[str, Any]], pairs: list[dict[str, Any]],
                 print(f"  {setting:<15} {learner:<12} " + " | ".join(cells))
 
 
+def parse_settings(parser: Any, text: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The settings named by ``--settings`` (``"all"`` or distinct indices 0-5, in the order
+    given); anything else is a parser error naming the argument."""
+    if text == "all":
+        return list(SETTINGS)
+    try:
+        indices = [int(k) for k in text.split(",")]
+    except ValueError:
+        parser.error(f"--settings must be 'all' or comma-separated integers 0-"
+                     f"{len(SETTINGS) - 1}; got {text!r}")
+    if any(not 0 <= k < len(SETTINGS) for k in indices) or len(set(indices)) != len(indices):
+        parser.error(f"--settings must be distinct indices in 0-{len(SETTINGS) - 1}; got {text!r}")
+    return [SETTINGS[k] for k in indices]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_exchange")
     parser.add_argument("--T", type=int, default=1000, help="horizon (rounds)")
@@ -365,7 +516,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="sampling scale of Algorithm 1 [decision]")
     parser.add_argument("--init-phases", type=int, default=1, help="initialization sub-phases q")
     parser.add_argument("--settings", default="all",
-                        help="comma-separated setting indices 0-5 (default: all)")
+                        help="comma-separated setting indices 0-5, run in that order (default: "
+                             "all, 0-5): an interrupted run holds whole settings in that order")
     parser.add_argument("--prd-iterations", type=int, default=2000,
                         help="PRD iteration budget in the convergence table")
     parser.add_argument("--prd-instances", type=int, default=10,
@@ -373,37 +525,61 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--from-json", default=None, metavar="PATH",
                         help="run nothing: summarize, compare and plot the runs stored in PATH "
                              "(a --json output of an earlier run, finished or interrupted)")
+    parser.add_argument("--corners", action="store_true",
+                        help="run the corner diagnostics instead (why a loss stays linear: per "
+                             "agent, corner of the true CE, played corners, weak eigenvalue and "
+                             "error, share of the late loss); same cells, --json resumes")
     add_output_arguments(parser, png_default="results/reproduce_exchange.png",
                          json_help="write the results as JSON to PATH (every finished run at once, "
-                                   "the summary at the end)")
+                                   "the summary at the end); finished cells (setting x learner x "
+                                   "seed) go to PATH.cells.jsonl and a rerun resumes from them")
     args = parser.parse_args(argv)
+    chosen = parse_settings(parser, args.settings)
 
     start = time.perf_counter()
+    command = "python -m benchmarks.reproduce_exchange " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    if args.corners:
+        jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
+                for name, env_id, kwargs in chosen for seed in range(args.seeds)
+                for learner in LEARNERS]
+        cells = run_jobs(corner_diagnostics, jobs, args.workers, store=cell_store(args),
+                         show_progress=not args.no_progress, desc="corner runs")
+        corner_rows = corner_summary(cells)
+        print(f"\nmade by: {command}")
+        print_corner_report(corner_rows)
+        print(f"({time.perf_counter() - start:.0f} s)")
+        corner_result = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
+                         "init_phases": args.init_phases, "command": command,
+                         "rows": corner_rows, "cells": cells}
+        if args.json:
+            IncrementalResults(args.json, indent=1).set(corner_result)
+            print(f"json: {args.json}")
+        return corner_result
     prd: list[dict[str, Any]] = []
     if args.from_json:
         header, runs = load_runs(args.from_json)
         header["seeds"] = len({r["seed"] for r in runs})
     else:
-        chosen = SETTINGS if args.settings == "all" else \
-            [SETTINGS[int(k)] for k in args.settings.split(",")]
-        # seed-major: an interrupted run still holds whole seeds of every setting and learner
+        # one cell = one (setting, learner, seed); setting-major in the order of --settings, so
+        # an interrupted run holds whole settings (both learners, every seed) in that order
         jobs = [(name, env_id, kwargs, learner, seed, args.T, args.nu_scale, args.init_phases)
-                for seed in range(args.seeds) for name, env_id, kwargs in chosen
+                for name, env_id, kwargs in chosen for seed in range(args.seeds)
                 for learner in LEARNERS]
         header = {"T": args.T, "seeds": args.seeds, "nu_scale": args.nu_scale,
-                  "init_phases": args.init_phases,
-                  "command": "python -m benchmarks.reproduce_exchange "
-                             + " ".join(sys.argv[1:] if argv is None else argv)}
+                  "init_phases": args.init_phases, "command": command}
         results = IncrementalResults(args.json, indent=1)
         finished: dict[int, dict[str, Any]] = {}
 
         def save(index: int, run: dict[str, Any]) -> None:
-            finished[index] = _run_record(run)
+            finished[index] = _run_record(_as_run(run))
             results.set({**header, "claim": PAPER_CLAIM,
                          "runs": [finished[k] for k in sorted(finished)]})
 
+        # resumes: finished cells come from PATH.cells.jsonl (--json PATH), only the rest run
         runs = run_jobs(run_one, jobs, args.workers, on_result=save,
-                        show_progress=not args.no_progress, desc="runs")
+                        show_progress=not args.no_progress, desc="runs", store=cell_store(args))
+        runs = [_as_run(r) for r in runs]
         if args.prd_instances > 0:
             prd = prd_table(args.prd_iterations, args.prd_instances)
     rows = summarize(runs, header["T"])

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from agents.base import Transition, load_state, restore_rng, rng_state, save_state
-from agents.exchange.glm import project_box, quasi_likelihood_estimate
+from agents.exchange.glm import project_box_rows, quasi_likelihood_estimate
 from auction_envs.oracles.exchange import (
     competitive_equilibrium,
     make_family,
@@ -191,11 +191,8 @@ class BanditCE:
         z = self.rng.standard_normal((self.n, self.m))
         lower = np.linalg.cholesky(gram)
         offsets = np.linalg.solve(np.swapaxes(lower, -1, -2), z[..., None])[..., 0]
-        theta = np.empty((self.n, self.m))
-        for i in range(self.n):
-            draw = self.theta_tilde[i] + nu[i] * offsets[i]
-            theta[i] = project_box(draw, gram[i], cfg.theta_low, cfg.theta_high)
-        return theta
+        draws = self.theta_tilde + nu[:, None] * offsets
+        return project_box_rows(draws, gram, cfg.theta_low, cfg.theta_high)
 
     def _kappa(self) -> np.ndarray:
         """Per agent, the median link slope ``f'(theta_tilde_i^T phi_s)`` over her data (1 for
@@ -232,9 +229,7 @@ class BanditCE:
         else:
             self.theta_hat = quasi_likelihood_estimate(self.features, self.rewards, self.family,
                                                        self.theta_hat)
-        for i in range(self.n):
-            self.theta_tilde[i] = project_box(self.theta_hat[i], gram[i], cfg.theta_low,
-                                              cfg.theta_high)
+        self.theta_tilde = project_box_rows(self.theta_hat, gram, cfg.theta_low, cfg.theta_high)
 
     def update(self) -> dict[str, float]:
         return {"round": float(self.t)}

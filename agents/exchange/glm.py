@@ -93,7 +93,9 @@ def project_box(theta: np.ndarray, gram: np.ndarray, low: float, high: float) ->
     m = len(theta)
     if m > 6:
         return _project_box_cd(theta, gram, low, high)
-    patterns = _PATTERNS.setdefault(m, _patterns(m))
+    if m not in _PATTERNS:  # built once per m (setdefault would rebuild it on every call)
+        _PATTERNS[m] = _patterns(m)
+    patterns = _PATTERNS[m]
     free = patterns == 0
     eye = np.eye(m)
     bounds = np.where(patterns == 1, low, high).astype(np.float64)
@@ -108,6 +110,17 @@ def project_box(theta: np.ndarray, gram: np.ndarray, low: float, high: float) ->
     diff = candidates - theta
     objective = np.einsum("ki,ij,kj->k", diff, gram, diff)
     return candidates[int(np.argmin(objective))]
+
+
+def project_box_rows(theta: np.ndarray, gram: np.ndarray, low: float, high: float) -> np.ndarray:
+    """:func:`project_box` of every row ``theta[i]`` in its own norm ``gram[i]`` (``(n, m)``,
+    ``(n, m, m)``): rows inside the box are returned as they are without a call, the others
+    projected one by one (the same numbers as calling :func:`project_box` per row)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    projected = np.clip(theta, low, high)
+    for i in np.flatnonzero(np.any(projected != theta, axis=-1)):
+        projected[i] = project_box(theta[i], gram[i], low, high)
+    return projected
 
 
 def _project_box_cd(theta: np.ndarray, gram: np.ndarray, low: float, high: float,

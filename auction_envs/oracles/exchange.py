@@ -672,13 +672,18 @@ def _newton_polish(theta: np.ndarray, e: np.ndarray, fam: UtilityFamily, p0: np.
         return residuals(q[None])[0]
 
     best_q = np.log(p0[:-1]) - np.log(p0[-1])
-    best_r = np.abs(residual(best_q)).max() if m > 1 else 0.0
+    z = residual(best_q) if m > 1 else np.zeros(0)
+    best_r = np.abs(z).max() if m > 1 else 0.0
     if m > 1 and best_r > 1e-13:
-        q, z = best_q, residual(best_q)
+        q = best_q
         h = 1e-7
+        shifts = h * np.eye(m - 1)
         steps = np.array([1.0, 0.5, 0.25, 0.0625])
+        # [the Jacobian's m - 1 points and the 4 trial steps are kept in separate calls: a
+        # market_demand row's last bit depends on the batch it is evaluated in, and the CES
+        # learner's trajectory amplifies such bits]
         for _ in range(max_newton):
-            jacobian = (residuals(q + h * np.eye(m - 1)) - z).T / h
+            jacobian = (residuals(q + shifts) - z).T / h
             try:
                 direction = np.linalg.solve(jacobian, -z)
             except np.linalg.LinAlgError:
