@@ -39,6 +39,8 @@ from agents.maddpg.maddpg import (
 )
 from agents.mean_field.features import discrete_heads, mean_field, mean_field_size
 
+REWARD_BASELINES = ("none", "previous")
+
 
 @dataclass(frozen=True)
 class MeanFieldConfig:
@@ -70,6 +72,11 @@ class MeanFieldConfig:
     use_mean_field: bool = True  #: False: independent learners (DVCG-MARL) [paper]
     agent_id: bool = False  #: append a one-hot agent id to the observation [ours]
     reward_scale: float = 1.0  #: rewards are multiplied by this in the TD target [ours]
+    #: "none", or "previous": learn from ``r_t - r_{t-1}`` (the agent's reward of the previous
+    #: round of the same episode; the first round of an episode is not stored). Only with
+    #: ``gamma = 0``: a myopic learner whose observation carries ``r_{t-1}`` (the IoV slicers' does)
+    #: keeps the same greedy action, with a target that no longer has to fit the reward's level [ours]
+    reward_baseline: str = "none"
     max_grad_norm: float = 5.0  #: global gradient-norm clip per network; 0 = off [learners]
     checkpoint_buffer: bool = True  #: save the replay buffer (exact resume) [ours]
 
@@ -92,6 +99,10 @@ class MeanFieldConfig:
             need(isinstance(value, (int, np.integer)) and value >= 1, name, "an integer >= 1")
         need(isinstance(self.histogram_bins, (int, np.integer)) and self.histogram_bins >= 2,
              "histogram_bins", "an integer >= 2")
+        need(self.reward_baseline in REWARD_BASELINES, "reward_baseline",
+             f"one of {REWARD_BASELINES}")
+        need(self.reward_baseline == "none" or self.gamma == 0.0, "reward_baseline",
+             "'none' when gamma > 0 (the difference changes a discounted objective)")
         need(isinstance(self.learning_starts, (int, np.integer)) and self.learning_starts >= 0,
              "learning_starts", "an integer >= 0")
         for name in ("entropy_coef", "noise_start", "noise_end", "actor_reg", "max_grad_norm"):
@@ -228,6 +239,7 @@ class MeanFieldLearner:
         self.env_steps = 0
         self.gradient_steps = 0
         self.mean_field_estimate = self._uniform_mean_field()
+        self.previous_reward: np.ndarray | None = None
 
     # ------------------------------------------------------------------ hooks
     action_size: int
@@ -313,13 +325,21 @@ class MeanFieldLearner:
         actions = np.stack([self._to_learner(transition.actions[a]) for a in self.agents])
         realised = mean_field(actions if not isinstance(self.action_space, spaces.Discrete)
                               else actions[:, 0], self.action_space, self.config.histogram_bins)
-        self.buffer.add_round({
+        rows = {
             "obs": self._obs_matrix(transition.observations, self.agents),
             "next_obs": self._obs_matrix(transition.next_observations, self.agents),
             "action": actions, "mean_field": realised,
             "reward": np.array([float(transition.rewards[a]) for a in self.agents]),
             "terminated": np.array([float(bool(transition.terminations[a])) for a in self.agents]),
-        })
+        }
+        reward, previous = rows["reward"], self.previous_reward
+        if self.config.reward_baseline == "previous":
+            rows["reward"] = reward - (previous if previous is not None else 0.0)
+        if self.config.reward_baseline == "none" or previous is not None:
+            self.buffer.add_round(rows)
+        self.previous_reward = reward
+        if any(transition.terminations[a] or transition.truncations[a] for a in self.agents):
+            self.previous_reward = None
         self.mean_field_estimate = realised
         self.env_steps += 1
 
@@ -336,7 +356,9 @@ class MeanFieldLearner:
         return metrics
 
     def end_episode(self) -> None:
-        """Nothing: schedules run per round and the mean-field estimate carries over."""
+        """Forget the previous reward (schedules run per round; the mean-field estimate carries
+        over)."""
+        self.previous_reward = None
 
     def _target_value(self, reward: torch.Tensor, terminated: torch.Tensor,
                       next_value: torch.Tensor) -> torch.Tensor:
@@ -358,6 +380,8 @@ class MeanFieldLearner:
             "config": self.config.to_dict(), "env_steps": self.env_steps,
             "gradient_steps": self.gradient_steps,
             "mean_field_estimate": self.mean_field_estimate.copy(),
+            "previous_reward": (np.zeros(0) if self.previous_reward is None
+                                else self.previous_reward.copy()),
             "modules": {name: _module_state(m) for name, m in self._modules().items()},
             "optimizers": {name: _optimizer_state(o) for name, o in self._optimizers().items()},
             "rng": rng_state(self.rng), **self._extra_state(),
@@ -383,6 +407,8 @@ class MeanFieldLearner:
             self.buffer.load_state_dict(state["buffer"])
         self.rng = restore_rng(state["rng"])
         self.mean_field_estimate = np.asarray(state["mean_field_estimate"], dtype=np.float64).copy()
+        previous = np.asarray(state["previous_reward"], dtype=np.float64)
+        self.previous_reward = previous.copy() if previous.size else None
         self.env_steps, self.gradient_steps = int(state["env_steps"]), int(state["gradient_steps"])
         self._load_extra_state(state)
 
