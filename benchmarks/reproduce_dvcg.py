@@ -35,9 +35,10 @@ greedily (no exploration) for one episode of ``episode_rounds`` rounds:
 Efficiency = welfare / optimal welfare, averaged over the last ``tail`` rounds of the greedy
 episode. Convergence curves: the greedy efficiency every ``eval_every`` training episodes against
 episodes and training wall-clock seconds. Statistics: means with 95% t-intervals over seeds;
-comparisons paired per seed (t-interval of the per-seed difference). ``--quick``: N = 10 and 20,
-3 seeds, a short budget (measure: see the printed run time); the full mode: N = 10..50, 5 seeds,
-curves at N = 10 and 30. Neither is the paper's budget (1000 episodes); the table says so.
+comparisons paired per seed (t-interval of the per-seed difference). ``--quick``: N = 10 and 20
+(the bids reward at N = 10 only), 5 seeds, 40 training episodes (the printed run time is the
+measure); the full mode: N = 10..50 under both rewards, 5 seeds, 300 episodes, curves at N = 10
+and 30. Neither is the paper's budget (1000 episodes); the table says so.
 
     python -m benchmarks.reproduce_dvcg --quick --json docs/results/dvcg_quick.json \\
         --png docs/figures/dvcg_quick.png
@@ -86,12 +87,13 @@ class Budget:
     eval_every: int
     tail: int
     maddpg_ns: tuple[int, ...]
+    bids_ns: tuple[int, ...]  #: the N at which the bids reward (27) is also trained
 
 
-QUICK = Budget(ns=(10, 20), curve_ns=(10,), seeds=3, episodes=60, episode_rounds=30,
-               eval_every=10, tail=10, maddpg_ns=(10, 20))
+QUICK = Budget(ns=(10, 20), curve_ns=(10,), seeds=5, episodes=40, episode_rounds=30,
+               eval_every=10, tail=10, maddpg_ns=(10, 20), bids_ns=(10,))
 FULL = Budget(ns=(10, 20, 30, 40, 50), curve_ns=(10, 30), seeds=5, episodes=300, episode_rounds=30,
-              eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50))
+              eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50), bids_ns=(10, 20, 30, 40, 50))
 
 
 # ---------------------------------------------------------------------------- bidders
@@ -306,7 +308,8 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
 
 
 def print_report(summary: dict[str, Any], cells: dict[tuple, Any], budget: Budget,
-                 seeds: int, out: Any = sys.stdout) -> None:
+                 seeds: int, out: Any = None) -> None:
+    out = sys.stdout if out is None else out
     names = ["optimum", "DVCG-MFMARL", "DVCG-MADDPG", "DVCG-MARL", "hill-climb", "QVCG-0.05",
              "QVCG-0.01 (lower bound)", "uniform"]
     print(f"Efficiency (welfare / optimum), greedy episode of {budget.episode_rounds} rounds after "
@@ -370,7 +373,8 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
          path: str) -> None:
     plt = plt_agg()
     curve_ns = list(budget.curve_ns)
-    figure, axes = plt.subplots(1, 2 + len(curve_ns), figsize=(5 * (2 + len(curve_ns)), 4))
+    panels = 2 + 2 * len(curve_ns)
+    figure, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 4))
     rows = [r for r in summary["table"] if r["reward"] == "welfare"]
     ns = [r["n"] for r in rows]
     for name, style in (("DVCG-MFMARL", "o-"), ("DVCG-MADDPG", "s-"), ("DVCG-MARL", "^-"),
@@ -383,7 +387,7 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
     axes[0].axhline(1.0, color="grey", lw=0.8, label="optimum")
     axes[0].axhline(TARGET, color="red", lw=0.8, ls=":", label="95%")
     axes[0].set(xlabel="N (VSPs)", ylabel="welfare / optimum", title="welfare reward",
-                xticks=ns)
+                xticks=ns, ylim=(0.5, 1.02))
     axes[0].legend(fontsize=7)
     for method, style in (("DVCG-MFMARL", "o-"), ("DVCG-MADDPG", "s-")):
         present = [r for r in rows if f"{method} train s" in r]
@@ -392,16 +396,20 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
                          style, label=method)
     axes[1].set(xlabel="N (VSPs)", ylabel="training seconds", title="training cost")
     axes[1].legend(fontsize=7)
-    for axis, n in zip(axes[2:], curve_ns):
+    for index, n in enumerate(curve_ns):
+        by_episode, by_second = axes[2 + 2 * index], axes[3 + 2 * index]
         for method in LEARNED:
             runs = [cells.get((method, n, s, "welfare")) for s in range(seeds)]
             if all(r is not None for r in runs):
                 curves = np.array([r["curve"] for r in runs])  # [seeds, points, 3]
-                axis.plot(curves[0, :, 0], curves[:, :, 2].mean(0), label=method)
-        axis.axhline(1.0, color="grey", lw=0.8)
-        axis.set(xlabel="training episodes", ylabel="greedy welfare / optimum",
-                 title=f"convergence, N={n}")
-        axis.legend(fontsize=7)
+                by_episode.plot(curves[0, :, 0], curves[:, :, 2].mean(0), label=method)
+                by_second.plot(curves[:, :, 1].mean(0), curves[:, :, 2].mean(0), label=method)
+        for axis, label in ((by_episode, "training episodes"),
+                            (by_second, "training seconds (mean over seeds)")):
+            axis.axhline(1.0, color="grey", lw=0.8)
+            axis.set(xlabel=label, ylabel="greedy welfare / optimum", ylim=(0.5, 1.02),
+                     title=f"convergence, N={n} (welfare reward)")
+            axis.legend(fontsize=7)
     save_figure(figure, path)
 
 
@@ -415,7 +423,7 @@ def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
             jobs.append(("references", n, seed, budget.episodes * budget.episode_rounds,
                          budget.tail))
     for reward in REWARDS:
-        for n in budget.ns:
+        for n in budget.ns if reward == "welfare" else budget.bids_ns:
             for method in LEARNED:
                 if method == "DVCG-MADDPG" and n not in budget.maddpg_ns:
                     continue
@@ -434,12 +442,12 @@ def run_cell(kind: str, *args: Any) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_dvcg")
     parser.add_argument("--quick", action="store_true",
-                        help="N = 10 and 20, 3 seeds, 60 training episodes (default: the full "
-                             "mode, N = 10..50, 5 seeds, 300 episodes)")
+                        help="N = 10 and 20 (bids reward at 10), 5 seeds, 40 training episodes "
+                             "(default: the full mode, N = 10..50, 5 seeds, 300 episodes)")
     parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds (markets) per cell (default 3 quick, 5 full)")
+                        help="seeds (markets) per cell (default 5)")
     parser.add_argument("--episodes", type=int, default=None,
-                        help="training episodes per run (default 60 quick, 300 full)")
+                        help="training episodes per run (default 40 quick, 300 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
                         help="numbers of VSPs (default 10 20 quick, 10 20 30 40 50 full)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
@@ -454,7 +462,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.n is not None:
         if min(args.n) < 2 or max(args.n) > 50:
             parser.error(f"--n values must be in 2..50; got {args.n}")
-        overrides.update(ns=tuple(args.n), maddpg_ns=tuple(args.n),
+        overrides.update(ns=tuple(args.n), maddpg_ns=tuple(args.n), bids_ns=tuple(args.n[:1]),
                          curve_ns=tuple(n for n in budget.curve_ns if n in args.n) or args.n[:1])
     budget = Budget(**{**asdict(budget), **overrides})
     seeds = budget.seeds if args.seeds is None else args.seeds
@@ -471,14 +479,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cells[key] = result
         results.add({"job": list(key), "result": result}, key="cells")
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run_jobs(run_cell, jobs, workers=args.workers, on_result=record,
              show_progress=not args.no_progress, desc="dvcg cells", store=cell_store(args))
     summary = summarize(cells, budget, seeds)
-    elapsed = time.perf_counter() - started
-    results.update(summary=summary, wall_seconds=elapsed)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    results.update(summary=summary, wall_seconds=elapsed, cpu_seconds=cpu)
     print_report(summary, cells, budget, seeds)
-    print(f"\nrun time {elapsed:.0f} s ({len(jobs)} cells, --workers {args.workers})")
+    print(f"\nrun time {elapsed:.0f} s wall, {cpu:.0f} s CPU of this process ({len(jobs)} cells, "
+          f"--workers {args.workers}; cells resumed from --json cost nothing)")
     if args.png:
         plot(cells, summary, budget, seeds, args.png)
         print(f"figure: {args.png}")
