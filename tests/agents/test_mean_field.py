@@ -267,3 +267,23 @@ def test_learners_act_for_the_iov_slicers():
     layout = base.layouts["slicer"]
     np.testing.assert_allclose(learner.mean_field_estimate[0],
                                layout.unpack(obs["slicer_0"])["others_mean_action"], atol=1e-6)
+
+
+def test_previous_reward_baseline_stores_differences_within_an_episode():
+    env = OneShotTeamGame(2, spaces.Discrete(3), matrix_reward)
+    learner = MFQ(env, MeanFieldConfig(gamma=0.0, reward_baseline="previous"), seed=0)
+    obs, _ = env.reset()
+    actions = {a: 0 for a in obs}
+
+    def observe(reward: float, last: bool) -> None:
+        learner.observe(Transition(obs, actions, dict.fromkeys(obs, reward), obs,
+                                   dict.fromkeys(obs, False), dict.fromkeys(obs, last), {}))
+
+    observe(1.0, False)  # first round of the episode: no previous reward, not stored
+    assert learner.buffer.size == 0
+    observe(3.0, True)  # stored as 3 - 1; the truncation ends the episode
+    observe(5.0, False)  # first round of the next episode: not stored
+    np.testing.assert_array_equal(learner.buffer.data["reward"][: learner.buffer.size, 0],
+                                  [2.0, 2.0])
+    with pytest.raises(ValueError, match="reward_baseline"):
+        MeanFieldConfig(gamma=0.9, reward_baseline="previous")
