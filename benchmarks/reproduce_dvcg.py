@@ -15,7 +15,8 @@ what they got; the first round truthfully), because with equilibrium bids the bi
 constant and carries no signal (issue 15). Neither bidder is perturbed (``sum x <= SW*``).
 
 Methods, each trained ``episodes`` episodes of ``episode_rounds`` rounds per seed, then played
-greedily (no exploration) for one episode of ``episode_rounds`` rounds:
+greedily (no exploration) for one episode of ``episode_rounds`` rounds (all learners: gamma 0.9,
+rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MADDPG)):
 
 * ``DVCG-MFMARL``: :class:`agents.mean_field.MFAC` (the paper's mean-field actor-critic) on the
   slicers, one network shared by the slicers (their observation carries their VSP's id), the mean
@@ -281,7 +282,7 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
     """Per (reward, N): every method's efficiency over seeds, paired differences, claims."""
     table: list[dict[str, Any]] = []
     for reward in REWARDS:
-        for n in budget.ns:
+        for n in budget.ns if reward == "welfare" else budget.bids_ns:
             refs = [cells.get(("references", n, s)) for s in range(seeds)]
             if any(r is None for r in refs):
                 continue
@@ -451,6 +452,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n", type=int, nargs="+", default=None,
                         help="numbers of VSPs (default 10 20 quick, 10 20 30 40 50 full)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--report", action="store_true",
+                        help="with --json PATH: print the tables from the cells stored in "
+                             "PATH.cells.jsonl (even an unfinished run's) without running any")
     add_output_arguments(parser, png=True)
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
@@ -469,8 +473,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if seeds < 1:
         parser.error(f"--seeds must be >= 1; got {seeds}")
     jobs = jobs_for(budget, seeds)
-    results = IncrementalResults(args.json, {"budget": asdict(budget), "seeds": seeds,
-                                             "cells": []})
+    if args.report and not args.json:
+        parser.error("--report needs --json PATH (the run whose cells to report)")
+    results = IncrementalResults(None if args.report else args.json,
+                                 {"budget": asdict(budget), "seeds": seeds, "cells": []})
     cells: dict[tuple, Any] = {}
 
     def record(index: int, result: Any) -> None:
@@ -480,8 +486,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results.add({"job": list(key), "result": result}, key="cells")
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    run_jobs(run_cell, jobs, workers=args.workers, on_result=record,
-             show_progress=not args.no_progress, desc="dvcg cells", store=cell_store(args))
+    if args.report:
+        store = cell_store(args)
+        for index, job in enumerate(jobs):
+            stored = store.get((run_cell.__name__, job))
+            if stored is not None:
+                record(index, stored)
+        print(f"report of {len(cells)} of {len(jobs)} cells stored beside {args.json}")
+    else:
+        run_jobs(run_cell, jobs, workers=args.workers, on_result=record,
+                 show_progress=not args.no_progress, desc="dvcg cells", store=cell_store(args))
     summary = summarize(cells, budget, seeds)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     results.update(summary=summary, wall_seconds=elapsed, cpu_seconds=cpu)

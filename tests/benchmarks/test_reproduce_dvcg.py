@@ -70,5 +70,10 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
         for name in ("uniform", "QVCG-0.05", "hill-climb", *reproduce_dvcg.LEARNED):
             assert 0.0 < row[name][0] <= 1.0 + 1e-9
     # a rerun takes every cell from PATH.cells.jsonl and reproduces the numbers
+    as_json = lambda payload: json.loads(json.dumps(payload["summary"]))  # noqa: E731
     second = reproduce_dvcg.main(argv)
-    assert second["summary"] == json.loads(json.dumps(first["summary"]))
+    assert as_json(second) == as_json(first)
+    capsys.readouterr()
+    reported = reproduce_dvcg.main([*argv, "--report"])
+    assert as_json(reported) == as_json(first)
+    assert "report of 14 of 14 cells" in capsys.readouterr().out
