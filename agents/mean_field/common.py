@@ -72,6 +72,9 @@ class MeanFieldConfig:
     use_mean_field: bool = True  #: False: independent learners (DVCG-MARL) [paper]
     agent_id: bool = False  #: append a one-hot agent id to the observation [ours]
     reward_scale: float = 1.0  #: rewards are multiplied by this in the TD target [ours]
+    #: each round, each agent explores (samples its policy / adds noise) with this probability
+    #: and plays greedily otherwise; 1 = every agent explores every round (the paper) [ours]
+    explore_probability: float = 1.0
     #: "none", or "previous": learn from ``r_t - r_{t-1}`` (the agent's reward of the previous
     #: round of the same episode; the first round of an episode is not stored). Only with
     #: ``gamma = 0``: a myopic learner whose observation carries ``r_{t-1}`` (the IoV slicers' does)
@@ -92,6 +95,8 @@ class MeanFieldConfig:
             need(isinstance(value, (int, float)) and np.isfinite(value) and value > 0, name,
                  "finite and > 0")
         need(0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]")
+        need(isinstance(self.explore_probability, (int, float))
+             and 0.0 < self.explore_probability <= 1.0, "explore_probability", "in (0, 1]")
         need(0.0 < self.tau <= 1.0, "tau", "in (0, 1]")
         for name in ("buffer_size", "batch_size", "update_every", "gradient_steps",
                      "temperature_anneal_steps", "noise_anneal_steps"):
@@ -313,6 +318,12 @@ class MeanFieldLearner:
         mf = self._mf_tensor(self.mean_field_estimate[index])
         with torch.no_grad():
             actions = self._policy(obs, mf, explore)
+            if explore and self.config.explore_probability < 1.0:
+                # the agents that do not explore this round play their greedy action
+                greedy = self.rng.random(len(present)) >= self.config.explore_probability
+                if np.any(greedy):
+                    actions = np.array(actions, copy=True)
+                    actions[greedy] = self._policy(obs[greedy], mf[greedy], False)
         return {agent: self._to_env(action) for agent, action in zip(present, actions)}
 
     def observe(self, transition: Transition) -> None:

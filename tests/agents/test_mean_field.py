@@ -287,3 +287,18 @@ def test_previous_reward_baseline_stores_differences_within_an_episode():
                                   [2.0, 2.0])
     with pytest.raises(ValueError, match="reward_baseline"):
         MeanFieldConfig(gamma=0.9, reward_baseline="previous")
+
+
+def test_explore_probability_leaves_the_others_greedy():
+    env = OneShotTeamGame(3, spaces.Discrete(3), matrix_reward)
+    hot = dict(temperature_start=100.0, temperature_end=100.0)
+    rarely = MFQ(env, MeanFieldConfig(**hot, explore_probability=1e-9), seed=0)
+    obs, _ = env.reset()
+    greedy = rarely.act(obs, explore=False)
+    assert all(rarely.act(obs) == greedy for _ in range(30))
+    half = MFQ(env, MeanFieldConfig(**hot, explore_probability=0.5), seed=0)
+    deviations = [sum(int(half.act(obs)[a]) != int(greedy[a]) for a in obs) for _ in range(200)]
+    # each agent explores w.p. 1/2 and then deviates w.p. about 2/3: about 1 of 3 per round
+    assert 0.7 < np.mean(deviations) < 1.3
+    with pytest.raises(ValueError, match="explore_probability"):
+        MeanFieldConfig(explore_probability=0.0)
