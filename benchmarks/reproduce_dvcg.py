@@ -28,6 +28,9 @@ rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MAD
 * ``hill-climb``: the scripted coordinate search of :mod:`agents.baselines.hill_climb_slicer`
   (checks that the market is learnable through the slicers' actions and that the reward points the
   way the metric does), run for the same number of rounds as the learners' training;
+* ``myopic oracle``: every round each slicer plays its best single move assuming the others stay
+  put, computed from the true market (it reads beta and xi): what the slicers' action interface
+  allows within one episode of ``episode_rounds`` rounds, a target for the learned slicers;
 * references on the same market: ``QVCG-0.05`` (exact integer program, M = 20, truthful reports),
   ``QVCG-0.01`` (M = 100: the exact program is out of reach, 10^6 grid points per VSP; we report a
   *lower bound*, the optimum rounded to the 0.01 grid by largest remainders, feasible for QVCG's
@@ -252,6 +255,45 @@ def references(n: int, seed: int, rounds: int, tail: int) -> dict[str, float]:
             "hill-climb": float(np.mean(welfare[-tail:]) / optimum)}
 
 
+def myopic_oracle(n: int, seed: int, rounds: int, tail: int) -> dict[str, float]:
+    """What the slicers' action interface allows within one episode: every round each slicer
+    plays its best single move (one level on one resource, or no change) assuming the others do
+    not move, computed from the true market (an oracle: it reads beta and xi). Same start
+    (uniform), same capped action rule and slice floor as the env; no perturbation (truthful bids
+    are never perturbed). Efficiency averaged over the last ``tail`` of ``rounds`` rounds."""
+    from auction_envs.envs.iov.core import SLICE_FLOOR, SLICE_LEVELS
+    from auction_envs.oracles.slicing import slicing_utility
+
+    env = auction_envs.make(ENV_ID, n_vsps=n, instance_seed=seed, max_cycles=1)
+    env.reset(seed=seed)
+    base = env.unwrapped
+    beta, xi, optimum = base.beta, base.xi, base.metrics()["optimal_welfare"]
+    levels = np.asarray(SLICE_LEVELS)
+    no_change = int(np.flatnonzero(levels == 0.0)[0])
+
+    def propose(slices: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        proposal = slices * (1.0 + levels[chosen])
+        return proposal / np.maximum(proposal.sum(axis=0, keepdims=True), 1.0)
+
+    slices = np.full((n, 3), 1.0 / n)
+    efficiency = []
+    for _ in range(rounds):
+        reference = slicing_utility(slices, beta, xi).sum()
+        gains = np.zeros((n, 3, levels.size))
+        for i in range(n):
+            for k in range(3):
+                for level in range(levels.size):
+                    trial = np.full((n, 3), no_change)
+                    trial[i, k] = level
+                    gains[i, k, level] = slicing_utility(propose(slices, trial), beta,
+                                                         xi).sum() - reference
+        best = gains.argmax(axis=-1)
+        slices = np.maximum(propose(slices, best), SLICE_FLOOR)
+        slices = slices / np.maximum(slices.sum(axis=0, keepdims=True), 1.0)
+        efficiency.append(slicing_utility(slices, beta, xi).sum() / optimum)
+    return {"myopic oracle": float(np.mean(efficiency[-tail:]))}
+
+
 def grid_rounding(allocation: np.ndarray, m: int) -> np.ndarray:
     """``allocation`` rounded to multiples of ``1/m`` per resource by largest remainders (floors,
     then the remaining units of each resource to the largest fractional parts): a point QVCG's
@@ -290,6 +332,9 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
             values: dict[str, np.ndarray] = {}
             for name in refs[0]:
                 values[name] = np.array([r[name] for r in refs])
+            oracle = [cells.get(("myopic", n, s)) for s in range(seeds)]
+            if all(r is not None for r in oracle):
+                values["myopic oracle"] = np.array([r["myopic oracle"] for r in oracle])
             for method in LEARNED:
                 runs = [cells.get((method, n, s, reward)) for s in range(seeds)]
                 if all(r is not None for r in runs):
@@ -311,8 +356,8 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
 def print_report(summary: dict[str, Any], cells: dict[tuple, Any], budget: Budget,
                  seeds: int, out: Any = None) -> None:
     out = sys.stdout if out is None else out
-    names = ["optimum", "DVCG-MFMARL", "DVCG-MADDPG", "DVCG-MARL", "hill-climb", "QVCG-0.05",
-             "QVCG-0.01 (lower bound)", "uniform"]
+    names = ["optimum", "DVCG-MFMARL", "DVCG-MADDPG", "DVCG-MARL", "hill-climb", "myopic oracle",
+             "QVCG-0.05", "QVCG-0.01 (lower bound)", "uniform"]
     print(f"Efficiency (welfare / optimum), greedy episode of {budget.episode_rounds} rounds after "
           f"{budget.episodes} training episodes, mean of its last {budget.tail} rounds; "
           f"mean ± 95% CI over {seeds} seeds (markets)", file=out)
@@ -423,6 +468,9 @@ def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
         for seed in range(seeds):
             jobs.append(("references", n, seed, budget.episodes * budget.episode_rounds,
                          budget.tail))
+    for n in budget.ns:
+        for seed in range(seeds):
+            jobs.append(("myopic", n, seed, budget.episode_rounds, budget.tail))
     for reward in REWARDS:
         for n in budget.ns if reward == "welfare" else budget.bids_ns:
             for method in LEARNED:
@@ -437,6 +485,8 @@ def run_cell(kind: str, *args: Any) -> dict[str, Any]:
     """One cell of the grid (references of a market, or one training run)."""
     if kind == "references":
         return references(*args)
+    if kind == "myopic":
+        return myopic_oracle(*args)
     return train_slicers(kind, *args)
 
 
@@ -481,7 +531,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def record(index: int, result: Any) -> None:
         job = jobs[index]
-        key = (job[0], job[1], job[2]) if job[0] == "references" else job[:4]
+        key = (job[0], job[1], job[2]) if job[0] in ("references", "myopic") else job[:4]
         cells[key] = result
         results.add({"job": list(key), "result": result}, key="cells")
 

@@ -42,6 +42,18 @@ def test_box_adapter_maps_to_the_nearest_level():
     np.testing.assert_array_equal(adapter.to_levels(np.array([-0.4, 0.4, 5.0])), [2, 4, 6])
 
 
+def test_myopic_oracle_improves_on_the_uniform_split():
+    import auction_envs
+    from auction_envs.oracles.slicing import slicing_utility
+
+    env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=4, instance_seed=1, max_cycles=1)
+    env.reset(seed=1)
+    base = env.unwrapped
+    uniform = slicing_utility(np.full((4, 3), 0.25), base.beta, base.xi).sum()
+    efficiency = reproduce_dvcg.myopic_oracle(4, 1, rounds=20, tail=5)["myopic oracle"]
+    assert uniform / base.metrics()["optimal_welfare"] < efficiency <= 1.0
+
+
 def test_mean_ci_matches_the_t_interval():
     mean, half = reproduce_dvcg.mean_ci([1.0, 2.0, 3.0])
     assert mean == 2.0 and half == pytest.approx(4.302652729911275 * 1.0 / np.sqrt(3))
@@ -63,11 +75,12 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Claims (paper 002 / issue 15)" in out and "QVCG-0.05" in out
     stored = json.loads(path.read_text())
-    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 * 3 * 2
+    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 + 2 * 3 * 2
     table = stored["summary"]["table"]
     assert {row["reward"] for row in table} == {"welfare", "bids"}
     for row in table:
-        for name in ("uniform", "QVCG-0.05", "hill-climb", *reproduce_dvcg.LEARNED):
+        for name in ("uniform", "QVCG-0.05", "hill-climb", "myopic oracle",
+                     *reproduce_dvcg.LEARNED):
             assert 0.0 < row[name][0] <= 1.0 + 1e-9
     # a rerun takes every cell from PATH.cells.jsonl and reproduces the numbers
     as_json = lambda payload: json.loads(json.dumps(payload["summary"]))  # noqa: E731
@@ -76,4 +89,4 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     reported = reproduce_dvcg.main([*argv, "--report"])
     assert as_json(reported) == as_json(first)
-    assert "report of 14 of 14 cells" in capsys.readouterr().out
+    assert "report of 16 of 16 cells" in capsys.readouterr().out
