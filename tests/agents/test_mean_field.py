@@ -302,3 +302,25 @@ def test_explore_probability_leaves_the_others_greedy():
     assert 0.7 < np.mean(deviations) < 1.3
     with pytest.raises(ValueError, match="explore_probability"):
         MeanFieldConfig(explore_probability=0.0)
+
+
+@pytest.mark.parametrize("name, env_id", [
+    ("DVCG-MFMARL", "auction_envs/IoVSlicingLearned-v1"),
+    ("DVCG-MFQ", "auction_envs/IoVSlicingLearned-v1"),
+    ("DVCG-MARL", "auction_envs/IoVSlicingLearned-v1"),
+    ("MF-DDPG", "auction_envs/IoVSlicing-v1")])
+def test_registered_mean_field_learners_play_a_whole_iov_episode(tmp_path, name, env_id):
+    import auction_envs
+    from agents.registry import get_learner
+    from agents.runner import play_episode
+
+    spec = get_learner(name)
+    options, env_kwargs = spec.options(env_id)
+    env = auction_envs.make(env_id, n_vsps=3, max_cycles=4, **env_kwargs)
+    learner = spec.make(env, 0, **options)
+    play_episode(env, learner, seed=0)
+    assert env.unwrapped.metrics()["round"] == 4
+    learner.save(tmp_path / "team.npz")
+    learner.load(tmp_path / "team.npz")
+    if name == "DVCG-MARL":
+        assert learner.learners[0].mf_input == 0  # independent learners: no mean field
