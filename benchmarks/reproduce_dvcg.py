@@ -424,7 +424,8 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
     rows = [r for r in summary["table"] if r["reward"] == "welfare"]
     ns = [r["n"] for r in rows]
     for name, style in (("DVCG-MFMARL", "o-"), ("DVCG-MADDPG", "s-"), ("DVCG-MARL", "^-"),
-                        ("QVCG-0.05", "k--"), ("uniform", "k:"), ("hill-climb", "x-")):
+                        ("QVCG-0.05", "k--"), ("uniform", "k:"), ("hill-climb", "x-"),
+                        ("myopic oracle", "d--")):
         present = [r for r in rows if name in r]
         if present:
             axes[0].errorbar([r["n"] for r in present], [r[name][0] for r in present],
