@@ -179,6 +179,20 @@ def _maddpg(env: Any, seed: int, **config: Any) -> Learner:
     return MADDPG(env, MADDPGConfig(**config), seed=seed)
 
 
+def _mean_field_slicers(algorithm: str, **fixed: Any) -> Callable[..., Learner]:
+    def build(env: Any, seed: int, **config: Any) -> Learner:
+        from agents.mean_field.teams import iov_slicer_team
+
+        return iov_slicer_team(env, seed, algorithm, **{**fixed, **config})
+    return build
+
+
+def _mf_ddpg_bidders(env: Any, seed: int, **config: Any) -> Learner:
+    from agents.mean_field.teams import iov_bidder_team
+
+    return iov_bidder_team(env, seed, **config)
+
+
 #: MADDPG on the one-shot Kelly rounds (the settings of tests/agents/test_maddpg.py's game)
 MADDPG_KELLY = {"gamma": 0.0, "reward_scale": 0.01, "buffer_size": 256, "batch_size": 64,
                 "learning_starts": 64, "actor_lr": 0.01, "critic_lr": 0.01, "noise_start": 0.3,
@@ -235,3 +249,16 @@ def _register_built_ins() -> None:
                                  "torch; full grid only (slow on CPU)")
     register_learner("TruthfulIoV", _truthful_iov, _each(IOV, {}), kind="scripted",
                      description="every VSP bids its utility at the exact optimum (x_i = u_i(s*_i))")
+    iov_learned = {"auction_envs/IoVSlicingLearned": {}}
+    for name, algorithm, fixed, note in (
+            ("DVCG-MFMARL", "MF-AC", {}, "paper 002: mean-field actor-critic slicers"),
+            ("DVCG-MFQ", "MF-Q", {}, "mean-field Q-learning slicers (Boltzmann)"),
+            ("DVCG-MARL", "MF-AC", {"use_mean_field": False},
+             "paper 002's independent learners: the MF-AC slicers without the mean field")):
+        register_learner(name, _mean_field_slicers(algorithm, **fixed), iov_learned,
+                         tags=("mean-field", "torch"), modes=("full",),
+                         description=f"{note} (agents.mean_field), truthful bidders; needs torch")
+    register_learner("MF-DDPG", _mf_ddpg_bidders, _each(IOV, {}), tags=("mean-field", "torch"),
+                     modes=("full",),
+                     description="deterministic mean-field actor-critic bidders (agents.mean_field;"
+                                 " mean field = soft histogram of the others' bids); needs torch")

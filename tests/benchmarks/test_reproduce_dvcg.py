@@ -1,0 +1,92 @@
+"""benchmarks.reproduce_dvcg: the pieces with known answers, and a tiny run that resumes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("torch")
+
+from benchmarks import reproduce_dvcg
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 12), st.integers(1, 100), st.integers(0, 2**31 - 1))
+def test_grid_rounding_is_feasible_on_the_grid_and_close(n, m, seed):
+    allocation = np.random.default_rng(seed).dirichlet(np.ones(n), size=3).T  # columns sum to 1
+    rounded = reproduce_dvcg.grid_rounding(allocation, m)
+    units = rounded * m
+    np.testing.assert_allclose(units, np.round(units), atol=1e-9)  # on the 1/m grid
+    np.testing.assert_allclose(rounded.sum(axis=0), 1.0, atol=1e-9)  # every unit handed out
+    assert np.all(np.abs(rounded - allocation) < 1.0 / m + 1e-9)
+    assert np.all(rounded >= 0)
+
+
+def test_grid_rounding_known_case():
+    allocation = np.array([[0.46, 0.5, 1.0], [0.34, 0.5, 0.0], [0.2, 0.0, 0.0]])
+    np.testing.assert_allclose(reproduce_dvcg.grid_rounding(allocation, 5),
+                               [[0.4, 0.6, 1.0], [0.4, 0.4, 0.0], [0.2, 0.0, 0.0]])
+
+
+def test_box_adapter_maps_to_the_nearest_level():
+    import auction_envs
+
+    env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=2, max_cycles=2)
+    adapter = reproduce_dvcg.BoxSlicers(env)
+    assert adapter.possible_agents == ["slicer_0", "slicer_1"]
+    np.testing.assert_array_equal(adapter.to_levels(np.array([-1.0, 0.0, 1.0])), [0, 3, 6])
+    np.testing.assert_array_equal(adapter.to_levels(np.array([-0.4, 0.4, 5.0])), [2, 4, 6])
+
+
+def test_myopic_oracle_improves_on_the_uniform_split():
+    import auction_envs
+    from auction_envs.oracles.slicing import slicing_utility
+
+    env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=4, instance_seed=1, max_cycles=1)
+    env.reset(seed=1)
+    base = env.unwrapped
+    uniform = slicing_utility(np.full((4, 3), 0.25), base.beta, base.xi).sum()
+    efficiency = reproduce_dvcg.myopic_oracle(4, 1, rounds=20, tail=5)["myopic oracle"]
+    assert uniform / base.metrics()["optimal_welfare"] < efficiency <= 1.0
+
+
+def test_mean_ci_matches_the_t_interval():
+    mean, half = reproduce_dvcg.mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and half == pytest.approx(4.302652729911275 * 1.0 / np.sqrt(3))
+    assert np.isnan(reproduce_dvcg.mean_ci([1.0])[1])
+
+
+def test_help_shows_the_docstring(capsys):
+    with pytest.raises(SystemExit):
+        reproduce_dvcg.main(["--help"])
+    assert "Paper 002 (DVCG) reproduction" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tiny_run_reports_and_resumes(tmp_path, capsys):
+    path = tmp_path / "dvcg.json"
+    argv = ["--quick", "--n", "2", "--seeds", "2", "--episodes", "1", "--json", str(path),
+            "--no-progress"]
+    first = reproduce_dvcg.main(argv)
+    out = capsys.readouterr().out
+    assert "Claims (paper 002 / issue 15)" in out and "QVCG-0.05" in out
+    stored = json.loads(path.read_text())
+    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 + 2 * 3 * 2
+    table = stored["summary"]["table"]
+    assert {row["reward"] for row in table} == {"welfare", "bids"}
+    for row in table:
+        for name in ("uniform", "QVCG-0.05", "hill-climb", "myopic oracle",
+                     *reproduce_dvcg.LEARNED):
+            assert 0.0 < row[name][0] <= 1.0 + 1e-9
+    # a rerun takes every cell from PATH.cells.jsonl and reproduces the numbers
+    as_json = lambda payload: json.loads(json.dumps(payload["summary"]))  # noqa: E731
+    second = reproduce_dvcg.main(argv)
+    assert as_json(second) == as_json(first)
+    capsys.readouterr()
+    reported = reproduce_dvcg.main([*argv, "--report"])
+    assert as_json(reported) == as_json(first)
+    assert "report of 16 of 16 cells" in capsys.readouterr().out
