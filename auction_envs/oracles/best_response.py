@@ -91,9 +91,9 @@ class OracleBudget:
 #: oracle budgets per market and leaderboard mode (quick: sized so the quick grid stays a few
 #: minutes on 2 cores; the row's spread over the run seeds is the error bar there)
 BUDGETS: dict[str, dict[str, OracleBudget]] = {
-    "v2x": {"quick": OracleBudget(rounds=100, search_seeds=1, eval_seeds=1, agents=2, points=2),
+    "v2x": {"quick": OracleBudget(rounds=80, search_seeds=1, eval_seeds=1, agents=2, points=2),
             "full": OracleBudget(rounds=1000, search_seeds=2, eval_seeds=4, agents=10, points=5)},
-    "cloud": {"quick": OracleBudget(rounds=40, search_seeds=1, eval_seeds=1, agents=2, points=4),
+    "cloud": {"quick": OracleBudget(rounds=30, search_seeds=1, eval_seeds=1, agents=2, points=4),
               "full": OracleBudget(rounds=100, search_seeds=2, eval_seeds=4, agents=None,
                                    points=9)},
 }
