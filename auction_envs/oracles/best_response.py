@@ -88,14 +88,16 @@ class OracleBudget:
         return search, held_out
 
 
-#: oracle budgets per market and leaderboard mode (quick: sized so the quick grid stays a few
-#: minutes on 2 cores; the row's spread over the run seeds is the error bar there)
+#: oracle budgets per market and leaderboard mode. Quick: sized so the quick grid stays a few
+#: minutes on 2 cores (about 12 short episodes per run); one held-out seed per run, so the error
+#: bar is the row's spread over the run seeds. Full: about 95 (V2X, 500 steps) and 110 (cloud,
+#: 100 steps) episodes per run, three held-out seeds each (a t-interval per run)
 BUDGETS: dict[str, dict[str, OracleBudget]] = {
     "v2x": {"quick": OracleBudget(rounds=80, search_seeds=1, eval_seeds=1, agents=2, points=2),
-            "full": OracleBudget(rounds=1000, search_seeds=2, eval_seeds=4, agents=10, points=5)},
+            "full": OracleBudget(rounds=500, search_seeds=2, eval_seeds=3, agents=6, points=4)},
     "cloud": {"quick": OracleBudget(rounds=30, search_seeds=1, eval_seeds=1, agents=2, points=4),
-              "full": OracleBudget(rounds=100, search_seeds=2, eval_seeds=4, agents=None,
-                                   points=9)},
+              "full": OracleBudget(rounds=100, search_seeds=2, eval_seeds=3, agents=None,
+                                   points=6)},
 }
 
 
