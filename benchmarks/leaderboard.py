@@ -110,7 +110,7 @@ def _search_exploitability(market: str) -> Callable[[Any, Any, RunContext | None
             return None
         budget = BUDGETS[market][run.mode]
         oracle_env = auction_envs.make(run.env_id, **{**run.env_kwargs,
-                                                      "max_cycles": budget.rounds})
+                                                      "max_cycles": budget.max_cycles})
         try:
             result = market_nash_conv(market, oracle_env, frozen_policy_factory(learner), budget,
                                       run.seed)

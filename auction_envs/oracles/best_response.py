@@ -8,14 +8,18 @@ offloading market and the cloud double auction have none: their best response is
 long stochastic game. :func:`approximate_nash_conv` searches a documented finite family ``D`` of
 *deviation policies* for each agent against the others' frozen policies:
 
-1. **Baseline.** The frozen joint policy plays one episode per seed (every agent's return at once).
+1. **Warm-up and baseline.** Per seed, the env is reset and the frozen joint policy plays
+   ``warmup`` steps (so deviations start from the congested market the policy reaches, not from
+   empty queues); that state (env, its random generator, the policy) is the seed's *start*. Every
+   evaluation below continues a deep copy of it to the end of the episode and counts the returns
+   from there; the baseline is the frozen policy's continuation (every agent's return at once).
 2. **Search.** For each searched agent ``i`` and each deviation ``d`` in ``D``, agent ``i`` plays
    ``d`` while every other agent keeps ``pi`` (the frozen joint policy still computes every
-   action; only ``i``'s is replaced), one episode per *search seed*. ``d``'s search gain is the
-   mean over those seeds of ``R_i(d, pi_-i; s) - R_i(pi; s)``, paired on the same seed ``s``:
-   **common random numbers**, the same arrivals, budgets, base prices and draws of the env, and
-   a fresh copy of the frozen policy per episode (``make_policy``), so a stochastic policy replays
-   the same random actions.
+   action; only ``i``'s is replaced), from the start of each *search seed*. ``d``'s search gain
+   is the mean over those seeds of ``R_i(d, pi_-i; s) - R_i(pi; s)``, paired on the same seed
+   ``s``: **common random numbers**, the same state, arrivals and draws of the env and of the
+   policy until the deviation first changes an action. (In these markets one changed action soon
+   reshuffles the env's later draws, so the pairing removes the start's variance, not all.)
 3. **Held-out evaluation.** The best deviation ``d*_i`` (none when no deviation gains on the search
    seeds: agent ``i``'s gain is then 0) is replayed on the *evaluation seeds*, again paired with
    the baseline on each seed. Picking the best of noisy means and scoring it on the same episodes
@@ -33,9 +37,9 @@ seeds). Passing the search seeds as evaluation seeds gives the in-sample value i
 ``scale * sum_i max(0, max_d search gain)``, what an exhaustive payoff-matrix solver computes on
 those seeds (the tests use that).
 
-Cost: ``|seeds| + k |D| |search seeds| + k |eval seeds|`` episodes (fewer when an agent has no
-gaining deviation). The families and budgets of each market: :func:`v2x_deviations`,
-:func:`cloud_deviations` and :data:`BUDGETS`.
+Cost: ``|seeds|`` warm-ups and ``|seeds| + k |D| |search seeds| + k |eval seeds|`` continuations
+(fewer when an agent has no gaining deviation). The families and budgets of each market:
+:func:`v2x_deviations`, :func:`cloud_deviations` and :data:`BUDGETS`.
 
 numpy only: policies are plain callables (``observations dict -> actions dict``).
 """
@@ -73,11 +77,17 @@ def constant_deviation(name: str, action: Any) -> Deviation:
 class OracleBudget:
     """How much one oracle call plays: episode length, seeds, searched agents."""
 
-    rounds: int  #: steps per oracle episode (the env's ``max_cycles``)
+    rounds: int  #: steps per oracle episode after the warm-up (where the returns count)
+    warmup: int  #: steps of the frozen joint policy before any deviation
     search_seeds: int  #: episodes per deviation in the search
     eval_seeds: int  #: held-out episodes for the chosen deviations
     agents: int | None  #: agents searched (a sampled subset), None: every agent
     points: int  #: grid points per action dimension of the market's deviation family
+
+    @property
+    def max_cycles(self) -> int:
+        """The length of the oracle's env: warm-up plus counted rounds."""
+        return self.warmup + self.rounds
 
     def seeds(self, seed: int) -> tuple[list[int], list[int]]:
         """Search and evaluation seeds of an oracle call for run ``seed`` (disjoint, and disjoint
@@ -93,11 +103,14 @@ class OracleBudget:
 #: bar is the row's spread over the run seeds. Full: about 95 (V2X, 500 steps) and 110 (cloud,
 #: 100 steps) episodes per run, three held-out seeds each (a t-interval per run)
 BUDGETS: dict[str, dict[str, OracleBudget]] = {
-    "v2x": {"quick": OracleBudget(rounds=80, search_seeds=1, eval_seeds=1, agents=2, points=2),
-            "full": OracleBudget(rounds=500, search_seeds=2, eval_seeds=3, agents=6, points=4)},
-    "cloud": {"quick": OracleBudget(rounds=30, search_seeds=1, eval_seeds=1, agents=2, points=4),
-              "full": OracleBudget(rounds=100, search_seeds=2, eval_seeds=3, agents=None,
-                                   points=6)},
+    "v2x": {"quick": OracleBudget(rounds=80, warmup=100, search_seeds=1, eval_seeds=1, agents=2,
+                                  points=2),
+            "full": OracleBudget(rounds=500, warmup=200, search_seeds=2, eval_seeds=3, agents=6,
+                                 points=4)},
+    "cloud": {"quick": OracleBudget(rounds=30, warmup=24, search_seeds=1, eval_seeds=1, agents=2,
+                                    points=4),
+              "full": OracleBudget(rounds=100, warmup=36, search_seeds=2, eval_seeds=3,
+                                   agents=None, points=6)},
 }
 
 
@@ -113,13 +126,37 @@ def _check_seeds(name: str, seeds: Iterable[int]) -> list[int]:
     return values
 
 
-def episode_returns(env: Any, make_policy: Callable[[], JointPolicy], seed: int,
-                    deviator: str | None = None, deviation: Deviation | None = None,
-                    reset_options: Mapping[str, Any] | None = None) -> dict[str, float]:
-    """Every agent's return over one episode of ``env`` reset with ``seed``: the frozen joint
-    policy (a fresh ``make_policy()``), ``deviator`` playing ``deviation`` instead if given."""
+@dataclass
+class _Start:
+    """An episode's state after its warm-up: the env, the frozen policy and the observations."""
+
+    env: Any
+    policy: JointPolicy
+    observations: dict[str, np.ndarray]
+
+
+def _warm_start(env: Any, make_policy: Callable[[], JointPolicy], seed: int, warmup: int,
+                reset_options: Mapping[str, Any] | None) -> _Start:
+    """Reset ``env`` with ``seed``, play ``warmup`` steps with a fresh frozen policy and keep a
+    copy of that state (``env`` itself goes on to the next seed)."""
+    import copy
+
     policy = make_policy()
     observations, _ = env.reset(seed=int(seed), options=dict(reset_options or {}))
+    for _ in range(warmup):
+        observations, *_ = env.step(dict(policy(observations)))
+    return _Start(*copy.deepcopy((env, policy, observations)))
+
+
+def continuation_returns(start: _Start, deviator: str | None = None,
+                         deviation: Deviation | None = None) -> dict[str, float]:
+    """Every agent's return from ``start`` to the end of the episode, played on a copy of it (the
+    env, its random state and the policy's): the frozen joint policy, ``deviator`` playing
+    ``deviation`` instead if given. Copies of one start replay the same random draws until the
+    deviation first changes an action (common random numbers)."""
+    import copy
+
+    env, policy, observations = copy.deepcopy((start.env, start.policy, start.observations))
     totals = dict.fromkeys(env.possible_agents, 0.0)
     while env.agents:  # bounded: every market truncates after max_cycles
         actions = dict(policy(observations))
@@ -134,8 +171,8 @@ def episode_returns(env: Any, make_policy: Callable[[], JointPolicy], seed: int,
 def approximate_nash_conv(env: Any, make_policy: Callable[[], JointPolicy],
                           deviations: Sequence[Deviation], search_seeds: Iterable[int],
                           eval_seeds: Iterable[int], agents: int | Sequence[str] | None = None,
-                          sample_seed: int = 0, reset_options: Mapping[str, Any] | None = None
-                          ) -> dict[str, Any]:
+                          sample_seed: int = 0, reset_options: Mapping[str, Any] | None = None,
+                          warmup: int = 0) -> dict[str, Any]:
     """NashConv of the frozen joint policy against ``deviations`` (see the module docstring).
 
     Args:
@@ -146,6 +183,9 @@ def approximate_nash_conv(env: Any, make_policy: Callable[[], JointPolicy],
         agents: the agents searched: names, a count ``k`` (``k`` sampled with ``sample_seed``), or
             None for every agent.
         reset_options: passed to every ``reset`` (e.g. the cloud's ``{"new_population": True}``).
+        warmup: steps every episode plays with the frozen joint policy before any deviation; the
+            returns count from there (the gain of deviating from the state the policy reaches,
+            not from the empty market). Played once per seed: each evaluation continues a copy.
 
     Returns:
         ``nash_conv`` (mean over evaluation seeds), ``stderr``, ``ci95`` (t-interval),
@@ -160,19 +200,23 @@ def approximate_nash_conv(env: Any, make_policy: Callable[[], JointPolicy],
     everyone = list(env.possible_agents)
     searched = _pick_agents(agents, everyone, sample_seed)
     scale = len(everyone) / len(searched)
-    episodes = 0
-    baseline: dict[int, dict[str, float]] = {}
-    for seed in dict.fromkeys(search + held_out):
-        baseline[seed] = episode_returns(env, make_policy, seed, reset_options=reset_options)
-        episodes += 1
+    horizon = int(env.unwrapped.max_cycles)
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or \
+            not 0 <= warmup < horizon:
+        raise ValueError(f"warmup must be an integer in [0, {horizon}) (the env's max_cycles); "
+                         f"got {warmup!r}")
+    starts = {seed: _warm_start(env, make_policy, seed, int(warmup), reset_options)
+              for seed in dict.fromkeys(search + held_out)}
+    baseline = {seed: continuation_returns(start) for seed, start in starts.items()}
+    episodes = len(baseline)
 
     per_agent: dict[str, dict[str, Any]] = {}
     gains = np.zeros((len(searched), len(held_out)))
     for row, agent in enumerate(searched):
         search_gains = []
         for deviation in deviations:
-            diffs = [episode_returns(env, make_policy, s, agent, deviation, reset_options)[agent]
-                     - baseline[s][agent] for s in search]
+            diffs = [continuation_returns(starts[s], agent, deviation)[agent] - baseline[s][agent]
+                     for s in search]
             episodes += len(search)
             search_gains.append(float(np.mean(diffs)))
         best = int(np.argmax(search_gains))
@@ -180,7 +224,7 @@ def approximate_nash_conv(env: Any, make_policy: Callable[[], JointPolicy],
                                  "eval_gain": 0.0}
         if search_gains[best] > 0.0:
             chosen = deviations[best]
-            gains[row] = [episode_returns(env, make_policy, s, agent, chosen, reset_options)[agent]
+            gains[row] = [continuation_returns(starts[s], agent, chosen)[agent]
                           - baseline[s][agent] for s in held_out]
             episodes += len(held_out)
             entry.update(deviation=chosen.name, eval_gain=float(gains[row].mean()))
@@ -189,6 +233,7 @@ def approximate_nash_conv(env: Any, make_policy: Callable[[], JointPolicy],
     mean, stderr, low, high = _t_interval(per_seed)
     return {"nash_conv": mean, "stderr": stderr, "ci95": [low, high],
             "per_seed": per_seed.tolist(), "eval_seeds": held_out, "search_seeds": search,
+            "warmup": int(warmup),
             "scale": scale, "agents": per_agent, "deviations": [d.name for d in deviations],
             "episodes": episodes}
 
@@ -261,22 +306,24 @@ def market_nash_conv(market: str, env: Any, make_policy: Callable[[], JointPolic
                      budget: OracleBudget, seed: int) -> dict[str, Any]:
     """:func:`approximate_nash_conv` with the family and reset options of ``market`` (``"v2x"``
     or ``"cloud"``) and the seeds of ``budget`` for run ``seed``; ``env`` must be built with
-    ``max_cycles = budget.rounds``."""
+    ``max_cycles = budget.max_cycles``."""
     if market == "v2x":
         deviations, options = v2x_deviations(budget.points), None
     elif market == "cloud":
-        # a fresh buyer population per episode: the buyers' history must not depend on the order
-        # the episodes are played in (CRN across deviations)
+        # a fresh buyer population per seed: the buyers' history must not depend on what the env
+        # played before
         deviations, options = cloud_deviations(env, budget.points), {"new_population": True}
     else:
         raise ValueError(f"market must be 'v2x' or 'cloud'; got {market!r}")
     search, held_out = budget.seeds(seed)
     result = approximate_nash_conv(env, make_policy, deviations, search, held_out,
-                                   agents=budget.agents, sample_seed=seed, reset_options=options)
-    return {**result, "budget": {"rounds": budget.rounds, "search_seeds": budget.search_seeds,
+                                   agents=budget.agents, sample_seed=seed, reset_options=options,
+                                   warmup=budget.warmup)
+    return {**result, "budget": {"rounds": budget.rounds, "warmup": budget.warmup,
+                                 "search_seeds": budget.search_seeds,
                                  "eval_seeds": budget.eval_seeds, "agents": budget.agents,
                                  "points": budget.points}}
 
 
 __all__ = ["BUDGETS", "Deviation", "OracleBudget", "approximate_nash_conv", "cloud_deviations",
-           "constant_deviation", "episode_returns", "market_nash_conv", "v2x_deviations"]
+           "constant_deviation", "continuation_returns", "market_nash_conv", "v2x_deviations"]

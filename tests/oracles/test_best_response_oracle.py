@@ -166,11 +166,38 @@ def test_agent_sampling_scales_the_sum_and_budgets_pick_disjoint_seeds():
 
 def test_market_nash_conv_reports_its_budget_and_error_bar():
     budget = BUDGETS["cloud"]["quick"]
-    env = CloudDoubleAuctionEnv(max_cycles=budget.rounds)
+    env = CloudDoubleAuctionEnv(max_cycles=budget.max_cycles)
     result = market_nash_conv("cloud", env, _constant_profile(env, [np.zeros(24)] * 7), budget, 0)
     assert result["budget"]["rounds"] == budget.rounds and len(result["agents"]) == budget.agents
+    assert result["warmup"] == budget.warmup
     assert result["ci95"][0] <= result["nash_conv"] <= result["ci95"][1]
     assert result["episodes"] <= 2 + budget.agents * (budget.points + 1)
+
+
+def test_deviations_start_after_the_warm_up_and_returns_count_from_there():
+    env = V2XOffloadingEnv(n_vehicles=3, capacity=5.0, max_cycles=30)
+    calls = []
+
+    def watched(observation, action):
+        calls.append(1)
+        return np.array([1.0, 1.0], dtype=np.float32)
+
+    policy = _constant_profile(env, [(1.0, 0.3)] * 3)
+    result = approximate_nash_conv(env, policy, [Deviation("watched", watched)], [0], [0],
+                                   agents=["vehicle_1"], warmup=20)
+    assert len(calls) == 10 * (2 if result["agents"]["vehicle_1"]["deviation"] else 1)
+    # the continuation's returns are the full episode's minus the warm-up's
+    env.reset(seed=0)
+    totals = np.zeros(2)
+    for step in range(30):
+        _, rewards, *_ = env.step({a: np.array([1.0, 0.3], np.float32) for a in env.agents})
+        totals[step >= 20] += rewards["vehicle_1"]
+    from auction_envs.oracles.best_response import _warm_start, continuation_returns
+
+    start = _warm_start(env, policy, 0, 20, None)
+    assert continuation_returns(start)["vehicle_1"] == pytest.approx(totals[1], rel=1e-12)
+    with pytest.raises(ValueError, match="warmup must be an integer in \\[0, 30\\)"):
+        approximate_nash_conv(env, policy, [Deviation("watched", watched)], [0], [0], warmup=30)
 
 
 @pytest.mark.parametrize("kwargs, match", [
