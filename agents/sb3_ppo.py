@@ -95,33 +95,39 @@ class SharedPPO:
         from stable_baselines3 import PPO
         from stable_baselines3.common.vec_env import VecNormalize
 
-        from auction_envs.wrappers.sb3 import sb3_native_vec_env, sb3_vec_env
-
         torch.set_num_threads(1)
         self.agents = agents
         self.action_box = env.action_space(agents[0])
         self.episodes = episodes
         self.seed = int(seed)
         rounds = int(env.unwrapped.max_cycles)
-        if vector_market is not None:
-            vector = sb3_native_vec_env(_latest_id(vector_market), num_envs=num_copies,
-                                        max_cycles=rounds)
-            if vector.observation_space.shape != env.observation_space(agents[0]).shape:
-                raise ValueError(f"the native vector of {vector_market} does not match {env}")
-        else:
-            vector = sb3_vec_env(_unit_box_env(copy.deepcopy(env)), num_copies=num_copies)
+        with warnings.catch_warnings():  # neither vector env defines render_mode: SB3 says so
+            warnings.filterwarnings("ignore", message=".*render_mode.*")
+            vector = self._training_vector(env, vector_market, num_copies, rounds)
         if normalize_reward:
             vector = VecNormalize(vector, norm_obs=False, norm_reward=True)
         settings = {**DEFAULT_PPO, **ppo}
         settings["batch_size"] = min(settings["batch_size"], settings["n_steps"] * vector.num_envs)
         self.timesteps = episodes * rounds * len(agents) * num_copies
-        with warnings.catch_warnings():  # neither vector env defines render_mode: SB3 says so
-            warnings.filterwarnings("ignore", message=".*render_mode.*")
-            model = PPO("MlpPolicy", vector, seed=self.seed, device="cpu", verbose=0, **settings)
+        model = PPO("MlpPolicy", vector, seed=self.seed, device="cpu", verbose=0, **settings)
         model.learn(total_timesteps=self.timesteps)
         vector.close()
         self.policy = model.policy  # keep the network only: the learner is frozen from here
         self.policy.set_training_mode(False)
+
+    @staticmethod
+    def _training_vector(env: Any, vector_market: str | None, num_copies: int, rounds: int) -> Any:
+        """The SB3 vector env PPO trains on: the native vector shell, else SuperSuit on a copy."""
+        from auction_envs.wrappers.sb3 import sb3_native_vec_env, sb3_vec_env
+
+        if vector_market is None:
+            return sb3_vec_env(_unit_box_env(copy.deepcopy(env)), num_copies=num_copies)
+        vector = sb3_native_vec_env(_latest_id(vector_market), num_envs=num_copies,
+                                    max_cycles=rounds)
+        agent = env.possible_agents[0]
+        if vector.observation_space.shape != env.observation_space(agent).shape:
+            raise ValueError(f"the native vector of {vector_market} does not match {env}")
+        return vector
 
     def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
         """The policy's deterministic actions (frozen: ``explore`` changes nothing)."""

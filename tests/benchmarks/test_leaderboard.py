@@ -177,3 +177,7 @@ def test_sb3_ppo_is_on_the_board_and_learns_in_the_quick_budget():
     random = leaderboard.run_one(market, "Random", 3, "quick")
     assert ppo["value"] < 0.5 * random["value"]  # NashConv: about 76 against 540
     assert leaderboard.run_one(market, "PPO", 3, "quick")["value"] == ppo["value"]
+    from agents.sb3_ppo import SharedPPO
+
+    with pytest.raises(ValueError, match="episodes must be an integer"):
+        SharedPPO(auction_envs.make("auction_envs/KellyGame-v0"), episodes=0)
