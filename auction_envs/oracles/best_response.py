@@ -41,6 +41,16 @@ Cost: ``|seeds|`` warm-ups and ``|seeds| + k |D| |search seeds| + k |eval seeds|
 (fewer when an agent has no gaining deviation). The families and budgets of each market:
 :func:`v2x_deviations`, :func:`cloud_deviations` and :data:`BUDGETS`.
 
+Reference solutions and tolerances (``tests/oracles/test_best_response_oracle.py``): neither
+market has a known equilibrium, so the references are (1) the pure equilibrium of the restricted
+game (every agent limited to the deviation grid) found by an independent brute-force payoff matrix
+on small markets (2 providers; 2 vehicles on capacity 2): in-sample the oracle's NashConv equals
+the matrix's regret to 1e-9 relative, 0 at the equilibrium and positive at perturbed profiles; on
+held-out seeds the equilibrium's 95% interval contains 0 while a perturbed profile's lies above
+0; (2) passive V2X vehicles (submit at once, a fixed price) in an uncontended market, where no
+price changes anything and holding only costs: exactly 0 on held-out seeds, and clearly positive
+when the vehicles hold back instead.
+
 numpy only: policies are plain callables (``observations dict -> actions dict``).
 """
 
