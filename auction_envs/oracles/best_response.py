@@ -109,15 +109,16 @@ class OracleBudget:
 
 
 #: oracle budgets per market and leaderboard mode. Quick: sized so the quick grid stays a few
-#: minutes on 2 cores (about 12 short episodes per run); one held-out seed per run, so the error
-#: bar is the row's spread over the run seeds. Full: about 95 (V2X, 500 steps) and 110 (cloud,
-#: 100 steps) episodes per run, three held-out seeds each (a t-interval per run)
+#: minutes on 2 cores (3 warm-ups and about 15 short continuations per run, two held-out seeds:
+#: a wide t-interval per run; the row's interval over the run seeds is the one to read). Full:
+#: about 110 (V2X, 500 steps) and 110 (cloud, 100 steps) continuations per run, three held-out
+#: seeds each
 BUDGETS: dict[str, dict[str, OracleBudget]] = {
-    "v2x": {"quick": OracleBudget(rounds=80, warmup=100, search_seeds=1, eval_seeds=1, agents=2,
-                                  points=2),
+    "v2x": {"quick": OracleBudget(rounds=80, warmup=100, search_seeds=1, eval_seeds=2, agents=2,
+                                  points=1),
             "full": OracleBudget(rounds=500, warmup=200, search_seeds=2, eval_seeds=3, agents=6,
                                  points=4)},
-    "cloud": {"quick": OracleBudget(rounds=30, warmup=24, search_seeds=1, eval_seeds=1, agents=2,
+    "cloud": {"quick": OracleBudget(rounds=30, warmup=24, search_seeds=1, eval_seeds=2, agents=2,
                                     points=4),
               "full": OracleBudget(rounds=100, warmup=36, search_seeds=2, eval_seeds=3,
                                    agents=None, points=6)},
@@ -282,9 +283,9 @@ def _t_interval(values: np.ndarray) -> tuple[float, float, float, float]:
 def v2x_deviations(points: int = 3) -> list[Deviation]:
     """Deviations of one V2X vehicle (action ``(alpha, b)``: backoff decision, price as a share of
     the budget): *submit at once at a fixed share* ``b`` for ``points`` shares evenly spaced in
-    ``(0, 1]`` (``alpha = 1``, so never held), and two relative ones: *always submit at the own
-    price* (``alpha = 1``, the policy's ``b``) and *raise the own price* (``b -> min(1, 2 b)``,
-    the policy's ``alpha``)."""
+    ``(0, 1]`` (``alpha = 1``, never held; ``points = 1``: the whole budget), and three relative
+    ones: *always submit at the own price* (``alpha = 1``, the policy's ``b``), *double* and
+    *halve the own price* (``b -> min(1, 2 b)``, ``b / 2``, the policy's ``alpha``)."""
     points = _check_points(points)
     family = [constant_deviation(f"submit@{b:.2f}", [1.0, b])
               for b in np.linspace(1.0 / points, 1.0, points)]
@@ -292,6 +293,8 @@ def v2x_deviations(points: int = 3) -> list[Deviation]:
         [1.0, action[1]], dtype=np.float32)))
     family.append(Deviation("own@2x", lambda obs, action: np.array(
         [action[0], min(1.0, 2.0 * float(action[1]))], dtype=np.float32)))
+    family.append(Deviation("own@0.5x", lambda obs, action: np.array(
+        [action[0], 0.5 * float(action[1])], dtype=np.float32)))
     return family
 
 

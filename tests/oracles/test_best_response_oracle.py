@@ -124,8 +124,7 @@ def test_v2x_uncontended_passive_is_unexploitable_holding_back_is_not():
     hesitant = approximate_nash_conv(env, _constant_profile(env, [(0.3, 0.375)] * 3), deviations,
                                      search, held_out)
     assert hesitant["ci95"][0] > 0.0
-    assert all(entry["deviation"] in ("submit@own", "submit@0.33", "submit@0.67", "submit@1.00")
-               for entry in hesitant["agents"].values())
+    assert all(entry["deviation"].startswith("submit@") for entry in hesitant["agents"].values())
 
 
 class _SeededRandomPolicy:
@@ -171,7 +170,10 @@ def test_market_nash_conv_reports_its_budget_and_error_bar():
     assert result["budget"]["rounds"] == budget.rounds and len(result["agents"]) == budget.agents
     assert result["warmup"] == budget.warmup
     assert result["ci95"][0] <= result["nash_conv"] <= result["ci95"][1]
-    assert result["episodes"] <= 2 + budget.agents * (budget.points + 1)
+    seeds = budget.search_seeds + budget.eval_seeds
+    assert result["episodes"] <= seeds + budget.agents * (
+        len(result["deviations"]) * budget.search_seeds + budget.eval_seeds)
+    assert len(result["per_seed"]) == budget.eval_seeds
 
 
 def test_deviations_start_after_the_warm_up_and_returns_count_from_there():
