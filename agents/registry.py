@@ -193,6 +193,18 @@ def _mf_ddpg_bidders(env: Any, seed: int, **config: Any) -> Learner:
     return iov_bidder_team(env, seed, **config)
 
 
+def _shared_ppo(env: Any, seed: int, **config: Any) -> Learner:
+    from agents.sb3_ppo import SharedPPO
+
+    return SharedPPO(env, seed=seed, **config)
+
+
+#: SB3 PPO (shared policy): trained ``episodes`` episodes of the board's length, then frozen
+PPO_KELLY = {"episodes": 2, "num_copies": 4, "gamma": 0.0, "learning_rate": 3e-3}
+PPO_CLOUD = {"episodes": 2, "normalize_reward": True, "gamma": 0.9, "learning_rate": 1e-3,
+             "n_steps": 100, "batch_size": 175}
+
+
 #: MADDPG on the one-shot Kelly rounds (the settings of tests/agents/test_maddpg.py's game)
 MADDPG_KELLY = {"gamma": 0.0, "reward_scale": 0.01, "buffer_size": 256, "batch_size": 64,
                 "learning_starts": 64, "actor_lr": 0.01, "critic_lr": 0.01, "noise_start": 0.3,
@@ -247,6 +259,11 @@ def _register_built_ins() -> None:
                      tags=("maddpg", "torch"), modes=("full",),
                      description="MADDPG (agents.maddpg): tanh actors, per-agent critics; needs "
                                  "torch; full grid only (slow on CPU)")
+    register_learner("PPO", _shared_ppo,
+                     {**{market: {**PPO_KELLY, "vector_market": market} for market in KELLY},
+                      **_each(CLOUD, PPO_CLOUD)}, tags=("sb3", "torch"),
+                     description="SB3 PPO, one policy shared by every agent (agents.sb3_ppo; "
+                                 "native vector on Kelly, SuperSuit on the cloud); needs torch")
     register_learner("TruthfulIoV", _truthful_iov, _each(IOV, {}), kind="scripted",
                      description="every VSP bids its utility at the exact optimum (x_i = u_i(s*_i))")
     iov_learned = {"auction_envs/IoVSlicingLearned": {}}

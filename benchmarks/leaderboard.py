@@ -12,8 +12,16 @@ rerun with the same ``--out`` resumes, running only the missing cells and never 
 Per env and learner the board reports the market's primary metric as an IQM with a 95%
 bootstrap interval over seeds, marked **met / not met** against its reference (the equilibrium,
 the optimum, or the paper's claim), the probability of improvement over the market's reference
-learner, the exploitability of the final joint play where the market has an oracle for it, and a
-normalized score paired per seed with the random policy (0 = random, 1 = the reference).
+learner, the exploitability (NashConv) of the final joint play, and a normalized score paired per
+seed with the random policy (0 = random, 1 = the reference).
+
+Exploitability per market: exact on the Kelly game (closed-form best responses) and the exchange
+economies (the CE loss: each agent's demand at the posted prices); a bid grid around the truthful
+bids on IoV; on V2X and the cloud, where no best response is known, the held-out deviation search
+of :mod:`auction_envs.oracles.best_response` against the trained policies, frozen (per searched
+agent, the best of a documented family of deviation policies picked on search seeds with common
+random numbers, then scored on fresh seeds; its budget per mode in ``BUDGETS``). A single quick
+run's search estimate is noisy, so the table shows its IQM with the 95% interval over runs.
 Across markets, each learner's normalized scores are aggregated with the stratified bootstrap and
 drawn as performance profiles (rliable's statistics, :mod:`benchmarks.stats`).
 
@@ -51,22 +59,69 @@ README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -
 
 
 # ---------------------------------------------------------------------------- markets on the board
-def _kelly_exploitability(env: Any, learner: Any) -> float:
+@dataclass(frozen=True)
+class RunContext:
+    """What an exploitability oracle may need besides the finished env and learner."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]  #: the board env's constructor arguments (``max_cycles`` included)
+    mode: str
+    seed: int
+
+
+def _kelly_exploitability(env: Any, learner: Any, run: RunContext | None = None) -> float:
     return float(env.unwrapped.metrics()["nash_conv"])  # exact: closed-form best responses
 
 
-def _exchange_exploitability(env: Any, learner: Any) -> float:
+def _exchange_exploitability(env: Any, learner: Any, run: RunContext | None = None) -> float:
     # the CE loss is the sum over agents of the utility gained by demanding at the posted prices
     return float(env.unwrapped.metrics()["ce_loss"])
 
 
-def _iov_exploitability(env: Any, learner: Any) -> float | None:
+def _iov_exploitability(env: Any, learner: Any, run: RunContext | None = None) -> float | None:
     # approximate: the best multiple (0.5..1.5) of the truthful bid per VSP, 16 noise samples,
     # against the last round's bids (the env's documented bid-grid search)
     market = env.unwrapped
     if not hasattr(market, "bidder_nash_conv"):
         return None
     return float(market.bidder_nash_conv(samples=16)["nash_conv"])
+
+
+def frozen_policy_factory(learner: Any) -> Callable[[], Callable[[dict], dict]]:
+    """Fresh frozen copies of a trained learner (``act(..., explore=False)``, never ``observe``):
+    one per oracle episode, so a stochastic policy replays the same draws (common random
+    numbers) and no episode changes the learner the board measured."""
+    import copy
+
+    def make() -> Callable[[dict], dict]:
+        frozen = copy.deepcopy(learner)
+        return lambda observations: frozen.act(observations, explore=False)
+    return make
+
+
+def _search_exploitability(market: str) -> Callable[[Any, Any, RunContext | None], dict | None]:
+    """Approximate NashConv of the trained joint policy by the held-out deviation search of
+    :mod:`auction_envs.oracles.best_response` (its family and budget for ``market`` and the mode)."""
+    def exploitability(env: Any, learner: Any, run: RunContext | None = None) -> dict | None:
+        import auction_envs
+        from auction_envs.oracles.best_response import BUDGETS, market_nash_conv
+
+        if run is None or learner is None:
+            return None
+        budget = BUDGETS[market][run.mode]
+        oracle_env = auction_envs.make(run.env_id, **{**run.env_kwargs,
+                                                      "max_cycles": budget.max_cycles})
+        try:
+            result = market_nash_conv(market, oracle_env, frozen_policy_factory(learner), budget,
+                                      run.seed)
+        finally:
+            oracle_env.close()
+        return {"nash_conv": result["nash_conv"], "ci95": result["ci95"],
+                "stderr": None if math.isnan(result["stderr"]) else result["stderr"],
+                "episodes": result["episodes"], "scale": result["scale"],
+                "deviations": {agent: entry["deviation"] for agent, entry in
+                               result["agents"].items()}, "budget": result["budget"]}
+    return exploitability
 
 
 @dataclass(frozen=True)
@@ -84,45 +139,65 @@ class Board:
     met: Callable[[float, dict[str, float]], bool]
     rounds: dict[str, int]
     env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    exploitability: Callable[[Any, Any], float | None] | None = None
+    #: ``(env, learner, run) -> NashConv`` (a float, or a dict with ``nash_conv`` and its error
+    #: bar) of the final joint play, None where the market has no oracle
+    exploitability: Callable[[Any, Any, RunContext | None], Any] | None = None
+    exploitability_method: str = ""  #: how it is computed (the table's footnote)
 
+
+EXACT_KELLY = "exact (closed-form best responses to the last round)"
+EXACT_CE = "exact (CE loss: each agent's demand at the posted prices)"
+GRID_IOV = "bid grid (0.5..1.5 x truthful, 16 noise samples), last round"
+SEARCH = ("approximate: held-out deviation search against the frozen policies "
+          "(auction_envs.oracles.best_response; IQM over runs [95% CI])")
 
 BOARDS: tuple[Board, ...] = (
     Board("auction_envs/KellyGame", "nash_conv", False, "BR", 0.0,
           "0 at the Nash equilibrium (met: NashConv ≤ 1e-3)", lambda v, c: v <= 1e-3,
-          {"quick": 300, "full": 3000}, exploitability=_kelly_exploitability),
+          {"quick": 300, "full": 3000}, exploitability=_kelly_exploitability,
+          exploitability_method=EXACT_KELLY),
     Board("auction_envs/KellyGameHeterogeneous", "nash_conv", False, "BR", 0.0,
           "0 at the Nash equilibrium (met: NashConv ≤ 1e-3)", lambda v, c: v <= 1e-3,
-          {"quick": 300, "full": 3000}, exploitability=_kelly_exploitability),
+          {"quick": 300, "full": 3000}, exploitability=_kelly_exploitability,
+          exploitability_method=EXACT_KELLY),
     Board("auction_envs/ExchangeEconomy", "ce_loss", False, "ProportionalResponse", 0.0,
           "0 at the competitive equilibrium (met: ≤ 1e-3)", lambda v, c: v <= 1e-3,
-          {"quick": 200, "full": 2000}, exploitability=_exchange_exploitability),
+          {"quick": 200, "full": 2000}, exploitability=_exchange_exploitability,
+          exploitability_method=EXACT_CE),
     Board("auction_envs/ExchangeEconomyAmdahl", "ce_loss", False, "ProportionalResponse", 0.0,
           "0 at the competitive equilibrium (met: ≤ 1e-3)", lambda v, c: v <= 1e-3,
-          {"quick": 200, "full": 2000}, exploitability=_exchange_exploitability),
+          {"quick": 200, "full": 2000}, exploitability=_exchange_exploitability,
+          exploitability_method=EXACT_CE),
     Board("auction_envs/ExchangeEconomyMechanism", "mean_ce_loss", False, "GreedyCE", 0.0,
           "0 at the CE; paper 003: cumulative loss sublinear (met: mean loss ≤ greedy's)",
           lambda v, c: v <= c["reference_learner"], {"quick": 200, "full": 2000},
-          exploitability=_exchange_exploitability),
+          exploitability=_exchange_exploitability,
+          exploitability_method=EXACT_CE),
     Board("auction_envs/ExchangeEconomyMechanismAmdahl", "mean_ce_loss", False, "GreedyCE", 0.0,
           "0 at the CE; paper 003: cumulative loss sublinear (met: mean loss ≤ greedy's)",
           lambda v, c: v <= c["reference_learner"], {"quick": 200, "full": 2000},
-          exploitability=_exchange_exploitability),
+          exploitability=_exchange_exploitability,
+          exploitability_method=EXACT_CE),
     Board("auction_envs/V2XOffloadingHighContention", "ofr", False, "PassiveV2X", None,
           "paper 000: DRACO ≈ 30% below passive at capacity 60 (met: ≤ 0.7 × passive)",
-          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000}),
+          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000},
+          exploitability=_search_exploitability("v2x"), exploitability_method=SEARCH),
     Board("auction_envs/V2XOffloading", "ofr", False, "PassiveV2X", None,
           "paper 000: DRACO ≈ 40% below passive on average (met: ≤ 0.7 × passive)",
-          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000}),
+          lambda v, c: v <= 0.7 * c["reference_learner"], {"quick": 1000, "full": 20000},
+          exploitability=_search_exploitability("v2x"), exploitability_method=SEARCH),
     Board("auction_envs/CloudDoubleAuction", "total_provider_utility", True, "FixedMarkup1.2", None,
           "beats the best fixed markup on the board (met: ≥ the best scripted IQM)",
-          lambda v, c: v >= c["best_scripted"], {"quick": 200, "full": 2000}),
+          lambda v, c: v >= c["best_scripted"], {"quick": 200, "full": 2000},
+          exploitability=_search_exploitability("cloud"), exploitability_method=SEARCH),
     Board("auction_envs/IoVSlicing", "mean_efficiency", True, "TruthfulIoV", 1.0,
           "1 at the exact welfare optimum (met: ≥ 0.95)", lambda v, c: v >= 0.95,
-          {"quick": 100, "full": 1000}, exploitability=_iov_exploitability),
+          {"quick": 100, "full": 1000}, exploitability=_iov_exploitability,
+          exploitability_method=GRID_IOV),
     Board("auction_envs/IoVSlicingVCG", "mean_efficiency", True, "TruthfulIoV", 1.0,
           "1 at the exact welfare optimum (met: ≥ 0.95)", lambda v, c: v >= 0.95,
-          {"quick": 100, "full": 1000}, exploitability=_iov_exploitability),
+          {"quick": 100, "full": 1000}, exploitability=_iov_exploitability,
+          exploitability_method=GRID_IOV),
 )
 
 
@@ -158,7 +233,7 @@ def run_one(market: str, learner_name: str, seed: int, mode: str) -> dict[str, A
     options, learner_env_kwargs = spec.options(env_id)
     env_kwargs = {**board.env_kwargs.get(mode, {}), **learner_env_kwargs,
                   "max_cycles": board.rounds[mode]}
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     env = auction_envs.make(env_id, **env_kwargs)
     learner = spec.make(env, seed, **options)
     totals: dict[str, float] = {}
@@ -169,13 +244,20 @@ def run_one(market: str, learner_name: str, seed: int, mode: str) -> dict[str, A
 
     play_episode(env, learner, seed=seed, on_rewards=add)
     metrics = scalars(env.unwrapped.metrics())
-    exploitability = board.exploitability(env, learner) if board.exploitability else None
+    trained = time.process_time()
+    run = RunContext(env_id, env_kwargs, mode, seed)
+    found = board.exploitability(env, learner, run) if board.exploitability else None
+    detail = found if isinstance(found, dict) else None
+    exploitability = detail["nash_conv"] if detail else found
     env.close()
+    finished = time.process_time()
     return {"env_id": env_id, "market": market, "learner": learner_name, "seed": seed, "mode": mode,
             "rounds": board.rounds[mode], "metric": board.metric, "value": metrics[board.metric],
             "return": float(np.mean(list(totals.values()))) if totals else 0.0,
-            "exploitability": exploitability, "metrics": metrics,
-            "seconds": round(time.perf_counter() - started, 3)}
+            "exploitability": exploitability, "exploitability_detail": detail,
+            "metrics": metrics, "seconds": round(time.perf_counter() - started, 3),
+            "cpu_seconds": round(finished - started_cpu, 3),
+            "oracle_cpu_seconds": round(finished - trained, 3)}
 
 
 def grid(markets: list[str], learners: list[str] | None, seeds: int, mode: str = "quick"
@@ -274,6 +356,10 @@ def aggregate(runs: list[dict], reps: int = 2000) -> dict[str, Any]:
                 "met": _judge(board, centre, context),
                 "poi_vs_reference": poi, "reference_learner": board.reference_learner,
                 "exploitability": stats.iqm(np.array(exploit)) if exploit else None,
+                "exploitability_ci": list(stats.stratified_bootstrap_ci(np.array(exploit),
+                                                                        reps=reps))
+                if len(exploit) > 1 else None,
+                "exploitability_method": board.exploitability_method if exploit else None,
                 "normalized_score": stats.iqm(scores) if scores.size else None,
                 "normalized_return": stats.iqm(returns) if returns.size else None,
             })
@@ -338,6 +424,15 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.2e}"
 
 
+def _exploit(row: dict[str, Any]) -> str:
+    """The exploitability cell: the IQM, with its interval over runs for the approximate oracles
+    (whose single-run estimates are noisy)."""
+    if row.get("exploitability_method") == SEARCH and row.get("exploitability_ci"):
+        low, high = row["exploitability_ci"]
+        return f"{_fmt(row['exploitability'])} [{_fmt(low)}, {_fmt(high)}]"
+    return _fmt(row["exploitability"])
+
+
 def markdown(board: dict[str, Any], mode: str, seeds: int) -> str:
     lines = [f"Leaderboard ({mode} grid, {seeds} seeds; `auction-envs leaderboard --{mode}`). "
              "IQM over seeds [95% bootstrap CI]; PoI = probability of improvement over the "
@@ -348,8 +443,16 @@ def markdown(board: dict[str, Any], mode: str, seeds: int) -> str:
         lines.append(
             f"| `{row['env_id'].split('/')[-1]}` | {row['learner']} | {row['metric']} | "
             f"{_fmt(row['iqm'])} [{_fmt(row['ci'][0])}, {_fmt(row['ci'][1])}] | {row['reference']} | "
-            f"{_fmt(row['met'])} | {_fmt(row['poi_vs_reference'])} | {_fmt(row['exploitability'])} | "
+            f"{_fmt(row['met'])} | {_fmt(row['poi_vs_reference'])} | {_exploit(row)} | "
             f"{_fmt(row['normalized_score'])} | {_fmt(row['normalized_return'])} |")
+    methods: dict[str, dict[str, None]] = {}  # method -> envs, in table order
+    for row in board["rows"]:
+        if row.get("exploitability_method"):
+            methods.setdefault(row["exploitability_method"], {})[row["env_id"].split("/")[-1]] = None
+    if methods:
+        lines += ["", "Exploitability (NashConv of the final joint play): " + "; ".join(
+            f"{method}: {', '.join(f'`{env}`' for env in envs)}" for method, envs in
+            methods.items()) + "."]
     lines += ["", "| learner | markets | normalized score IQM [95% stratified-bootstrap CI] |",
               "|---|---|---|"]
     for learner, entry in sorted(board["overall"].items(), key=lambda kv: -kv[1]["iqm"]):

@@ -31,8 +31,10 @@ def _keys(path: Path) -> list[str]:
 
 
 def test_sigkill_mid_grid_then_rerun_loses_and_duplicates_nothing(tmp_path):
+    # the no-regret learners only (PPO's training would triple the test's time, not its reach)
     args = [sys.executable, "-m", "benchmarks.leaderboard", "--quick", "--envs",
-            "KellyGame,KellyGameHeterogeneous", "--seeds", "3", "--reps", "100", "--no-progress"]
+            "KellyGame,KellyGameHeterogeneous", "--learners", "BR,OGD_F,OGD_V,DAQ_F,RRM_V,Hedge,EXP3",
+            "--seeds", "3", "--reps", "100", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed = subprocess.Popen([*args, "--out", str(tmp_path / "split")], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -133,3 +135,49 @@ def test_ray_backend_gives_the_local_numbers(tmp_path):
     local = json.loads((tmp_path / "local" / "leaderboard.json").read_text())
     remote = json.loads((tmp_path / "ray" / "leaderboard.json").read_text())
     assert local["rows"] == remote["rows"]
+
+
+def test_search_exploitability_of_v2x_and_cloud_runs_is_reported_with_its_budget():
+    from auction_envs.oracles.best_response import BUDGETS
+
+    cloud = leaderboard.run_one("auction_envs/CloudDoubleAuction", "FixedMarkup0.5", 1, "quick")
+    detail = cloud["exploitability_detail"]
+    assert cloud["exploitability"] == detail["nash_conv"]
+    assert detail["budget"]["rounds"] == BUDGETS["cloud"]["quick"].rounds
+    assert len(detail["deviations"]) == BUDGETS["cloud"]["quick"].agents
+    again = leaderboard.run_one("auction_envs/CloudDoubleAuction", "FixedMarkup0.5", 1, "quick")
+    assert again["exploitability_detail"] == detail  # seeded: the same search, the same numbers
+    v2x = leaderboard.run_one("auction_envs/V2XOffloadingHighContention", "PassiveV2X", 0, "quick")
+    assert v2x["exploitability_detail"]["budget"]["rounds"] == BUDGETS["v2x"]["quick"].rounds
+    assert np.isfinite(v2x["exploitability"])
+
+
+def test_rows_carry_the_exploitability_interval_and_method():
+    market = "auction_envs/CloudDoubleAuction"
+    runs = [{**_run(market, learner, s, 1e5 + s), "metric": "total_provider_utility",
+             "exploitability": 100.0 * s} for learner in ("Random", "FixedMarkup1.2")
+            for s in range(5)]
+    board = leaderboard.aggregate(runs, reps=200)
+    row = board["rows"][0]
+    assert row["exploitability"] == pytest.approx(200.0)  # IQM of 0, 100, ..., 400
+    assert row["exploitability_ci"][0] <= 200.0 <= row["exploitability_ci"][1]
+    assert row["exploitability_method"] == leaderboard.SEARCH
+    table = leaderboard.markdown(board, "quick", 5)
+    assert "200 [" in table and "held-out deviation search" in table
+
+
+def test_sb3_ppo_is_on_the_board_and_learns_in_the_quick_budget():
+    pytest.importorskip("stable_baselines3", reason="the learners extra is not installed")
+    from agents.registry import get_learner, learners_for
+
+    assert "PPO" in [spec.name for spec in learners_for("auction_envs/KellyGame-v0")]
+    assert get_learner("PPO").fits(leaderboard.latest_id("auction_envs/CloudDoubleAuction"))
+    market = "auction_envs/KellyGame"
+    ppo = leaderboard.run_one(market, "PPO", 3, "quick")
+    random = leaderboard.run_one(market, "Random", 3, "quick")
+    assert ppo["value"] < 0.5 * random["value"]  # NashConv: about 76 against 540
+    assert leaderboard.run_one(market, "PPO", 3, "quick")["value"] == ppo["value"]
+    from agents.sb3_ppo import SharedPPO
+
+    with pytest.raises(ValueError, match="episodes must be an integer"):
+        SharedPPO(auction_envs.make("auction_envs/KellyGame-v0"), episodes=0)
