@@ -106,6 +106,36 @@ class AgentLearner(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class ScriptedPolicy:
+    """Base of the joint policies that do not learn (baselines, adapters of fixed teams).
+
+    ``observe`` / ``update`` / ``end_episode`` do nothing; the state is ``state_dict()`` (the
+    settings and RNG a subclass keeps; empty by default), saved and loaded with the safe
+    checkpoint format, shapes checked against the policy's own on load.
+    """
+
+    def observe(self, transition: Transition) -> None:
+        """Nothing to learn."""
+
+    def update(self) -> dict[str, float]:
+        return {}
+
+    def end_episode(self) -> None:
+        """Nothing to reset."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """No state by default."""
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_state(path, self.state_dict())
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        self.load_state_dict(load_state(path, like=self.state_dict()))
+
+
 class Independent:
     """Runs one :class:`AgentLearner` per agent; the joint :class:`Learner` of independent learners.
 

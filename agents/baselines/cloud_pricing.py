@@ -18,16 +18,15 @@ baselines' own markup and ignores the multipliers (``baseline_markup``, see the 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from agents.base import Transition, load_state, restore_rng, rng_state, save_state
+from agents.base import ScriptedPolicy, restore_rng, rng_state
 from auction_envs.core.layout import ObservationLayout
 
 
-class _ScriptedPricing:
+class _ScriptedPricing(ScriptedPolicy):
     """Shared plumbing: fields by name, clipping to the action bounds, no-op learning.
 
     Args:
@@ -68,26 +67,12 @@ class _ScriptedPricing:
             actions[agent] = np.clip(values, self.low, self.high).astype(np.float32)
         return actions
 
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
     def state_dict(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.low, self.high = state["low"], state["high"]
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        save_state(path, self.state_dict())
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(load_state(path))
 
 
 class FixedMarkupPricing(_ScriptedPricing):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from agents.base import Transition
+from agents.base import ScriptedPolicy
 
 V2X_IDS = ("auction_envs/V2XOffloading-v1", "auction_envs/V2XOffloadingIntersection-v1")
 
@@ -25,7 +24,7 @@ def registered_v2x_layout(size: int) -> Any:
                      "pass layout=env.unwrapped.layout")
 
 
-class PassiveV2XPolicy:
+class PassiveV2XPolicy(ScriptedPolicy):
     """Non-learning V2X vehicles: ``alpha = 1`` (never back off) and one constant price.
 
     With ``price`` (default 750, in currency) every vehicle bids that same amount, so bids tie and
@@ -78,25 +77,6 @@ class PassiveV2XPolicy:
         if not observations:
             return {}
         return dict(zip(observations, self.actions(np.stack(list(observations.values())))))
-
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        from agents.base import save_state
-
-        save_state(path, self.state_dict())
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        from agents.base import load_state
-
-        self.load_state_dict(load_state(path))
 
     def state_dict(self) -> dict[str, Any]:
         return {"price": self.price, "fraction": self.fraction}

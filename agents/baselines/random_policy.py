@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from agents.base import Transition, load_state, restore_rng, rng_state, save_state
+from agents.base import ScriptedPolicy, restore_rng, rng_state
 from auction_envs.testing.golden import sample_action
 
 #: stand-in bound for an infinite side of a Box (uniform sampling needs finite bounds)
 UNBOUNDED_SIDE = 1e3
 
 
-class RandomPolicy:
+class RandomPolicy(ScriptedPolicy):
     """Acts uniformly at random in each agent's action space, from one seeded generator.
 
     Box bounds that are infinite are replaced by ``±UNBOUNDED_SIDE``; Discrete and MultiDiscrete
@@ -32,23 +31,9 @@ class RandomPolicy:
     def act(self, observations: dict[str, np.ndarray], explore: bool = True) -> dict[str, np.ndarray]:
         return {agent: self._sample(self.spaces[agent]) for agent in observations}
 
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
     def state_dict(self) -> dict[str, Any]:
         return {"rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng = restore_rng(state["rng"])
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        save_state(path, self.state_dict())
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        self.load_state_dict(load_state(path, like=self.state_dict()))

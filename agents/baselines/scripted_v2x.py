@@ -8,16 +8,15 @@ default the layout of the registered V2X id whose observation size matches).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
-from agents.base import Transition
+from agents.base import ScriptedPolicy
 from agents.baselines.passive_v2x import registered_v2x_layout
 
 
-class _ScriptedV2X:
+class _ScriptedV2X(ScriptedPolicy):
     """Shared plumbing: layout look-up, dict <-> array, the no-op learner methods."""
 
     def __init__(self, layout: Any = None) -> None:
@@ -38,30 +37,6 @@ class _ScriptedV2X:
         self._layout_for(stacked.shape[-1])
         return dict(zip(observations, self.actions(stacked).astype(np.float32)))
 
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """No state."""
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        from agents.base import save_state
-
-        save_state(path, self.state_dict())
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        from agents.base import load_state
-
-        self.load_state_dict(load_state(path))
 
 
 class ScriptedBackoffV2XPolicy(_ScriptedV2X):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from agents.base import Transition
+from agents.base import ScriptedPolicy
 
 
-class TruthfulIoVBidders:
+class TruthfulIoVBidders(ScriptedPolicy):
     """Every VSP bids ``scale · u_i(s*_i)``, read each round from ``env.unwrapped.equilibrium()``.
 
     ``scale = 1`` is the truthful bid; another scale is the common shading of the incentive
@@ -36,17 +35,3 @@ class TruthfulIoVBidders:
                     space.dtype)
         return actions
 
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """No state beyond the constructor arguments."""
-
-    def load(self, path: str | os.PathLike[str]) -> None:
-        """No state beyond the constructor arguments."""

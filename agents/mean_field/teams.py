@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import Actions, Observations, Transition
+from agents.base import Actions, Observations, ScriptedPolicy
 from agents.mean_field.common import MeanFieldConfig
 from agents.mean_field.mfac import MFAC
 from agents.mean_field.mfddpg import MFDDPG
@@ -24,7 +24,7 @@ from agents.no_regret.learner import Mixture
 SLICER_ALGORITHMS = {"MF-AC": MFAC, "MF-Q": MFQ}
 
 
-class _FixedGroup:
+class _FixedGroup(ScriptedPolicy):
     """Agents that play a fixed rule (truthful bids, or no slicing change); learns nothing."""
 
     def __init__(self, env: Any, agents: list[str], rule: str) -> None:
@@ -37,21 +37,6 @@ class _FixedGroup:
             return {a: np.array([bids[index[a]]], dtype=np.float32)
                     for a in self.agents if a in observations}
         return {a: np.full(3, 3, dtype=np.int64) for a in self.agents if a in observations}
-
-    def observe(self, transition: Transition) -> None:
-        """Nothing to learn."""
-
-    def update(self) -> dict[str, float]:
-        return {}
-
-    def end_episode(self) -> None:
-        """Nothing to reset."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """No state."""
 
 
 def _config(config: MeanFieldConfig | dict[str, Any] | None, **defaults: Any) -> MeanFieldConfig:
