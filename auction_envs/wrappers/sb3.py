@@ -87,8 +87,14 @@ def sb3_native_vec_env(env_id: str, num_envs: int = 1, normalize_actions: bool =
 
         def market_actions(self, actions: np.ndarray) -> np.ndarray:
             """The policy's actions (``[-1, 1]`` with ``normalize_actions``) as market actions:
-            what ``agents.adapters.PolicyLearner.from_sb3`` applies to a trained model."""
-            return self._market_actions(actions)
+            what ``agents.adapters.PolicyLearner.from_sb3`` applies to a trained model. Any
+            number of whole markets (rows a multiple of ``n_agents``), e.g. one for evaluation."""
+            actions = np.asarray(actions, dtype=np.float64)
+            markets = actions.reshape(-1, self.n, *self._low.shape[1:])
+            if not normalize_actions:
+                return markets
+            unit = (np.clip(markets, -1.0, 1.0) + 1.0) / 2.0
+            return self._low + unit * (self._high - self._low)
 
         def _market_actions(self, actions: np.ndarray) -> np.ndarray:
             actions = np.asarray(actions, dtype=np.float64).reshape(venv.num_envs, self.n, -1)
