@@ -295,6 +295,14 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     def action_space(self, agent: AgentID) -> spaces.Space:
         return self.action_spaces[agent]
 
+    def reward_scale(self, agent: AgentID) -> float:
+        """The natural unit of ``agent``'s per-step reward, documented in the market's Rewards
+        section: what ``auction_envs.wrappers.normalize.NormalizeMarket`` divides rewards by.
+        1 unless the market documents another (rewards already of order 1)."""
+        if agent not in self.possible_agents:
+            raise InvalidArgumentError("agent", agent, f"one of {self.possible_agents[:4]}...")
+        return 1.0
+
     def action_bounds(self, agent: AgentID) -> tuple[np.ndarray, np.ndarray]:
         """The documented float64 ``(low, high)`` of ``agent``'s action (copies): values
         accepted by ``step`` are clipped into them (see "Float32 bounds" in the module doc)."""

@@ -483,6 +483,41 @@ def _info_signature(value: Any) -> str:
     return type(value).__name__
 
 
+#: the documented reward unit must bring the median sampled reward within these magnitudes (the
+#: alpha-fair Kelly game, scaled by its exact bound, sits at 3e-3)
+REWARD_SCALE_WINDOW = (1e-3, 1e3)
+
+
+def check_reward_scale(env_fn: EnvFn, steps: int = 30, seed: int = 31) -> None:
+    """``env.unwrapped.reward_scale(agent)`` (what ``NormalizeMarket`` divides by) is positive
+    and finite for every agent, and the median nonzero ``|reward| / reward_scale`` of a sampled
+    rollout lies within :data:`REWARD_SCALE_WINDOW`: a unit off by orders of magnitude would
+    leave learners on a raw or vanishing scale. (The median, not the largest: heavy-tailed
+    markets, e.g. an IoV VSP whose random bids run up the bank's loans, are legitimate.)"""
+    env = env_fn()
+    market = env.unwrapped
+    if not hasattr(market, "reward_scale"):
+        raise AssertionError(f"{type(market).__name__} has no reward_scale(agent)")
+    scales = {agent: market.reward_scale(agent) for agent in env.possible_agents}
+    bad = {a: s for a, s in scales.items()
+           if not isinstance(s, (int, float, np.floating)) or not np.isfinite(s) or s <= 0}
+    if bad:
+        raise AssertionError(f"reward_scale is not a positive finite number for {bad}")
+    env.reset(seed=seed)
+    sample = _seeded_action_sampler(env, seed)
+    scaled: list[float] = []
+    for _ in range(steps):
+        if not env.agents:
+            break
+        rewards = env.step(sample(list(env.agents)))[1]
+        scaled += [abs(r) / scales[a] for a, r in rewards.items() if r != 0]
+    low, high = REWARD_SCALE_WINDOW
+    if scaled and not low <= float(np.median(scaled)) <= high:
+        raise AssertionError(f"the median |reward| / reward_scale over {steps} sampled steps is "
+                             f"{float(np.median(scaled)):.3g}, outside {REWARD_SCALE_WINDOW}: "
+                             "the documented unit is off")
+
+
 def check_info_structure(env_fn: EnvFn, steps: int = 30, seed: int = 29) -> None:
     """Each agent's info has the same keys, and each key the same numeric type (scalar kind, or
     array kind and rank), at reset and at every step: TorchRL's PettingZoo wrapper builds its
@@ -881,6 +916,7 @@ STRICT_CHECKS: dict[str, Callable[[EnvFn], None]] = {
     "info_structure": check_info_structure,
     "fuzz_actions": check_fuzz_actions,
     "constructor_arguments": check_constructor_arguments,
+    "reward_scale": check_reward_scale,
 }
 
 PETTINGZOO_CHECKS: dict[str, Callable[[EnvFn], None]] = {

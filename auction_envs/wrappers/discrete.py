@@ -26,16 +26,16 @@ from pettingzoo import ParallelEnv
 
 from auction_envs.core.checks import check_int
 from auction_envs.core.errors import InvalidActionError, InvalidArgumentError
+from auction_envs.wrappers.base import MarketWrapper
 
 
-class DiscreteActions(ParallelEnv):
+class DiscreteActions(MarketWrapper):
     """``env`` with every Box action on a grid of ``levels`` values per entry (see module doc)."""
 
     def __init__(self, env: ParallelEnv, levels: int = 11) -> None:
-        self.env = env
-        self.levels = check_int("levels", levels, low=2, high=1_000_000)
-        self.metadata = getattr(env, "metadata", {})
-        self.possible_agents = list(env.possible_agents)
+        levels = check_int("levels", levels, low=2, high=1_000_000)
+        super().__init__(env)
+        self.levels = levels
         market = env.unwrapped
         self._grids: dict[str, np.ndarray] = {}
         self._spaces: dict[str, spaces.Space] = {}
@@ -79,43 +79,9 @@ class DiscreteActions(ParallelEnv):
         values = self._grids[agent][np.arange(index.size), index]
         return values.reshape(self._shapes[agent]).astype(np.float64)
 
-    # ------------------------------------------------------------------ PettingZoo API
+    # ------------------------------------------------------------------ the wrapper's hooks
     def action_space(self, agent: str) -> spaces.Space:
         return self._spaces[agent]
 
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self.env.observation_space(agent)
-
-    @property
-    def agents(self) -> list[str]:
-        return self.env.agents
-
-    @property
-    def unwrapped(self) -> Any:
-        return self.env.unwrapped
-
-    @property
-    def render_mode(self) -> str | None:
-        return getattr(self.env, "render_mode", None)
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> Any:
-        return self.env.reset(seed=seed, options=options)
-
-    def step(self, actions: dict[str, Any]) -> Any:
-        # every action is translated before the market sees any: a bad one changes nothing
-        market_actions = {agent: self.to_market(agent, action) for agent, action in actions.items()}
-        return self.env.step(market_actions)
-
-    def state(self) -> np.ndarray:
-        return self.env.state()
-
-    def render(self) -> Any:
-        return self.env.render()
-
-    def close(self) -> None:
-        self.env.close()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self.env, name)
+    def _to_market(self, agent: str, action: Any) -> Any:
+        return self.to_market(agent, action)

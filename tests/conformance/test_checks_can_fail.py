@@ -219,6 +219,16 @@ class ChecksOnlyAtReset(ToyMarket):
         return super()._reset_market({**options, "target": target})
 
 
+class TinyRewardScale(ToyMarket):
+    def reward_scale(self, agent):
+        return 1e-9  # every scaled reward in the millions
+
+
+class NegativeRewardScale(ToyMarket):
+    def reward_scale(self, agent):
+        return -1.0
+
+
 BROKEN = {
     "observations_in_space": [ObservationOutsideSpace],
     "key_sets": [MissingObservationKey],
@@ -234,6 +244,7 @@ BROKEN = {
     "fuzz_actions": [CastsAnything, AcceptsNaN, RejectsTheUpperEnd, MutatesBeforeValidating],
     "constructor_arguments": [LoopsOnAPair, AcceptsNaNArgument, RawNumpyErrors, UnboundedCount,
                               ChecksOnlyAtReset],
+    "reward_scale": [TinyRewardScale, NegativeRewardScale],
 }
 
 CASES = [(name, cls) for name, classes in BROKEN.items() for cls in classes]

@@ -245,6 +245,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
     ## Rewards
     Per provider and step: ``sum over its matched buyers of (payment - base cost of the bundle)``
     (paper eq. 15 per step; the episodic sum is the paper's provider utility).
+    ``reward_scale(agent)`` is the largest buyer budget, ``budget_range[1]``.
 
     ## Infos
     Per provider after each step: ``offers`` (bundle price offered per slot, 0 for empty slots),
@@ -480,6 +481,11 @@ class CloudDoubleAuctionEnv(MarketEnv):
         return self.market.reserve.copy()
 
     # ------------------------------------------------------------------ hooks
+    def reward_scale(self, agent: str) -> float:
+        """The largest buyer budget (``budget_range[1]``): the most one matched buyer pays."""
+        super().reward_scale(agent)
+        return float(self.budget_range[1])
+
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         # other option keys are ignored (the PettingZoo API test passes arbitrary ones)
         fresh = check_bool("options['new_population']", options.get("new_population", False))

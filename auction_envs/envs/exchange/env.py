@@ -65,7 +65,8 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
     After ``reset``: split, allocation and utility are 0, prices uniform.
 
     ## Rewards
-    The noisy utility ``y_i = u_i(x_i) + noise_std * N(0, 1)``.
+    The noisy utility ``y_i = u_i(x_i) + noise_std * N(0, 1)``, of order 1 (shares in [0, 1],
+    ``theta`` in ``theta_range``): ``reward_scale(agent)`` is 1.
 
     ## Infos
     After each step, per trader: ``split``, ``spending``, ``allocation``, ``prices``, ``budget``

@@ -64,7 +64,7 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
 
     ## Rewards
     Minus the CE loss of the chosen ``(allocation, prices)`` under the true utilities (paper eq.
-    (2), per-agent terms clipped at 0, demand solved exactly).
+    (2), per-agent terms clipped at 0, demand solved exactly), of order 1: ``reward_scale`` is 1.
 
     ## Infos
     ``infos["mechanism"]``: ``reports`` (n noisy utilities, the bandit feedback), ``allocation``,

@@ -187,7 +187,7 @@ class IoVSlicingEnv(MarketEnv):
     ``"bids"``: ``sum_i x_i`` (paper (27)). The bids reward carries no signal about the
     allocation when the bidders bid a fixed (e.g. the equilibrium) bid, reward standard deviation
     0, and lags one round with bidders who react to their last utility, so the welfare reward is
-    the default.
+    the default. ``reward_scale(agent)``: ``beta_high`` for a VSP, ``N beta_high`` for a slicer.
 
     ## Infos
     Per ``vsp_i``: ``bid``, ``truthful_bid`` (``u_i(s*_i)`` with the true theta at the true
@@ -382,6 +382,13 @@ class IoVSlicingEnv(MarketEnv):
         return self.core.slices[0]
 
     # ------------------------------------------------------------------ episode
+    def reward_scale(self, agent: str) -> float:
+        """``beta_high`` for a VSP (the largest value scale; profits are tens to about 150 at the
+        defaults) and ``N beta_high`` for a slicer (the welfare's unit)."""
+        super().reward_scale(agent)
+        beta_high = float(self.beta_range[1])
+        return beta_high * (self.n_vsps if agent in self.slicers else 1)
+
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(self.np_random)
         return self._infos(cleared=False)

@@ -72,7 +72,8 @@ class KellyGameEnv(MarketEnv):
 
     ## Rewards
     ``phi_i = V_i(x_i) - z_i`` with ``V_i(x) = a_i log x`` (``alpha = 1``, the paper) or the
-    alpha-fair ``a_i x^(1 - alpha) / (1 - alpha)``.
+    alpha-fair ``a_i x^(1 - alpha) / (1 - alpha)``. ``reward_scale(agent)`` is
+    ``max(|phi_min|, |phi_max|)`` (scaled payoffs lie in ``[-1, 1]``).
 
     ## Infos
     After each step, per agent (full-information feedback of the paper): ``bid``, ``others_bid``
@@ -281,6 +282,12 @@ class KellyGameEnv(MarketEnv):
         """``(eps, c_i)``: the documented float64 bid bounds of ``agent`` (the float32 action Box
         contains them, rounded outward; bids between the two are clipped to these)."""
         return self.eps, float(self.budgets[self._index(agent)])
+
+    def reward_scale(self, agent: str) -> float:
+        """``max(|phi_min|, |phi_max|)`` of :meth:`payoff_range` (1 when both are 0): every payoff
+        divided by it lies in ``[-1, 1]``."""
+        low, high = self.payoff_range(agent)
+        return float(max(abs(low), abs(high))) or 1.0
 
     def payoff_range(self, agent: str) -> tuple[float, float]:
         """``(phi_min, phi_max)``: bounds of every payoff ``agent`` can earn (the authors'

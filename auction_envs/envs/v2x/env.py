@@ -168,7 +168,7 @@ class V2XOffloadingEnv(MarketEnv):
     better than a rejection, so reward and OFR point the same way (both 0: the paper's utility,
     under which "admitted then late" and "never offload" out-earn rejection;
     ``rewards.py`` explains). Values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))``, budgets 2000 or
-    1500.
+    1500. ``reward_scale(agent)`` is the high budget, 2000.
 
     ## Infos
     Per vehicle after each step: ``needs_action``, ``admitted``, ``rejected``, ``backed_off``,
@@ -377,6 +377,11 @@ class V2XOffloadingEnv(MarketEnv):
                                 dtype=np.float32)
         # the step's info keys (zeros: nothing was bid or closed yet), one function for both
         return self._step_infos(events)
+
+    def reward_scale(self, agent: str) -> float:
+        """The high budget (2000): request values are of order the budget."""
+        super().reward_scale(agent)
+        return MAX_BUDGET
 
     def _check_budgets(self, budgets: Any) -> np.ndarray | None:
         if budgets is None:
