@@ -371,6 +371,23 @@ def _oracle_sides(oracle: str) -> tuple[Any, Any, Any]:
     raise ValueError(f"oracle must be one of {sorted(_ACCURACY)}; got {oracle!r}")
 
 
+def profile_oracle(oracle: str, instances: int, seed: int, top: int = 14) -> str:
+    """cProfile (sorted by own time) of our solver over ``instances`` instances of ``oracle``
+    (after one untimed warm-up call): where an oracle's time goes when it misses its target."""
+    rng = np.random.default_rng(seed)
+    problems = [_oracle_instance(oracle, rng) for _ in range(instances + 1)]
+    ours_solve = _oracle_sides(oracle)[0]
+    ours_solve(problems[0])
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for problem in problems[1:]:
+        ours_solve(problem)
+    profiler.disable()
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
+    return text.getvalue()
+
+
 # ---------------------------------------------------------------------------- memory, PPO
 def memory_cell(num_envs: int, steps: int, seed: int) -> dict[str, Any]:
     """Peak traced memory (``tracemalloc``) and RSS growth of building, resetting and stepping
@@ -559,6 +576,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     missed = not (result.get("fraction_of_bare_met", True) and result.get("ten_million_met", True))
     if missed and "throughput" in args.sections and not args.no_profile:
         result["profile_at_4096"] = profile_vector_step(PROFILE_ENVS, args.steps, args.seed)
+    if "oracles" in args.sections and not args.no_profile:
+        for row in out.payload["oracles"]:
+            if row["speedup_median"] < TARGET_ORACLE_SPEEDUP:
+                result[f"profile_{row['oracle']}"] = profile_oracle(row["oracle"], instances,
+                                                                    args.seed)
     out.update(verdicts=result, load_after=load_average(),
                targets={"fraction_of_bare": TARGET_FRACTION_OF_BARE,
                         "agent_steps_per_s": TARGET_AGENT_STEPS_PER_S,
@@ -567,10 +589,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"load average before: {out.payload['load_before']}  after: {load_average()}  "
           f"({info['cpu']}, {info['cores']} cores)")
     print(table(out.payload))
-    print({k: v for k, v in result.items() if k != "profile_at_4096"})
-    if "profile_at_4096" in result:
-        print(f"\ncProfile of the vector step at B = {PROFILE_ENVS} (a target is missed):")
-        print(result["profile_at_4096"])
+    print({k: v for k, v in result.items() if not k.startswith("profile_")})
+    for key, text in result.items():
+        if key.startswith("profile_"):
+            print(f"\ncProfile ({key[len('profile_'):]}, a target is missed):")
+            print(text)
     if args.png and out.payload.get("throughput"):
         plot(out.payload, args.png)
         print(f"figure: {args.png}")
