@@ -17,6 +17,10 @@ Sections (``--sections``, default all):
   ``B``; targets (issue 16): >= 50% of bare at B = 4096 and >= 10 million agent-steps/s on one
   core. Where a target is missed, a cProfile of the vector step at B = 4096 says where the
   time goes.
+* ``allocator``: the throughput cell at B = 4096 again, each in a fresh interpreter, with glibc's
+  default malloc and with its mmap threshold raised to 64 MiB (``MALLOC_MMAP_THRESHOLD_``): the
+  vector step's per-step temporaries above the threshold are fresh mmaps whose pages fault in
+  every step (the bare kernel reuses its buffers), so this isolates that cost.
 * ``supersuit``: SuperSuit's concat path (the PettingZoo -> SB3 recipe,
   ``auction_envs.wrappers.sb3.sb3_vec_env`` over ``num_copies = B`` dict envs) against our native
   ``sb3_native_vec_env`` with ``B`` markets, agent-steps/s of SB3 ``VecEnv.step`` with fixed
@@ -71,7 +75,7 @@ FULL_NUM_ENVS = (1, 10, 100, 1000, 4096, 10000, 30000)
 QUICK_NUM_ENVS = (1, 10, 100, 1000, 4096)
 FULL_SUPERSUIT_ENVS = (1, 10, 100, 1000)
 QUICK_SUPERSUIT_ENVS = (1, 10, 100)
-SECTIONS = ("throughput", "supersuit", "oracles", "memory", "ppo")
+SECTIONS = ("throughput", "allocator", "supersuit", "oracles", "memory", "ppo")
 TARGET_FRACTION_OF_BARE = 0.5
 TARGET_AGENT_STEPS_PER_S = 10e6
 TARGET_ORACLE_SPEEDUP = 100.0
@@ -200,6 +204,35 @@ def profile_vector_step(num_envs: int, steps: int, seed: int, top: int = 16) -> 
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
     return text.getvalue()
+
+
+ALLOCATOR_SETTINGS = {"default": {},
+                      "mmap_threshold_64MiB": {"MALLOC_MMAP_THRESHOLD_": str(64 * 2**20),
+                                               "MALLOC_TRIM_THRESHOLD_": str(128 * 2**20)}}
+
+
+def allocator_cell(setting: str, num_envs: int, steps: int, repeats: int, seed: int
+                   ) -> dict[str, Any]:
+    """:func:`throughput_cell` in a fresh interpreter under a glibc malloc ``setting``.
+
+    The vector step allocates about twenty ``[B, n]`` float64 temporaries; above glibc's mmap
+    threshold (128 KiB, raised dynamically as mapped blocks are freed) each is a fresh ``mmap``
+    whose pages fault in at every step, while the bare kernel reuses its buffers. A fresh process
+    per setting makes the allocator's state (and so the figure) independent of earlier cells.
+    """
+    import json
+    import os
+    import subprocess
+
+    code = ("import json; from benchmarks.perf_vector import throughput_cell; "
+            f"print(json.dumps(throughput_cell({num_envs}, {steps}, {repeats}, {seed})))")
+    environment = {**os.environ, **ALLOCATOR_SETTINGS[setting]}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
+                          text=True, check=True, timeout=600)
+    return {"setting": setting, "environment": ALLOCATOR_SETTINGS[setting],
+            **json.loads(done.stdout.strip().splitlines()[-1])}
 
 
 # ---------------------------------------------------------------------------- SuperSuit vs native
@@ -471,6 +504,11 @@ def table(payload: dict[str, Any]) -> str:
         lines.append(f"issue 16's claim: vector KellyGame >= {TARGET_FRACTION_OF_BARE:.0%} of the "
                      f"bare kernel at B = {PROFILE_ENVS} and >= {TARGET_AGENT_STEPS_PER_S:,.0f} "
                      f"agent-steps/s on one core (VMAS: 0.89M on a GPU)")
+    if payload.get("allocator"):
+        lines.append(f"\nB = {PROFILE_ENVS}, fresh process per glibc malloc setting:")
+        for r in payload["allocator"]:
+            lines.append(f"{r['setting']:>22} {r['vector_agent_steps_per_s']:>14,.0f} "
+                         f"{r['bare_agent_steps_per_s']:>14,.0f} {r['vector_over_bare']:>6.2f}")
     if payload.get("supersuit"):
         lines.append(f"\n{'B':>6} {'rows':>6} {'native ag-steps/s':>18} "
                      f"{'SuperSuit ag-steps/s':>21} {'native/SuperSuit':>16}")
@@ -565,6 +603,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     section("throughput", throughput_cell,
             [(b, args.steps, args.repeats, args.seed) for b in num_envs])
+    section("allocator", allocator_cell,
+            [(setting, PROFILE_ENVS, args.steps, args.repeats, args.seed)
+             for setting in ALLOCATOR_SETTINGS])
     section("supersuit", supersuit_cell,
             [(b, args.steps, args.repeats, args.seed) for b in supersuit_envs])
     section("oracles", oracle_cell,

@@ -80,3 +80,11 @@ def test_help_shows_the_docstring(capsys):
     with pytest.raises(SystemExit):
         perf_vector.main(["--help"])
     assert "bare numpy kernel" in capsys.readouterr().out
+
+
+def test_allocator_cell_measures_both_sides_in_a_fresh_process():
+    row = perf_vector.allocator_cell("mmap_threshold_64MiB", 7, 2, 1, 0)
+    assert row["environment"]["MALLOC_MMAP_THRESHOLD_"] == str(64 * 2**20)
+    assert row["num_envs"] == 7 and row["vector_agent_steps_per_s"] > 0
+    assert row["vector_over_bare"] == pytest.approx(
+        row["vector_agent_steps_per_s"] / row["bare_agent_steps_per_s"], rel=1e-12)
