@@ -20,6 +20,7 @@ executes code. RNG states are stored, so a reloaded learner's next actions are i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -104,6 +105,24 @@ class AgentLearner(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class JSONConfig:
+    """Mixin of the learners' frozen config dataclasses: ``to_dict`` gives JSON-able values
+    (tuple fields as lists, what checkpoints store) and ``from_dict`` reads them back."""
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in values.items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Any:
+        values = dict(values)
+        for field_ in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if isinstance(field_.default, tuple) and field_.name in values:
+                values[field_.name] = tuple(values[field_.name])
+        return cls(**values)
 
 
 class ScriptedPolicy:

@@ -52,7 +52,6 @@ Torch is imported by this module only (``auction_envs`` never imports it).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,7 +63,16 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from agents.base import Actions, Observations, Transition, load_state, restore_rng, rng_state, save_state
+from agents.base import (
+    Actions,
+    JSONConfig,
+    Observations,
+    Transition,
+    load_state,
+    restore_rng,
+    rng_state,
+    save_state,
+)
 
 CRITIC_INPUTS = ("joint_obs", "state")
 CRITIC_SHARINGS = ("per_agent", "shared")
@@ -73,7 +81,7 @@ OTHERS_ACTIONS = ("buffer", "current")
 
 # ---------------------------------------------------------------------------- hyper-parameters
 @dataclass(frozen=True)
-class MADDPGConfig:
+class MADDPGConfig(JSONConfig):
     """Every hyper-parameter, with its default and where the default comes from.
 
     Provenance keys: [openai] openai/maddpg ``train.py``; [cleanrl] CleanRL ``ddpg_continuous_action``
@@ -131,16 +139,6 @@ class MADDPGConfig:
         need(self.critic_sharing in CRITIC_SHARINGS, "critic_sharing", f"one of {CRITIC_SHARINGS}")
         need(self.others_actions in OTHERS_ACTIONS, "others_actions", f"one of {OTHERS_ACTIONS}")
 
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["hidden_sizes"] = list(self.hidden_sizes)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MADDPGConfig:
-        values = dict(values)
-        values["hidden_sizes"] = tuple(int(h) for h in values["hidden_sizes"])
-        return cls(**values)
 
 
 # ---------------------------------------------------------------------------- action scaling

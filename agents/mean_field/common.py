@@ -18,7 +18,6 @@ the mean-field input.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,16 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from agents.base import Actions, Observations, Transition, load_state, restore_rng, rng_state, save_state
+from agents.base import (
+    Actions,
+    JSONConfig,
+    Observations,
+    Transition,
+    load_state,
+    restore_rng,
+    rng_state,
+    save_state,
+)
 from agents.maddpg.maddpg import (
     _load_module,
     _load_optimizer,
@@ -43,7 +51,7 @@ REWARD_BASELINES = ("none", "previous")
 
 
 @dataclass(frozen=True)
-class MeanFieldConfig:
+class MeanFieldConfig(JSONConfig):
     """Hyper-parameters of MF-Q, MF-AC and MF-DDPG (each reads the fields it needs).
 
     Provenance: [paper] paper 002 §V (DVCG-MFMARL); [yang] Yang et al. 2018; [learners] LEARNERS.md
@@ -115,16 +123,6 @@ class MeanFieldConfig:
             need(isinstance(value, (int, float)) and np.isfinite(value) and value >= 0, name,
                  "finite and >= 0")
 
-    def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["hidden_sizes"] = list(self.hidden_sizes)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> MeanFieldConfig:
-        values = dict(values)
-        values["hidden_sizes"] = tuple(int(h) for h in values["hidden_sizes"])
-        return cls(**values)
 
 
 class AgentReplayBuffer:
