@@ -39,13 +39,23 @@ class PolicyLearner:
     def from_sb3(cls, model: Any, agents: Sequence[str] | None = None) -> PolicyLearner:
         """A Stable-Baselines3 model trained with parameter sharing (one row per agent, e.g.
         through ``auction_envs.wrappers.sb3``): deterministic actions, sampled when exploring.
-        A model trained on ``sb3_native_vec_env`` acts in ``[-1, 1]``: its env's
-        ``market_actions`` maps the actions back onto the market's boxes."""
-        venv = model.get_env()
-        to_market = getattr(venv, "market_actions", None) if venv is not None else None
+        A model trained on ``sb3_native_vec_env`` (or on ``sb3_vec_env`` over a
+        ``NormalizeMarket``) acts in ``[-1, 1]``: its env's ``market_actions`` maps the actions
+        back onto the market's boxes; a ``VecNormalize`` in between normalizes the observations
+        with its current statistics first."""
+        # walk the model's VecEnv wrappers: observation normalizers (VecNormalize) on the way to
+        # the vector env that knows the market's action units (``market_actions``)
+        layer, normalizers = model.get_env(), []
+        while layer is not None and not hasattr(type(layer), "market_actions"):
+            if hasattr(type(layer), "normalize_obs"):
+                normalizers.append(layer.normalize_obs)
+            layer = getattr(layer, "venv", None)
+        to_market = None if layer is None else layer.market_actions
 
         def predict(deterministic: bool) -> Callable[[np.ndarray], Any]:
             def run(obs: np.ndarray) -> Any:
+                for normalize in reversed(normalizers):  # innermost wrapper first
+                    obs = normalize(obs)
                 actions = model.predict(obs, deterministic=deterministic)[0]
                 if to_market is None:
                     return actions

@@ -1,9 +1,13 @@
-"""Stable-Baselines3 through SuperSuit, with seeding that actually reaches the env.
+"""Stable-Baselines3 over the markets: SuperSuit's stack with seeding that reaches the env, and a
+native ``VecEnv`` over :func:`auction_envs.make_vec` (recipes: ``docs/recipes/sb3.md``).
 
-SuperSuit's SB3 wrapper forwards ``seed()`` to a vector env that has no ``seed`` method (so
-``PPO(..., seed=0)`` crashes) and calls ``reset()`` without the seed (so seeded runs are not
-reproducible). :func:`sb3_vec_env` builds the same SuperSuit stack with both fixed. Imports of
-SuperSuit and SB3 (which pulls torch) happen inside the function: ``auction_envs`` stays light.
+SuperSuit's SB3 wrapper (``concat_vec_envs_v1(..., base_class="stable_baselines3")``) forwards
+``seed()`` to a ``ConcatVecEnv`` that has no ``seed`` method (so ``PPO(..., seed=0)`` crashes),
+calls ``reset()`` without the seed (so seeded runs are not reproducible) and reports no
+``TimeLimit.truncated`` (so SB3 treats every truncation as a termination and does not bootstrap
+through it). :func:`seeded_supersuit` fixes the three on a stack you built; :func:`sb3_vec_env`
+builds the stack and fixes it in one call. Imports of SuperSuit and SB3 (which pulls torch)
+happen inside the functions: ``auction_envs`` stays light.
 """
 
 from __future__ import annotations
@@ -14,23 +18,29 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 
-def sb3_vec_env(env: ParallelEnv, num_copies: int = 1) -> Any:
-    """An SB3 ``VecEnv`` over every agent of ``env`` (one shared policy, parameter sharing).
+def seeded_supersuit(vec_env: Any) -> Any:
+    """SuperSuit's vector env as an SB3 ``VecEnv`` whose seeding and truncations work.
 
     Args:
-        env: a PettingZoo parallel env whose agents share observation and action spaces.
-        num_copies: independent copies of the env stacked in the vector (sequential, in-process).
+        vec_env: the result of ``supersuit.concat_vec_envs_v1(...)`` with
+            ``base_class="stable_baselines3"`` (its SB3 wrapper is replaced) or
+            ``base_class="gymnasium"``.
 
     Returns:
-        A ``stable_baselines3`` ``VecEnv`` with ``num_envs = num_copies * len(env.possible_agents)``;
-        ``seed(s)`` (as called by ``PPO(seed=s)``) seeds the next ``reset``.
+        An SB3 ``VecEnv`` over the same envs: ``seed(s)`` (as called by ``PPO(seed=s)``) seeds the
+        next ``reset`` (copy ``k`` of ``concat_vec_envs_v1`` gets ``s + k``), and each row's info
+        carries ``TimeLimit.truncated`` (True when it was truncated, not terminated).
     """
-    import supersuit
     from supersuit.vector.sb3_vector_wrapper import SB3VecEnvWrapper
 
+    venv = vec_env.venv if isinstance(vec_env, SB3VecEnvWrapper) else vec_env
+    if not hasattr(venv, "vec_envs"):
+        raise TypeError(f"seeded_supersuit takes the result of supersuit.concat_vec_envs_v1; got "
+                        f"{type(vec_env).__name__}")
+
     class SeededSB3VecEnv(SB3VecEnvWrapper):
-        def __init__(self, venv: Any) -> None:
-            super().__init__(venv)
+        def __init__(self, inner: Any) -> None:
+            super().__init__(inner)
             self._next_seed: int | None = None
 
         def seed(self, seed: int | None = None) -> list[int | None]:
@@ -43,9 +53,75 @@ def sb3_vec_env(env: ParallelEnv, num_copies: int = 1) -> Any:
             observations, self.reset_infos = self.venv.reset(seed=seed, options=options)
             return observations
 
+        def step_wait(self) -> Any:
+            observations, rewards, terminations, truncations, infos = self.venv.step_wait()
+            terminated = np.asarray(terminations, dtype=bool)
+            truncated = np.asarray(truncations, dtype=bool)
+            for row, info in enumerate(infos):
+                if "terminal_observation" in info:  # the env ended and was reset in this step
+                    info["TimeLimit.truncated"] = bool(truncated[row] and not terminated[row])
+            return observations, rewards, terminated | truncated, infos
+
+        def market_actions(self, actions: np.ndarray) -> np.ndarray:
+            """The policy's actions (one row per agent, rows cycling over the env's agents) in
+            the market's units: through the env's :class:`NormalizeMarket` when it has one
+            (what ``agents.adapters.PolicyLearner.from_sb3`` applies), unchanged otherwise."""
+            actions = np.asarray(actions)
+            normalizer = _normalize_market(self.venv.vec_envs[0].par_env)
+            if normalizer is None:
+                return actions
+            agents = normalizer.possible_agents
+            return np.stack([normalizer._to_market(agents[row % len(agents)], action)
+                             for row, action in enumerate(actions)])
+
+    return SeededSB3VecEnv(venv)
+
+
+def _normalize_market(env: Any) -> Any:
+    """The :class:`~auction_envs.wrappers.normalize.NormalizeMarket` in ``env``'s wrapper chain,
+    or None."""
+    from auction_envs.wrappers.normalize import NormalizeMarket
+
+    while env is not None and not isinstance(env, NormalizeMarket):
+        env = getattr(env, "env", None)
+    return env
+
+
+def sb3_vec_env(env: ParallelEnv, num_copies: int = 1) -> Any:
+    """An SB3 ``VecEnv`` over every agent of ``env`` (one shared policy, parameter sharing):
+    SuperSuit's ``pettingzoo_env_to_vec_env_v1`` and ``concat_vec_envs_v1``, through
+    :func:`seeded_supersuit`.
+
+    Args:
+        env: a PettingZoo parallel env whose agents share observation and action spaces.
+        num_copies: independent copies of the env stacked in the vector (sequential, in-process).
+
+    Returns:
+        A ``stable_baselines3`` ``VecEnv`` with ``num_envs = num_copies * len(env.possible_agents)``;
+        ``seed(s)`` (as called by ``PPO(seed=s)``) seeds the next ``reset``.
+
+    Raises:
+        ValueError: when the agents' spaces differ (e.g. ``IoVSlicingLearned-v1``: VSP bidders and
+            slicers), naming them; one shared policy cannot act for both kinds.
+    """
+    import supersuit
+
+    kinds: list[tuple[Any, Any, list[str]]] = []  # (observation space, action space, agents)
+    for agent in env.possible_agents:
+        spaces_of = (env.observation_space(agent), env.action_space(agent))
+        kind = next((k for k in kinds if (k[0], k[1]) == spaces_of), None)
+        if kind is None:
+            kinds.append((*spaces_of, [agent]))
+        else:
+            kind[2].append(agent)
+    if len(kinds) > 1:
+        groups = "; ".join(f"{agents[0]}..{agents[-1]} ({len(agents)} agents): observation "
+                           f"{obs.shape}, action {act}" for obs, act, agents in kinds)
+        raise ValueError(f"sb3_vec_env shares one policy over agents with one observation and "
+                         f"action space; {len(kinds)} kinds here: {groups}")
     vector = supersuit.pettingzoo_env_to_vec_env_v1(env)
     vector = supersuit.concat_vec_envs_v1(vector, num_copies, num_cpus=0, base_class="gymnasium")
-    return SeededSB3VecEnv(vector)
+    return seeded_supersuit(vector)
 
 
 def sb3_native_vec_env(env_id: str, num_envs: int = 1, normalize_actions: bool = True,
