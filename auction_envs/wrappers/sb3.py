@@ -211,6 +211,8 @@ def sb3_native_vec_env(env_id: str, num_envs: int = 1, normalize_actions: bool =
             venv.close()
 
         def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+            if attr_name == "render_mode":  # asked by VecEnv.__init__; the shells do not render
+                return [getattr(venv, attr_name, None)] * len(self._indices(indices))
             return [getattr(venv, attr_name)] * len(self._indices(indices))
 
         def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
