@@ -88,3 +88,17 @@ def test_allocator_cell_measures_both_sides_in_a_fresh_process():
     assert row["num_envs"] == 7 and row["vector_agent_steps_per_s"] > 0
     assert row["vector_over_bare"] == pytest.approx(
         row["vector_agent_steps_per_s"] / row["bare_agent_steps_per_s"], rel=1e-12)
+
+
+def test_perf_runs_the_vector_section_into_its_json_and_resumes_it(tmp_path):
+    from benchmarks import perf
+
+    path = tmp_path / "perf.json"
+    argv = ["--vector-only", "--no-progress", "--json", str(path), "--vector-args",
+            "--sections memory --memory-envs 5 --steps 2"]
+    assert perf.main(argv) == 0
+    first = json.loads(path.read_text())["vector"]["memory"]
+    assert first[0]["num_envs"] == 5 and first[0]["peak_traced_mb"] > 0
+    assert (tmp_path / "perf.vector.json.cells.jsonl").exists()
+    assert perf.main(argv) == 0  # resumed: the stored cell comes back unchanged
+    assert json.loads(path.read_text())["vector"]["memory"] == first
