@@ -18,9 +18,10 @@ Sections (``--sections``, default all):
   core. Where a target is missed, a cProfile of the vector step at B = 4096 says where the
   time goes.
 * ``allocator``: the throughput cell at B = 4096 again, each in a fresh interpreter, with glibc's
-  default malloc and with its mmap threshold raised to 64 MiB (``MALLOC_MMAP_THRESHOLD_``): the
-  vector step's per-step temporaries above the threshold are fresh mmaps whose pages fault in
-  every step (the bare kernel reuses its buffers), so this isolates that cost.
+  default malloc and with its mmap threshold raised to 64 MiB (``MALLOC_MMAP_THRESHOLD_``): fresh
+  arrays above the threshold are new mmaps whose pages fault in on first write. The vector step
+  now reuses its work buffers and recycles its outputs (``auction_envs.vector.OutputPool``), so
+  both settings should give about the same figure; a gap would show a per-step allocation left.
 * ``supersuit``: SuperSuit's concat path (the PettingZoo -> SB3 recipe,
   ``auction_envs.wrappers.sb3.sb3_vec_env`` over ``num_copies = B`` dict envs) against our native
   ``sb3_native_vec_env`` with ``B`` markets, agent-steps/s of SB3 ``VecEnv.step`` with fixed
@@ -31,6 +32,8 @@ Sections (``--sections``, default all):
   on the first-order conditions; the slicing optimum (``slicing_welfare_optimum``) vs cvxpy
   (``benchmarks.iov_solver``'s build-and-solve); the CES competitive equilibrium
   (``competitive_equilibrium``) vs ``scipy.optimize.root`` on the excess demand. Target >= 100x.
+  With numba (the ``fast`` extra) our Kelly and CES sides are compiled Newton solves (a few us);
+  without it they are the numpy paths (Brent; PRD + polish) and miss the target.
 * ``memory``: peak traced memory (``tracemalloc``) and the RSS growth of building, resetting and
   stepping the vector KellyGame at B = 30,000 (``--memory-envs``).
 * ``ppo``: SB3 PPO (MlpPolicy) training timesteps/s through ``sb3_native_vec_env`` against the
@@ -215,9 +218,9 @@ def allocator_cell(setting: str, num_envs: int, steps: int, repeats: int, seed: 
                    ) -> dict[str, Any]:
     """:func:`throughput_cell` in a fresh interpreter under a glibc malloc ``setting``.
 
-    The vector step allocates about twenty ``[B, n]`` float64 temporaries; above glibc's mmap
-    threshold (128 KiB, raised dynamically as mapped blocks are freed) each is a fresh ``mmap``
-    whose pages fault in at every step, while the bare kernel reuses its buffers. A fresh process
+    Above glibc's mmap threshold (128 KiB, raised dynamically as mapped blocks are freed) a fresh
+    ``[B, n]`` array is a new ``mmap`` whose pages fault in at first write; the vector step
+    reuses its buffers like the bare kernel, so the two settings should agree. A fresh process
     per setting makes the allocator's state (and so the figure) independent of earlier cells.
     """
     import json
