@@ -24,6 +24,10 @@ accepted, then clipped into them; ``action_policy="clip"`` clips instead of rais
 raises :class:`InvalidActionError` naming the env index, the agent, the space and the value, and
 changes nothing.
 
+**Outputs** are the caller's: an array ``step`` returned is never written again while anything
+references it (a name, a list, a view, an exported buffer); once dropped, its memory serves a
+later step (:class:`OutputPool`; fresh ``[B, n]`` arrays cost more than the step's arithmetic).
+
 Markets whose core batches register a vector shell with :func:`register_vector`; ``make_vec``
 takes any id of such a market (registered variants work unchanged) and raises a clear error for
 the others.
