@@ -673,14 +673,15 @@ def _compiled_ces_equilibrium(theta: np.ndarray, e: np.ndarray, family: str | Ut
     if not (0.0 < rho < 1.0):
         return None
     tolerance = np.inf if verify_tol is None else float(verify_tol)
-    status, x, p = kernel(theta, e, rho, tolerance)
-    return (x, p) if status == 0 else None
+    x = np.empty(theta.shape)  # made here: numba-made arrays cost more to hand back
+    p = np.empty(theta.shape[1])
+    return (x, p) if kernel(theta, e, rho, tolerance, x, p) == 0 else None
 
 
-def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol: float
-                       ) -> tuple[int, np.ndarray, np.ndarray]:
-    """``(status, x (n, m), p (m,))``: the CES exchange equilibrium with status 0, else 1
-    (invalid arguments: the caller's checks name them), 2 (not converged) or 3 (not verified).
+def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol: float,
+                       x: np.ndarray, p: np.ndarray) -> int:
+    """The CES exchange equilibrium into ``x (n, m)`` and ``p (m,)``: 0, else 1 (invalid
+    arguments: the caller's checks name them), 2 (not converged) or 3 (not verified).
 
     Newton on the excess demand ``z_j(q) = sum_i x_ij - 1`` of the first ``m - 1`` goods in
     log-prices ``q`` (``q_m = 0``, Walras' law), with the analytic Jacobian: spending shares
@@ -693,18 +694,16 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
     that no halving improves, or ``max |z| <= 1e-16``).
     """
     n, m = theta.shape
-    x = np.empty((n, m))
-    p = np.empty(m)
     if n == 0 or m == 0 or not (0.0 < rho < 1.0):
-        return 1, x, p
+        return 1
     for j in range(m):
         column = 0.0
         for i in range(n):
             if not (0.0 < theta[i, j] < np.inf) or not (e[i, j] >= 0.0):
-                return 1, x, p
+                return 1
             column += e[i, j]
         if not (abs(column - 1.0) <= 1e-9 + 1e-5):  # np.allclose(sum, 1, atol=1e-9)
-            return 1, x, p
+            return 1
     sigma = 1.0 / (1.0 - rho)
     # s_ij is proportional to theta_ij^sigma p_j^(1 - sigma): both factors scaled into (0, 1]
     # (per agent, per evaluation) so that neither overflows; an underflow shows up as a NaN
@@ -779,7 +778,7 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
                 if abs(jacobian[r, c]) > abs(jacobian[pivot, c]):
                     pivot = r
             if jacobian[pivot, c] == 0.0:
-                return 2, x, p
+                return 2
             if pivot != c:
                 for b in range(k):
                     jacobian[c, b], jacobian[pivot, b] = jacobian[pivot, b], jacobian[c, b]
@@ -814,11 +813,11 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
     if not current:
         residual = evaluate(q, z, shares)
     if not residual <= 1e-12:
-        return 2, x, p
+        return 2
     clearing = 0.0
     for j in range(m):
         if not p[j] > 0.0:
-            return 3, x, p
+            return 3
         clearing = max(clearing, abs(z[j]))
     for i in range(n):
         budget = 0.0
@@ -827,10 +826,10 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
             budget += e[i, j] * p[j]
             spent += p[j] * x[i, j]
         if (spent - budget) > verify_tol * max(budget, 1e-300):
-            return 3, x, p
+            return 3
     if not clearing <= verify_tol:
-        return 3, x, p
-    return 0, x, p
+        return 3
+    return 0
 
 
 _compiled_ces: list = []

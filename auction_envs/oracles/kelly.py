@@ -206,9 +206,10 @@ def kelly_nash_equilibrium(a: np.ndarray, c: float | np.ndarray, eps: float, del
         kernel = _compiled_nash_kernel()
         budgets = np.asarray(c, dtype=np.float64)
         if kernel is not None and (budgets.ndim == 0 or budgets.shape == a.shape):
-            # a scalar budget goes in as one entry, not broadcast (2 us)
-            out = kernel(a, budgets.reshape(-1), float(eps), float(delta), float(alpha))
-            if out.size:
+            # a scalar budget goes in as one entry, not broadcast (2 us); the answer goes into
+            # an array made here (a numba-made array costs more to hand back)
+            out = np.empty(a.size)
+            if kernel(a, budgets.reshape(-1), float(eps), float(delta), float(alpha), out):
                 return out
             # else an argument is outside its domain: the checks below say which
     c = np.broadcast_to(np.asarray(c, dtype=np.float64), a.shape)
@@ -241,10 +242,11 @@ def _check_nash_arguments(a: np.ndarray, c: np.ndarray, eps: float, delta: float
         raise ValueError(f"alpha must be >= 0; got {alpha!r}")
 
 
-def _nash_kernel(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: float
-                 ) -> np.ndarray:
-    """The equilibrium for alpha in {0, 1}, or an empty array when an argument is outside the
-    domain (the caller's checks name it). ``c`` holds ``n`` budgets or one shared by all.
+def _nash_kernel(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: float,
+                 out: np.ndarray) -> bool:
+    """The equilibrium for alpha in {0, 1} into ``out``: True, or False when an argument is
+    outside the domain (the caller's checks name it). ``c`` holds ``n`` budgets or one shared
+    by all.
 
     The same scalar equation as the Brent solve, ``g(S) = sum_i z_i(S) + delta - S = 0`` with
     ``z_i(S) = clip(u_i(S) S, eps, c_i)``, solved by Newton on ``S`` safeguarded by the bracket
@@ -255,22 +257,20 @@ def _nash_kernel(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: 
     """
     n = a.size
     shared = c.size == 1
-    invalid = np.empty(0)
     if n == 0 or not (0.0 < eps < np.inf) or not (0.0 < delta < np.inf):
-        return invalid
+        return False
     budget = 0.0
     for i in range(n):
         c_i = c[0] if shared else c[i]
         if not (0.0 < a[i] < np.inf) or not (eps <= c_i < np.inf):
-            return invalid
+            return False
         budget += c_i
     low = n * eps + delta
     high = budget + delta
-    out = np.empty(n)
     if high - low <= 0.0:
         for i in range(n):
             out[i] = c[0] if shared else c[i]
-        return out
+        return True
     tolerance = 4.0 * 2.220446049250313e-16
     # start: the root for n equal interior bidders of the mean a, S = (n - 1) mean(a) + delta
     # for alpha = 1 (n a / (S + a) = 1 - delta / S, delta small), clamped into the bracket
@@ -313,7 +313,7 @@ def _nash_kernel(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: 
     for i in range(n):
         share = a[i] / (total + a[i]) if alpha == 1.0 else 1.0 - total / a[i]
         out[i] = min(max(share * total, eps), c[0] if shared else c[i])
-    return out
+    return True
 
 
 _compiled_nash: list = []

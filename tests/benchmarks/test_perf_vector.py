@@ -11,7 +11,8 @@ import auction_envs
 from benchmarks import perf_vector
 
 TINY = ["--sections", "throughput", "oracles", "memory", "--num-envs", "1", "7",
-        "--steps", "3", "--repeats", "1", "--instances", "2", "--memory-envs", "5",
+        "--steps", "3", "--repeats", "1", "--instances", "2", "--oracle-calls", "2",
+        "--memory-envs", "5",
         "--no-progress", "--no-profile"]
 
 
@@ -52,6 +53,7 @@ def test_tiny_run_fields_ratios_and_resume(tmp_path, monkeypatch, capsys):
         assert row["ours_max_error"] < 1e-6 and row["generic_max_error"] < 1e-6
         assert row["max_difference"] < 1e-6
         assert row["speedup_median"] > 0
+        assert row["repeated_calls"] == 2 and row["speedup_median_repeated"] > 0
     assert stored["memory"][0]["num_envs"] == 5 and stored["memory"][0]["peak_traced_mb"] > 0
     assert stored["verdicts"]["best_vector_agent_steps_per_s"] == max(
         r["vector_agent_steps_per_s"] for r in stored["throughput"])
