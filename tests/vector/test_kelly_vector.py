@@ -14,12 +14,17 @@ from auction_envs.envs.kelly.env import INFO_KEYS
 ID = "auction_envs/KellyGameHeterogeneous-v0"
 
 
-@pytest.mark.parametrize("kwargs", [{"n_agents": 4, "max_cycles": 5},
-                                    {"n_agents": 3, "max_cycles": 4, "eps": 0.1, "c": 0.7}])
-def test_equals_dict_envs_bit_for_bit_across_autoresets(kwargs):
+@pytest.mark.parametrize("env_id, kwargs", [
+    (ID, {"n_agents": 4, "max_cycles": 5}),
+    (ID, {"n_agents": 3, "max_cycles": 4, "eps": 0.1, "c": 0.7}),
+    # alpha != 1 and a counterfactual grid take kelly_round instead of the buffer kernel
+    ("auction_envs/KellyGameAlphaFair-v0", {"n_agents": 3, "max_cycles": 4}),
+    ("auction_envs/KellyGame-v0", {"n_agents": 3, "max_cycles": 4, "counterfactual_grid": 5}),
+])
+def test_equals_dict_envs_bit_for_bit_across_autoresets(env_id, kwargs):
     batch = 3
-    venv = auction_envs.make_vec(ID, num_envs=batch, **kwargs)
-    envs = [auction_envs.make(ID, **kwargs) for _ in range(batch)]
+    venv = auction_envs.make_vec(env_id, num_envs=batch, **kwargs)
+    envs = [auction_envs.make(env_id, **kwargs) for _ in range(batch)]
     observations, _ = venv.reset(seed=7)
     for b, env in enumerate(envs):
         dict_obs, _ = env.reset(seed=7 + b)
