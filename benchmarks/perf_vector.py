@@ -320,11 +320,16 @@ def _timed(solve: Any) -> tuple[Any, float]:
 
 
 def _timed_calls(solve: Any, calls: int) -> float:
-    """Seconds per call of ``calls`` back-to-back calls of ``solve``."""
-    start = time.perf_counter()
+    """The median seconds of ``calls`` back-to-back calls of ``solve``, each timed alone: warm
+    caches for both sides, and a preemption (which a long solve's window catches more often
+    than a short one's) does not move a median. The timer's own cost stays in (against the
+    faster side)."""
+    times = []
     for _ in range(calls):
+        start = time.perf_counter()
         solve()
-    return (time.perf_counter() - start) / calls
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def oracle_cell(oracle: str, instances: int, seed: int, calls: int = 0) -> dict[str, Any]:
@@ -333,9 +338,9 @@ def oracle_cell(oracle: str, instances: int, seed: int, calls: int = 0) -> dict[
 
     Two figures per instance, each side measured alike: a *single call* (the call right after
     the other side's: cold caches, and the timer's own ~0.5 us weigh on a few-us solve), and
-    with ``calls`` > 0 the mean of ``calls`` back-to-back calls (warm: the way a learner's loop
-    calls an oracle over and over). ``speedup_median`` is the single-call ratio; the repeated
-    one is ``speedup_median_repeated``."""
+    with ``calls`` > 0 the median of ``calls`` back-to-back calls (warm: the way a learner's
+    loop calls an oracle over and over; :func:`_timed_calls`). ``speedup_median`` is the
+    single-call ratio; the repeated one is ``speedup_median_repeated``."""
     rng = np.random.default_rng(seed)
     problems = [_oracle_instance(oracle, rng) for _ in range(instances + 1)]
     ours_solve, generic_solve, error = _oracle_sides(oracle)
@@ -566,7 +571,7 @@ def table(payload: dict[str, Any]) -> str:
                          f"{r['ours_max_error']:>9.1e} {r['generic_max_error']:>9.1e} "
                          f"{r['max_difference']:>9.1e}{repeated}")
         lines.append(f"issue 16's claim: every oracle >= {TARGET_ORACLE_SPEEDUP:.0f}x its generic "
-                     f"solver (median per-instance ratio, interleaved; single call, and the mean "
+                     f"solver (median per-instance ratio, interleaved; single call, and the median "
                      f"of back-to-back calls)")
     for r in payload.get("memory", []):
         lines.append(f"\nmemory at B = {r['num_envs']}: peak traced {r['peak_traced_mb']:.1f} MiB "
@@ -617,7 +622,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="oracle instances (default 30, --quick 10)")
     parser.add_argument("--oracle-calls", type=int, default=None,
                         help="back-to-back calls per side and instance of the repeated oracle "
-                             "timing (default 20, --quick 5; 0: single calls only)")
+                             "timing, their median taken (default 20, --quick 5; 0: single calls "
+                             "only)")
     parser.add_argument("--memory-envs", type=int, default=30000, help="B of the memory cell")
     parser.add_argument("--ppo-envs", type=int, default=4, help="KellyGame markets of PPO")
     parser.add_argument("--ppo-timesteps", type=int, default=None,
