@@ -29,6 +29,15 @@ Examples::
     python -m benchmarks.perf --quick --json perf.json
     python -m benchmarks.perf --baseline HEAD~3 --ids auction_envs/KellyGame-v0
     python -m benchmarks.perf --no-baseline        # only the current tree (and MPE2)
+    python -m benchmarks.perf --vector-only --vector-args "--quick --sections oracles"
+
+Vector envs and oracles (issue 16, item 4). After the dict-env ratios the same command runs
+``benchmarks.perf_vector`` (vector KellyGame vs the bare numpy kernel over ``num_envs``, SuperSuit's
+concat path vs the native VecEnv, each oracle vs its generic solver, peak memory at B = 30,000,
+PPO through both VecEnvs; see that module): ``--no-vector`` skips it, ``--vector-only`` runs only
+it, ``--vector-args "..."`` passes it options (``--quick`` is passed on). With ``--json PATH`` its
+payload goes under ``"vector"`` in PATH and its own JSON (and resumable cells) beside it, at
+``PATH`` with ``.json`` replaced by ``.vector.json``.
 """
 
 from __future__ import annotations
@@ -293,12 +302,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="env ids to compare (default: one per market family)")
     parser.add_argument("--all-ids", action="store_true", help="every registered id")
     parser.add_argument("--no-mpe", action="store_true", help="skip the MPE2 comparison")
+    parser.add_argument("--no-vector", action="store_true",
+                        help="skip the vector-env and oracle section (benchmarks.perf_vector)")
+    parser.add_argument("--vector-only", action="store_true",
+                        help="run only the vector-env and oracle section")
+    parser.add_argument("--vector-args", default="", metavar="ARGS",
+                        help="options of benchmarks.perf_vector, one quoted string")
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.repeats = min(args.steps, 300), min(args.repeats, 3)
     if args.steps < 1 or args.repeats < 1:
         parser.error("--steps and --repeats must be positive")
+    if args.vector_only:
+        run_vector_section(args, IncrementalResults(args.json, {"benchmark": "perf"}))
+        return 0
 
     if args.all_ids:
         import auction_envs
@@ -355,7 +373,39 @@ def main(argv: list[str] | None = None) -> int:
     results.update(sources=dict(sources), samples=samples, errors=errors,
                    finished_cells=len(cells), summary=summary)
     print_summary(summary, args, errors)
+    if not args.no_vector:
+        run_vector_section(args, results)
     return 0
+
+
+def vector_json_path(json_path: str | None) -> str | None:
+    """Where the vector section keeps its own JSON (and its cells) beside ``--json PATH``."""
+    if not json_path:
+        return None
+    stem = json_path[:-len(".json")] if json_path.endswith(".json") else json_path
+    return f"{stem}.vector.json"
+
+
+def run_vector_section(args: Any, results: Any) -> dict[str, Any]:
+    """``benchmarks.perf_vector`` with ``--vector-args`` (and this run's ``--quick``,
+    ``--no-progress``, ``--restart``), its payload stored under ``"vector"`` in ``results``.
+    Its cells resume from its own JSON's cell store, like every other cell of this command."""
+    import shlex
+
+    from benchmarks import perf_vector
+
+    vector_args = shlex.split(args.vector_args)
+    for flag, given in (("--quick", args.quick), ("--no-progress", args.no_progress),
+                        ("--restart", args.restart)):
+        if given and flag not in vector_args:
+            vector_args.append(flag)
+    path = vector_json_path(args.json)
+    if path and "--json" not in vector_args:
+        vector_args += ["--json", path]
+    print("\nvector envs and oracles: python -m benchmarks.perf_vector " + shlex.join(vector_args))
+    payload = perf_vector.main(vector_args)
+    results.update(vector=payload)
+    return payload
 
 
 def record(samples: dict[str, dict[str, list[float]]], errors: dict[str, str], key: str,

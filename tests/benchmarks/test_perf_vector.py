@@ -11,7 +11,8 @@ import auction_envs
 from benchmarks import perf_vector
 
 TINY = ["--sections", "throughput", "oracles", "memory", "--num-envs", "1", "7",
-        "--steps", "3", "--repeats", "1", "--instances", "2", "--memory-envs", "5",
+        "--steps", "3", "--repeats", "1", "--instances", "2", "--oracle-calls", "2",
+        "--memory-envs", "5",
         "--no-progress", "--no-profile"]
 
 
@@ -52,6 +53,7 @@ def test_tiny_run_fields_ratios_and_resume(tmp_path, monkeypatch, capsys):
         assert row["ours_max_error"] < 1e-6 and row["generic_max_error"] < 1e-6
         assert row["max_difference"] < 1e-6
         assert row["speedup_median"] > 0
+        assert row["repeated_calls"] == 2 and row["speedup_median_repeated"] > 0
     assert stored["memory"][0]["num_envs"] == 5 and stored["memory"][0]["peak_traced_mb"] > 0
     assert stored["verdicts"]["best_vector_agent_steps_per_s"] == max(
         r["vector_agent_steps_per_s"] for r in stored["throughput"])
@@ -88,3 +90,17 @@ def test_allocator_cell_measures_both_sides_in_a_fresh_process():
     assert row["num_envs"] == 7 and row["vector_agent_steps_per_s"] > 0
     assert row["vector_over_bare"] == pytest.approx(
         row["vector_agent_steps_per_s"] / row["bare_agent_steps_per_s"], rel=1e-12)
+
+
+def test_perf_runs_the_vector_section_into_its_json_and_resumes_it(tmp_path):
+    from benchmarks import perf
+
+    path = tmp_path / "perf.json"
+    argv = ["--vector-only", "--no-progress", "--json", str(path), "--vector-args",
+            "--sections memory --memory-envs 5 --steps 2"]
+    assert perf.main(argv) == 0
+    first = json.loads(path.read_text())["vector"]["memory"]
+    assert first[0]["num_envs"] == 5 and first[0]["peak_traced_mb"] > 0
+    assert (tmp_path / "perf.vector.json.cells.jsonl").exists()
+    assert perf.main(argv) == 0  # resumed: the stored cell comes back unchanged
+    assert json.loads(path.read_text())["vector"]["memory"] == first
