@@ -34,10 +34,17 @@ EVAL_SEED = 1000  # markets never seen in training (RLlib seeds its env runner f
 
 @pytest.fixture(scope="module", autouse=True)
 def ray_session() -> Iterator[None]:
-    """One local Ray for the module (the recipe's ``build_algo`` finds it running)."""
+    """One local Ray for the module (the recipe's ``build_algo`` finds it running), and one torch
+    thread: the Learner runs in this process, and on a loaded 2-core box torch's spinning threads
+    cost 4x the CPU time."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
+    torch.set_num_threads(threads)
 
 
 def _ppo(env_id: str, market: dict[str, Any], scale: float | np.ndarray, batch: int) -> Any:
@@ -61,8 +68,13 @@ def test_one_module_per_agent_kind() -> None:
     assert module_ids == {"provider"} and mapping("provider_d7", None) == "provider"
     env = rllib.rllib_env("auction_envs/KellyGame-v0", n_agents=3, observation_scale=400.0)
     assert env.possible_agents == ["bidder_0", "bidder_1", "bidder_2"]  # the market's order
-    observations, _ = env.reset(seed=0)
-    assert all(env.observation_space[agent].contains(obs) for agent, obs in observations.items())
+    for env_id in auction_envs.list_envs():  # every market wraps, one module id per agent kind
+        env = rllib.rllib_env(env_id)
+        observations, _ = env.reset(seed=0)
+        assert all(env.observation_space[agent].contains(obs)
+                   for agent, obs in observations.items()), env_id
+        module_ids, mapping = rllib.policies(env_id)
+        assert {mapping(agent, None) for agent in env.possible_agents} == module_ids, env_id
 
 
 @pytest.mark.slow
