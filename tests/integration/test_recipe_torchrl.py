@@ -95,8 +95,8 @@ def test_recipe_slicers_raise_the_iov_welfare(tmp_path: Path) -> None:
     policy = TensorDictSequential(slicers[0], bidders)
     before = _episode_metric(env_id, market, policy, "mean_efficiency")
     recipe["train"](env, {"slicer": slicers}, {"slicer": 5 * 200.0}, others=[bidders],
-                    iterations=24, frames=20)
+                    iterations=16, frames=20)
     after = _episode_metric(env_id, market, policy, "mean_efficiency")
-    # uniformly random slicers reach ~0.85 of the optimum, keeping the slices ~0.95; the
-    # untrained policy samples near-uniform levels (measured before/after in the report)
+    # the untrained policy samples near-uniform levels (uniformly random slicers: ~0.85 of the
+    # optimum; keeping the slices: ~0.95); measured 0.852 -> 0.917 (24 iterations: 0.935)
     assert after > before + 0.03, (before, after)
