@@ -53,7 +53,6 @@ def _train(env_id: str, episodes: int, eval_rounds: int, **kwargs: object) -> tu
     from agilerl.components.replay_buffer import ReplayBuffer
 
     torch.manual_seed(0)
-    np.random.seed(0)
     env = NormalizeMarket(auction_envs.make(env_id, **kwargs), actions=False)
     agents = env.possible_agents
     maddpg = MADDPG([env.observation_space(a) for a in agents], [env.action_space(a) for a in agents],
