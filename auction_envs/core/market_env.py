@@ -89,6 +89,8 @@ _PLAIN_REAL_TYPES = frozenset({
     np.uint64, np.uint32, np.uint16, np.uint8,
 })
 _REAL_KINDS = frozenset("iuf")
+_NDARRAY_ONLY = {np.ndarray}
+_FLOAT_ONLY = {float}
 
 
 def all_plain_real(values: Sequence[Any]) -> bool:
@@ -374,15 +376,17 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 validated = np.stack([validated[agent] for agent in self.agents])
         rewards, infos, terminated = self._step_market(validated)
         self.num_cycles += 1
+        terminated = bool(terminated)
         truncated = self.num_cycles >= self.max_cycles and not terminated
         observations = self._observations()
         agents = self.agents
-        terminations = dict.fromkeys(agents, bool(terminated))
-        truncations = dict.fromkeys(agents, bool(truncated))
+        terminations = dict.fromkeys(agents, terminated)
+        truncations = dict.fromkeys(agents, truncated)
         if isinstance(rewards, Mapping):
             rewards = {agent: float(rewards[agent]) for agent in agents}
         else:  # aligned with self.agents: one conversion for all
-            values = np.asarray(rewards, dtype=np.float64).tolist()
+            values = rewards if type(rewards) is list and set(map(type, rewards)) <= _FLOAT_ONLY \
+                else np.asarray(rewards, dtype=np.float64).tolist()
             if len(values) != len(agents):
                 raise TypeError(f"_step_market returned {len(values)} rewards for "
                                 f"{len(agents)} agents")
@@ -417,7 +421,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     def _validate(self, actions: Any, as_array: bool) -> Any:
         agents = self.agents
         joint = self._joint_spec
-        if joint is not None and isinstance(actions, Mapping) and len(actions) == len(agents):
+        if joint is not None and (type(actions) is dict or isinstance(actions, Mapping)) \
+                and len(actions) == len(agents):
             try:
                 values = [actions[agent] for agent in agents]
             except Exception:  # a missing key, or an exotic Mapping: the slow path says which
@@ -435,7 +440,11 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                     joint: _JointSpec) -> np.ndarray | None:
         """The joint action as one checked array, or ``None`` when anything is unusual (the
         per-agent walk then raises the precise error, or clips)."""
-        if not all_plain_real(values):
+        types = set(map(type, values))
+        if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype kind
+            if not all(dtype.kind in _REAL_KINDS for dtype in {value.dtype for value in values}):
+                return None
+        elif not all_plain_real(values):
             return None
         try:
             array = np.array(values, dtype=np.float64)
@@ -452,7 +461,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             rows = [self._agent_rows[agent] for agent in agents]
             low, high = joint.low[rows], joint.high[rows]
         # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
-        if not ((array >= low).all() and (array <= high).all()):
+        if not (np.greater_equal(array, low).all() and np.less_equal(array, high).all()):
             return None
         if joint.kind == "integer":
             if not (array == np.floor(array)).all():
