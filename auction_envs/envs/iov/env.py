@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import Field, MarketEnv, ObservationLayout, float32_box
+from auction_envs.core.actions import all_plain_real
 from auction_envs.core.checks import (
     MAX_AGENTS,
     MAX_SCALE,
@@ -25,7 +26,6 @@ from auction_envs.core.checks import (
     check_real,
 )
 from auction_envs.core.errors import InvalidArgumentError
-from auction_envs.core.market_env import all_plain_real
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
 from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
 from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
