@@ -61,24 +61,59 @@ DEFAULT_BASELINE = "c3e8b12"
 KELLY_ID = "auction_envs/KellyGame-v0"
 MPE_ID = "mpe2/simple_spread_v3"
 #: one id per market family (``--all-ids`` adds the variants)
+#: (a tree that does not register an id measures the newest version of its name: ``resolve_id``)
 FAMILY_IDS = (
     "auction_envs/KellyGame-v0",
-    "auction_envs/V2XOffloading-v0",
-    "auction_envs/CloudDoubleAuction-v0",
+    "auction_envs/V2XOffloading-v1",
+    "auction_envs/CloudDoubleAuction-v1",
     "auction_envs/ExchangeEconomy-v0",
     "auction_envs/ExchangeEconomyMechanism-v0",
-    "auction_envs/IoVSlicing-v0",
+    "auction_envs/IoVSlicing-v1",
 )
 TARGET_MPE_RATIO = 20.0
 TARGET_SPEEDUP = 3.0
 
 
 # ---------------------------------------------------------------------------- worker side
+def _current_sampler() -> Any:
+    """``testing.golden.sample_action`` of *this* checkout, loaded from its file: a baseline
+    worker imports ``auction_envs`` from an older tree (which may lack the module), and both
+    sides of a ratio must play the same actions."""
+    import importlib.util
+
+    path = REPO / "auction_envs" / "testing" / "golden.py"
+    spec = importlib.util.spec_from_file_location("_perf_golden_sampler", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.sample_action
+
+
 def fixed_action(space: Any, rng: np.random.Generator) -> Any:
     """A seeded valid action of ``space`` (Box: uniform in bounds, inf replaced by +-1)."""
-    from auction_envs.testing.golden import sample_action
+    global _SAMPLE_ACTION
+    if _SAMPLE_ACTION is None:
+        _SAMPLE_ACTION = _current_sampler()
+    return _SAMPLE_ACTION(space, rng, unbounded=1.0)
 
-    return sample_action(space, rng, unbounded=1.0)
+
+_SAMPLE_ACTION: Any = None
+
+
+def resolve_id(env_id: str) -> str:
+    """``env_id`` if this tree registers it, else the newest registered version of the same name
+    (a version bump, e.g. ``CloudDoubleAuction-v0`` -> ``-v1``, keeps the market comparable)."""
+    if env_id == MPE_ID:
+        return env_id
+    import auction_envs
+
+    registered = list(auction_envs.list_envs())
+    if env_id in registered:
+        return env_id
+    name = env_id.rsplit("-v", 1)[0]
+    versions = [(int(other.rsplit("-v", 1)[1]), other) for other in registered
+                if other.rsplit("-v", 1)[0] == name and other.rsplit("-v", 1)[1].isdigit()]
+    return max(versions)[1] if versions else env_id  # unknown: make() raises the usual error
 
 
 def make_env(env_id: str, steps: int) -> Any:
@@ -131,10 +166,10 @@ def worker() -> None:
             reply: dict[str, Any] = {"auction_envs": str(Path(auction_envs.__file__).parent)}
         else:
             try:
-                key = request["id"]
+                key = resolve_id(request["id"])
                 if key not in benches:
                     benches[key] = Bench(key, request["steps"], request["seed"])
-                reply = {"steps_per_s": benches[key].run(request["steps"])}
+                reply = {"steps_per_s": benches[key].run(request["steps"]), "id": key}
             except Exception as error:  # reported, the run goes on with the other ids
                 reply = {"error": f"{type(error).__name__}: {error}"}
         print(json.dumps(reply), flush=True)
@@ -413,13 +448,19 @@ def record(samples: dict[str, dict[str, list[float]]], errors: dict[str, str], k
     if "error" in reply:
         errors[key] = reply["error"]
     else:
-        samples.setdefault(key, {"steps_per_s": []})["steps_per_s"].append(reply["steps_per_s"])
+        cell = samples.setdefault(key, {"steps_per_s": []})
+        cell["steps_per_s"].append(reply["steps_per_s"])
+        if "id" in reply:  # the id the tree measured (see resolve_id)
+            cell["measured_id"] = reply["id"]
 
 
 def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: bool,
               baseline: bool) -> dict[str, Any]:
     def median(key: str) -> float | None:
         return median_or_none(samples.get(key, {}).get("steps_per_s", []))
+
+    def measured(key: str) -> str | None:
+        return samples.get(key, {}).get("measured_id")
 
     summary: dict[str, Any] = {}
     if mpe:
@@ -431,7 +472,8 @@ def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: b
         after = median(f"current|{env_id}")
         before = median(f"baseline|{env_id}") if baseline else None
         markets[env_id] = {"after_steps_per_s": after, "before_steps_per_s": before,
-                           "speedup": ratio(after, before), "target": TARGET_SPEEDUP}
+                           "speedup": ratio(after, before), "target": TARGET_SPEEDUP,
+                           "before_id": measured(f"baseline|{env_id}") if baseline else None}
     summary["markets"] = markets
     return summary
 
@@ -448,7 +490,9 @@ def print_summary(summary: dict[str, Any], args: Any, errors: dict[str, str]) ->
           f"steps/s | after/before (target >= {TARGET_SPEEDUP:g}x) |")
     print("|---|---:|---:|---:|")
     for env_id, row in summary["markets"].items():
-        print(f"| {env_id} | {fmt(row['before_steps_per_s'])} | {fmt(row['after_steps_per_s'])} | "
+        before_id = row.get("before_id")
+        label = env_id if before_id in (None, env_id) else f"{env_id} (before: {before_id})"
+        print(f"| {label} | {fmt(row['before_steps_per_s'])} | {fmt(row['after_steps_per_s'])} | "
               f"{fmt(row['speedup'], '.2f')} |")
     for key, error in errors.items():
         print(f"error {key}: {error}")

@@ -12,7 +12,8 @@ Subclass checklist (see ``auction_envs/envs/kelly/env.py`` for a complete exampl
   :class:`InvalidArgumentError`), call ``super().__init__(..., possible_agents=[...])``, then
   ``self._set_spaces(observation_spaces, action_spaces, state_space, action_bounds=None)``.
   ``action_bounds`` (optional) gives the *documented* float64 ``(low, high)`` of each Box action
-  space when the float32 Box cannot hold them exactly (see "Float32 bounds" below).
+  space when the float32 Box cannot hold them exactly (see "Float32 bounds" in
+  :mod:`auction_envs.core.actions`).
 * ``_reset_market(options) -> infos``: rebuild the market for a new episode from ``self.np_random``.
   ``options`` is a plain ``dict`` that already passed :meth:`_check_reset_options`.
 * ``_check_reset_options(options)`` (optional): raise :class:`InvalidArgumentError` for a bad
@@ -30,24 +31,14 @@ Subclass checklist (see ``auction_envs/envs/kelly/env.py`` for a complete exampl
 * ``state()``, ``metrics()`` (start both with ``self._require_reset("state")`` etc.),
   ``_render_text()`` (and ``_render_rgb()`` for ``"rgb_array"``).
 * Do not override ``validate_actions`` for speed: the base path is the fast one. ``step`` does call
-  an override (a market with extra rules may need one), which must then keep every guarantee
-  below; the conformance suite (``auction_envs.testing.conformance``) checks them for every id.
+  an override (a market with extra rules may need one), which must then keep every guarantee of
+  :mod:`auction_envs.core.actions`; the conformance suite (``auction_envs.testing.conformance``)
+  checks them for every id.
 
-Action validation (``step`` / :meth:`validate_actions`): the joint action is checked once, as one
-float64 array against bounds cached at ``_set_spaces``; only when that check fails are the agents
-walked one by one to raise the precise :class:`InvalidActionError` (agent, space, value). Accepted
-values are *real numbers* only: Python / numpy integers and floats, numeric numpy arrays and
-(nested) lists or tuples of them, or anything exposing a numeric ``__array__``. Booleans, strings,
-bytes, complex numbers, datetimes, ``None`` and object arrays are rejected, as are NaN, infinities
-and numbers that overflow the space's dtype; every rejection is an :class:`InvalidActionError`
-(a ``ValueError``), whatever the input, and changes nothing.
-
-Float32 bounds: action Boxes are float32, and float32 cannot hold most decimal bounds (``0.1``
-becomes ``0.100000001``). A value is accepted when its float32 rounding lies in the Box
-(``np.float32(x) in space``), which admits the documented float64 bound whichever way the Box was
-built (``spaces.Box(0.1, ...)`` rounds to nearest, ``core.layout.float32_box`` outward); accepted
-values are then clipped into the documented float64 bounds (``action_bounds`` of ``_set_spaces``,
-default the Box's own bounds), so the market sees exactly ``0.1`` at the documented minimum.
+Action validation (``step`` / :meth:`validate_actions`) and the float32 bounds of action
+Boxes: see :mod:`auction_envs.core.actions` (the joint action is checked once, as one array
+against bounds cached at ``_set_spaces``; every rejection is an :class:`InvalidActionError`
+and changes nothing).
 
 Transactional reset: ``reset`` checks ``seed`` and ``options`` before anything changes; if
 ``_reset_market`` or ``_observations`` still raises, the base class restores every attribute
@@ -61,15 +52,20 @@ existing ones only after its last check), or the subclass sets ``reset_snapshot 
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from auction_envs.core.actions import (
+    JointSpec,
+    action_spec,
+    all_plain_real,
+    checked_action,
+    checked_joint_array,
+)
 from auction_envs.core.checks import check_seed
 from auction_envs.core.errors import (
     EpisodeOverError,
@@ -77,109 +73,13 @@ from auction_envs.core.errors import (
     InvalidArgumentError,
     ResetNeededError,
 )
+from auction_envs.core.render import reward_bars
 
 AgentID = str
 ACTION_POLICIES = ("raise", "clip")
 RESET_SNAPSHOTS = ("shallow", "deep")
-
-# Types whose values the fast path may hand to numpy without a closer look (bool is not among
-# them: ``type(True) is bool``, not ``int``).
-_PLAIN_REAL_TYPES = frozenset({
-    float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
-    np.uint64, np.uint32, np.uint16, np.uint8,
-})
-_REAL_KINDS = frozenset("iuf")
-
-
-def all_plain_real(values: Sequence[Any]) -> bool:
-    """True when every value is a plain real number, a numeric (``iuf``) numpy array or a flat
-    list/tuple of plain real numbers: the inputs a fast path may convert with
-    ``np.asarray(..., float64)`` without accepting booleans, strings, complex numbers and the
-    like. A market overriding ``validate_actions`` screens its values with this first and hands
-    anything else to ``MarketEnv.validate_actions`` (which rejects it with the precise error)."""
-    if set(map(type, values)) <= _PLAIN_REAL_TYPES:
-        return True
-    for value in values:
-        kind = type(value)
-        if kind in _PLAIN_REAL_TYPES or (kind is np.ndarray and value.dtype.kind in _REAL_KINDS):
-            continue
-        if (kind is list or kind is tuple) and all(type(entry) in _PLAIN_REAL_TYPES
-                                                   for entry in value):
-            continue
-        return False
-    return True
-_KIND_NAMES = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers",
-               "M": "datetimes", "m": "time deltas", "O": "objects", "V": "structured records"}
-
-
-@dataclass(frozen=True)
-class _ActionSpec:
-    """What validation needs of one agent's action space, as float64 arrays of the space's shape.
-
-    ``accept_low/high``: the widest values accepted under ``action_policy="raise"`` (the Box's
-    bounds widened by half a step of its float dtype); ``low/high``: the documented bounds accepted
-    values are clipped into. ``kind`` is ``"box"``, ``"integer"`` or ``"unsupported"``.
-    """
-
-    space: spaces.Space
-    kind: str
-    shape: tuple[int, ...]
-    low: np.ndarray
-    high: np.ndarray
-    accept_low: np.ndarray
-    accept_high: np.ndarray
-
-
-def _half_step_outward(bound: np.ndarray, dtype: np.dtype, direction: float) -> np.ndarray:
-    """The midpoint between each float ``bound`` and its neighbour in ``direction`` (float64)."""
-    stored = bound.astype(dtype)
-    neighbour = np.nextafter(stored, np.asarray(direction, dtype=dtype))
-    with np.errstate(over="ignore", invalid="ignore"):
-        middle = (stored.astype(np.float64) + neighbour.astype(np.float64)) / 2.0
-    return np.where(np.isfinite(middle), middle, stored.astype(np.float64))
-
-
-def _action_spec(space: spaces.Space, documented: tuple[Any, Any] | None) -> _ActionSpec:
-    shape = tuple(space.shape or ())
-    if isinstance(space, spaces.Box):
-        box_low = space.low.astype(np.float64)
-        box_high = space.high.astype(np.float64)
-        accept_low, accept_high = box_low, box_high
-        if np.issubdtype(space.dtype, np.floating):
-            largest = float(np.finfo(space.dtype).max)  # beyond it the stored value is inf
-            accept_low = np.maximum(_half_step_outward(box_low, space.dtype, -np.inf), -largest)
-            accept_high = np.minimum(_half_step_outward(box_high, space.dtype, np.inf), largest)
-        low, high = np.maximum(box_low, accept_low), np.minimum(box_high, accept_high)
-        if documented is not None:
-            low = np.broadcast_to(np.asarray(documented[0], dtype=np.float64), shape).copy()
-            high = np.broadcast_to(np.asarray(documented[1], dtype=np.float64), shape).copy()
-            if np.any(low < accept_low) or np.any(high > accept_high) or np.any(low > high):
-                raise TypeError(f"action_bounds {documented} do not match the space {space} "
-                                "(they must lie within float32 rounding of its bounds)")
-        return _ActionSpec(space, "box", shape, low, high, accept_low, accept_high)
-    if isinstance(space, spaces.Discrete):
-        low = np.asarray(float(space.start))
-        high = np.asarray(float(space.start + space.n - 1))
-    elif isinstance(space, spaces.MultiDiscrete):
-        low = space.start.astype(np.float64)
-        high = (space.start + space.nvec - 1).astype(np.float64)
-    elif isinstance(space, spaces.MultiBinary):
-        low, high = np.zeros(shape), np.ones(shape)
-    else:
-        empty = np.zeros(0)
-        return _ActionSpec(space, "unsupported", shape, empty, empty, empty, empty)
-    return _ActionSpec(space, "integer", shape, low, high, low, high)
-
-
-@dataclass(frozen=True)
-class _JointSpec:
-    """The specs of every possible agent stacked along a leading axis (all share kind and shape)."""
-
-    kind: str
-    shape: tuple[int, ...]
-    low: np.ndarray
-    high: np.ndarray
-
+_FLOAT_ONLY = {float}
+__all__ = ["ACTION_POLICIES", "RESET_SNAPSHOTS", "MarketEnv", "all_plain_real"]
 
 class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     """Base class of every market in the suite (a PettingZoo ``ParallelEnv``).
@@ -273,15 +173,15 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         self.action_spaces = dict(action_spaces)
         self.state_space = state_space
         self._action_specs = {
-            agent: _action_spec(self.action_spaces[agent], action_bounds.get(agent))
+            agent: action_spec(self.action_spaces[agent], action_bounds.get(agent))
             for agent in self.possible_agents
         }
         specs = [self._action_specs[agent] for agent in self.possible_agents]
         first = specs[0]
-        self._joint_spec: _JointSpec | None = None
+        self._joint_spec: JointSpec | None = None
         if first.kind != "unsupported" and all(
                 spec.kind == first.kind and spec.shape == first.shape for spec in specs):
-            self._joint_spec = _JointSpec(first.kind, first.shape,
+            self._joint_spec = JointSpec(first.kind, first.shape,
                                           np.stack([spec.low for spec in specs]),
                                           np.stack([spec.high for spec in specs]))
         self._agent_rows = {agent: i for i, agent in enumerate(self.possible_agents)}
@@ -374,15 +274,17 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 validated = np.stack([validated[agent] for agent in self.agents])
         rewards, infos, terminated = self._step_market(validated)
         self.num_cycles += 1
+        terminated = bool(terminated)
         truncated = self.num_cycles >= self.max_cycles and not terminated
         observations = self._observations()
         agents = self.agents
-        terminations = dict.fromkeys(agents, bool(terminated))
-        truncations = dict.fromkeys(agents, bool(truncated))
+        terminations = dict.fromkeys(agents, terminated)
+        truncations = dict.fromkeys(agents, truncated)
         if isinstance(rewards, Mapping):
             rewards = {agent: float(rewards[agent]) for agent in agents}
         else:  # aligned with self.agents: one conversion for all
-            values = np.asarray(rewards, dtype=np.float64).tolist()
+            values = rewards if type(rewards) is list and set(map(type, rewards)) <= _FLOAT_ONLY \
+                else np.asarray(rewards, dtype=np.float64).tolist()
             if len(values) != len(agents):
                 raise TypeError(f"_step_market returned {len(values)} rewards for "
                                 f"{len(agents)} agents")
@@ -417,7 +319,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     def _validate(self, actions: Any, as_array: bool) -> Any:
         agents = self.agents
         joint = self._joint_spec
-        if joint is not None and isinstance(actions, Mapping) and len(actions) == len(agents):
+        if joint is not None and (type(actions) is dict or isinstance(actions, Mapping)) \
+                and len(actions) == len(agents):
             try:
                 values = [actions[agent] for agent in agents]
             except Exception:  # a missing key, or an exotic Mapping: the slow path says which
@@ -432,33 +335,15 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         return np.stack([validated[agent] for agent in agents])
 
     def _fast_joint(self, values: list[Any], agents: list[AgentID],
-                    joint: _JointSpec) -> np.ndarray | None:
+                    joint: JointSpec) -> np.ndarray | None:
         """The joint action as one checked array, or ``None`` when anything is unusual (the
         per-agent walk then raises the precise error, or clips)."""
-        if not all_plain_real(values):
-            return None
-        try:
-            array = np.array(values, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        expected = (len(values), *joint.shape)
-        if array.shape != expected:
-            if array.size != len(values) or int(np.prod(joint.shape)) != 1:
-                return None
-            array = array.reshape(expected)
         if agents == self.possible_agents:
             low, high = joint.low, joint.high
         else:
             rows = [self._agent_rows[agent] for agent in agents]
             low, high = joint.low[rows], joint.high[rows]
-        # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
-        if not ((array >= low).all() and (array <= high).all()):
-            return None
-        if joint.kind == "integer":
-            if not (array == np.floor(array)).all():
-                return None
-            return array.astype(np.int64)
-        return array
+        return checked_joint_array(values, joint, low, high)
 
     def _validate_each(self, actions: Any) -> dict[AgentID, np.ndarray]:
         """The per-agent walk: keys first, then each agent's value in the order of ``agents``."""
@@ -482,35 +367,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         return {agent: self._validate_one(agent, actions[agent]) for agent in self.agents}
 
     def _validate_one(self, agent: AgentID, value: Any) -> np.ndarray:
-        spec = self._action_specs[agent]
-        space = spec.space
-        if spec.kind == "unsupported":
-            raise TypeError(f"unsupported action space {space!r}")
-        array = _real_array(value, agent, space)
-        shape = spec.shape
-        if array.shape != shape:
-            if array.size == 1 and int(np.prod(shape)) == 1:
-                array = array.reshape(shape)
-            else:
-                raise InvalidActionError(f"shape {array.shape} instead of {shape}", agent=agent,
-                                         space=space, value=value)
-        if not np.all(np.isfinite(array)):
-            raise InvalidActionError("NaN or infinite entry", agent=agent, space=space, value=value)
-        if spec.kind == "integer":
-            if not np.all(array == np.round(array)):
-                raise InvalidActionError("non-integer entry for a discrete space", agent=agent,
-                                         space=space, value=value)
-            if np.any(array < spec.low) or np.any(array > spec.high):
-                raise InvalidActionError("out of range", agent=agent, space=space, value=value)
-            return array.astype(np.int64)
-        if np.any(array < spec.accept_low) or np.any(array > spec.accept_high):
-            if self.action_policy != "clip":
-                raise InvalidActionError(
-                    "out of bounds (pass action_policy='clip' to clip instead)",
-                    agent=agent, space=space, value=value,
-                )
-        # float32 rounding of the documented bounds, or the clip policy: into the documented box
-        return np.clip(array, spec.low, spec.high)
+        return checked_action(self._action_specs[agent], agent, value, self.action_policy)
 
     # ------------------------------------------------------------------ rendering and entry points
     def render(self) -> str | np.ndarray | None:
@@ -577,65 +434,4 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         reward of that step; agents without a reward that step (not live, or before the first
         step) have no bar. Markets with a plot of their own override this.
         """
-        height, bar, gap = 240, 12, 4
-        agents = list(self.possible_agents)
-        width = max(240, len(agents) * (bar + gap) + gap)
-        image = np.full((height, width, 3), 255, dtype=np.uint8)
-        middle = height // 2
-        image[middle, :] = 128
-        rewards = getattr(self, "_last_rewards", None) or {}
-        values = np.array([rewards.get(agent, 0.0) for agent in agents], dtype=np.float64)
-        scale = float(np.max(np.abs(values))) if values.size else 0.0
-        if scale > 0 and np.isfinite(scale):
-            extent = np.rint(values / scale * (middle - 4)).astype(int)
-            for index, length in enumerate(extent):
-                left = gap + index * (bar + gap)
-                if length > 0:
-                    image[middle - length:middle, left:left + bar] = (46, 139, 87)
-                elif length < 0:
-                    image[middle + 1:middle + 1 - length, left:left + bar] = (200, 60, 60)
-        return image
-
-
-# ---------------------------------------------------------------------------- strict real numbers
-def _is_real_leaf(leaf: Any) -> bool:
-    return type(leaf) in _PLAIN_REAL_TYPES or (
-        isinstance(leaf, numbers.Real) and not isinstance(leaf, (bool, np.bool_)))
-
-
-def _real_array(value: Any, agent: AgentID, space: spaces.Space) -> np.ndarray:
-    """``value`` as a float64 array, or :class:`InvalidActionError` for anything but real numbers
-    (whatever the input: no other exception type escapes)."""
-
-    def rejected(reason: str) -> InvalidActionError:
-        return InvalidActionError(f"not numeric ({reason})", agent=agent, space=space, value=value)
-
-    if isinstance(value, (bool, np.bool_)):
-        raise rejected("a boolean is not a real number")
-    if isinstance(value, (str, bytes, bytearray)):
-        raise rejected(f"a {type(value).__name__} is not a real number")
-    if isinstance(value, numbers.Real) and not isinstance(value, np.generic):
-        try:
-            return np.asarray(float(value))
-        except (OverflowError, TypeError, ValueError) as exc:
-            raise rejected(f"{type(exc).__name__}: {exc}") from None
-    if isinstance(value, (list, tuple)):
-        try:
-            leaves = np.array(value, dtype=object)
-        except Exception as exc:  # any failure is a malformed action
-            raise rejected(f"{type(exc).__name__}: {exc}") from None
-        for leaf in leaves.flat:  # bounded by the size of the input itself
-            if not _is_real_leaf(leaf):
-                raise rejected(f"entry {leaf!r} is not a real number")
-        try:
-            return np.array(leaves, dtype=np.float64)
-        except Exception as exc:  # e.g. OverflowError for 10**400
-            raise rejected(f"{type(exc).__name__}: {exc}") from None
-    try:
-        array = np.asarray(value)
-    except Exception as exc:  # e.g. a torch tensor that requires grad
-        raise rejected(f"{type(exc).__name__}: {exc}") from None
-    if array.dtype.kind not in _REAL_KINDS:
-        raise rejected(f"{_KIND_NAMES.get(array.dtype.kind, array.dtype)} are not real numbers")
-    with np.errstate(over="ignore"):  # a longdouble beyond float64 becomes inf: rejected later
-        return array.astype(np.float64)
+        return reward_bars(getattr(self, "_last_rewards", None) or {}, self.possible_agents)

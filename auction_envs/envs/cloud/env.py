@@ -3,15 +3,15 @@
 The market itself (state and step over the joint action array) is
 :class:`auction_envs.envs.cloud.core.CloudMarket`; the mechanisms are the rule objects of
 :mod:`auction_envs.mechanisms.double_auction`. This file holds the docstring, the argument checks,
-spaces, dict conversion, observations, infos and metrics. Above 400 lines only because the class
-docstring (the env's documentation with its observation table, about 230 lines) is part of it; the
-code is about 400 lines.
+spaces, dict conversion and infos; the provider table, argument checks and trace loader are in
+``arguments.py``, the observation layout, its values and the global state in ``observations.py``,
+the episode metrics in ``metrics.py``. Above 400 lines only because of the class docstring (the
+env's documentation with its observation table, about 230 lines); the code is about 300 lines.
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,9 +29,24 @@ from auction_envs.core.checks import (
     check_range_pair,
     check_real,
 )
-from auction_envs.core.layout import Field, ObservationLayout
+from auction_envs.envs.cloud.arguments import (
+    MIN_STEP_SECONDS,
+    PROVIDER_TABLE,
+    int_range,
+    load_trace,
+    positive_triple,
+    price_ranges,
+)
 from auction_envs.envs.cloud.core import CloudMarket, MarketSettings
-from auction_envs.envs.cloud.trace import TaskEvents, load_task_events, sample_path
+from auction_envs.envs.cloud.metrics import episode_metrics
+from auction_envs.envs.cloud.observations import (
+    PROVIDER_FIELDS,
+    SLOT_FIELDS,
+    global_state,
+    observation_layout,
+    observation_values,
+)
+from auction_envs.envs.cloud.trace import sample_path
 from auction_envs.mechanisms.double_auction import (
     CSF_FORMS,
     MECHANISM_RULES,
@@ -39,71 +54,15 @@ from auction_envs.mechanisms.double_auction import (
     CDARARules,
     ICAARules,
     RTRMRules,
-    jain_index,
 )
 
-#: Table 1 of paper 004: processing (MIPS), memory (MB), storage (MB), bandwidth.
-PROVIDER_TABLE = np.array([
-    [6950, 12032, 26000, 8000],
-    [3450, 6144, 84000, 2650],
-    [4700, 7168, 48000, 1750],
-    [7500, 3840, 30000, 4000],
-    [6100, 10752, 60000, 4700],
-    [4900, 8704, 47000, 3600],
-    [3700, 6144, 36000, 3200],
-], dtype=np.float64)
-MIN_STEP_SECONDS = 1e-6  #: the trace's timestamps are microseconds: a shorter step is empty
 PROVIDER_NAMES = tuple(f"d{i}" for i in range(1, 8))
 RESOURCES = ("cpu", "memory", "storage")
 MECHANISMS = tuple(MECHANISM_RULES)
 MATCHING_ORDERS = ("strength", "arrival")
-#: per buyer slot: one entry per slot in each of these fields (see ``observation_layout``)
-SLOT_FIELDS = (
-    "present", "cpu_share", "memory_share", "storage_share", "length", "max_wait", "budget",
-    "strength", "reserve_ratio", "can_schedule", "predicted_utilization",
-)
-PROVIDER_FIELDS = (
-    "utilization", "booked", "base_price_cpu", "base_price_memory", "base_price_storage",
-    "win_share", "last_reward", "batch_size", "progress", "under_quota",
-)
-
-
-def observation_layout(max_buyers: int, length_max: int, wait_max: int, budget_max: float,
-                       base_price_max: np.ndarray) -> ObservationLayout:
-    """The providers' observation: the slot fields (``max_buyers`` entries each), then the
-    provider's own fields. Values in natural units through ``layout.unpack``."""
-    m = max_buyers
-    slot = [
-        Field("present", m, 0.0, 1.0, description="1 for a buyer in the slot, 0 for an empty slot"),
-        Field("cpu_share", m, 0.0, description="CPU request / this provider's CPU capacity"),
-        Field("memory_share", m, 0.0, description="memory request / own memory capacity"),
-        Field("storage_share", m, 0.0, description="storage request / own storage capacity"),
-        Field("length", m, 0.0, 1.0, float(length_max), "execution length s_j (steps)"),
-        Field("max_wait", m, 0.0, 1.0, float(max(wait_max, 1)), "maximum wait w_j (steps)"),
-        Field("budget", m, 0.0, 1.0, float(budget_max), "budget bid_j"),
-        Field("strength", m, 0.0, description="contest strength m * eta_j (eq. 3)"),
-        Field("reserve_ratio", m, 0.0, description="own base cost of the bundle / budget"),
-        Field("can_schedule", m, 0.0, 1.0, description="1 if it fits within its wait here"),
-        Field("predicted_utilization", m, 0.0, description="U_ij with the job admitted"),
-    ]
-    own = [
-        Field("utilization", 3, 0.0, 1.0, description="used share of capacity now (cpu, mem, sto)"),
-        Field("booked", 3, 0.0, 1.0, description="mean booked share over the utilization horizon"),
-        Field("base_price_cpu", 1, 0.0, 1.0, float(base_price_max[0]), "own CPU base price"),
-        Field("base_price_memory", 1, 0.0, 1.0, float(base_price_max[1]), "own memory base price"),
-        Field("base_price_storage", 1, 0.0, 1.0, float(base_price_max[2]), "own storage base price"),
-        Field("win_share", 1, 0.0, 1.0, description="share of the episode's wins so far"),
-        Field("last_reward", 1, description="reward of the previous step"),
-        Field("batch_size", 1, 0.0, 1.0, float(m), "buyers in this step's batch"),
-        Field("progress", 1, 0.0, 1.0, description="steps so far / max_cycles"),
-        Field("under_quota", 1, 0.0, 1.0, description="1 if under its fairness quota"),
-    ]
-    return ObservationLayout(slot + own)
-
-
-@lru_cache(maxsize=8)
-def _load_trace(path: str) -> TaskEvents:
-    return load_task_events(path)
+#: re-exported: the provider table and the observation layout live in sibling modules
+__all__ = ["MECHANISMS", "MIN_STEP_SECONDS", "PROVIDER_FIELDS", "PROVIDER_TABLE", "SLOT_FIELDS",
+           "CloudDoubleAuctionEnv", "observation_layout"]
 
 
 class CloudDoubleAuctionEnv(MarketEnv):
@@ -315,6 +274,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
     """
 
     metadata: ClassVar[dict[str, Any]] = {**MarketEnv.metadata, "name": "cloud_double_auction_v1"}
+    joint_action_array = True  # _step_market gets the (n, max_buyers) multipliers as one array
 
     def __init__(
         self,
@@ -371,9 +331,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
         self.budget_range = check_range_pair("budget_range", budget_range)
         if self.budget_range[0] <= 0:
             raise InvalidArgumentError("budget_range", budget_range, "a pair (lo, hi), 0 < lo <= hi")
-        self.length_range = _int_range("length_range", length_range, 1)
-        self.wait_range = _int_range("wait_range", wait_range, 0)
-        self.base_price_ranges = _price_ranges(base_price_ranges)
+        self.length_range = int_range("length_range", length_range, 1)
+        self.wait_range = int_range("wait_range", wait_range, 0)
+        self.base_price_ranges = price_ranges(base_price_ranges)
         table = PROVIDER_TABLE if providers is None else check_array(
             "providers", providers, ndim=2, high=MAX_SCALE)
         if table.shape[1] < 3 or not 1 <= table.shape[0] <= MAX_AGENTS \
@@ -382,9 +342,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
                                        f"an (n, >=3) array of positive MIPS, memory MB, storage MB "
                                        f"(1 <= n <= {MAX_AGENTS})")
         self.providers = table.copy()
-        self.price_units = _positive_triple("price_units", price_units)
+        self.price_units = positive_triple("price_units", price_units)
         self.reference_capacity = table[:, :3].max(axis=0) if reference_capacity is None \
-            else _positive_triple("reference_capacity", reference_capacity)
+            else positive_triple("reference_capacity", reference_capacity)
         self.multiplier_low = check_real("multiplier_low", multiplier_low, low=-1.0, low_open=True)
         self.multiplier_high = check_real("multiplier_high", multiplier_high, high=MAX_SCALE)
         if self.multiplier_high < self.multiplier_low:
@@ -401,7 +361,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
                                        "None or a path (str or os.PathLike)")
         path = os.fspath(sample_path() if trace_path is None else trace_path)
         try:
-            self.trace = _load_trace(os.path.abspath(path))
+            self.trace = load_trace(os.path.abspath(path))
         except (FileNotFoundError, ValueError) as error:
             raise InvalidArgumentError("trace_path", trace_path,
                                        f"readable task-event files ({error})") from None
@@ -507,9 +467,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
             for i, agent in enumerate(self.possible_agents)
         }
 
-    def _step_market(self, actions: dict[str, np.ndarray]
+    def _step_market(self, actions: np.ndarray
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        multipliers = np.stack([actions[a] for a in self.possible_agents])  # (n, max_buyers)
+        multipliers = actions  # (n, max_buyers): the joint array, rows in provider order
         outcome = self.market.step(multipliers, self.np_random)
         if self.num_cycles + 1 >= self.max_cycles:  # the last step: the buyers' episode ends
             self.market.end_episode()
@@ -522,61 +482,24 @@ class CloudDoubleAuctionEnv(MarketEnv):
     # ------------------------------------------------------------------ observations and state
     def _observation_values(self) -> dict[str, Any]:
         """Every provider's observation fields in natural units, ``(n, ...)``."""
-        market, batch, n, m = self.market, self.market.batch, self.n_providers, self.max_buyers
-        k = batch["bid"].size
-        slot = {name: np.zeros((n, m)) for name in SLOT_FIELDS}
-        if k:
-            slot["present"][:, :k] = 1.0
-            for r, name in enumerate(("cpu_share", "memory_share", "storage_share")):
-                slot[name][:, :k] = market.share[:, :, r]
-            slot["length"][:, :k] = batch["length"]
-            slot["max_wait"][:, :k] = batch["wait"]
-            slot["budget"][:, :k] = batch["bid"]
-            slot["strength"][:, :k] = k * market.eta
-            slot["reserve_ratio"][:, :k] = market.reserve / batch["bid"]
-            slot["can_schedule"][:, :k] = market.starts >= 0
-            slot["predicted_utilization"][:, :k] = market.predicted
-        horizon = self.utilization_horizon
-        return {
-            **slot,
-            "utilization": np.clip(market.booked[:, 0, :] / self.capacity, 0.0, 1.0),
-            "booked": np.clip(market.booked[:, :horizon, :].mean(axis=1) / self.capacity, 0.0,
-                              1.0),
-            "base_price_cpu": market.base_prices[:, 0],
-            "base_price_memory": market.base_prices[:, 1],
-            "base_price_storage": market.base_prices[:, 2],
-            "win_share": market.wins / max(int(market.wins.sum()), 1),
-            "last_reward": market.last_reward,
-            "batch_size": np.full(n, float(k)),
-            "progress": np.full(n, min(self.num_cycles / self.max_cycles, 1.0)),
-            "under_quota": market.under_quota().astype(np.float64),
-        }
+        return observation_values(self.market, self.capacity, self.max_buyers,
+                                  self.utilization_horizon,
+                                  min(self.num_cycles / self.max_cycles, 1.0))
 
     def _observations(self) -> dict[str, np.ndarray]:
         obs = self.layout.pack(self._observation_values(), batch_shape=(self.n_providers,))
-        return {agent: obs[i] for i, agent in enumerate(self.agents)}
+        return dict(zip(self.agents, obs))
 
     def state(self) -> np.ndarray:
         """Global state: per slot ``[present, request/reference (3), s/24, w/12, bid/500, m*eta]``,
         then per provider utilization now (3), booked over the horizon (3), base prices over their
         ranges' upper ends (3), win share (1), and the episode progress."""
         self._require_reset("state")
-        m, batch = self.max_buyers, self.market.batch
-        k = batch["bid"].size
-        slots = np.zeros((m, 8))
-        if k:
-            slots[:k, 0] = 1.0
-            slots[:k, 1:4] = batch["request"] * self.price_units / self.reference_capacity
-            slots[:k, 4] = batch["length"] / self.length_range[1]
-            slots[:k, 5] = batch["wait"] / max(self.wait_range[1], 1)
-            slots[:k, 6] = batch["bid"] / self.budget_range[1]
-            slots[:k, 7] = k * self.market.eta
-        values = self._observation_values()
-        provider = np.concatenate([values["utilization"], values["booked"],
-                                   self.market.base_prices / self.base_price_ranges[:, 1],
-                                   values["win_share"][:, None]], axis=1)
-        progress = min(self.num_cycles / self.max_cycles, 1.0)
-        return np.concatenate([slots.ravel(), provider.ravel(), [progress]]).astype(np.float32)
+        scales = (self.length_range[1], max(self.wait_range[1], 1), self.budget_range[1])
+        return global_state(self.market, self._observation_values(), self.max_buyers,
+                            self.price_units, self.reference_capacity, scales,
+                            self.base_price_ranges[:, 1],
+                            min(self.num_cycles / self.max_cycles, 1.0))
 
     # ------------------------------------------------------------------ metrics and rendering
     def metrics(self) -> dict[str, Any]:
@@ -597,42 +520,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         provider), ``arrived``, ``auctioned``, ``matched``, ``overflow_requests``, ``completed``.
         """
         self._require_reset("metrics")
-        market = self.market
-        c = market.counters
-        steps = max(market.utilization_steps, 1)
-        utilization = (market.utilization_sum / steps).mean(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            unmatched = np.where(market.requested_demand > 0,
-                                 market.unmatched_demand / market.requested_demand, 0.0)
-        return {
-            "steps": self.num_cycles,
-            "provider_utility": market.provider_utility.copy(),
-            "total_provider_utility": float(market.provider_utility.sum()),
-            "revenue": market.revenue.copy(),
-            "wins": market.wins.copy(),
-            "jain_wins": jain_index(market.wins),
-            "providers_without_win": int(np.sum(market.wins == 0)),
-            "buyer_utility": market.buyer_utility,
-            "mean_buyer_utility": market.buyer_utility / max(c["auctioned"], 1),
-            "payments": market.payments,
-            "surplus": market.buyer_utility + float(market.provider_utility.sum()),
-            "surplus_bound": market.surplus_bound,
-            "payments_above_ask": market.payments_above_ask,
-            "buyer_drops": c["buyer_drops"],
-            "population_drops": market.population_drops,
-            "population_episodes": market.population_episodes,
-            "active_buyers": int(np.sum(~market.dropped)),
-            "dropped_requests": c["dropped_requests"],
-            "utilization": utilization,
-            "mean_utilization": float(utilization.mean()),
-            "unmatched_demand": unmatched,
-            "unmatched_requests": c["auctioned"] - c["matched"],
-            "match_rate": c["matched"] / max(c["auctioned"], 1),
-            "deadline_failures": c["deadline_failures"],
-            "single_feasible": c["single_feasible"],
-            "arrived": c["arrived"], "auctioned": c["auctioned"], "matched": c["matched"],
-            "overflow_requests": c["overflow_requests"], "completed": c["completed"],
-        }
+        return episode_metrics(self.market, self.num_cycles)
 
     def _render_text(self) -> str:
         fair = "+fairness" if self.fairness else ""
@@ -649,33 +537,3 @@ class CloudDoubleAuctionEnv(MarketEnv):
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------- argument checks
-def _int_range(name: str, value: Any, minimum: int) -> tuple[int, int]:
-    expected = f"a pair (lo, hi) of integers, {minimum} <= lo <= hi"
-    try:
-        low, high = value
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(name, value, expected) from None
-    try:
-        low, high = check_int(name, low, low=minimum), check_int(name, high, low=minimum)
-    except InvalidArgumentError:
-        raise InvalidArgumentError(name, value, expected) from None
-    if low > high:
-        raise InvalidArgumentError(name, value, expected)
-    return low, high
-
-
-def _price_ranges(value: Any) -> np.ndarray:
-    expected = f"three (low, high) pairs with 0 < low <= high <= {MAX_SCALE:g}"
-    try:
-        ranges = check_array("base_price_ranges", value, shape=(3, 2), low=0.0, low_open=True,
-                             high=MAX_SCALE)
-    except InvalidArgumentError:
-        raise InvalidArgumentError("base_price_ranges", value, expected) from None
-    if np.any(ranges[:, 1] < ranges[:, 0]):
-        raise InvalidArgumentError("base_price_ranges", value, expected)
-    return ranges
-
-
-def _positive_triple(name: str, value: Any) -> np.ndarray:
-    return check_array(name, value, shape=(3,), low=0.0, low_open=True, high=MAX_SCALE)

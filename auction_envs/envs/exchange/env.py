@@ -111,6 +111,8 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
       (issue 18).
     """
 
+    joint_action_array = True  # _step_market gets the (n, m) spending weights as one array
+
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
                  rho: float | None = None, F: Any = None, theta: Any = None,
                  endowments: Any = None, theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
@@ -125,6 +127,7 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
                          action_policy=action_policy)
         m = self.n_goods
         self.layout = trader_layout(m)
+        self._unit_scales = all(field.scale == 1.0 for field in self.layout.fields)
         observation_space = self.layout.space()
         action_space = float32_box(0.0, 1.0, (m,))
         self._set_spaces(
@@ -154,9 +157,9 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
             for i, agent in enumerate(self.possible_agents)
         }
 
-    def _step_market(self, actions: dict[str, np.ndarray]
+    def _step_market(self, actions: np.ndarray
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        weights = np.stack([actions[agent] for agent in self.possible_agents])
+        weights = actions  # (n, m): the joint array, rows in trader order
         outcome = self.core.step_traders(weights)
         noisy = self.core.noisy_utilities
         infos = self._infos(outcome.split, outcome.spending, outcome.allocation, outcome.prices,
@@ -169,12 +172,22 @@ class ExchangeEconomyEnv(ExchangeBaseEnv):
         budgets = e @ core.prices
         theta = core.economy.theta if self.reveal_preferences else np.zeros_like(e)
         rows = [i for i, agent in enumerate(self.possible_agents) if agent in self.agents]
+        n = len(rows)
+        if n == self.n_agents and self._unit_scales:
+            # every trader (the whole episode): the layout's fields side by side in one
+            # concatenate (every scale is 1: what layout.pack stores, bit for bit)
+            packed = np.concatenate([
+                np.clip(core.split, 0.0, 1.0), np.clip(core.allocation, 0.0, 1.0),
+                np.broadcast_to(np.clip(core.prices, 0.0, 1.0), (n, self.n_goods)),
+                np.clip(budgets, 0.0, 1.0)[:, None], core.noisy_utilities[:, None], e, theta],
+                axis=1, dtype=np.float64).astype(np.float32)
+            return dict(zip(self.possible_agents, packed))
         packed = self.layout.pack({
             "split": np.clip(core.split[rows], 0.0, 1.0),
             "allocation": np.clip(core.allocation[rows], 0.0, 1.0),
-            "prices": np.broadcast_to(np.clip(core.prices, 0.0, 1.0), (len(rows), self.n_goods)),
+            "prices": np.broadcast_to(np.clip(core.prices, 0.0, 1.0), (n, self.n_goods)),
             "budget": np.clip(budgets[rows], 0.0, 1.0), "noisy_utility": core.noisy_utilities[rows],
-            "endowment": e[rows], "theta": theta[rows]}, batch_shape=(len(rows),))
+            "endowment": e[rows], "theta": theta[rows]}, batch_shape=(n,))
         return {self.possible_agents[i]: packed[k] for k, i in enumerate(rows)}
 
     # ------------------------------------------------------------------ reference and metrics

@@ -1,9 +1,10 @@
 """IoV resource slicing with the dual-currency VCG auction and a bank (paper 002, MARKETS §3).
 
 The PettingZoo shell (arguments, spaces, dicts, infos, metrics) over :class:`IoVCore`; the clearing
-rules are in :mod:`auction_envs.envs.iov.clearing`. The docstring's tables are generated from the
-layouts (``IoVSlicingEnv.layouts``). Above 400 lines because the docstring (the env's documentation,
-with its two observation tables) is about half of the file.
+rules are in :mod:`auction_envs.envs.iov.clearing`, the observation layouts in ``layouts.py`` (the
+docstring's tables are generated from them), the joint-action check in ``actions.py``, the
+colluders check in ``arguments.py``. Above 400 lines only because of the class docstring (the env's
+documentation, with its two observation tables, about 160 lines); the code is about 350 lines.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from auction_envs.core import Field, MarketEnv, ObservationLayout, float32_box
+from auction_envs.core import MarketEnv, ObservationLayout, float32_box
 from auction_envs.core.checks import (
     MAX_AGENTS,
     MAX_SCALE,
@@ -25,9 +26,11 @@ from auction_envs.core.checks import (
     check_real,
 )
 from auction_envs.core.errors import InvalidArgumentError
-from auction_envs.core.market_env import all_plain_real
+from auction_envs.envs.iov.actions import JointActions, fast_joint_actions
+from auction_envs.envs.iov.arguments import check_colluders
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
 from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
+from auction_envs.envs.iov.layouts import VSP_LAYOUT, slicer_layout
 from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
 
 MECHANISMS = ("dvcg", "qvcg", "vcg")
@@ -36,62 +39,9 @@ ALLOCATORS = ("optimum", "learned")
 REWARDS = ("bids", "welfare")
 ESTIMATORS = ("exact", "noisy")
 REFERENCES = ("optimum", "allocation")
-
-VSP_LAYOUT = ObservationLayout([
-    Field("bid", description="own bid x_i of the last round (VC)"),
-    Field("loan", description="loan K_i of the last round (13)"),
-    Field("tax", description="tax Z_i (DVCG) or alpha_i p_i ((Q)VCG) of the last round"),
-    Field("externality", description="externality I_i of the last round (17)"),
-    Field("interest", description="VC interest |K_i - U*_i| of the last round"),
-    Field("profit", description="profit P_i of the last round"),
-    Field("utility", description="true utility u_i of the last round"),
-    Field("voi", description="the bank's VoI estimate f_i for the next round"),
-    Field("pool", description="the pool F_P = sum_i f_i for the next round"),
-    Field("alpha_hat", description="the bank's estimate of alpha_i"),
-    Field("delta", description="perturbation scale Delta of the last round (16)"),
-    Field("progress", description="rounds played / max_cycles"),
-    Field("needs_action", description="1 if the next bid is read (0 under QVCG after round 1)"),
-])
-
-
-def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayout:
-    """The slicing agents' observation layout (scales depend on the market's size)."""
-    levels = len(SLICE_LEVELS)
-    return ObservationLayout([
-        Field("slice", size=K, low=0.0, high=1.0,
-              description="own VSP's slice (bandwidth, compute, cache)"),
-        Field("others_slice", size=K, low=0.0, high=1.0,
-              description="mean slice of the other VSPs"),
-        Field("others_mean_action", size=K * levels, low=0.0, high=1.0,
-              description="the others' last actions: mean one-hot of the 7 levels, per resource "
-                          "(resource-major)"),
-        Field("vsp_bid", scale=beta_high, low=0.0, high=2.0,
-              description="own VSP's last bid x_i (VC)"),
-        Field("vsp_utility", scale=beta_high, low=0.0, high=1.0,
-              description="own VSP's last utility u_i (from its bill)"),
-        Field("vsp_id", low=0.0, high=1.0, description="own VSP's index i / (N - 1)"),
-        Field("reward", scale=n_vsps * beta_high,
-              description="last slicer reward (welfare or sum of bids)"),
-        Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
-        Field("needs_action", low=0.0, high=1.0, description="always 1"),
-    ])
-
-
-def _check_colluders(colluders: Any, n: int) -> tuple[int, ...]:
-    """A collection of distinct-or-repeated VSP indices in ``[0, n)`` (integers, not bools,
-    floats or strings), returned sorted without repeats."""
-    expected = f"a collection of VSP indices, integers in [0, {n - 1}]"
-    if isinstance(colluders, (str, bytes, Mapping)):
-        raise InvalidArgumentError("colluders", colluders, expected)
-    try:
-        members = list(colluders)
-    except TypeError:
-        raise InvalidArgumentError("colluders", colluders, expected) from None
-    try:
-        return tuple(sorted({check_int("colluders", c, low=0, high=n - 1) for c in members}))
-    except InvalidArgumentError:
-        raise InvalidArgumentError("colluders", colluders, expected) from None
-
+#: re-exported: the layouts live in ``layouts.py``
+__all__ = ["ALLOCATORS", "ESTIMATORS", "MECHANISMS", "REFERENCES", "REWARDS", "TAXES", "VSP_LAYOUT",
+           "IoVSlicingEnv", "slicer_layout"]
 
 class IoVSlicingEnv(MarketEnv):
     """Network slicing for vehicle service providers (VSPs), sold by a VCG-type auction.
@@ -290,7 +240,7 @@ class IoVSlicingEnv(MarketEnv):
                                                    perturbation_reference, REFERENCES)
         self.M = check_int("M", M, low=1, high=100)  # M^3 grid points per VSP
         self.instance_seed = check_optional("instance_seed", instance_seed, check_int, low=0)
-        self.colluders = _check_colluders(colluders, n)
+        self.colluders = check_colluders(colluders, n)
         config = MarketConfig(
             n=n,
             beta_range=check_range_pair("beta_range", beta_range, low=1e-300, high=MAX_SCALE),
@@ -402,38 +352,18 @@ class IoVSlicingEnv(MarketEnv):
             bids = np.array([validated[a][0] for a in self.vsps])
             levels = np.array([validated[a] for a in self.slicers], dtype=np.int64) \
                 if self.slicers else None
-            joint = _JointActions(validated, bids, levels)
+            joint = JointActions(validated, bids, levels)
         return joint
 
-    def _fast_joint_actions(self, actions: Any) -> _JointActions | None:
-        if not isinstance(actions, Mapping) or len(actions) != len(self.agents) \
-                or actions.keys() != self._agent_set or len(self.agents) != len(self._agent_set):
+    def _fast_joint_actions(self, actions: Any) -> JointActions | None:
+        if len(self.agents) != len(self._agent_set):
             return None
-        if not all_plain_real(list(actions.values())):
-            return None  # bools, strings, complex ...: MarketEnv's strict path rejects them
-        try:
-            bids = np.array([actions[a] for a in self.vsps], dtype=np.float64)
-            levels = np.array([actions[a] for a in self.slicers], dtype=np.float64) \
-                if self.slicers else None
-        except (TypeError, ValueError, OverflowError):
-            return None
-        if bids.shape == (self.n_vsps, 1):
-            bids = bids[:, 0]
-        if bids.shape != (self.n_vsps,) or not np.all((bids >= 0.0) & (bids <= self._bid_limit)):
-            return None  # also NaN (every comparison is False)
-        if levels is not None:
-            if levels.shape != (self.n_vsps, K) or not np.all(
-                    (levels >= 0) & (levels < len(SLICE_LEVELS)) & (levels == np.round(levels))):
-                return None
-            levels = levels.astype(np.int64)
-        validated = dict(zip(self.vsps, bids[:, None]))
-        if levels is not None:
-            validated.update(zip(self.slicers, levels))
-        return _JointActions(validated, bids, levels)
+        return fast_joint_actions(actions, self._agent_set, self.vsps, self.slicers,
+                                  self._bid_limit)
 
     def _step_market(self, actions: dict[str, np.ndarray]
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        joint = actions if isinstance(actions, _JointActions) else self.validate_actions(actions)
+        joint = actions if isinstance(actions, JointActions) else self.validate_actions(actions)
         core = self.core
         levels = None if joint.levels is None else joint.levels[None]
         profit, slicer_reward = core.step(joint.bids[None], levels, self.np_random,
@@ -602,13 +532,3 @@ class IoVSlicingEnv(MarketEnv):
                              f"{self.x_truthful[i]:8.2f})  tax {m['tax'][i]:8.2f}  "
                              f"profit {m['profit'][i]:8.2f}")
         return "\n".join(lines)
-
-
-class _JointActions(dict):
-    """A validated action dict that also carries the joint arrays the core steps on."""
-
-    def __init__(self, validated: Mapping[str, np.ndarray], bids: np.ndarray,
-                 levels: np.ndarray | None) -> None:
-        super().__init__(validated)
-        self.bids = bids
-        self.levels = levels

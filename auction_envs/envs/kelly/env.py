@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,6 +40,7 @@ LAYOUT = ObservationLayout([
 ROUND_FIELDS = ("bid", "others_bid", "allocation", "payoff", "gradient")
 #: The per-round feedback keys of the infos: the round's fields and the best response.
 INFO_KEYS = (*ROUND_FIELDS, "best_response")
+_PAYOFF_ROW = INFO_KEYS.index("payoff")
 
 
 class KellyGameEnv(MarketEnv):
@@ -195,6 +197,9 @@ class KellyGameEnv(MarketEnv):
             },
             state_space=float32_box(np.zeros(2 * self.n_agents + 1),
                                     np.concatenate([self.budgets, np.ones(self.n_agents + 1)])),
+            # the base class clips accepted bids into [eps, c_i] (the Box rounds them outward)
+            action_bounds={agent: (self.eps, self.budgets[i])
+                           for i, agent in enumerate(self.possible_agents)},
         )
         self._feedback: dict[str, np.ndarray] | None = None
         zeros = np.zeros(n_agents)
@@ -203,6 +208,14 @@ class KellyGameEnv(MarketEnv):
              "budget": self.budgets, "min_bid": self.eps}, batch_shape=(n_agents,))
         self._round_columns = [(name, self.layout.slice(name).start, self.layout.field(name).scale)
                                for name in ROUND_FIELDS]
+        # the round's fields as one block of columns when they are adjacent and unscaled
+        starts = [column for _, column, _ in self._round_columns]
+        adjacent = starts == list(range(starts[0], starts[0] + len(starts)))
+        unscaled = all(scale == 1.0 for _, _, scale in self._round_columns)
+        self._round_block = slice(starts[0], starts[0] + len(starts)) \
+            if adjacent and unscaled else None
+        #: this round's feedback, rows in the order of INFO_KEYS (None before the first round)
+        self._rows: np.ndarray | None = None
 
     def _check_float32_scale(self) -> None:
         """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
@@ -237,6 +250,7 @@ class KellyGameEnv(MarketEnv):
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(1)
         self._feedback = None
+        self._rows = None
         # the step's keys with neutral values: wrappers (TorchRL) build their specs from these
         infos = {agent: dict.fromkeys(INFO_KEYS, 0.0) for agent in self.possible_agents}
         if self.core.counterfactual_bids is not None:
@@ -247,28 +261,30 @@ class KellyGameEnv(MarketEnv):
 
     def _step_market(self, actions: np.ndarray
                      ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
-        bids = actions[:, 0]  # rows in the order of self.agents (every bidder, always alive)
-        # the float32 box rounds [eps, c_i] outward; the market sees the documented float64 bounds
-        bids = np.minimum(np.maximum(bids, self.eps), self.budgets)[None]
-        feedback = self.core.step(bids)
+        # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
+        feedback = self.core.step(actions.reshape(1, -1))
         self._feedback = feedback
-        columns = [feedback[key][0].tolist() for key in INFO_KEYS]
-        infos = {agent: dict(zip(INFO_KEYS, row))
-                 for agent, row in zip(self.possible_agents, zip(*columns))}
+        rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
+        self._rows = rows
+        # one dict per bidder, built without a Python-level loop over them
+        infos = dict(zip(self.possible_agents,
+                         map(dict, map(zip, repeat(INFO_KEYS), rows.T.tolist()))))
         if self.core.counterfactual_bids is not None:
             grids = self.core.counterfactual_bids.copy()  # one copy; each agent gets a row of it
             for agent, grid, payoffs in zip(self.possible_agents, grids,
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return columns[INFO_KEYS.index("payoff")], infos, False
+        return rows[_PAYOFF_ROW].tolist(), infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
         observation = self._first_observation.copy()  # constants packed once, at construction
-        if self._feedback is not None:  # the round's fields go in by name, one column each
-            for name, column, scale in self._round_columns:
-                values = self._feedback[name][0]
-                observation[:, column] = values if scale == 1.0 else values / scale
+        if self._rows is not None:  # the round's fields go in by name
+            if self._round_block is not None:  # adjacent, unscaled: one block assignment
+                observation[:, self._round_block] = self._rows[:len(ROUND_FIELDS)].T
+            else:
+                for row, (_, column, scale) in zip(self._rows, self._round_columns):
+                    observation[:, column] = row if scale == 1.0 else row / scale
         return dict(zip(self.agents, observation))
 
     # ------------------------------------------------------------------ documented scales

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
+from auction_envs.core.actions import all_plain_real
 from auction_envs.core.checks import (
     MAX_AGENTS,
     MAX_SCALE,
@@ -25,7 +26,6 @@ from auction_envs.core.checks import (
     check_real,
 )
 from auction_envs.core.layout import float32_box
-from auction_envs.core.market_env import all_plain_real
 from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
 from auction_envs.envs.v2x.core import CoreConfig, Script, V2XCore
 from auction_envs.envs.v2x.events import SUCCESS, StepEvents

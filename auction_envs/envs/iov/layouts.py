@@ -1,0 +1,45 @@
+"""The IoV market's observation layouts: one for the VSPs (bidders), one for the slicing agents."""
+
+from __future__ import annotations
+
+from auction_envs.core import Field, ObservationLayout
+from auction_envs.envs.iov.core import SLICE_LEVELS, K
+
+VSP_LAYOUT = ObservationLayout([
+    Field("bid", description="own bid x_i of the last round (VC)"),
+    Field("loan", description="loan K_i of the last round (13)"),
+    Field("tax", description="tax Z_i (DVCG) or alpha_i p_i ((Q)VCG) of the last round"),
+    Field("externality", description="externality I_i of the last round (17)"),
+    Field("interest", description="VC interest |K_i - U*_i| of the last round"),
+    Field("profit", description="profit P_i of the last round"),
+    Field("utility", description="true utility u_i of the last round"),
+    Field("voi", description="the bank's VoI estimate f_i for the next round"),
+    Field("pool", description="the pool F_P = sum_i f_i for the next round"),
+    Field("alpha_hat", description="the bank's estimate of alpha_i"),
+    Field("delta", description="perturbation scale Delta of the last round (16)"),
+    Field("progress", description="rounds played / max_cycles"),
+    Field("needs_action", description="1 if the next bid is read (0 under QVCG after round 1)"),
+])
+
+
+def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayout:
+    """The slicing agents' observation layout (scales depend on the market's size)."""
+    levels = len(SLICE_LEVELS)
+    return ObservationLayout([
+        Field("slice", size=K, low=0.0, high=1.0,
+              description="own VSP's slice (bandwidth, compute, cache)"),
+        Field("others_slice", size=K, low=0.0, high=1.0,
+              description="mean slice of the other VSPs"),
+        Field("others_mean_action", size=K * levels, low=0.0, high=1.0,
+              description="the others' last actions: mean one-hot of the 7 levels, per resource "
+                          "(resource-major)"),
+        Field("vsp_bid", scale=beta_high, low=0.0, high=2.0,
+              description="own VSP's last bid x_i (VC)"),
+        Field("vsp_utility", scale=beta_high, low=0.0, high=1.0,
+              description="own VSP's last utility u_i (from its bill)"),
+        Field("vsp_id", low=0.0, high=1.0, description="own VSP's index i / (N - 1)"),
+        Field("reward", scale=n_vsps * beta_high,
+              description="last slicer reward (welfare or sum of bids)"),
+        Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
+        Field("needs_action", low=0.0, high=1.0, description="always 1"),
+    ])
