@@ -31,6 +31,14 @@ later step (:class:`OutputPool`; fresh ``[B, n]`` arrays cost more than the step
 Markets whose core batches register a vector shell with :func:`register_vector`; ``make_vec``
 takes any id of such a market (registered variants work unchanged) and raises a clear error for
 the others.
+
+**Looped shells**: the event-driven markets (the cloud double auction: buyers matched one at a
+time against booked capacity; V2X offloading: per-request arrival, auction, assignment and
+completion events over request tables that differ per market) have no core that steps ``B``
+markets as array operations. :class:`LoopedVectorEnv` gives them the same API by stepping ``B``
+copies of the dict env in a loop: the same arrays, seeds, autoreset and validation, bit-identical
+to ``B`` dict envs, but throughput about ``B`` times the dict env's step time (not batched
+arithmetic).
 """
 
 from __future__ import annotations
@@ -55,7 +63,14 @@ def register_vector(env_class: type, factory: Callable[..., VectorMarketEnv]) ->
 
 
 def make_vec(env_id: str, num_envs: int = 1, **kwargs: Any) -> VectorMarketEnv:
-    """``num_envs`` copies of the registered env ``env_id`` (with ``kwargs``) as one vector env."""
+    """``num_envs`` copies of the registered env ``env_id`` (with ``kwargs``) as one vector env.
+
+    KellyGame, IoVSlicing (VSP-only ids) and the exchange traders step ``B`` markets as arrays
+    through their batched cores. CloudDoubleAuction and V2XOffloading (every registered variant)
+    get a :class:`LoopedVectorEnv`: the same API over ``B`` dict envs stepped one after the other
+    (their steps are per-buyer matching and per-request events, which do not batch), so their
+    throughput is about ``B`` times the dict env's, not more.
+    """
     import auction_envs
 
     num_envs = check_int("num_envs", num_envs, low=1, high=10_000_000)
@@ -475,3 +490,149 @@ def _compiled_standard_normal() -> Callable | None:
         else:
             _compiled.append(numba.njit(cache=True, nogil=True)(_fill_standard_normal))
     return _compiled[0]
+
+
+class LoopedVectorEnv(VectorMarketEnv):
+    """``num_envs`` copies of an event-driven dict env behind the array API: the same interface
+    as the batched shells (:mod:`auction_envs.vector`), **not** batched arithmetic.
+
+    Markets whose step is a sequence of events rather than array operations (the cloud double
+    auction matches buyers one at a time against providers' booked capacity; the V2X market runs
+    per-request admission, assignment and completion events) have no core that steps ``B``
+    markets at once. This shell holds ``B`` independent copies of the dict env (``envs``, deep
+    copies of the unreset template, each with its own generator) and steps them one after the
+    other, so its throughput is about ``B`` times the dict env's step time: what it buys is one
+    API for every market (arrays ``[B, n, ...]``, per-env seeds, next-step autoreset, the
+    SB3 adapter), not speed.
+
+    Everything follows from the dict envs: env ``b`` is exactly ``envs[b]`` reset with seed
+    ``s + b`` (``reset(seed=s)``) and stepped with row ``b`` of the actions; an autoreset is its
+    ``reset()`` without a seed (its generator goes on, and what the market keeps across episodes,
+    such as the cloud market's buyer population, is kept, as in the dict env). The joint action
+    is validated for all ``B`` rows (the dict env's checks and messages, naming the env index)
+    before any copy steps, so a rejected action changes nothing. ``reset(options=...)`` passes
+    the options to every copy's reset (autoresets take none).
+
+    Infos: every per-agent key of the dict env's step infos as an array ``[B, n, ...]``
+    (numbers; object arrays for anything else), and ``"_reset"``; rows that autoreset on a
+    step carry zeros. The reset infos of ``reset`` are the same keys from the copies' resets.
+    ``metrics()`` stacks the copies' ``metrics()`` key by key (arrays ``[B, ...]``; nested dicts
+    stay dicts of stacked arrays).
+    """
+
+    def __init__(self, template: Any, num_envs: int) -> None:
+        import copy
+
+        super().__init__(template, num_envs)
+        try:
+            self.envs = [template] + [copy.deepcopy(template) for _ in range(self.num_envs - 1)]
+        except TypeError as error:  # e.g. a live external simulator (pickling refused)
+            raise InvalidArgumentError("env", type(template).__name__,
+                                       f"an env whose copies can be made ({error})") from None
+        for env in self.envs:  # copies of one unseeded generator would draw the same numbers
+            env.np_random = np.random.default_rng()
+        obs = self.single_observation_space
+        self._observation = np.zeros((self.num_envs, self.n_agents, *obs.shape), dtype=obs.dtype)
+        self._pending_seeds: list[int | None] = [None] * self.num_envs
+        self._options: dict[str, Any] | None = None
+        self._last_reset_infos: list[dict[str, Any]] = [{}] * self.num_envs
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reset every copy (env ``b`` with seed ``s + b``, or its own generator going on for
+        ``seed=None``), each with ``options``."""
+        self._options, seeds = options, self.seeds
+        try:
+            return super().reset(seed=seed, options=options)
+        except BaseException:
+            # a copy's reset refused (options are checked alike, so the first copy refuses
+            # before it changes): the vector env stays as it was
+            self.seeds = seeds
+            raise
+        finally:
+            self._options = None
+            self._pending_seeds = [None] * self.num_envs
+
+    def metrics(self) -> dict[str, Any]:
+        """Every copy's ``metrics()`` stacked key by key: arrays ``[B, ...]``."""
+        self._require_reset("metrics")
+        return _stacked([env.metrics() for env in self.envs])
+
+    def close(self) -> None:
+        """Close every copy."""
+        for env in self.envs:
+            env.close()
+
+    # ------------------------------------------------------------------ market hooks
+    def _seed_rows(self, rows: np.ndarray, seeds: Sequence[int | None]) -> None:
+        for row, seed in zip(rows.tolist(), seeds):
+            self._pending_seeds[row] = seed
+
+    def _reset_rows(self, rows: np.ndarray) -> None:
+        agents = self.possible_agents
+        for row in rows.tolist():
+            seed, self._pending_seeds[row] = self._pending_seeds[row], None
+            observations, infos = self.envs[row].reset(seed=seed, options=self._options)
+            self._observation[row] = [observations[agent] for agent in agents]
+            self._last_reset_infos[row] = infos
+
+    def _step_rows(self, actions: np.ndarray, rows: np.ndarray
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        agents = self.possible_agents
+        rewards = np.empty((rows.size, self.n_agents))
+        step_infos = []
+        for j, row in enumerate(rows.tolist()):
+            env = self.envs[row]
+            observations, row_rewards, terminations, _, infos = env.step(
+                dict(zip(agents, actions[j])))
+            if any(terminations.values()):  # the base step reports truncations only
+                raise RuntimeError(f"{type(env).__name__} terminated; {type(self).__name__} "
+                                   "shells markets that never terminate")
+            self._observation[row] = [observations[agent] for agent in agents]
+            rewards[j] = [row_rewards[agent] for agent in agents]
+            step_infos.append(infos)
+        return rewards, _info_arrays(step_infos, agents)
+
+    def _observations(self) -> np.ndarray:
+        return self._observation.copy()
+
+    def _reset_infos(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        infos = _info_arrays(self._last_reset_infos, self.possible_agents)
+        infos["_reset"] = rows
+        return infos
+
+
+def _info_arrays(infos: list[dict[str, dict[str, Any]]], agents: list[str]
+                 ) -> dict[str, np.ndarray]:
+    """Per-agent dict infos of ``R`` envs as arrays ``[R, n, ...]``, key by key (the first
+    agent's keys; object arrays where the values are not numbers of one shape)."""
+    if not infos or not infos[0]:
+        return {}
+    out = {}
+    for key in infos[0][agents[0]]:
+        values = [[row[agent][key] for agent in agents] for row in infos]
+        try:
+            array = np.asarray(values)
+        except ValueError:  # ragged values
+            array = None
+        if array is None or array.dtype.kind not in "biuf":
+            array = np.empty((len(infos), len(agents)), dtype=object)
+            for r, row_values in enumerate(values):
+                for i, value in enumerate(row_values):
+                    array[r, i] = value
+        out[key] = array
+    return out
+
+
+def _stacked(values: list[Any]) -> Any:
+    """``B`` values of one structure (dicts of numbers and arrays) stacked: dicts key by key,
+    numbers and arrays into one array ``[B, ...]``, anything else a list."""
+    first = values[0]
+    if isinstance(first, dict):
+        return {key: _stacked([value[key] for value in values]) for key in first}
+    try:
+        array = np.asarray(values)
+    except ValueError:
+        return list(values)
+    return array if array.dtype.kind in "biuf" else list(values)

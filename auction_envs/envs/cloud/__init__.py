@@ -9,6 +9,7 @@ from auction_envs.envs.cloud.env import (
     observation_layout,
 )
 from auction_envs.envs.cloud.trace import TaskEvents, load_task_events, sample_path
+from auction_envs.envs.cloud.vector import CloudVectorEnv
 
 __all__ = [
     "MECHANISMS",
@@ -16,6 +17,7 @@ __all__ = [
     "PROVIDER_TABLE",
     "SLOT_FIELDS",
     "CloudDoubleAuctionEnv",
+    "CloudVectorEnv",
     "TaskEvents",
     "load_task_events",
     "observation_layout",
