@@ -1,8 +1,8 @@
 """docs/recipes/agilerl.md runs as written and its MADDPG bidders raise their payoff; the recipe's loop,
 with observations divided by the market's scales and ``gamma=0`` (every round is a one-shot
-auction), raises the IoV slicing VSPs' profits. On the cloud double auction (event-driven) the loop
-only trains (finite losses, the providers' prices move): at a CI budget the direction of MADDPG's
-price moves depends on the torch seed, so no learning signal is claimed there.
+auction), raises the IoV slicing VSPs' profits and, on the cloud double auction (event-driven), the
+providers' utility: MADDPG's providers raise their prices (the shared-policy learners of the SB3 and
+RLlib recipes undercut each other instead; the recipe page says why).
 
 Every signal is paired: the same evaluation markets (seeds never trained on) before and after."""
 
@@ -147,18 +147,37 @@ def test_iov_vsps_raise_their_profits() -> None:
     assert profit_after > profit_before, (profit_before, profit_after)
 
 
-def test_recipe_loop_trains_on_the_cloud_market() -> None:
-    """A smoke test, no learning signal: at this budget MADDPG's providers move their prices either
-    way with the torch seed (see the recipe page for the measured runs)."""
+def test_cloud_providers_raise_their_utility() -> None:
     env = NormalizeMarket(auction_envs.make("auction_envs/CloudDoubleAuction-v1", max_cycles=16),
                           actions=False)
-    loop = Loop(env, cloud_observation_scale(env))
-    _, _, before = loop.play()
-    losses = loop.train(episodes=2)
-    _, _, after = loop.play()
+    # a slow actor on a fast critic: with lr_actor = lr_critic = 1e-3 the direction of the
+    # providers' price moves depended on the torch seed (see the recipe page)
+    loop = Loop(env, cloud_observation_scale(env), lr_actor=1e-4, lr_critic=1e-2)
+    layout = env.unwrapped.layout
+
+    def mean_multiplier(actions_played: list) -> float:
+        """The providers' price multipliers on the buyers present (empty slots are not priced)."""
+        return float(np.mean(np.concatenate([
+            action[layout.unpack(obs)["present"] > 0.5] for obs, action in actions_played])))
+
+    def utilities(metrics: list[dict[str, Any]]) -> tuple[float, float]:
+        return (float(np.mean([m["total_provider_utility"] for m in metrics])),
+                float(np.mean([m["buyer_utility"] for m in metrics])))
+
+    returns_before, metrics_before, actions_before = loop.play()
+    losses = loop.train(episodes=48)
+    returns_after, metrics_after, actions_after = loop.play()
     assert losses and np.all(np.isfinite(losses))
-    assert np.all(np.isfinite(after[0][0]))
-    assert max(float(np.abs(a - b).max()) for (_, a), (_, b) in zip(before, after)) > 1e-3
+    (providers_before, buyers_before), (providers_after, buyers_after) = (
+        utilities(metrics_before), utilities(metrics_after))
+    # each provider's critic learns its own utility and its actor follows that critic's gradient,
+    # which at the untrained prices points up: prices rise and surplus moves from the buyers to the
+    # providers. Seeded: provider utility 10181 -> 10712 (torch seeds 0-2: +5.2% to +6.2%),
+    # multiplier 0.502 -> 0.548, buyer utility 20150 -> 19571
+    assert returns_after.mean() > returns_before.mean(), (returns_before, returns_after)
+    assert providers_after > 1.03 * providers_before, (providers_before, providers_after)
+    assert mean_multiplier(actions_after) > mean_multiplier(actions_before) + 0.02
+    assert buyers_after < buyers_before, (buyers_before, buyers_after)
 
 
 @pytest.mark.slow
