@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.core.checks import check_int, check_seed
 from auction_envs.core.errors import InvalidActionError, InvalidArgumentError
 
@@ -477,19 +478,7 @@ def _fill_standard_normal(generators: Any, rows: np.ndarray, out: np.ndarray) ->
         out[j, :] = generators[rows[j]].standard_normal(out.shape[1])
 
 
-_compiled: list[Callable | None] = []
-
-
-def _compiled_standard_normal() -> Callable | None:
-    """:func:`_fill_standard_normal` compiled by numba (cached on disk), or None without numba."""
-    if not _compiled:
-        try:
-            import numba
-        except Exception:  # numba is optional (the ``fast`` extra)
-            _compiled.append(None)
-        else:
-            _compiled.append(numba.njit(cache=True, nogil=True)(_fill_standard_normal))
-    return _compiled[0]
+_compiled_standard_normal = compiled_on_first_use(_fill_standard_normal)
 
 
 class LoopedVectorEnv(VectorMarketEnv):

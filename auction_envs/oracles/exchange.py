@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.mechanisms.trading_post import PRDResult
 from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
 
@@ -832,20 +833,8 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
     return 0
 
 
-_compiled_ces: list = []
-
-
-def _compiled_ces_kernel() -> Any:
-    """:func:`_ces_newton_kernel` compiled by numba (cached on disk), or None without numba (the
-    ``fast`` extra)."""
-    if not _compiled_ces:
-        try:
-            import numba
-        except Exception:  # numba is optional
-            _compiled_ces.append(None)
-        else:
-            _compiled_ces.append(numba.njit(cache=True, nogil=True)(_ces_newton_kernel))
-    return _compiled_ces[0]
+# without numba (the ``fast`` extra) proportional response and the polish step are the path
+_compiled_ces_kernel = compiled_on_first_use(_ces_newton_kernel)
 
 
 def _excess_demand(p: np.ndarray, theta: np.ndarray, e: np.ndarray, fam: UtilityFamily

@@ -8,11 +8,10 @@ All functions broadcast over leading axes (the player axis is last).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy.optimize import brentq
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.mechanisms import proportional_allocation
 
 _BISECTION_STEPS = 200  # halves a bracket of width <= 1 down to below 1e-60: past float64 precision
@@ -316,20 +315,8 @@ def _nash_kernel(a: np.ndarray, c: np.ndarray, eps: float, delta: float, alpha: 
     return True
 
 
-_compiled_nash: list = []
-
-
-def _compiled_nash_kernel() -> Any:
-    """:func:`_nash_kernel` compiled by numba (cached on disk), or None without numba (the
-    ``fast`` extra): the Brent solve in numpy is then the path."""
-    if not _compiled_nash:
-        try:
-            import numba
-        except Exception:  # numba is optional
-            _compiled_nash.append(None)
-        else:
-            _compiled_nash.append(numba.njit(cache=True, nogil=True)(_nash_kernel))
-    return _compiled_nash[0]
+# without numba (the ``fast`` extra) the Brent solve in numpy is the path
+_compiled_nash_kernel = compiled_on_first_use(_nash_kernel)
 
 
 def kelly_residual(bids: np.ndarray, a: np.ndarray, eps: float, c: float | np.ndarray,

@@ -18,7 +18,7 @@ pytest.importorskip("numba")
 
 def general_path(monkeypatch, *args, **kwargs):
     with monkeypatch.context() as patch:
-        patch.setattr(exchange, "_compiled_ces", [None])
+        patch.setattr(exchange, "_compiled_ces_kernel", lambda: None)
         return competitive_equilibrium(*args, **kwargs)
 
 

@@ -13,7 +13,7 @@ pytest.importorskip("numba")
 
 def brent_path(monkeypatch, *args):
     with monkeypatch.context() as patch:
-        patch.setattr(kelly, "_compiled_nash", [None])
+        patch.setattr(kelly, "_compiled_nash_kernel", lambda: None)
         return kelly_nash_equilibrium(*args)
 
 
