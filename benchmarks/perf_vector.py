@@ -668,13 +668,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     section("ppo", ppo_cell, [(args.ppo_envs, timesteps, args.seed)])
     result = verdicts(out.payload)
     missed = not (result.get("fraction_of_bare_met", True) and result.get("ten_million_met", True))
+
+    def stored_profile(fn: Any, *job: Any) -> str:
+        # a profile is a cell too: a resumed run reuses it instead of profiling again
+        return run_jobs(fn, [job], show_progress=False, store=store)[0]
+
     if missed and "throughput" in args.sections and not args.no_profile:
-        result["profile_at_4096"] = profile_vector_step(PROFILE_ENVS, args.steps, args.seed)
+        result["profile_at_4096"] = stored_profile(profile_vector_step, PROFILE_ENVS, args.steps,
+                                                   args.seed)
     if "oracles" in args.sections and not args.no_profile:
         for row in out.payload["oracles"]:
             if row["speedup_median"] < TARGET_ORACLE_SPEEDUP:
-                result[f"profile_{row['oracle']}"] = profile_oracle(row["oracle"], instances,
-                                                                    args.seed)
+                result[f"profile_{row['oracle']}"] = stored_profile(profile_oracle, row["oracle"],
+                                                                    instances, args.seed)
     out.update(verdicts=result, load_after=load_average(),
                targets={"fraction_of_bare": TARGET_FRACTION_OF_BARE,
                         "agent_steps_per_s": TARGET_AGENT_STEPS_PER_S,

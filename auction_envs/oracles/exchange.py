@@ -676,7 +676,11 @@ def _compiled_ces_equilibrium(theta: np.ndarray, e: np.ndarray, family: str | Ut
     tolerance = np.inf if verify_tol is None else float(verify_tol)
     x = np.empty(theta.shape)  # made here: numba-made arrays cost more to hand back
     p = np.empty(theta.shape[1])
-    return (x, p) if kernel(theta, e, rho, tolerance, x, p) == 0 else None
+    try:
+        status = kernel(theta, e, rho, tolerance, x, p)
+    except ArithmeticError:  # numba raises on a zero division (rho near 1): PRD + polish decides
+        return None
+    return (x, p) if status == 0 else None
 
 
 def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol: float,

@@ -208,7 +208,11 @@ def kelly_nash_equilibrium(a: np.ndarray, c: float | np.ndarray, eps: float, del
             # a scalar budget goes in as one entry, not broadcast (2 us); the answer goes into
             # an array made here (a numba-made array costs more to hand back)
             out = np.empty(a.size)
-            if kernel(a, budgets.reshape(-1), float(eps), float(delta), float(alpha), out):
+            try:
+                solved = kernel(a, budgets.reshape(-1), float(eps), float(delta), float(alpha), out)
+            except ArithmeticError:  # numba raises on a zero division: Brent decides
+                solved = False
+            if solved:
                 return out
             # else an argument is outside its domain: the checks below say which
     c = np.broadcast_to(np.asarray(c, dtype=np.float64), a.shape)

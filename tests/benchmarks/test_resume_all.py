@@ -85,7 +85,9 @@ CASES = {
     "v2x_throughput": Case("v2x_throughput", ["--steps", "20"], ("episode", "auction_case"), 4,
                            [["--steps", "21"]],
                            {"AUCTION_CASES": ((5, 2, 20, 0), (30, 10, 2, 20))}, timed=True),
-    "perf": Case("perf", ["--steps", "5", "--repeats", "1", "--no-baseline", "--ids", KELLY],
+    # the dict-env cells; the vector section's resume is tests/benchmarks/test_perf_vector.py's
+    "perf": Case("perf", ["--steps", "5", "--repeats", "1", "--no-baseline", "--no-vector",
+                          "--ids", KELLY],
                  ("measure_pair",), 2, [["--steps", "6"], ["--repeats", "2"], ["--seed", "1"]],
                  timed=True, per_run=("machine",)),
     "soak": Case("soak", ["--steps", "20", "--in-process", "--ids", KELLY,

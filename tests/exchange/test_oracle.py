@@ -47,6 +47,14 @@ def test_ce_passes_independent_verification(family, seed, n, m):
     assert sharing_incentive_loss(x, theta, e, name, **params) <= 1e-6 * n  # CE => SI
 
 
+@pytest.mark.parametrize("rho", [0.984375, 0.99, 0.999])
+def test_ce_near_linear_ces_falls_back_instead_of_raising(rho):
+    # found by hypothesis: the compiled Newton divided by zero at rho = 0.984375 (n = m = 2)
+    theta, e = _instance(0, 2, 2)
+    x, p = competitive_equilibrium(theta, e, "ces", rho=rho)
+    assert verify_competitive_equilibrium(x, p, theta, e, "ces", tol=1e-6, rho=rho).ok
+
+
 def test_ce_with_per_agent_amdahl_fractions():
     theta, e = _instance(3, 6, 3)
     F = np.random.default_rng(1).uniform(0.2, 0.9, (6, 3))
