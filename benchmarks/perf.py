@@ -474,6 +474,8 @@ def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: b
         markets[env_id] = {"after_steps_per_s": after, "before_steps_per_s": before,
                            "speedup": ratio(after, before), "target": TARGET_SPEEDUP,
                            "before_id": measured(f"baseline|{env_id}") if baseline else None}
+        if mpe:  # every market against the same run's MPE2 steps/s
+            markets[env_id]["over_mpe2"] = ratio(after, summary["kelly_vs_mpe"]["mpe_steps_per_s"])
     summary["markets"] = markets
     return summary
 
@@ -487,13 +489,13 @@ def print_summary(summary: dict[str, Any], args: Any, errors: dict[str, str]) ->
               f"(N=3, continuous) {fmt(k['mpe_steps_per_s'])} steps/s: ratio "
               f"{fmt(k['ratio'], '.2f')}x (issue 11 target >= {TARGET_MPE_RATIO:g}x)")
     print(f"\n| id | before ({args.baseline if not args.no_baseline else '-'}) steps/s | after "
-          f"steps/s | after/before (target >= {TARGET_SPEEDUP:g}x) |")
-    print("|---|---:|---:|---:|")
+          f"steps/s | after/before (target >= {TARGET_SPEEDUP:g}x) | after / MPE2 |")
+    print("|---|---:|---:|---:|---:|")
     for env_id, row in summary["markets"].items():
         before_id = row.get("before_id")
         label = env_id if before_id in (None, env_id) else f"{env_id} (before: {before_id})"
         print(f"| {label} | {fmt(row['before_steps_per_s'])} | {fmt(row['after_steps_per_s'])} | "
-              f"{fmt(row['speedup'], '.2f')} |")
+              f"{fmt(row['speedup'], '.2f')} | {fmt(row.get('over_mpe2'), '.2f')} |")
     for key, error in errors.items():
         print(f"error {key}: {error}")
 
