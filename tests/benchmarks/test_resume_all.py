@@ -28,7 +28,7 @@ TIMINGS = {"seconds", "steps_per_s", "steps_per_second", "us_per_request", "vali
            "cvxpy_median_ms", "speedup_median", "speedup_numpy_median",
            "ours_interleaved_median_us", "speedup_interleaved_median", "meets_requirement",
            "kelly_steps_per_s", "mpe_steps_per_s", "ratio", "after_steps_per_s",
-           "before_steps_per_s"}
+           "before_steps_per_s", "over_mpe2"}
 
 
 @dataclass
