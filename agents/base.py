@@ -209,6 +209,58 @@ _SEPARATOR = "/"
 ALLOWED_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
 
 
+class FieldReplayBuffer:
+    """A replay buffer of named float32 fields, preallocated: ``data[name]`` is
+    ``(capacity, size)``. FIFO once full; :meth:`sample` draws rows uniformly with replacement
+    from the learner's generator; :meth:`state_dict` holds the filled rows for checkpoints.
+    The off-policy learners (MADDPG, the mean-field learners) lay their rows out on it."""
+
+    def __init__(self, capacity: int, shapes: Mapping[str, int]) -> None:
+        self.capacity = int(capacity)
+        # np.zeros maps untouched pages lazily: a large capacity costs only what is filled
+        self.data = {name: np.zeros((self.capacity, size), dtype=np.float32)
+                     for name, size in shapes.items()}
+        self.position = 0
+        self.size = 0
+
+    def add(self, row: Mapping[str, np.ndarray]) -> None:
+        """Append one row (every field, each of its size)."""
+        if set(row) != set(self.data):
+            raise ValueError(f"replay row needs fields {sorted(self.data)}; got {sorted(row)}")
+        for name, value in row.items():
+            self.data[name][self.position] = value
+        self.position = (self.position + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def add_rows(self, rows: Mapping[str, np.ndarray]) -> None:
+        """Append ``len(rows[first field])`` rows at once (each field ``[count, size]``)."""
+        count = len(rows[next(iter(self.data))])
+        index = (self.position + np.arange(count)) % self.capacity
+        for name, values in self.data.items():
+            values[index] = np.asarray(rows[name], dtype=np.float32).reshape(count, -1)
+        self.position = int((self.position + count) % self.capacity)
+        self.size = min(self.size + count, self.capacity)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, Any]:
+        index = rng.integers(0, self.size, size=batch_size)
+        return {name: values[index] for name, values in self.data.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "size": self.size,
+                "data": {name: values[: self.size].copy() for name, values in self.data.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; a checkpoint of another layout or a larger size raises
+        and leaves the buffer as it was."""
+        size = int(state["size"])
+        if size > self.capacity or set(state["data"]) != set(self.data):
+            raise ValueError("replay buffer checkpoint does not match this buffer's layout")
+        for name, values in self.data.items():
+            values[:] = 0.0
+            values[:size] = state["data"][name]
+        self.position, self.size = int(state["position"]), size
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be written, read or used; the message names the file and the
     problem (missing, damaged, not a checkpoint of this learner, wrong shapes, NaN ...)."""

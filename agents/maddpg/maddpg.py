@@ -65,6 +65,7 @@ from torch.nn import functional as F
 
 from agents.base import (
     Actions,
+    FieldReplayBuffer,
     JSONConfig,
     Observations,
     Transition,
@@ -209,7 +210,7 @@ class RunningNormalizer:
 
 
 # ---------------------------------------------------------------------------- replay buffer
-class JointReplayBuffer:
+class JointReplayBuffer(FieldReplayBuffer):
     """One preallocated row per env step for the whole group (no per-agent index alignment).
 
     Fields: ``obs_<k>``, ``next_obs_<k>``, ``action_<k>`` (learner units: ``[-1, 1]`` or one-hot) per
@@ -219,7 +220,6 @@ class JointReplayBuffer:
 
     def __init__(self, capacity: int, obs_sizes: Sequence[int], action_sizes: Sequence[int],
                  state_size: int = 0) -> None:
-        self.capacity = int(capacity)
         n = len(obs_sizes)
         shapes: dict[str, int] = {"reward": n, "terminated": n}
         for k, (obs_size, action_size) in enumerate(zip(obs_sizes, action_sizes)):
@@ -227,36 +227,7 @@ class JointReplayBuffer:
             shapes[f"action_{k}"] = action_size
         if state_size:
             shapes["state"] = shapes["next_state"] = state_size
-        # np.zeros maps untouched pages lazily: a large capacity costs only what is filled
-        self.data = {name: np.zeros((self.capacity, size), dtype=np.float32)
-                     for name, size in shapes.items()}
-        self.position = 0
-        self.size = 0
-
-    def add(self, row: dict[str, np.ndarray]) -> None:
-        if set(row) != set(self.data):
-            raise ValueError(f"replay row needs fields {sorted(self.data)}; got {sorted(row)}")
-        for name, value in row.items():
-            self.data[name][self.position] = value
-        self.position = (self.position + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        index = rng.integers(0, self.size, size=batch_size)
-        return {name: values[index] for name, values in self.data.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position, "size": self.size,
-                "data": {name: values[: self.size].copy() for name, values in self.data.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        size = int(state["size"])
-        if size > self.capacity or set(state["data"]) != set(self.data):
-            raise ValueError("replay buffer checkpoint does not match this buffer's layout")
-        for name, values in self.data.items():
-            values[:] = 0.0
-            values[:size] = state["data"][name]
-        self.position, self.size = int(state["position"]), size
+        super().__init__(capacity, shapes)
 
 
 # ---------------------------------------------------------------------------- networks

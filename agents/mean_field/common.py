@@ -30,6 +30,7 @@ from torch import nn
 
 from agents.base import (
     Actions,
+    FieldReplayBuffer,
     JSONConfig,
     Observations,
     Transition,
@@ -124,46 +125,22 @@ class MeanFieldConfig(JSONConfig):
                  "finite and >= 0")
 
 
-
-class AgentReplayBuffer:
+class AgentReplayBuffer(FieldReplayBuffer):
     """Preallocated agent rows: ``obs``, ``action``, ``mean_field``, ``reward``, ``next_obs``,
     ``terminated``; a round adds one row per agent (:meth:`add_round`). FIFO once full; sampled
-    uniformly with replacement from the learner's generator."""
+    uniformly with replacement from the learner's generator, as tensors."""
 
     def __init__(self, capacity: int, obs_size: int, action_size: int, mf_size: int) -> None:
-        self.capacity = int(capacity)
-        shapes = {"obs": obs_size, "next_obs": obs_size, "action": action_size,
-                  "mean_field": mf_size, "reward": 1, "terminated": 1}
-        self.data = {name: np.zeros((self.capacity, size), dtype=np.float32)
-                     for name, size in shapes.items()}
-        self.position = 0
-        self.size = 0
+        super().__init__(capacity, {"obs": obs_size, "next_obs": obs_size, "action": action_size,
+                                    "mean_field": mf_size, "reward": 1, "terminated": 1})
 
     def add_round(self, rows: dict[str, np.ndarray]) -> None:
         """Append ``rows`` (each ``[N, size]``, one row per agent)."""
-        count = len(rows["obs"])
-        index = (self.position + np.arange(count)) % self.capacity
-        for name, values in self.data.items():
-            values[index] = np.asarray(rows[name], dtype=np.float32).reshape(count, -1)
-        self.position = int((self.position + count) % self.capacity)
-        self.size = min(self.size + count, self.capacity)
+        self.add_rows(rows)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        index = rng.integers(0, self.size, size=batch_size)
-        return {name: torch.as_tensor(values[index]) for name, values in self.data.items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position, "size": self.size,
-                "data": {name: values[: self.size].copy() for name, values in self.data.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        size = int(state["size"])
-        if size > self.capacity or set(state["data"]) != set(self.data):
-            raise ValueError("replay buffer checkpoint does not match this buffer's layout")
-        for name, values in self.data.items():
-            values[:] = 0.0
-            values[:size] = state["data"][name]
-        self.position, self.size = int(state["position"]), size
+        return {name: torch.as_tensor(values)
+                for name, values in super().sample(batch_size, rng).items()}
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
