@@ -282,8 +282,9 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> 
         "param_groups": current["param_groups"]})
 
 
-def _clip_and_step(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter],
-                   max_norm: float) -> float:
+def clip_and_step(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter],
+                  max_norm: float) -> float:
+    """Clip the gradients' global norm to ``max_norm`` (0: no clipping), step; the norm before."""
     norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm > 0 else float("inf"))
     optimizer.step()
     return float(norm)
@@ -558,7 +559,7 @@ class MADDPG:
                         q_means.append(float(q.detach().mean()))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            critic_norms.append(_clip_and_step(optimizer, self.critic_parameters[index],
+            critic_norms.append(clip_and_step(optimizer, self.critic_parameters[index],
                                                cfg.max_grad_norm))
             critic_losses.append(float(loss.detach()))
         metrics.update(critic_loss=float(np.mean(critic_losses)), q_mean=float(np.mean(q_means)),
@@ -581,7 +582,7 @@ class MADDPG:
                     + cfg.actor_reg * (pre_activation ** 2).mean())
             self.actor_optimizers[i].zero_grad(set_to_none=True)
             loss.backward()
-            actor_norms.append(_clip_and_step(self.actor_optimizers[i], self.actor_parameters[i],
+            actor_norms.append(clip_and_step(self.actor_optimizers[i], self.actor_parameters[i],
                                               cfg.max_grad_norm))
             actor_losses.append(float(loss.detach()))
         for parameters in self.critic_parameters:  # the actor losses left critic gradients

@@ -157,13 +157,6 @@ def linear_schedule(step: int, start: float, end: float, steps: int) -> float:
     return start + min(step / steps, 1.0) * (end - start)
 
 
-def clip_and_step(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter],
-                  max_norm: float) -> float:
-    norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm if max_norm > 0 else float("inf"))
-    optimizer.step()
-    return float(norm)
-
-
 class MeanFieldLearner:
     """The shared machinery; subclasses build the networks and define acting and one gradient step.
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from agents.maddpg.maddpg import mlp
-from agents.mean_field.common import DiscreteMeanFieldLearner, clip_and_step, frozen_copy
+from agents.maddpg.maddpg import clip_and_step, mlp
+from agents.mean_field.common import DiscreteMeanFieldLearner, frozen_copy
 
 
 class MFAC(DiscreteMeanFieldLearner):

@@ -21,8 +21,8 @@ import torch
 from gymnasium import spaces
 from torch.nn import functional as F
 
-from agents.maddpg.maddpg import ActionScaler, mlp
-from agents.mean_field.common import MeanFieldLearner, clip_and_step, frozen_copy, linear_schedule
+from agents.maddpg.maddpg import ActionScaler, clip_and_step, mlp
+from agents.mean_field.common import MeanFieldLearner, frozen_copy, linear_schedule
 
 
 class MFDDPG(MeanFieldLearner):
