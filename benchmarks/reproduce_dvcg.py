@@ -73,7 +73,7 @@ from benchmarks.common import (
 )
 
 ENV_ID = "auction_envs/IoVSlicingLearned-v1"
-LEARNED = ("DVCG-MFMARL", "DVCG-MARL", "DVCG-MADDPG")
+LEARNED = ("DVCG-MFMARL", "DVCG-MARL", "DVCG-MADDPG", "SB3-PPO")
 REWARDS = ("welfare", "bids")
 TARGET = 0.95
 QVCG_CLAIM = 0.998
@@ -92,12 +92,16 @@ class Budget:
     tail: int
     maddpg_ns: tuple[int, ...]
     bids_ns: tuple[int, ...]  #: the N at which the bids reward (27) is also trained
+    ppo_steps: int  #: SB3 PPO slicer-steps per run (N slicer-steps per round)
+    eval_points: int  #: PPO greedy evaluations along training (its curve)
 
 
 QUICK = Budget(ns=(10, 20), curve_ns=(10,), seeds=5, episodes=40, episode_rounds=30,
-               eval_every=10, tail=10, maddpg_ns=(10, 20), bids_ns=(10,))
+               eval_every=10, tail=10, maddpg_ns=(10, 20), bids_ns=(10,), ppo_steps=20_000,
+               eval_points=2)
 FULL = Budget(ns=(10, 20, 30, 40, 50), curve_ns=(10, 30), seeds=5, episodes=300, episode_rounds=30,
-              eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50), bids_ns=(10, 20, 30, 40, 50))
+              eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50), bids_ns=(10, 20, 30, 40, 50),
+              ppo_steps=150_000, eval_points=10)
 
 
 # ---------------------------------------------------------------------------- bidders
@@ -106,8 +110,22 @@ def truthful_bids(base: Any) -> dict[str, np.ndarray]:
     return {a: np.array([x], dtype=np.float32) for a, x in zip(base.vsps, base.equilibrium()["bids"])}
 
 
+class TruthfulBidders:
+    """VSPs that bid ``u_i(s*_i)`` every round (the welfare reward's bidders); the policy
+    protocol of :class:`auction_envs.wrappers.scripted.ScriptedAgents`."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return truthful_bids(self.base)
+
+
 class LastUtilityBidders:
-    """VSPs that bid their last round's utility (the first round: the truthful bid).
+    """VSPs that bid their last round's utility (the first round of an episode: the truthful bid).
 
     Under the bids reward (27) this makes the slicers' reward the welfare of the previous round:
     a signal, one round late; ``sum x <= SW*``, so it is never perturbed."""
@@ -115,13 +133,23 @@ class LastUtilityBidders:
     def __init__(self, base: Any) -> None:
         self.base = base
         self.layout = base.layouts["vsp"]
+        self.first = True
 
-    def act(self, observations: dict[str, np.ndarray], first: bool) -> dict[str, np.ndarray]:
-        if first:
+    def reset(self) -> None:
+        self.first = True
+
+    def act(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.first:
+            self.first = False
             return truthful_bids(self.base)
         scale = self.layout.field("utility").scale
         return {a: np.array([self.layout.unpack(observations[a])["utility"] * scale],
                             dtype=np.float32).reshape(1) for a in self.base.vsps}
+
+
+def bidders_for(reward: str, base: Any) -> TruthfulBidders | LastUtilityBidders:
+    """The VSPs' bidding rule under slicer reward ``reward``."""
+    return LastUtilityBidders(base) if reward == "bids" else TruthfulBidders(base)
 
 
 # ---------------------------------------------------------------------------- MADDPG adapter
@@ -141,6 +169,14 @@ class BoxSlicers:
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self.env.observation_space(agent)
+
+    @property
+    def state_space(self) -> spaces.Space:
+        return self.base.state_space
+
+    def state(self) -> np.ndarray:
+        """The market's global state (slices, last bids, progress): a critic input for MADDPG."""
+        return self.env.state()
 
     def to_levels(self, unit: np.ndarray) -> np.ndarray:
         position = (np.clip(np.asarray(unit, dtype=np.float64), -1, 1) + 1) / 2 * (self.levels - 1)
@@ -173,22 +209,20 @@ def _episode(env: Any, learner: Any, adapter: Any, reward: str, seed: int, explo
     base = env.unwrapped
     observations, _ = env.reset(seed=seed)
     optimum = base.metrics()["optimal_welfare"]
-    bidders = LastUtilityBidders(base) if reward == "bids" else None
-    fixed_bids = truthful_bids(base)
+    bidders = bidders_for(reward, base)
     efficiency = []
-    first = True
     while env.agents:
         slicer_obs = {a: observations[a] for a in base.slicers}
         chosen = learner.act(slicer_obs, explore)
         actions = {a: adapter.to_levels(u) for a, u in chosen.items()} if adapter else dict(chosen)
-        actions.update(fixed_bids if bidders is None else bidders.act(observations, first))
+        actions.update(bidders.act({a: observations[a] for a in base.vsps}))
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         if learn:
             learner.observe(Transition(slicer_obs, chosen, rewards,
                                        {a: next_observations[a] for a in base.slicers},
                                        terminations, truncations, infos))
             learner.update()
-        observations, first = next_observations, False
+        observations = next_observations
         efficiency.append(infos[base.slicers[0]]["welfare"] / optimum)
     if learn:
         learner.end_episode()
@@ -217,6 +251,55 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
         if episode % budget["eval_every"] == 0 or episode == budget["episodes"]:
             curve.append([episode, seconds, evaluate(seed=10**6 + seed)])
     return {"efficiency": curve[-1][2], "curve": curve, "train_seconds": seconds}
+
+
+class PPOSlicers:
+    """A trained SB3 PPO model acting for every slicer (one shared policy), in the learners'
+    ``act(observations, explore)`` form, so the greedy evaluation is the learners'."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def act(self, observations: dict[str, np.ndarray], explore: bool) -> dict[str, np.ndarray]:
+        agents = list(observations)
+        levels, _ = self.model.predict(np.stack([observations[a] for a in agents]),
+                                       deterministic=not explore)
+        return {a: np.asarray(levels[k], dtype=np.int64) for k, a in enumerate(agents)}
+
+
+def train_ppo_slicers(n: int, seed: int, reward: str, budget: dict[str, int]) -> dict[str, Any]:
+    """Off-the-shelf SB3 PPO (defaults, ``n_steps = episode_rounds``) with parameter sharing over
+    the slicers (SuperSuit), the VSPs scripted by :func:`bidders_for` through
+    :class:`~auction_envs.wrappers.scripted.ScriptedAgents`; ``ppo_steps`` slicer-steps, evaluated
+    greedily (deterministic) like the learners, ``eval_points`` times along training."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from auction_envs.wrappers.sb3 import sb3_vec_env
+    from auction_envs.wrappers.scripted import ScriptedAgents
+
+    torch.set_num_threads(1)
+    make = functools.partial(auction_envs.make, ENV_ID, n_vsps=n, instance_seed=seed,
+                             slicer_reward=reward, max_cycles=budget["episode_rounds"])
+    train_env = make()
+    base = train_env.unwrapped
+    vector = sb3_vec_env(ScriptedAgents(train_env, bidders_for(reward, base), base.vsps))
+    model = PPO("MlpPolicy", vector, n_steps=budget["episode_rounds"] * 4, batch_size=n * 30,
+                seed=seed, device="cpu", verbose=0)
+    evaluate = functools.partial(_episode, make(), PPOSlicers(model), None, reward, explore=False,
+                                 learn=False, tail=budget["tail"])
+    chunk = max(1, budget["ppo_steps"] // budget["eval_points"])
+    curve = [[0, 0.0, evaluate(seed=10**6 + seed)]]
+    seconds, trained = 0.0, 0
+    while trained < budget["ppo_steps"]:
+        start = time.perf_counter()
+        model.learn(total_timesteps=chunk, reset_num_timesteps=False)
+        seconds += time.perf_counter() - start
+        trained = int(model.num_timesteps)
+        curve.append([trained / (n * budget["episode_rounds"]), seconds,
+                      evaluate(seed=10**6 + seed)])
+    return {"efficiency": curve[-1][2], "curve": curve, "train_seconds": seconds,
+            "slicer_steps": trained}
 
 
 # ---------------------------------------------------------------------------- references
@@ -356,8 +439,8 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
 def print_report(summary: dict[str, Any], cells: dict[tuple, Any], budget: Budget,
                  seeds: int, out: Any = None) -> None:
     out = sys.stdout if out is None else out
-    names = ["optimum", "DVCG-MFMARL", "DVCG-MADDPG", "DVCG-MARL", "hill-climb", "myopic oracle",
-             "QVCG-0.05", "QVCG-0.01 (lower bound)", "uniform"]
+    names = ["optimum", "DVCG-MFMARL", "DVCG-MADDPG", "DVCG-MARL", "SB3-PPO", "hill-climb",
+             "myopic oracle", "QVCG-0.05", "QVCG-0.01 (lower bound)", "uniform"]
     print(f"Efficiency (welfare / optimum), greedy episode of {budget.episode_rounds} rounds after "
           f"{budget.episodes} training episodes, mean of its last {budget.tail} rounds; "
           f"mean ± 95% CI over {seeds} seeds (markets)", file=out)
@@ -424,7 +507,7 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
     rows = [r for r in summary["table"] if r["reward"] == "welfare"]
     ns = [r["n"] for r in rows]
     for name, style in (("DVCG-MFMARL", "o-"), ("DVCG-MADDPG", "s-"), ("DVCG-MARL", "^-"),
-                        ("QVCG-0.05", "k--"), ("uniform", "k:"), ("hill-climb", "x-"),
+                        ("SB3-PPO", "v-"), ("QVCG-0.05", "k--"), ("uniform", "k:"), ("hill-climb", "x-"),
                         ("myopic oracle", "d--")):
         present = [r for r in rows if name in r]
         if present:
@@ -464,6 +547,8 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
 def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
     train_budget = {k: v for k, v in asdict(budget).items()
                     if k in ("episodes", "episode_rounds", "eval_every", "tail")}
+    ppo_budget = {k: v for k, v in asdict(budget).items()
+                  if k in ("ppo_steps", "eval_points", "episode_rounds", "tail")}
     jobs: list[tuple] = []
     for n in budget.ns:
         for seed in range(seeds):
@@ -478,7 +563,8 @@ def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
                 if method == "DVCG-MADDPG" and n not in budget.maddpg_ns:
                     continue
                 for seed in range(seeds):
-                    jobs.append((method, n, seed, reward, train_budget))
+                    jobs.append((method, n, seed, reward,
+                                 ppo_budget if method == "SB3-PPO" else train_budget))
     return jobs
 
 
@@ -488,6 +574,8 @@ def run_cell(kind: str, *args: Any) -> dict[str, Any]:
         return references(*args)
     if kind == "myopic":
         return myopic_oracle(*args)
+    if kind == "SB3-PPO":
+        return train_ppo_slicers(*args)
     return train_slicers(kind, *args)
 
 
@@ -500,6 +588,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="seeds (markets) per cell (default 5)")
     parser.add_argument("--episodes", type=int, default=None,
                         help="training episodes per run (default 40 quick, 300 full)")
+    parser.add_argument("--ppo-steps", type=int, default=None,
+                        help="SB3 PPO slicer-steps per run (default 20000 quick, 150000 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
                         help="numbers of VSPs (default 10 20 quick, 10 20 30 40 50 full)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
@@ -514,6 +604,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.episodes < 1:
             parser.error(f"--episodes must be >= 1; got {args.episodes}")
         overrides["episodes"] = args.episodes
+    if args.ppo_steps is not None:
+        if args.ppo_steps < 1:
+            parser.error(f"--ppo-steps must be >= 1; got {args.ppo_steps}")
+        overrides["ppo_steps"] = args.ppo_steps
     if args.n is not None:
         if min(args.n) < 2 or max(args.n) > 50:
             parser.error(f"--n values must be in 2..50; got {args.n}")

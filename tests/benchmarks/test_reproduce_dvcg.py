@@ -69,13 +69,13 @@ def test_help_shows_the_docstring(capsys):
 @pytest.mark.slow
 def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     path = tmp_path / "dvcg.json"
-    argv = ["--quick", "--n", "2", "--seeds", "2", "--episodes", "1", "--json", str(path),
-            "--no-progress"]
+    argv = ["--quick", "--n", "2", "--seeds", "2", "--episodes", "1", "--ppo-steps", "40",
+            "--json", str(path), "--no-progress"]
     first = reproduce_dvcg.main(argv)
     out = capsys.readouterr().out
     assert "Claims (paper 002 / issue 15)" in out and "QVCG-0.05" in out
     stored = json.loads(path.read_text())
-    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 + 2 * 3 * 2
+    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 + 2 * len(reproduce_dvcg.LEARNED) * 2
     table = stored["summary"]["table"]
     assert {row["reward"] for row in table} == {"welfare", "bids"}
     for row in table:
@@ -89,4 +89,4 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     reported = reproduce_dvcg.main([*argv, "--report"])
     assert as_json(reported) == as_json(first)
-    assert "report of 16 of 16 cells" in capsys.readouterr().out
+    assert "report of 20 of 20 cells" in capsys.readouterr().out
