@@ -25,6 +25,11 @@ rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MAD
 * ``DVCG-MADDPG``: :class:`agents.maddpg.MADDPG` (a centralized critic shared by the slicers with an
   agent-id input) through a Box adapter: each slicer's ``[-1, 1]^3`` action is rounded to the
   nearest of the 7 levels;
+* ``SB3-PPO``: off-the-shelf Stable-Baselines3 PPO with parameter sharing over the slicers
+  (SuperSuit through :func:`auction_envs.wrappers.sb3.sb3_vec_env`; the VSPs bid by the same rule
+  through :class:`auction_envs.wrappers.scripted.ScriptedAgents`), SB3 defaults except rollouts of
+  4 episodes and minibatches of 30 N rows (the budget is small), ``ppo_steps`` slicer-steps
+  (``--quick`` 20k, full 150k), evaluated greedily (deterministic) like the learners;
 * ``hill-climb``: the scripted coordinate search of :mod:`agents.baselines.hill_climb_slicer`
   (checks that the market is learnable through the slicers' actions and that the reward points the
   way the metric does), run for the same number of rounds as the learners' training;
