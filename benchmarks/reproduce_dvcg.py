@@ -189,16 +189,29 @@ class BoxSlicers:
 
 
 # ---------------------------------------------------------------------------- one training run
-def _learner(method: str, env: Any, n: int, seed: int) -> tuple[Any, Any]:
-    """(learner, MADDPG adapter or None) for the slicers of ``env``."""
+#: Version of the learners' set-up below; part of every training cell's key, so a stored cell
+#: from an older set-up is not resumed as if it were this one's.
+LEARNER_SETUP = 2
+
+
+def _learner(method: str, env: Any, n: int, seed: int, reward: str) -> tuple[Any, Any]:
+    """(learner, MADDPG adapter or None) for the slicers of ``env``.
+
+    DVCG-MADDPG's critic reads the market state (slices, last bids, progress: 41 entries at
+    N = 10 instead of the 330 of the joint observations), and its discount follows the reward:
+    under the welfare reward a round's reward is the welfare its own joint action produced, and
+    the myopic oracle (best one-round moves) reaches 0.987, so ``gamma = 0`` (a centralized
+    critic of the round's welfare, whose action gradient gives each slicer its own share of the
+    credit); under the bids reward (27) the reward lags one round, so ``gamma = 0.5``.
+    """
     if method == "DVCG-MADDPG":
         from agents.maddpg import MADDPG, MADDPGConfig
 
         adapter = BoxSlicers(env)
-        config = MADDPGConfig(gamma=0.9, reward_scale=1.0 / 20, critic_sharing="shared",
-                              batch_size=128, learning_starts=256, buffer_size=10_000,
-                              noise_start=0.3, noise_end=0.05, noise_anneal_steps=1500,
-                              update_every=1)
+        config = MADDPGConfig(gamma=0.5 if reward == "bids" else 0.0, reward_scale=1.0 / 20,
+                              critic_sharing="shared", critic_input="state", batch_size=128,
+                              learning_starts=256, buffer_size=10_000, noise_start=0.3,
+                              noise_end=0.1, noise_anneal_steps=3000, update_every=1)
         return MADDPG(adapter, config, seed=seed), adapter
     from agents.mean_field import MFAC, MeanFieldConfig
 
@@ -243,7 +256,7 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
     torch.set_num_threads(1)
     env = auction_envs.make(ENV_ID, n_vsps=n, instance_seed=seed, slicer_reward=reward,
                             max_cycles=budget["episode_rounds"])
-    learner, adapter = _learner(method, env, n, seed)
+    learner, adapter = _learner(method, env, n, seed, reward)
     evaluate = functools.partial(_episode, env, learner, adapter, reward, explore=False,
                                  learn=False, tail=budget["tail"])
     curve = [[0, 0.0, evaluate(seed=10**6 + seed)]]
@@ -549,9 +562,11 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
 
 
 # ---------------------------------------------------------------------------- main
-def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
+def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] = LEARNED,
+             rewards: tuple[str, ...] = REWARDS) -> list[tuple]:
     train_budget = {k: v for k, v in asdict(budget).items()
                     if k in ("episodes", "episode_rounds", "eval_every", "tail")}
+    train_budget["setup"] = LEARNER_SETUP
     ppo_budget = {k: v for k, v in asdict(budget).items()
                   if k in ("ppo_steps", "eval_points", "episode_rounds", "tail")}
     jobs: list[tuple] = []
@@ -562,9 +577,9 @@ def jobs_for(budget: Budget, seeds: int) -> list[tuple]:
     for n in budget.ns:
         for seed in range(seeds):
             jobs.append(("myopic", n, seed, budget.episode_rounds, budget.tail))
-    for reward in REWARDS:
+    for reward in rewards:
         for n in budget.ns if reward == "welfare" else budget.bids_ns:
-            for method in LEARNED:
+            for method in methods:
                 if method == "DVCG-MADDPG" and n not in budget.maddpg_ns:
                     continue
                 for seed in range(seeds):
@@ -593,6 +608,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="seeds (markets) per cell (default 5)")
     parser.add_argument("--episodes", type=int, default=None,
                         help="training episodes per run (default 40 quick, 300 full)")
+    parser.add_argument("--methods", nargs="+", choices=LEARNED, default=list(LEARNED),
+                        help="learned slicers to train (default: all; the references always run)")
+    parser.add_argument("--rewards", nargs="+", choices=REWARDS, default=list(REWARDS),
+                        help="slicer rewards to train under (default: both)")
     parser.add_argument("--ppo-steps", type=int, default=None,
                         help="SB3 PPO slicer-steps per run (default 20000 quick, 150000 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
@@ -622,7 +641,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = budget.seeds if args.seeds is None else args.seeds
     if seeds < 1:
         parser.error(f"--seeds must be >= 1; got {seeds}")
-    jobs = jobs_for(budget, seeds)
+    jobs = jobs_for(budget, seeds, tuple(args.methods), tuple(args.rewards))
     if args.report and not args.json:
         parser.error("--report needs --json PATH (the run whose cells to report)")
     results = IncrementalResults(None if args.report else args.json,
