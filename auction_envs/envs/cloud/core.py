@@ -10,9 +10,11 @@ it) is priced by the mechanism (:data:`~auction_envs.mechanisms.double_auction.M
 matched buyer by buyer (every match books capacity, so matching is sequential within a market),
 paid, accounted; then time advances one step and the next batch is drawn.
 
-Speed: the quantities that are fixed for a step (asks, reserves, the price criterion of the SAW
-preference) are computed once per step over buyers x providers; per buyer only what the previous
-matches changed (earliest starts, utilization) is recomputed, with lean small-array code.
+Speed: the quantities that are fixed for a step (asks, reserves, affordability, the price
+criterion of the SAW preference, the earliest starts) are computed once per step over buyers x
+providers; a match changes only the winner's bookings, so only its utilization, the quota and its
+row of earliest starts (for the buyers still to come) are recomputed. The per-buyer decision runs
+on plain float lists (a handful of providers, where numpy's per-call cost would dominate).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from auction_envs.mechanisms.double_auction import (
     bundle_cost,
     contest_success,
     earliest_start,
-    earliest_start_one,
     select_winner,
     under_quota,
     utilization_term,
@@ -231,14 +232,19 @@ class CloudMarket:
         k = matched.size
         if s.matching_order == "strength":
             strength = batch["bid"] / np.maximum(batch["wait"], 1) ** s.sigma
-            order = np.lexsort((np.arange(k), -strength))
+            order = np.lexsort((np.arange(k), -strength)).tolist()
         else:
-            order = np.arange(k)
+            order = list(range(k))
         score = s.rules.scorer(asks, batch["bid"])
-        affordable = asks <= batch["bid"][None, :]
-        utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1)
-        for j in order.tolist():
-            record = self._match_one(j, asks[:, j], affordable[:, j], utilization, score)
+        # per buyer the loop reads single entries: plain lists cost less than numpy indexing there
+        affordable = (asks <= batch["bid"][None, :]).T.tolist()  # (k, n)
+        utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1).tolist()
+        priority = self.under_quota().tolist() if s.fairness else None
+        # earliest starts of the step's bookings; a match changes only the winner's row
+        starts = self.starts.copy()
+        for position, j in enumerate(order):
+            record = self._match_one(j, starts[:, j].tolist(), affordable[j], asks[:, j],
+                                     utilization, score, priority)
             self.last_matches.append(record)
             p = record["provider"]
             if p < 0:
@@ -248,25 +254,32 @@ class CloudMarket:
             outcome.payments[p, j] = record["payment"]
             outcome.revenue[p] += record["payment"]
             outcome.base_cost[p] += record["reserve"]
-            # only provider p's bookings changed: refresh its utilization
-            utilization[p] = (self.booked[p, 0, :] / self.capacity[p]).mean()
+            # only provider p's bookings changed: refresh its utilization, quota and starts
+            utilization[p] = float((self.booked[p, 0, :] / self.capacity[p]).mean())
+            if s.fairness:
+                priority = self.under_quota().tolist()
+            rest = order[position + 1:]
+            if rest:
+                starts[p, rest] = earliest_start(
+                    (self.capacity[p] - self.booked[p])[None], batch["request"][rest],
+                    batch["length"][rest], batch["wait"][rest], check=False)[0]
 
-    def _match_one(self, j: int, offers: np.ndarray, affordable: np.ndarray,
-                   utilization: np.ndarray, score: Any) -> dict[str, Any]:
+    def _match_one(self, j: int, start_at: list[int], affordable: list[bool],
+                   offers: np.ndarray, utilization: list[float], score: Any,
+                   priority: list[bool] | None) -> dict[str, Any]:
         s, batch = self.settings, self.batch
         bid, length, wait = float(batch["bid"][j]), int(batch["length"][j]), int(batch["wait"][j])
         request = batch["request"][j]
-        start_at = earliest_start_one(self.capacity[:, None, :] - self.booked, request, length,
-                                      wait)
-        feasible = (start_at >= 0) & affordable
-        waits = np.where(start_at >= 0, start_at, self.horizon).astype(np.float64)
-        scores = score(j, utilization, waits)
-        priority = self.under_quota() if s.fairness else None
-        winner, runner_up = select_winner(scores, feasible, priority)
+        feasible = [start >= 0 and ok for start, ok in zip(start_at, affordable)]
+        n_feasible = sum(feasible)
+        winner = runner_up = -1
+        if n_feasible:
+            waits = [float(start) if start >= 0 else float(self.horizon) for start in start_at]
+            winner, runner_up = select_winner(score(j, utilization, waits), feasible, priority)
         record = {
             "slot": j, "user": int(batch["user"][j]), "bid": bid, "length": length, "wait": wait,
             "arrival": self.step_count, "provider": winner, "runner_up": runner_up,
-            "n_feasible": int(feasible.sum()), "payment": 0.0, "reserve": 0.0, "offer": 0.0,
+            "n_feasible": n_feasible, "payment": 0.0, "reserve": 0.0, "offer": 0.0,
             "start": -1, "finish": -1, "deadline": self.step_count + wait + length,
             "request": request.copy(),
         }
@@ -274,7 +287,7 @@ class CloudMarket:
             return record
         reserve = float(self.reserve[winner, j])
         payment = s.rules.payment(offers, winner, runner_up, bid, reserve)
-        start = int(start_at[winner])
+        start = start_at[winner]
         self.booked[winner, start:start + length, :] += request
         self.wins[winner] += 1
         self.counters["single_feasible"] += int(runner_up < 0)
