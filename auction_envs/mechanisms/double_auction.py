@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use
+
 CSF_FORMS = ("exclusive", "inclusive")
 SINGLE_FEASIBLE_RULES = ("own", "reserve")
 
@@ -241,6 +243,10 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
 
     Returns:
         ``(n, m)`` int64: the earliest start slot, or ``-1`` when the request cannot start in time.
+
+    With numba installed (optional) the answer comes from compiled loops
+    (:func:`_earliest_start_loops`: the same comparisons, so the same integers); the array form
+    below is the path without it.
     """
     free = np.asarray(free, dtype=np.float64)
     requests = np.asarray(requests, dtype=np.float64)
@@ -253,6 +259,11 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
     if check and (np.any(lengths < 1) or np.any(max_waits < 0)
                   or np.any(lengths + max_waits > horizon)):
         raise ValueError("need 1 <= s_j and 0 <= w_j with w_j + s_j <= H")
+    compiled = _compiled_earliest_start_loops()
+    if compiled is not None:
+        out = np.empty((n, m), dtype=np.int64)
+        compiled(free, requests, lengths, max_waits, float(tolerance), out)
+        return out
     fits = (free[:, None, :, :] + tolerance >= requests[None, :, None, :]).all(axis=-1)  # n,m,H
     fitting_slots = np.zeros((n, m, horizon + 1), dtype=np.int64)  # fitting slots before each
     np.cumsum(fits, axis=-1, out=fitting_slots[..., 1:])
@@ -265,6 +276,31 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
     ok = (window == lengths[:, None]) & (starts[None, :] <= max_waits[:, None])
     first = ok.argmax(axis=-1)
     return np.where(ok.any(axis=-1), first, -1)
+
+
+def _earliest_start_loops(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
+                          max_waits: np.ndarray, tolerance: float, out: np.ndarray) -> None:
+    """:func:`earliest_start` as loops, for numba (the same comparisons, integer results: the
+    same answer as the array form): walk the slots, counting the fitting ones in a row; the first
+    time the run reaches ``s_j``, the run's first slot is the earliest start."""
+    n, _, resources = free.shape
+    for i in range(n):
+        for j in range(requests.shape[0]):
+            out[i, j] = -1
+            run = 0
+            for slot in range(max_waits[j] + lengths[j]):
+                fits = True
+                for r in range(resources):
+                    if not free[i, slot, r] + tolerance >= requests[j, r]:
+                        fits = False
+                        break
+                run = run + 1 if fits else 0
+                if run == lengths[j]:
+                    out[i, j] = slot - lengths[j] + 1
+                    break
+
+
+_compiled_earliest_start_loops = compiled_on_first_use(_earliest_start_loops)
 
 
 def under_quota(wins: np.ndarray, share: float, min_wins: int = 1) -> np.ndarray:

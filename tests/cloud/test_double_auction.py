@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auction_envs.mechanisms import double_auction
 from auction_envs.mechanisms.double_auction import (
     bundle_cost,
     cdara_payment,
@@ -145,6 +148,18 @@ def test_under_quota():
     np.testing.assert_array_equal(under_quota(np.array([0, 0]), 0.0, min_wins=0), [False, False])
 
 
+@contextlib.contextmanager
+def _without_numba():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(double_auction, "_compiled_earliest_start_loops", lambda: None)
+        yield
+
+
+#: the numpy path always; the numba loops too where numba is installed
+EARLIEST_START_BACKENDS = [_without_numba] + (
+    [contextlib.nullcontext] if double_auction._compiled_earliest_start_loops() else [])
+
+
 def _earliest_start_by_definition(free, request, length, wait):
     """The first start tau <= wait whose `length` slots all have room for `request` (or -1)."""
     for tau in range(wait + 1):
@@ -164,10 +179,12 @@ def test_earliest_start_agrees_with_its_definition(seed, n, m, horizon):
     waits = np.array([rng.integers(0, horizon - length + 1) for length in lengths])
     expected = [[_earliest_start_by_definition(free[i], requests[j], lengths[j], waits[j])
                  for j in range(m)] for i in range(n)]
-    np.testing.assert_array_equal(earliest_start(free, requests, lengths, waits), expected)
-    # the matching's refresh of one provider skips the checks, not the rule
-    np.testing.assert_array_equal(
-        earliest_start(free[:1], requests, lengths, waits, check=False), expected[:1])
+    for backend in EARLIEST_START_BACKENDS:
+        with backend():
+            np.testing.assert_array_equal(earliest_start(free, requests, lengths, waits), expected)
+            # the matching's refresh of one provider skips the checks, not the rule
+            np.testing.assert_array_equal(
+                earliest_start(free[:1], requests, lengths, waits, check=False), expected[:1])
 
 
 def test_selection_on_plain_lists_matches_arrays():
