@@ -239,12 +239,14 @@ class CloudMarket:
         # per buyer the loop reads single entries: plain lists cost less than numpy indexing there
         affordable = (asks <= batch["bid"][None, :]).T.tolist()  # (k, n)
         utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1).tolist()
+        capacity = self.capacity.tolist()
         priority = self.under_quota().tolist() if s.fairness else None
+        buyers = {name: batch[name].tolist() for name in ("bid", "length", "wait", "user")}
         # earliest starts of the step's bookings; a match changes only the winner's row
         starts = self.starts.copy()
         for position, j in enumerate(order):
             record = self._match_one(j, starts[:, j].tolist(), affordable[j], asks[:, j],
-                                     utilization, score, priority)
+                                     utilization, score, priority, buyers)
             self.last_matches.append(record)
             p = record["provider"]
             if p < 0:
@@ -255,21 +257,22 @@ class CloudMarket:
             outcome.revenue[p] += record["payment"]
             outcome.base_cost[p] += record["reserve"]
             # only provider p's bookings changed: refresh its utilization, quota and starts
-            utilization[p] = float((self.booked[p, 0, :] / self.capacity[p]).mean())
+            # (the mean of the used shares summed left to right, as numpy's mean does)
+            used = self.booked[p, 0, :].tolist()
+            utilization[p] = sum(u / c for u, c in zip(used, capacity[p])) / len(used)
             if s.fairness:
                 priority = self.under_quota().tolist()
-            rest = order[position + 1:]
-            if rest:
-                starts[p, rest] = earliest_start(
-                    (self.capacity[p] - self.booked[p])[None], batch["request"][rest],
-                    batch["length"][rest], batch["wait"][rest], check=False)[0]
+            if position + 1 < k:  # buyers to come: p's starts for all (those done are not read)
+                starts[p] = earliest_start((self.capacity[p] - self.booked[p])[None],
+                                           batch["request"], batch["length"], batch["wait"],
+                                           check=False)[0]
 
     def _match_one(self, j: int, start_at: list[int], affordable: list[bool],
                    offers: np.ndarray, utilization: list[float], score: Any,
-                   priority: list[bool] | None) -> dict[str, Any]:
-        s, batch = self.settings, self.batch
-        bid, length, wait = float(batch["bid"][j]), int(batch["length"][j]), int(batch["wait"][j])
-        request = batch["request"][j]
+                   priority: list[bool] | None, buyers: dict[str, list[Any]]) -> dict[str, Any]:
+        s = self.settings
+        bid, length, wait = buyers["bid"][j], buyers["length"][j], buyers["wait"][j]
+        request = self.batch["request"][j]
         feasible = [start >= 0 and ok for start, ok in zip(start_at, affordable)]
         n_feasible = sum(feasible)
         winner = runner_up = -1
@@ -277,7 +280,7 @@ class CloudMarket:
             waits = [float(start) if start >= 0 else float(self.horizon) for start in start_at]
             winner, runner_up = select_winner(score(j, utilization, waits), feasible, priority)
         record = {
-            "slot": j, "user": int(batch["user"][j]), "bid": bid, "length": length, "wait": wait,
+            "slot": j, "user": buyers["user"][j], "bid": bid, "length": length, "wait": wait,
             "arrival": self.step_count, "provider": winner, "runner_up": runner_up,
             "n_feasible": n_feasible, "payment": 0.0, "reserve": 0.0, "offer": 0.0,
             "start": -1, "finish": -1, "deadline": self.step_count + wait + length,
