@@ -350,10 +350,12 @@ def _best(scores: list[float], allowed: list[bool], skip: int) -> int:
 
 
 def _plain_list(values: Sequence[Any]) -> list[Any]:
+    if isinstance(values, list):  # read only: no copy
+        return values
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
-def gsp_payment(offers: np.ndarray, winner: int, runner_up: int, bid: float,
+def gsp_payment(offers: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float, single_feasible: str = "own") -> float:
     """Generalized second price for one buyer (paper eq. 14), with our documented edge rules.
 
@@ -364,7 +366,7 @@ def gsp_payment(offers: np.ndarray, winner: int, runner_up: int, bid: float,
       capped at the buyer's budget ``bid`` (a buyer never pays more than she bid).
 
     Args:
-        offers: ``(n,)`` bundle prices offered to this buyer; winner, runner_up: indices (-1: none).
+        offers: the ``n`` bundle prices offered to this buyer; winner, runner_up: indices (-1: none).
     """
     if single_feasible not in SINGLE_FEASIBLE_RULES:
         raise ValueError(f"single_feasible must be one of {SINGLE_FEASIBLE_RULES}")
@@ -428,7 +430,7 @@ class RTRMRules:
                         saw_normalize_list(waits, False))]
         return score
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return gsp_payment(asks, winner, runner_up, bid, reserve, self.single_feasible)
 
@@ -464,7 +466,7 @@ class CDARARules(_LowestAskRules):
              gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
         return bundle_cost(requests, offered_prices(base_prices, _own(self.markup, multipliers)))
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return cdara_payment(bid, asks[winner])
 
@@ -485,7 +487,7 @@ class ICAARules(_LowestAskRules):
         return bundle_cost(requests, offered_prices(base_prices * factor,
                                                     _own(self.markup, multipliers)))
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return float(asks[winner])
 

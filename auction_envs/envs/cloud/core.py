@@ -190,13 +190,18 @@ class CloudMarket:
         strength_waits = np.maximum(batch["wait"], 1).astype(np.float64)
         self.eta = contest_success(batch["bid"], strength_waits, s.sigma, s.csf_form)
         horizon = s.utilization_horizon
+        # means as sum / count: what np.mean computes, without its per-call overhead
+        resources = self.capacity.shape[1]
         booked_share = (self.booked[:, :horizon, :] / self.capacity[:, None, :]).sum(axis=1)
-        base_util = booked_share.mean(axis=-1) / horizon  # (n,)
+        base_util = booked_share.sum(axis=-1) / resources / horizon  # (n,)
         self.share = batch["request"][None, :, :] / self.capacity[:, None, :]  # (n, k, 3)
-        added = np.minimum(batch["length"], horizon)[None, :] / horizon * self.share.mean(axis=-1)
+        added = (np.minimum(batch["length"], horizon)[None, :] / horizon
+                 * (self.share.sum(axis=-1) / resources))
         self.predicted = base_util[:, None] + added  # (n, k)
         self.gamma = utilization_term(self.eta, self.predicted, s.csf_weight)
-        self.starts = earliest_start(free, batch["request"], batch["length"], batch["wait"])
+        # lengths and waits are drawn inside the checked ranges (w + s <= horizon)
+        self.starts = earliest_start(free, batch["request"], batch["length"], batch["wait"],
+                                     check=False)
         self.reserve = bundle_cost(batch["request"], self.base_prices)  # (n, k)
 
     def under_quota(self) -> np.ndarray:
@@ -238,6 +243,7 @@ class CloudMarket:
         score = s.rules.scorer(asks, batch["bid"])
         # per buyer the loop reads single entries: plain lists cost less than numpy indexing there
         affordable = (asks <= batch["bid"][None, :]).T.tolist()  # (k, n)
+        offers = asks.T.tolist()  # (k, n)
         utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1).tolist()
         capacity = self.capacity.tolist()
         priority = self.under_quota().tolist() if s.fairness else None
@@ -245,7 +251,7 @@ class CloudMarket:
         # earliest starts of the step's bookings; a match changes only the winner's row
         starts = self.starts.copy()
         for position, j in enumerate(order):
-            record = self._match_one(j, starts[:, j].tolist(), affordable[j], asks[:, j],
+            record = self._match_one(j, starts[:, j].tolist(), affordable[j], offers[j],
                                      utilization, score, priority, buyers)
             self.last_matches.append(record)
             p = record["provider"]
@@ -268,7 +274,7 @@ class CloudMarket:
                                            check=False)[0]
 
     def _match_one(self, j: int, start_at: list[int], affordable: list[bool],
-                   offers: np.ndarray, utilization: list[float], score: Any,
+                   offers: list[float], utilization: list[float], score: Any,
                    priority: list[bool] | None, buyers: dict[str, list[Any]]) -> dict[str, Any]:
         s = self.settings
         bid, length, wait = buyers["bid"][j], buyers["length"][j], buyers["wait"][j]
@@ -294,7 +300,7 @@ class CloudMarket:
         self.booked[winner, start:start + length, :] += request
         self.wins[winner] += 1
         self.counters["single_feasible"] += int(runner_up < 0)
-        record.update(payment=payment, reserve=reserve, offer=float(offers[winner]),
+        record.update(payment=payment, reserve=reserve, offer=offers[winner],
                       start=self.step_count + start, finish=self.step_count + start + length)
         self.jobs.append(dict(record))
         self._running.setdefault(record["finish"], []).append(self.jobs[-1])

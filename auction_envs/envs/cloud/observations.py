@@ -99,10 +99,12 @@ def provider_values(market: CloudMarket, capacity: np.ndarray, utilization_horiz
     """The providers' own observation fields in natural units, ``(n,)`` or ``(n, 3)``
     (``capacity`` ``(n, 3)`` in price units)."""
     n, horizon = capacity.shape[0], utilization_horizon
+    # clip as maximum then minimum, the mean as sum / count: np.clip's and np.mean's results
+    # without their per-call overhead
     return {
-        "utilization": np.clip(market.booked[:, 0, :] / capacity, 0.0, 1.0),
-        "booked": np.clip(market.booked[:, :horizon, :].mean(axis=1) / capacity, 0.0,
-                          1.0),
+        "utilization": np.minimum(np.maximum(market.booked[:, 0, :] / capacity, 0.0), 1.0),
+        "booked": np.minimum(np.maximum(market.booked[:, :horizon, :].sum(axis=1) / horizon
+                                        / capacity, 0.0), 1.0),
         "base_price_cpu": market.base_prices[:, 0],
         "base_price_memory": market.base_prices[:, 1],
         "base_price_storage": market.base_prices[:, 2],
