@@ -1,8 +1,12 @@
 """Double-auction matching for the cloud market (paper 004, RTRM) and its two baselines.
 
-(About 460 lines, half of them docstrings: every rule of the market and its three mechanism objects
-in one place.) Pure numpy functions, no state: the env (``auction_envs.envs.cloud``) calls them
-once per buyer of a batch (matching is sequential because every match books capacity). Shapes use
+(About 500 lines, half of them docstrings: every rule of the market and its three mechanism objects
+in one place.) Pure functions, no state: the env (``auction_envs.envs.cloud``) computes what is
+fixed for a step over the whole batch in numpy and decides buyer by buyer (matching is sequential
+because every match books capacity); the per-buyer functions (:func:`select_winner`,
+:func:`saw_normalize_list`, the scorers) work on plain float lists, the same arithmetic at a
+fraction of numpy's per-call cost on a handful of providers. :func:`earliest_start` runs as
+compiled loops where numba (optional) is installed. Shapes use
 ``n`` providers, ``m`` buyers, ``R`` resource types, ``K`` quality parameters and ``H`` future time
 slots.
 
@@ -18,8 +22,7 @@ Pricing
 Matching
     * :func:`saw_normalize`, :func:`saw_preference` -- simple additive weighting, paper eqs.
       (11)-(12).
-    * :func:`earliest_start` -- when a provider can start a request within its maximum wait
-      (:func:`earliest_start_one` for one request).
+    * :func:`earliest_start` -- when a provider can start a request within its maximum wait.
     * :func:`select_winner` -- the best and second-best feasible providers, optionally restricted to
       providers under their fairness quota (:func:`under_quota`).
     * :func:`gsp_payment`, :func:`cdara_payment` -- generalized second price (paper eq. 14) and
@@ -36,9 +39,12 @@ Metrics
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+from auction_envs._numba import compiled_on_first_use
 
 CSF_FORMS = ("exclusive", "inclusive")
 SINGLE_FEASIBLE_RULES = ("own", "reserve")
@@ -177,12 +183,8 @@ def saw_normalize(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
         normalized values in ``[0, 1]``, the shape of ``values``.
     """
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:  # the per-buyer hot path: scalar extremes, the same arithmetic
-        low1, high1 = float(values.min()), float(values.max())
-        spread1 = high1 - low1
-        if spread1 <= 1e-12 * max(abs(high1), 1.0):
-            return np.ones_like(values)
-        return (values - low1) / spread1 if higher_is_better else (high1 - values) / spread1
+    if values.ndim == 1:
+        return np.array(saw_normalize_list(values.tolist(), higher_is_better))
     low = values.min(axis=-1, keepdims=True)
     high = values.max(axis=-1, keepdims=True)
     spread = high - low
@@ -190,6 +192,19 @@ def saw_normalize(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
     safe = np.where(flat, 1.0, spread)
     normalized = (values - low) / safe if higher_is_better else (high - values) / safe
     return np.where(flat, 1.0, normalized)
+
+
+def saw_normalize_list(values: Sequence[float], higher_is_better: bool) -> list[float]:
+    """:func:`saw_normalize` of one criterion over the providers, on plain floats: the matching's
+    per-buyer hot path (a handful of providers, where numpy's per-call cost dominates). The same
+    IEEE operations as the array form, so the same bits."""
+    low, high = min(values), max(values)
+    spread = high - low
+    if spread <= 1e-12 * max(abs(high), 1.0):
+        return [1.0] * len(values)
+    if higher_is_better:
+        return [(value - low) / spread for value in values]
+    return [(high - value) / spread for value in values]
 
 
 def saw_preference(quality: np.ndarray, higher_is_better: np.ndarray | list[bool],
@@ -216,7 +231,7 @@ def saw_preference(quality: np.ndarray, higher_is_better: np.ndarray | list[bool
 
 
 def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
-                   max_waits: np.ndarray, tolerance: float = 1e-9) -> np.ndarray:
+                   max_waits: np.ndarray, tolerance: float = 1e-9, check: bool = True) -> np.ndarray:
     """Earliest start of each request at each provider within its maximum wait.
 
     A request ``j`` fits provider ``i`` at start ``tau`` when, for every time slot
@@ -227,9 +242,15 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
         free: ``(n, H, R)`` free capacity per provider, future slot and resource.
         requests: ``(m, R)``; lengths: ``(m,)`` integers in ``[1, H]``; max_waits: ``(m,)``
             integers ``>= 0`` with ``w_j + s_j <= H``.
+        check: check the lengths and waits (the matching, which recomputes one provider's starts
+            after every booking from already checked requests, skips it).
 
     Returns:
         ``(n, m)`` int64: the earliest start slot, or ``-1`` when the request cannot start in time.
+
+    With numba installed (optional) the answer comes from compiled loops
+    (:func:`_earliest_start_loops`: the same comparisons, so the same integers); the array form
+    below is the path without it.
     """
     free = np.asarray(free, dtype=np.float64)
     requests = np.asarray(requests, dtype=np.float64)
@@ -239,40 +260,51 @@ def earliest_start(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
     m = requests.shape[0]
     if m == 0:
         return np.zeros((n, 0), dtype=np.int64)
-    if np.any(lengths < 1) or np.any(max_waits < 0) or np.any(lengths + max_waits > horizon):
+    if check and (np.any(lengths < 1) or np.any(max_waits < 0)
+                  or np.any(lengths + max_waits > horizon)):
         raise ValueError("need 1 <= s_j and 0 <= w_j with w_j + s_j <= H")
-    fits = np.all(free[:, None, :, :] + tolerance >= requests[None, :, None, :], axis=-1)  # n,m,H
-    cumulative = np.concatenate([np.zeros((n, m, 1), dtype=np.int64),
-                                 np.cumsum(fits, axis=-1, dtype=np.int64)], axis=-1)
-    starts = np.arange(horizon)
-    ends = np.minimum(starts[None, :] + lengths[:, None], horizon)  # m,H
-    window = (np.take_along_axis(cumulative, np.broadcast_to(ends, (n, m, horizon)), axis=-1)
-              - cumulative[..., :horizon])
-    ok = (window == lengths[None, :, None]) & (starts[None, None, :] <= max_waits[None, :, None])
-    first = np.argmax(ok, axis=-1)
-    return np.where(ok.any(axis=-1), first, -1).astype(np.int64)
-
-
-def earliest_start_one(free: np.ndarray, request: np.ndarray, length: int, max_wait: int,
-                       tolerance: float = 1e-9) -> np.ndarray:
-    """:func:`earliest_start` of one request at every provider (the sequential matching's hot path).
-
-    Args:
-        free: ``(n, H, R)``; request: ``(R,)``; length ``s >= 1`` and max_wait ``w >= 0`` with
-            ``w + s <= H``.
-
-    Returns:
-        ``(n,)`` int64, the earliest start slot or ``-1``.
-    """
-    n, horizon, _ = free.shape
-    if length < 1 or max_wait < 0 or length + max_wait > horizon:
-        raise ValueError("need 1 <= s and 0 <= w with w + s <= H")
-    fits = (free + tolerance >= request).all(axis=-1)  # (n, H)
-    cumulative = np.zeros((n, horizon + 1), dtype=np.int64)
-    np.cumsum(fits, axis=-1, out=cumulative[:, 1:])
-    ok = (cumulative[:, length:length + max_wait + 1] - cumulative[:, :max_wait + 1]) == length
+    compiled = _compiled_earliest_start_loops()
+    if compiled is not None:
+        out = np.empty((n, m), dtype=np.int64)
+        compiled(free, requests, lengths, max_waits, float(tolerance), out)
+        return out
+    fits = (free[:, None, :, :] + tolerance >= requests[None, :, None, :]).all(axis=-1)  # n,m,H
+    fitting_slots = np.zeros((n, m, horizon + 1), dtype=np.int64)  # fitting slots before each
+    np.cumsum(fits, axis=-1, out=fitting_slots[..., 1:])
+    # start tau is possible when all s_j slots from tau fit; only tau <= w_j <= max(w) counts
+    last_start = int(max_waits.max())
+    starts = np.arange(last_start + 1)
+    ends = np.minimum(starts[None, :] + lengths[:, None], horizon)  # m, last_start + 1
+    window = (fitting_slots[:, np.arange(m)[:, None], ends]
+              - fitting_slots[..., :last_start + 1])
+    ok = (window == lengths[:, None]) & (starts[None, :] <= max_waits[:, None])
     first = ok.argmax(axis=-1)
     return np.where(ok.any(axis=-1), first, -1)
+
+
+def _earliest_start_loops(free: np.ndarray, requests: np.ndarray, lengths: np.ndarray,
+                          max_waits: np.ndarray, tolerance: float, out: np.ndarray) -> None:
+    """:func:`earliest_start` as loops, for numba (the same comparisons, integer results: the
+    same answer as the array form): walk the slots, counting the fitting ones in a row; the first
+    time the run reaches ``s_j``, the run's first slot is the earliest start."""
+    n, _, resources = free.shape
+    for i in range(n):
+        for j in range(requests.shape[0]):
+            out[i, j] = -1
+            run = 0
+            for slot in range(max_waits[j] + lengths[j]):
+                fits = True
+                for r in range(resources):
+                    if not free[i, slot, r] + tolerance >= requests[j, r]:
+                        fits = False
+                        break
+                run = run + 1 if fits else 0
+                if run == lengths[j]:
+                    out[i, j] = slot - lengths[j] + 1
+                    break
+
+
+_compiled_earliest_start_loops = compiled_on_first_use(_earliest_start_loops)
 
 
 def under_quota(wins: np.ndarray, share: float, min_wins: int = 1) -> np.ndarray:
@@ -288,33 +320,46 @@ def under_quota(wins: np.ndarray, share: float, min_wins: int = 1) -> np.ndarray
     return wins < quota
 
 
-def select_winner(scores: np.ndarray, feasible: np.ndarray,
-                  priority: np.ndarray | None = None) -> tuple[int, int]:
+def select_winner(scores: Sequence[float], feasible: Sequence[bool],
+                  priority: Sequence[bool] | None = None) -> tuple[int, int]:
     """The winner and the runner-up among feasible providers (paper eq. 13 and ``p'`` of eq. 14).
 
     The winner is the highest-scoring feasible provider -- restricted to the ``priority`` providers
     (e.g. those under their fairness quota) when any of them is feasible. The runner-up is the
     highest-scoring feasible provider other than the winner (with or without priority). Ties go to
-    the lowest index.
+    the lowest index. Scores are finite. Plain Python over the few providers: it runs once per
+    buyer, where numpy's per-call cost would dominate.
 
     Returns:
         ``(winner, runner_up)``, ``-1`` where there is none.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    feasible = np.asarray(feasible, dtype=bool)
-    if not feasible.any():
-        return -1, -1
+    scores, feasible = _plain_list(scores), _plain_list(feasible)
     pool = feasible
-    if priority is not None and np.any(feasible & priority):
-        pool = feasible & np.asarray(priority, dtype=bool)
-    winner = int(np.argmax(np.where(pool, scores, -np.inf)))
-    rest = feasible.copy()
-    rest[winner] = False
-    runner_up = int(np.argmax(np.where(rest, scores, -np.inf))) if rest.any() else -1
+    if priority is not None:
+        preferred = [ok and bool(first) for ok, first in zip(feasible, _plain_list(priority))]
+        if any(preferred):
+            pool = preferred
+    winner = _best(scores, pool, skip=-1)
+    runner_up = _best(scores, feasible, skip=winner) if winner >= 0 else -1
     return winner, runner_up
 
 
-def gsp_payment(offers: np.ndarray, winner: int, runner_up: int, bid: float,
+def _best(scores: list[float], allowed: list[bool], skip: int) -> int:
+    """The index of the highest score among ``allowed`` (not ``skip``), the lowest on ties; -1."""
+    best, best_score = -1, 0.0
+    for index, (ok, score) in enumerate(zip(allowed, scores)):
+        if ok and index != skip and (best < 0 or score > best_score):
+            best, best_score = index, score
+    return best
+
+
+def _plain_list(values: Sequence[Any]) -> list[Any]:
+    if isinstance(values, list):  # read only: no copy
+        return values
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def gsp_payment(offers: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float, single_feasible: str = "own") -> float:
     """Generalized second price for one buyer (paper eq. 14), with our documented edge rules.
 
@@ -325,7 +370,7 @@ def gsp_payment(offers: np.ndarray, winner: int, runner_up: int, bid: float,
       capped at the buyer's budget ``bid`` (a buyer never pays more than she bid).
 
     Args:
-        offers: ``(n,)`` bundle prices offered to this buyer; winner, runner_up: indices (-1: none).
+        offers: the ``n`` bundle prices offered to this buyer; winner, runner_up: indices (-1: none).
     """
     if single_feasible not in SINGLE_FEASIBLE_RULES:
         raise ValueError(f"single_feasible must be one of {SINGLE_FEASIBLE_RULES}")
@@ -346,9 +391,10 @@ def cdara_payment(bid: float, ask: float) -> float:
 
 
 # ---------------------------------------------------------------------------- mechanisms
-#: ``score(j, utilization, waits) -> (n,)``: the preference of buyer ``j`` for every provider, given
-#: the providers' current utilization and the buyer's predicted wait at each (higher is better).
-Scorer = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+#: ``score(j, utilization, waits) -> [n]``: the preference of buyer ``j`` for every provider, given
+#: the providers' current utilization and the buyer's predicted wait at each (higher is better);
+#: plain float lists (the matching calls it once per buyer).
+Scorer = Callable[[int, Sequence[float], Sequence[float]], list[float]]
 
 
 class RTRMRules:
@@ -376,16 +422,19 @@ class RTRMRules:
 
     def scorer(self, asks: np.ndarray, bids: np.ndarray) -> Scorer:
         """SAW preference (eqs. 11-12); the price criterion is normalized once for the batch."""
-        price = saw_normalize(asks.T, False)  # (m, n): fixed for the step
-        root_bids = np.sqrt(bids)
+        price = saw_normalize(asks.T, False).tolist()  # (m, n): fixed for the step
+        root_bids = np.sqrt(bids).tolist()
+        criteria = len(self.QUALITY)
 
-        def score(j: int, utilization: np.ndarray, waits: np.ndarray) -> np.ndarray:
+        def score(j: int, utilization: Sequence[float], waits: Sequence[float]) -> list[float]:
             # the mean of the three criteria, summed left to right as np.mean does
-            total = price[j] + saw_normalize(utilization, True) + saw_normalize(waits, False)
-            return total / len(self.QUALITY) / root_bids[j]
+            root = root_bids[j]
+            return [(p + u + w) / criteria / root for p, u, w in
+                    zip(price[j], saw_normalize_list(utilization, True),
+                        saw_normalize_list(waits, False))]
         return score
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return gsp_payment(asks, winner, runner_up, bid, reserve, self.single_feasible)
 
@@ -397,10 +446,10 @@ class _LowestAskRules:
     name = ""
 
     def scorer(self, asks: np.ndarray, bids: np.ndarray) -> Scorer:
-        negative = -asks
+        negative = (-asks).T.tolist()  # (m, n)
 
-        def score(j: int, utilization: np.ndarray, waits: np.ndarray) -> np.ndarray:
-            return negative[:, j]
+        def score(j: int, utilization: Sequence[float], waits: Sequence[float]) -> list[float]:
+            return negative[j]
         return score
 
 
@@ -421,7 +470,7 @@ class CDARARules(_LowestAskRules):
              gamma: np.ndarray, free_now: np.ndarray) -> np.ndarray:
         return bundle_cost(requests, offered_prices(base_prices, _own(self.markup, multipliers)))
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return cdara_payment(bid, asks[winner])
 
@@ -442,7 +491,7 @@ class ICAARules(_LowestAskRules):
         return bundle_cost(requests, offered_prices(base_prices * factor,
                                                     _own(self.markup, multipliers)))
 
-    def payment(self, asks: np.ndarray, winner: int, runner_up: int, bid: float,
+    def payment(self, asks: Sequence[float], winner: int, runner_up: int, bid: float,
                 reserve: float) -> float:
         return float(asks[winner])
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auction_envs.mechanisms import double_auction
 from auction_envs.mechanisms.double_auction import (
     bundle_cost,
     cdara_payment,
@@ -17,6 +20,7 @@ from auction_envs.mechanisms.double_auction import (
     jain_index,
     offered_prices,
     saw_normalize,
+    saw_normalize_list,
     saw_preference,
     select_winner,
     under_quota,
@@ -144,14 +148,50 @@ def test_under_quota():
     np.testing.assert_array_equal(under_quota(np.array([0, 0]), 0.0, min_wins=0), [False, False])
 
 
+@contextlib.contextmanager
+def _without_numba():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(double_auction, "_compiled_earliest_start_loops", lambda: None)
+        yield
+
+
+#: the numpy path always; the numba loops too where numba is installed
+EARLIEST_START_BACKENDS = [_without_numba] + (
+    [contextlib.nullcontext] if double_auction._compiled_earliest_start_loops() else [])
+
+
+def _earliest_start_by_definition(free, request, length, wait):
+    """The first start tau <= wait whose `length` slots all have room for `request` (or -1)."""
+    for tau in range(wait + 1):
+        if all(np.all(free[slot] + 1e-9 >= request) for slot in range(tau, tau + length)):
+            return tau
+    return -1
+
+
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 5), horizon=st.integers(2, 10))
-def test_earliest_start_one_agrees_with_the_batched_rule(seed, n, horizon):
-    from auction_envs.mechanisms.double_auction import earliest_start, earliest_start_one
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 5), m=st.integers(1, 6),
+       horizon=st.integers(2, 10))
+def test_earliest_start_agrees_with_its_definition(seed, n, m, horizon):
     rng = np.random.default_rng(seed)
     free = rng.choice([0.0, 0.5, 1.0], size=(n, horizon, 3))
-    request = rng.choice([0.0, 0.5, 1.0], size=3)
-    length = int(rng.integers(1, horizon + 1))
-    wait = int(rng.integers(0, horizon - length + 1))
-    expected = earliest_start(free, request[None], np.array([length]), np.array([wait]))[:, 0]
-    np.testing.assert_array_equal(earliest_start_one(free, request, length, wait), expected)
+    requests = rng.choice([0.0, 0.5, 1.0], size=(m, 3))
+    lengths = rng.integers(1, horizon + 1, size=m)
+    waits = np.array([rng.integers(0, horizon - length + 1) for length in lengths])
+    expected = [[_earliest_start_by_definition(free[i], requests[j], lengths[j], waits[j])
+                 for j in range(m)] for i in range(n)]
+    for backend in EARLIEST_START_BACKENDS:
+        with backend():
+            np.testing.assert_array_equal(earliest_start(free, requests, lengths, waits), expected)
+            # the matching's refresh of one provider skips the checks, not the rule
+            np.testing.assert_array_equal(
+                earliest_start(free[:1], requests, lengths, waits, check=False), expected[:1])
+
+
+def test_selection_on_plain_lists_matches_arrays():
+    """The per-buyer hot path passes plain lists; the answer is the array answer."""
+    scores, feasible = [0.9, 0.5, 0.7, 0.7], [True, True, True, False]
+    priority = [False, True, False, True]
+    assert select_winner(scores, feasible, priority) == select_winner(
+        np.array(scores), np.array(feasible), np.array(priority)) == (1, 0)
+    np.testing.assert_array_equal(saw_normalize_list([10.0, 20.0, 30.0], False), [1, 0.5, 0])
+    assert saw_normalize_list([5.0, 5.0], True) == [1.0, 1.0]

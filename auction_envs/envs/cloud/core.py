@@ -10,9 +10,11 @@ it) is priced by the mechanism (:data:`~auction_envs.mechanisms.double_auction.M
 matched buyer by buyer (every match books capacity, so matching is sequential within a market),
 paid, accounted; then time advances one step and the next batch is drawn.
 
-Speed: the quantities that are fixed for a step (asks, reserves, the price criterion of the SAW
-preference) are computed once per step over buyers x providers; per buyer only what the previous
-matches changed (earliest starts, utilization) is recomputed, with lean small-array code.
+Speed: the quantities that are fixed for a step (asks, reserves, affordability, the price
+criterion of the SAW preference, the earliest starts) are computed once per step over buyers x
+providers; a match changes only the winner's bookings, so only its utilization, the quota and its
+row of earliest starts (for the buyers still to come) are recomputed. The per-buyer decision runs
+on plain float lists (a handful of providers, where numpy's per-call cost would dominate).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from auction_envs.mechanisms.double_auction import (
     bundle_cost,
     contest_success,
     earliest_start,
-    earliest_start_one,
     select_winner,
     under_quota,
     utilization_term,
@@ -189,13 +190,18 @@ class CloudMarket:
         strength_waits = np.maximum(batch["wait"], 1).astype(np.float64)
         self.eta = contest_success(batch["bid"], strength_waits, s.sigma, s.csf_form)
         horizon = s.utilization_horizon
+        # means as sum / count: what np.mean computes, without its per-call overhead
+        resources = self.capacity.shape[1]
         booked_share = (self.booked[:, :horizon, :] / self.capacity[:, None, :]).sum(axis=1)
-        base_util = booked_share.mean(axis=-1) / horizon  # (n,)
+        base_util = booked_share.sum(axis=-1) / resources / horizon  # (n,)
         self.share = batch["request"][None, :, :] / self.capacity[:, None, :]  # (n, k, 3)
-        added = np.minimum(batch["length"], horizon)[None, :] / horizon * self.share.mean(axis=-1)
+        added = (np.minimum(batch["length"], horizon)[None, :] / horizon
+                 * (self.share.sum(axis=-1) / resources))
         self.predicted = base_util[:, None] + added  # (n, k)
         self.gamma = utilization_term(self.eta, self.predicted, s.csf_weight)
-        self.starts = earliest_start(free, batch["request"], batch["length"], batch["wait"])
+        # lengths and waits are drawn inside the checked ranges (w + s <= horizon)
+        self.starts = earliest_start(free, batch["request"], batch["length"], batch["wait"],
+                                     check=False)
         self.reserve = bundle_cost(batch["request"], self.base_prices)  # (n, k)
 
     def under_quota(self) -> np.ndarray:
@@ -231,14 +237,22 @@ class CloudMarket:
         k = matched.size
         if s.matching_order == "strength":
             strength = batch["bid"] / np.maximum(batch["wait"], 1) ** s.sigma
-            order = np.lexsort((np.arange(k), -strength))
+            order = np.lexsort((np.arange(k), -strength)).tolist()
         else:
-            order = np.arange(k)
+            order = list(range(k))
         score = s.rules.scorer(asks, batch["bid"])
-        affordable = asks <= batch["bid"][None, :]
-        utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1)
-        for j in order.tolist():
-            record = self._match_one(j, asks[:, j], affordable[:, j], utilization, score)
+        # per buyer the loop reads single entries: plain lists cost less than numpy indexing there
+        affordable = (asks <= batch["bid"][None, :]).T.tolist()  # (k, n)
+        offers = asks.T.tolist()  # (k, n)
+        utilization = (self.booked[:, 0, :] / self.capacity).mean(axis=-1).tolist()
+        capacity = self.capacity.tolist()
+        priority = self.under_quota().tolist() if s.fairness else None
+        buyers = {name: batch[name].tolist() for name in ("bid", "length", "wait", "user")}
+        # earliest starts of the step's bookings; a match changes only the winner's row
+        starts = self.starts.copy()
+        for position, j in enumerate(order):
+            record = self._match_one(j, starts[:, j].tolist(), affordable[j], offers[j],
+                                     utilization, score, priority, buyers)
             self.last_matches.append(record)
             p = record["provider"]
             if p < 0:
@@ -248,25 +262,33 @@ class CloudMarket:
             outcome.payments[p, j] = record["payment"]
             outcome.revenue[p] += record["payment"]
             outcome.base_cost[p] += record["reserve"]
-            # only provider p's bookings changed: refresh its utilization
-            utilization[p] = (self.booked[p, 0, :] / self.capacity[p]).mean()
+            # only provider p's bookings changed: refresh its utilization, quota and starts
+            # (the mean of the used shares summed left to right, as numpy's mean does)
+            used = self.booked[p, 0, :].tolist()
+            utilization[p] = sum(u / c for u, c in zip(used, capacity[p])) / len(used)
+            if s.fairness:
+                priority = self.under_quota().tolist()
+            if position + 1 < k:  # buyers to come: p's starts for all (those done are not read)
+                starts[p] = earliest_start((self.capacity[p] - self.booked[p])[None],
+                                           batch["request"], batch["length"], batch["wait"],
+                                           check=False)[0]
 
-    def _match_one(self, j: int, offers: np.ndarray, affordable: np.ndarray,
-                   utilization: np.ndarray, score: Any) -> dict[str, Any]:
-        s, batch = self.settings, self.batch
-        bid, length, wait = float(batch["bid"][j]), int(batch["length"][j]), int(batch["wait"][j])
-        request = batch["request"][j]
-        start_at = earliest_start_one(self.capacity[:, None, :] - self.booked, request, length,
-                                      wait)
-        feasible = (start_at >= 0) & affordable
-        waits = np.where(start_at >= 0, start_at, self.horizon).astype(np.float64)
-        scores = score(j, utilization, waits)
-        priority = self.under_quota() if s.fairness else None
-        winner, runner_up = select_winner(scores, feasible, priority)
+    def _match_one(self, j: int, start_at: list[int], affordable: list[bool],
+                   offers: list[float], utilization: list[float], score: Any,
+                   priority: list[bool] | None, buyers: dict[str, list[Any]]) -> dict[str, Any]:
+        s = self.settings
+        bid, length, wait = buyers["bid"][j], buyers["length"][j], buyers["wait"][j]
+        request = self.batch["request"][j]
+        feasible = [start >= 0 and ok for start, ok in zip(start_at, affordable)]
+        n_feasible = sum(feasible)
+        winner = runner_up = -1
+        if n_feasible:
+            waits = [float(start) if start >= 0 else float(self.horizon) for start in start_at]
+            winner, runner_up = select_winner(score(j, utilization, waits), feasible, priority)
         record = {
-            "slot": j, "user": int(batch["user"][j]), "bid": bid, "length": length, "wait": wait,
+            "slot": j, "user": buyers["user"][j], "bid": bid, "length": length, "wait": wait,
             "arrival": self.step_count, "provider": winner, "runner_up": runner_up,
-            "n_feasible": int(feasible.sum()), "payment": 0.0, "reserve": 0.0, "offer": 0.0,
+            "n_feasible": n_feasible, "payment": 0.0, "reserve": 0.0, "offer": 0.0,
             "start": -1, "finish": -1, "deadline": self.step_count + wait + length,
             "request": request.copy(),
         }
@@ -274,11 +296,11 @@ class CloudMarket:
             return record
         reserve = float(self.reserve[winner, j])
         payment = s.rules.payment(offers, winner, runner_up, bid, reserve)
-        start = int(start_at[winner])
+        start = start_at[winner]
         self.booked[winner, start:start + length, :] += request
         self.wins[winner] += 1
         self.counters["single_feasible"] += int(runner_up < 0)
-        record.update(payment=payment, reserve=reserve, offer=float(offers[winner]),
+        record.update(payment=payment, reserve=reserve, offer=offers[winner],
                       start=self.step_count + start, finish=self.step_count + start + length)
         self.jobs.append(dict(record))
         self._running.setdefault(record["finish"], []).append(self.jobs[-1])

@@ -4,7 +4,7 @@ The market itself (state and step over the joint action array) is
 :class:`auction_envs.envs.cloud.core.CloudMarket`; the mechanisms are the rule objects of
 :mod:`auction_envs.mechanisms.double_auction`. This file holds the docstring, the argument checks,
 spaces, dict conversion and infos; the provider table, argument checks and trace loader are in
-``arguments.py``, the observation layout, its values and the global state in ``observations.py``,
+``arguments.py``, the observation layout, its writer and the global state in ``observations.py``,
 the episode metrics in ``metrics.py``. Above 400 lines only because of the class docstring (the
 env's documentation with its observation table, about 230 lines); the code is about 300 lines.
 """
@@ -42,9 +42,10 @@ from auction_envs.envs.cloud.metrics import episode_metrics
 from auction_envs.envs.cloud.observations import (
     PROVIDER_FIELDS,
     SLOT_FIELDS,
+    ObservationWriter,
     global_state,
     observation_layout,
-    observation_values,
+    provider_values,
 )
 from auction_envs.envs.cloud.trace import sample_path
 from auction_envs.mechanisms.double_auction import (
@@ -399,6 +400,7 @@ class CloudDoubleAuctionEnv(MarketEnv):
         m, n = self.max_buyers, self.n_providers
         self.layout = observation_layout(m, self.length_range[1], self.wait_range[1],
                                          self.budget_range[1], self.base_price_ranges[:, 1])
+        self._writer = ObservationWriter(self.layout, n, m)
         observation = self.layout.space()
         state_size = m * 8 + n * 10 + 1
         action = spaces.Box(np.float32(self.multiplier_low), np.float32(self.multiplier_high),
@@ -480,14 +482,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
         return dict(zip(self.possible_agents, outcome.rewards.tolist())), infos, False
 
     # ------------------------------------------------------------------ observations and state
-    def _observation_values(self) -> dict[str, Any]:
-        """Every provider's observation fields in natural units, ``(n, ...)``."""
-        return observation_values(self.market, self.capacity, self.max_buyers,
-                                  self.utilization_horizon,
-                                  min(self.num_cycles / self.max_cycles, 1.0))
-
     def _observations(self) -> dict[str, np.ndarray]:
-        obs = self.layout.pack(self._observation_values(), batch_shape=(self.n_providers,))
+        obs = self._writer.observations(self.market, self.capacity, self.utilization_horizon,
+                                        min(self.num_cycles / self.max_cycles, 1.0))
         return dict(zip(self.agents, obs))
 
     def state(self) -> np.ndarray:
@@ -496,7 +493,9 @@ class CloudDoubleAuctionEnv(MarketEnv):
         ranges' upper ends (3), win share (1), and the episode progress."""
         self._require_reset("state")
         scales = (self.length_range[1], max(self.wait_range[1], 1), self.budget_range[1])
-        return global_state(self.market, self._observation_values(), self.max_buyers,
+        own = provider_values(self.market, self.capacity, self.utilization_horizon,
+                              min(self.num_cycles / self.max_cycles, 1.0))
+        return global_state(self.market, own, self.max_buyers,
                             self.price_units, self.reference_capacity, scales,
                             self.base_price_ranges[:, 1],
                             min(self.num_cycles / self.max_cycles, 1.0))

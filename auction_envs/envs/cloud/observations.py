@@ -1,9 +1,7 @@
 """What the cloud providers observe: the layout of their observation (buyer slots, then own
-fields), the fields' values from the market's state, and the global state vector."""
+fields), the observations written from the market's state, and the global state vector."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -54,46 +52,76 @@ def observation_layout(max_buyers: int, length_max: int, wait_max: int, budget_m
     return ObservationLayout(slot + own)
 
 
-def observation_values(market: CloudMarket, capacity: np.ndarray, max_buyers: int,
-                       utilization_horizon: int, progress: float) -> dict[str, Any]:
-    """Every provider's observation fields in natural units, ``(n, ...)``: the coming batch as
-    each provider sees it and her own state (``capacity`` ``(n, 3)`` in price units)."""
-    batch, n, m = market.batch, capacity.shape[0], max_buyers
-    k = batch["bid"].size
-    slot = {name: np.zeros((n, m)) for name in SLOT_FIELDS}
-    if k:
-        slot["present"][:, :k] = 1.0
-        for r, name in enumerate(("cpu_share", "memory_share", "storage_share")):
-            slot[name][:, :k] = market.share[:, :, r]
-        slot["length"][:, :k] = batch["length"]
-        slot["max_wait"][:, :k] = batch["wait"]
-        slot["budget"][:, :k] = batch["bid"]
-        slot["strength"][:, :k] = k * market.eta
-        slot["reserve_ratio"][:, :k] = market.reserve / batch["bid"]
-        slot["can_schedule"][:, :k] = market.starts >= 0
-        slot["predicted_utilization"][:, :k] = market.predicted
-    horizon = utilization_horizon
+class ObservationWriter:
+    """Every provider's observation, written straight into one array by the layout's slices.
+
+    (The layout's generic ``pack`` of a dict of fields cost more than the step's matching.) The slot
+    fields come first and field-major, so they are one ``(n, fields, max_buyers)`` block; the
+    provider's own fields go to their slices. Stored values are ``value / scale``, as ``pack``
+    stores them.
+    """
+
+    def __init__(self, layout: ObservationLayout, n_providers: int, max_buyers: int) -> None:
+        m = max_buyers
+        for index, name in enumerate(SLOT_FIELDS):
+            if layout.slice(name) != slice(index * m, (index + 1) * m):
+                raise ValueError(f"slot field {name!r} is not at entries {index * m}.. (field-major)")
+        self.layout, self.n_providers, self.max_buyers = layout, n_providers, m
+        self.column = {name: layout.slice(name) for name in PROVIDER_FIELDS}
+        self.scale = np.concatenate([np.full(field.size, field.scale) for field in layout.fields])
+
+    def observations(self, market: CloudMarket, capacity: np.ndarray, utilization_horizon: int,
+                     progress: float) -> np.ndarray:
+        """The ``(n, layout.size)`` float32 observations of the market's coming batch."""
+        n, m, batch = self.n_providers, self.max_buyers, market.batch
+        k = batch["bid"].size
+        out = np.zeros((n, self.layout.size))
+        slot = out[:, :len(SLOT_FIELDS) * m].reshape(n, len(SLOT_FIELDS), m)  # a view
+        if k:
+            slot[:, 0, :k] = 1.0  # present
+            slot[:, 1:4, :k] = market.share.transpose(0, 2, 1)  # cpu, memory, storage shares
+            slot[:, 4, :k] = batch["length"]
+            slot[:, 5, :k] = batch["wait"]
+            slot[:, 6, :k] = batch["bid"]
+            slot[:, 7, :k] = k * market.eta  # strength
+            slot[:, 8, :k] = market.reserve / batch["bid"]  # reserve ratio
+            slot[:, 9, :k] = market.starts >= 0  # can schedule
+            slot[:, 10, :k] = market.predicted
+        for name, value in provider_values(market, capacity, utilization_horizon,
+                                           progress).items():
+            out[:, self.column[name]] = value.reshape(n, -1)
+        out /= self.scale
+        return out.astype(np.float32)
+
+
+def provider_values(market: CloudMarket, capacity: np.ndarray, utilization_horizon: int,
+                    progress: float) -> dict[str, np.ndarray]:
+    """The providers' own observation fields in natural units, ``(n,)`` or ``(n, 3)``
+    (``capacity`` ``(n, 3)`` in price units)."""
+    n, horizon = capacity.shape[0], utilization_horizon
+    # clip as maximum then minimum, the mean as sum / count: np.clip's and np.mean's results
+    # without their per-call overhead
     return {
-        **slot,
-        "utilization": np.clip(market.booked[:, 0, :] / capacity, 0.0, 1.0),
-        "booked": np.clip(market.booked[:, :horizon, :].mean(axis=1) / capacity, 0.0,
-                          1.0),
+        "utilization": np.minimum(np.maximum(market.booked[:, 0, :] / capacity, 0.0), 1.0),
+        "booked": np.minimum(np.maximum(market.booked[:, :horizon, :].sum(axis=1) / horizon
+                                        / capacity, 0.0), 1.0),
         "base_price_cpu": market.base_prices[:, 0],
         "base_price_memory": market.base_prices[:, 1],
         "base_price_storage": market.base_prices[:, 2],
         "win_share": market.wins / max(int(market.wins.sum()), 1),
         "last_reward": market.last_reward,
-        "batch_size": np.full(n, float(k)),
+        "batch_size": np.full(n, float(market.batch["bid"].size)),
         "progress": np.full(n, progress),
         "under_quota": market.under_quota().astype(np.float64),
     }
 
 
-def global_state(market: CloudMarket, values: dict[str, Any], max_buyers: int,
+def global_state(market: CloudMarket, values: dict[str, np.ndarray], max_buyers: int,
                  price_units: np.ndarray, reference_capacity: np.ndarray,
                  scales: tuple[float, float, float], base_price_max: np.ndarray,
                  progress: float) -> np.ndarray:
-    """The state vector (see ``CloudDoubleAuctionEnv.state``) from the observation ``values``;
+    """The state vector (see ``CloudDoubleAuctionEnv.state``) from the providers' own ``values``
+    (:func:`provider_values`);
     ``scales`` are the largest length, wait (at least 1) and budget."""
     m, batch = max_buyers, market.batch
     k = batch["bid"].size
