@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     alpha_fair_value,
@@ -28,6 +29,13 @@ from auction_envs.oracles.kelly import (
     kelly_welfare_optimum,
     normalized_payoff,
 )
+
+#: The rows of :meth:`KellyCore.step_single`'s feedback (the keys of ``kelly_round``, in order).
+FEEDBACK_ROWS = ("bid", "others_bid", "allocation", "payoff", "gradient", "best_response")
+BID, OTHERS, ALLOCATION, PAYOFF, GRADIENT, BEST = range(len(FEEDBACK_ROWS))
+#: numpy sums up to this many terms with eight interleaved accumulators (its pairwise sum's
+#: block); the compiled round reproduces that order, so it serves games up to this size.
+PAIRWISE_BLOCK = 128
 
 
 class KellyCore:
@@ -93,6 +101,29 @@ class KellyCore:
         self.rounds += 1
         return feedback
 
+    def step_single(self, bids: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``: the feedback as rows of
+        ``out`` (``[len(FEEDBACK_ROWS), n]``, float64), bit-identical to :meth:`step`'s.
+
+        With numba, for ``alpha = 1`` without a grid, the round is two compiled loops around
+        numpy's own ``log`` (numba's ``log`` is libm's, which differs from numpy's SIMD ``log``
+        in the last bit); otherwise it is :meth:`step` itself.
+        """
+        before_log, after_log = _compiled_before_log(), _compiled_after_log()
+        if (after_log is None or self.alpha != 1.0 or self.counterfactual_bids is not None
+                or self.n > PAIRWISE_BLOCK or self.bids.shape[0] != 1):
+            feedback = self.step(bids.reshape(1, -1))
+            for row, key in enumerate(FEEDBACK_ROWS):
+                out[row] = feedback[key][0]
+            return out
+        before_log(bids, self.delta, out)
+        np.log(out[ALLOCATION], out=out[PAYOFF])
+        low, high = self.payoff_range
+        after_log(self.valuations, self.eps, self.budgets, low, high - low, out, self.bids[0],
+                  self.payoff_sum[0], self.normalized_payoff_sum[0])
+        self.rounds += 1
+        return out
+
     def normalize(self, payoff: np.ndarray) -> np.ndarray:
         """Payoffs rescaled by :attr:`payoff_range` to ``[0, 1]``."""
         return normalized_payoff(payoff, *self.payoff_range)
@@ -135,3 +166,62 @@ class KellyCore:
         if self.alpha < 1.0:
             return np.where(welfare > 0, optimum / np.where(welfare > 0, welfare, 1.0), np.inf)
         return welfare / optimum
+
+
+# ---------------------------------------------------------------------- the compiled single round
+# kelly_round (alpha = 1, no grid) for one game, as plain loops for numba: every operation in
+# numpy's order, so the same bits (tested against kelly_round).
+
+def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray) -> None:
+    """The rows bid, others_bid and allocation of ``out`` (``others_bid`` and
+    ``proportional_allocation`` of kelly_round), for at most PAIRWISE_BLOCK bids."""
+    # bids.sum() in numpy's order: sequential below 8 terms, else eight interleaved
+    # accumulators combined pairwise, then the remainder
+    count = bids.size
+    if count < 8:
+        total = 0.0
+        for i in range(count):
+            total += bids[i]
+    else:
+        r0, r1, r2, r3 = bids[0], bids[1], bids[2], bids[3]
+        r4, r5, r6, r7 = bids[4], bids[5], bids[6], bids[7]
+        end = count - count % 8
+        for i in range(8, end, 8):
+            r0 += bids[i]
+            r1 += bids[i + 1]
+            r2 += bids[i + 2]
+            r3 += bids[i + 3]
+            r4 += bids[i + 4]
+            r5 += bids[i + 5]
+            r6 += bids[i + 6]
+            r7 += bids[i + 7]
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, count):
+            total += bids[i]
+    denominator = total + delta
+    for i in range(bids.size):
+        out[0, i] = bids[i]
+        out[1, i] = total - bids[i] + delta
+        out[2, i] = bids[i] / denominator
+
+
+def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span: float,
+                     out: np.ndarray, last_bids: np.ndarray, payoff_sum: np.ndarray,
+                     normalized_sum: np.ndarray) -> None:
+    """The rows payoff (row 3 holds ``log x`` on entry), gradient and best_response of ``out``,
+    and the state of :meth:`KellyCore.step` (last bids, payoff sums) updated in place."""
+    for i in range(a.size):
+        bid, others = out[0, i], out[1, i]
+        payoff = a[i] * out[3, i] - bid
+        out[3, i] = payoff
+        out[4, i] = a[i] * others / (bid * (bid + others)) - 1.0
+        interior = 2.0 * a[i] * others / (others + np.sqrt(others * others + 4.0 * a[i] * others))
+        out[5, i] = min(max(interior, eps), c[i])
+        last_bids[i] = bid
+        payoff_sum[i] = payoff_sum[i] + payoff
+        # normalized_payoff: 1 where the payoff range is a single point
+        normalized_sum[i] = normalized_sum[i] + ((payoff - low) / span if span > 0.0 else 1.0)
+
+
+_compiled_before_log = compiled_on_first_use(_round_before_log)
+_compiled_after_log = compiled_on_first_use(_round_after_log)

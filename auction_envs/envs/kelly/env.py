@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +15,7 @@ from auction_envs.core.checks import (
     check_per_agent,
     check_real,
 )
-from auction_envs.envs.kelly.core import KellyCore
+from auction_envs.envs.kelly.core import FEEDBACK_ROWS, PAYOFF, KellyCore
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     bid_grid,
@@ -40,7 +39,7 @@ LAYOUT = ObservationLayout([
 ROUND_FIELDS = ("bid", "others_bid", "allocation", "payoff", "gradient")
 #: The per-round feedback keys of the infos: the round's fields and the best response.
 INFO_KEYS = (*ROUND_FIELDS, "best_response")
-_PAYOFF_ROW = INFO_KEYS.index("payoff")
+assert INFO_KEYS == FEEDBACK_ROWS  # the core's feedback rows are the infos, in order
 
 
 class KellyGameEnv(MarketEnv):
@@ -201,7 +200,6 @@ class KellyGameEnv(MarketEnv):
             action_bounds={agent: (self.eps, self.budgets[i])
                            for i, agent in enumerate(self.possible_agents)},
         )
-        self._feedback: dict[str, np.ndarray] | None = None
         zeros = np.zeros(n_agents)
         self._first_observation = self.layout.pack(
             {**dict.fromkeys(ROUND_FIELDS, zeros), "valuation": self.valuations,
@@ -249,7 +247,6 @@ class KellyGameEnv(MarketEnv):
 
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(1)
-        self._feedback = None
         self._rows = None
         # the step's keys with neutral values: wrappers (TorchRL) build their specs from these
         infos = {agent: dict.fromkeys(INFO_KEYS, 0.0) for agent in self.possible_agents}
@@ -262,20 +259,27 @@ class KellyGameEnv(MarketEnv):
     def _step_market(self, actions: np.ndarray
                      ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
         # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
-        feedback = self.core.step(actions.reshape(1, -1))
-        self._feedback = feedback
-        rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
+        bids = actions.reshape(-1)
+        grids = self.core.counterfactual_bids
+        if grids is None:
+            rows = self.core.step_single(bids, np.empty((len(INFO_KEYS), self.n_agents)))
+        else:  # the grid's payoffs come with the batched round
+            feedback = self.core.step(bids.reshape(1, -1))
+            rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
         self._rows = rows
-        # one dict per bidder, built without a Python-level loop over them
-        infos = dict(zip(self.possible_agents,
-                         map(dict, map(zip, repeat(INFO_KEYS), rows.T.tolist()))))
-        if self.core.counterfactual_bids is not None:
-            grids = self.core.counterfactual_bids.copy()  # one copy; each agent gets a row of it
+        columns = rows.tolist()
+        # one dict per bidder from Python floats: a dict display per bidder is the cheapest build
+        infos = {agent: {"bid": bid, "others_bid": others, "allocation": allocation,
+                         "payoff": payoff, "gradient": gradient, "best_response": best}
+                 for agent, bid, others, allocation, payoff, gradient, best
+                 in zip(self.possible_agents, *columns)}
+        if grids is not None:
+            grids = grids.copy()  # one copy; each agent gets a row of it
             for agent, grid, payoffs in zip(self.possible_agents, grids,
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return rows[_PAYOFF_ROW].tolist(), infos, False
+        return columns[PAYOFF], infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
         observation = self._first_observation.copy()  # constants packed once, at construction
@@ -357,7 +361,7 @@ class KellyGameEnv(MarketEnv):
             m = self.metrics()
             lines.append(f"  residual {m['residual']:.3e}  NashConv {m['nash_conv']:.3e}  "
                          f"welfare {m['welfare']:.4g}  PoA {m['price_of_anarchy']:.4f}")
-            last = {key: self._feedback[key][0] for key in ("bid", "allocation", "payoff")}
+            last = dict(zip(INFO_KEYS, self._rows))
             equilibrium = self.equilibrium()
             for i, agent in enumerate(self.possible_agents):
                 lines.append(f"  {agent:>10}  bid {last['bid'][i]:9.4f}  (NE {equilibrium[i]:9.4f})"
