@@ -47,7 +47,7 @@ def test_single_round_and_state_equal_the_batched_round_bit_for_bit(path, n):
     for _ in range(5):
         bids = core.eps + rng.uniform(0.0, 1.0, n) * (core.budgets - core.eps)
         bids[rng.integers(n)] = core.eps  # the documented bounds are played too
-        rows = core.step_single(bids.copy(), np.empty((len(FEEDBACK_ROWS), n)))
+        rows = core.step_single(bids.copy()).copy()
         feedback = reference.step(bids.reshape(1, -1))
         for row, key in zip(rows, FEEDBACK_ROWS):
             assert row.tobytes() == feedback[key][0].tobytes(), key
@@ -59,7 +59,7 @@ def test_single_round_and_state_equal_the_batched_round_bit_for_bit(path, n):
 
 def test_single_round_with_one_possible_payoff_normalizes_to_one(path):
     core = KellyCore(np.full(3, 5.0), np.full(3, 2.0), 2.0, 0.1)  # eps = c: one payoff
-    core.step_single(np.full(3, 2.0), np.empty((len(FEEDBACK_ROWS), 3)))
+    core.step_single(np.full(3, 2.0))
     assert core.normalized_payoff_sum.tolist() == [[1.0, 1.0, 1.0]]
 
 
@@ -68,7 +68,7 @@ def test_single_round_takes_the_batched_round_for_other_alphas(path):
     core, reference = random_core(rng, 4, alpha=2.0), None
     reference = KellyCore(core.valuations, core.budgets, core.eps, core.delta, 2.0)
     bids = core.budgets.copy()
-    rows = core.step_single(bids, np.empty((len(FEEDBACK_ROWS), 4)))
+    rows = core.step_single(bids)
     feedback = reference.step(bids.reshape(1, -1))
     np.testing.assert_array_equal(rows, np.concatenate([feedback[k] for k in FEEDBACK_ROWS]))
 

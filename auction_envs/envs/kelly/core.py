@@ -60,9 +60,16 @@ class KellyCore:
         self.counterfactual_bids = counterfactual_bids
         self.n = self.valuations.size
         self._equilibrium: np.ndarray | None = None
+        # step_single's feedback buffer, and the rows numpy's log reads and writes
+        self._single_rows = np.empty((len(FEEDBACK_ROWS), self.n))
+        self._allocation_row, self._payoff_row = self._single_rows[ALLOCATION], self._single_rows[PAYOFF]
         #: ``(phi_min, phi_max)`` of the normalized payoff (the same for every player)
         self.payoff_range = kelly_payoff_range(self.valuations, self.budgets, self.eps, self.delta,
                                                self.alpha)
+        self._payoff_span = self.payoff_range[1] - self.payoff_range[0]
+        #: the game :meth:`step_single`'s compiled loops play (the others take :meth:`step`)
+        self._compiled_round_applies = (self.alpha == 1.0 and counterfactual_bids is None
+                                        and self.n <= PAIRWISE_BLOCK)
         self.reset(1)
 
     def subgame(self, players: Sequence[int]) -> KellyCore:
@@ -101,28 +108,27 @@ class KellyCore:
         self.rounds += 1
         return feedback
 
-    def step_single(self, bids: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``: the feedback as rows of
-        ``out`` (``[len(FEEDBACK_ROWS), n]``, float64), bit-identical to :meth:`step`'s.
+    def step_single(self, bids: np.ndarray) -> np.ndarray:
+        """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``; bit-identical to it.
 
-        With numba, for ``alpha = 1`` without a grid, the round is two compiled loops around
-        numpy's own ``log`` (numba's ``log`` is libm's, which differs from numpy's SIMD ``log``
-        in the last bit); otherwise it is :meth:`step` itself.
+        Returns the feedback as rows ``[len(FEEDBACK_ROWS), n]`` of a buffer of the core that the
+        next call overwrites. With numba, for ``alpha = 1`` without a grid, the round is two
+        compiled loops around numpy's own ``log`` (numba's ``log`` is libm's, which differs from
+        numpy's SIMD ``log`` in the last bit); otherwise it is :meth:`step` itself.
         """
-        before_log, after_log = _compiled_before_log(), _compiled_after_log()
-        if (after_log is None or self.alpha != 1.0 or self.counterfactual_bids is not None
-                or self.n > PAIRWISE_BLOCK or self.bids.shape[0] != 1):
+        rows = self._single_rows
+        after_log = _compiled_after_log()
+        if after_log is None or not self._compiled_round_applies or self.bids.shape[0] != 1:
             feedback = self.step(bids.reshape(1, -1))
             for row, key in enumerate(FEEDBACK_ROWS):
-                out[row] = feedback[key][0]
-            return out
-        before_log(bids, self.delta, out)
-        np.log(out[ALLOCATION], out=out[PAYOFF])
-        low, high = self.payoff_range
-        after_log(self.valuations, self.eps, self.budgets, low, high - low, out, self.bids[0],
-                  self.payoff_sum[0], self.normalized_payoff_sum[0])
+                rows[row] = feedback[key][0]
+            return rows
+        _compiled_before_log()(bids, self.delta, rows)
+        np.log(self._allocation_row, out=self._payoff_row)
+        after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0], self._payoff_span,
+                  rows, self.bids, self.payoff_sum, self.normalized_payoff_sum)
         self.rounds += 1
-        return out
+        return rows
 
     def normalize(self, payoff: np.ndarray) -> np.ndarray:
         """Payoffs rescaled by :attr:`payoff_range` to ``[0, 1]``."""
@@ -209,7 +215,7 @@ def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span:
                      out: np.ndarray, last_bids: np.ndarray, payoff_sum: np.ndarray,
                      normalized_sum: np.ndarray) -> None:
     """The rows payoff (row 3 holds ``log x`` on entry), gradient and best_response of ``out``,
-    and the state of :meth:`KellyCore.step` (last bids, payoff sums) updated in place."""
+    and the state of :meth:`KellyCore.step` (last bids, payoff sums: ``[1, n]``) in place."""
     for i in range(a.size):
         bid, others = out[0, i], out[1, i]
         payoff = a[i] * out[3, i] - bid
@@ -217,10 +223,10 @@ def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span:
         out[4, i] = a[i] * others / (bid * (bid + others)) - 1.0
         interior = 2.0 * a[i] * others / (others + np.sqrt(others * others + 4.0 * a[i] * others))
         out[5, i] = min(max(interior, eps), c[i])
-        last_bids[i] = bid
-        payoff_sum[i] = payoff_sum[i] + payoff
+        last_bids[0, i] = bid
+        payoff_sum[0, i] = payoff_sum[0, i] + payoff
         # normalized_payoff: 1 where the payoff range is a single point
-        normalized_sum[i] = normalized_sum[i] + ((payoff - low) / span if span > 0.0 else 1.0)
+        normalized_sum[0, i] = normalized_sum[0, i] + ((payoff - low) / span if span > 0.0 else 1.0)
 
 
 _compiled_before_log = compiled_on_first_use(_round_before_log)

@@ -262,7 +262,7 @@ class KellyGameEnv(MarketEnv):
         bids = actions.reshape(-1)
         grids = self.core.counterfactual_bids
         if grids is None:
-            rows = self.core.step_single(bids, np.empty((len(INFO_KEYS), self.n_agents)))
+            rows = self.core.step_single(bids)  # the core's buffer: read before the next step
         else:  # the grid's payoffs come with the batched round
             feedback = self.core.step(bids.reshape(1, -1))
             rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
