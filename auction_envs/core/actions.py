@@ -144,22 +144,32 @@ class JointSpec:
     high: np.ndarray
     low_values: list[float] = field(init=False, repr=False, compare=False)
     high_values: list[float] = field(init=False, repr=False, compare=False)
-    #: a Box of one entry per agent (shape ``()``, ``(1,)``, ``(1, 1)``...)
+    #: the space holds one entry (shape ``()``, ``(1,)``, ``(1, 1)``...)
+    one_entry_per_agent: bool = field(init=False, repr=False, compare=False)
+    #: a Box of one entry per agent: the values are checked as Python numbers
     one_number_per_agent: bool = field(init=False, repr=False, compare=False)
+    #: ``(-1, *shape)``: the stacked rows of any number of agents
+    rows_shape: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # derived once: the check runs every step
+        one_entry = int(np.prod(self.shape)) == 1
         object.__setattr__(self, "low_values", self.low.ravel().tolist())
         object.__setattr__(self, "high_values", self.high.ravel().tolist())
-        object.__setattr__(self, "one_number_per_agent",
-                           self.kind == "box" and int(np.prod(self.shape)) == 1)
+        object.__setattr__(self, "one_entry_per_agent", one_entry)
+        object.__setattr__(self, "one_number_per_agent", one_entry and self.kind == "box")
+        object.__setattr__(self, "rows_shape", (-1, *self.shape))
 
-    def bounds(self, rows: list[int] | None) -> tuple[np.ndarray, np.ndarray, list[float],
-                                                      list[float]]:
-        """``(low, high, low_values, high_values)`` of the agents at ``rows`` (None: all)."""
+    def bounds(self, rows: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` of the agents at ``rows`` (None: all)."""
         if rows is None:
-            return self.low, self.high, self.low_values, self.high_values
-        return (self.low[rows], self.high[rows], [self.low_values[row] for row in rows],
-                [self.high_values[row] for row in rows])
+            return self.low, self.high
+        return self.low[rows], self.high[rows]
+
+    def bound_values(self, rows: list[int] | None) -> tuple[list[float], list[float]]:
+        """``(low_values, high_values)`` of the agents at ``rows`` (None: all)."""
+        if rows is None:
+            return self.low_values, self.high_values
+        return [self.low_values[row] for row in rows], [self.high_values[row] for row in rows]
 
 
 def _is_real_leaf(leaf: Any) -> bool:
@@ -211,14 +221,22 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
     ``joint`` (the agents at ``rows`` of it; None: every possible agent), or ``None`` when anything
     is unusual: the per-agent walk (:func:`checked_action`) then raises the precise error, or
     clips."""
-    low, high, low_values, high_values = joint.bounds(rows)
     types = set(map(type, values))
     if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype kind
         kinds = {value.dtype.kind for value in values}
         if not kinds <= REAL_KINDS:
             return None
         if kinds == _FLOAT_KIND and joint.one_number_per_agent:
-            return _checked_numbers(values, joint, low_values, high_values)
+            # one float each: compared as Python numbers, a third of the cost of an array first
+            try:
+                numbers_ = list(map(np.ndarray.item, values))  # ValueError unless one entry each
+            except ValueError:
+                return None
+            low_values, high_values = joint.bound_values(rows)
+            # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
+            if not (all(map(le, low_values, numbers_)) and all(map(le, numbers_, high_values))):
+                return None
+            return np.array(numbers_, dtype=np.float64).reshape(joint.rows_shape)
     elif not all_plain_real(values):
         return None
     try:
@@ -227,9 +245,10 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
         return None
     expected = (len(values), *joint.shape)
     if array.shape != expected:
-        if array.size != len(values) or int(np.prod(joint.shape)) != 1:
+        if array.size != len(values) or not joint.one_entry_per_agent:
             return None
         array = array.reshape(expected)
+    low, high = joint.bounds(rows)
     # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
     if not (np.greater_equal(array, low).all() and np.less_equal(array, high).all()):
         return None
@@ -238,21 +257,6 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
             return None
         return array.astype(np.int64)
     return array
-
-
-def _checked_numbers(values: list[np.ndarray], joint: JointSpec, low_values: list[float],
-                     high_values: list[float]) -> np.ndarray | None:
-    """Float arrays of one entry each (a Box of one number per agent), checked as Python numbers:
-    for ten agents a third of the cost of converting them to one array first. ``None`` as in
-    :func:`checked_joint_array`."""
-    try:
-        numbers_ = list(map(np.ndarray.item, values))  # ValueError unless one entry each
-    except ValueError:
-        return None
-    # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
-    if not (all(map(le, low_values, numbers_)) and all(map(le, numbers_, high_values))):
-        return None
-    return np.array(numbers_, dtype=np.float64).reshape(len(values), *joint.shape)
 
 
 def checked_action(spec: ActionSpec, agent: str, value: Any, action_policy: str) -> np.ndarray:

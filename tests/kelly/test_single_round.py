@@ -57,6 +57,19 @@ def test_single_round_and_state_equal_the_batched_round_bit_for_bit(path, n):
     assert core.metrics().keys() == reference.metrics().keys()
 
 
+def test_single_round_writes_the_chosen_rows_into_observation_columns(path):
+    rng = np.random.default_rng(5)
+    core = random_core(rng, 6)
+    bids = core.eps + rng.uniform(0.0, 1.0, 6) * (core.budgets - core.eps)
+    observation = np.full((6, 7), -1.0, dtype=np.float32)
+    columns = np.array([6, 0, 3, 2])  # rows bid, others_bid, allocation, payoff, anywhere
+    rows = core.step_single(bids, observation, columns)
+    expected = np.full((6, 7), -1.0, dtype=np.float32)
+    for row, column in enumerate(columns):
+        expected[:, column] = rows[row].astype(np.float32)
+    assert observation.tobytes() == expected.tobytes()
+
+
 def test_single_round_with_one_possible_payoff_normalizes_to_one(path):
     core = KellyCore(np.full(3, 5.0), np.full(3, 2.0), 2.0, 0.1)  # eps = c: one payoff
     core.step_single(np.full(3, 2.0))

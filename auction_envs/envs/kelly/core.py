@@ -108,13 +108,17 @@ class KellyCore:
         self.rounds += 1
         return feedback
 
-    def step_single(self, bids: np.ndarray) -> np.ndarray:
+    def step_single(self, bids: np.ndarray, observation: np.ndarray | None = None,
+                    columns: np.ndarray | None = None) -> np.ndarray:
         """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``; bit-identical to it.
 
         Returns the feedback as rows ``[len(FEEDBACK_ROWS), n]`` of a buffer of the core that the
-        next call overwrites. With numba, for ``alpha = 1`` without a grid, the round is two
-        compiled loops around numpy's own ``log`` (numba's ``log`` is libm's, which differs from
-        numpy's SIMD ``log`` in the last bit); otherwise it is :meth:`step` itself.
+        next call overwrites. With ``observation`` (float32 ``[n, m]``) and ``columns`` (int64
+        ``[k]``), feedback row ``r < k`` of every bidder is also written into column
+        ``columns[r]`` of ``observation`` (rounded to float32): a shell's observation, filled in
+        the same pass. With numba, for ``alpha = 1`` without a grid, the round is two compiled
+        loops around numpy's own ``log`` (numba's ``log`` is libm's, which differs from numpy's
+        SIMD ``log`` in the last bit); otherwise it is :meth:`step` itself.
         """
         rows = self._single_rows
         after_log = _compiled_after_log()
@@ -122,11 +126,16 @@ class KellyCore:
             feedback = self.step(bids.reshape(1, -1))
             for row, key in enumerate(FEEDBACK_ROWS):
                 rows[row] = feedback[key][0]
+            if observation is not None:
+                observation[:, columns] = rows[:len(columns)].T
             return rows
+        if observation is None:
+            observation, columns = _NO_OBSERVATION, _NO_COLUMNS
         _compiled_before_log()(bids, self.delta, rows)
         np.log(self._allocation_row, out=self._payoff_row)
         after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0], self._payoff_span,
-                  rows, self.bids, self.payoff_sum, self.normalized_payoff_sum)
+                  rows, self.bids, self.payoff_sum, self.normalized_payoff_sum, observation,
+                  columns)
         self.rounds += 1
         return rows
 
@@ -213,9 +222,11 @@ def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray) -> None:
 
 def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span: float,
                      out: np.ndarray, last_bids: np.ndarray, payoff_sum: np.ndarray,
-                     normalized_sum: np.ndarray) -> None:
+                     normalized_sum: np.ndarray, observation: np.ndarray,
+                     columns: np.ndarray) -> None:
     """The rows payoff (row 3 holds ``log x`` on entry), gradient and best_response of ``out``,
-    and the state of :meth:`KellyCore.step` (last bids, payoff sums: ``[1, n]``) in place."""
+    the state of :meth:`KellyCore.step` (last bids, payoff sums: ``[1, n]``) in place, and the
+    first ``len(columns)`` rows into ``observation`` (see :meth:`KellyCore.step_single`)."""
     for i in range(a.size):
         bid, others = out[0, i], out[1, i]
         payoff = a[i] * out[3, i] - bid
@@ -227,7 +238,12 @@ def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span:
         payoff_sum[0, i] = payoff_sum[0, i] + payoff
         # normalized_payoff: 1 where the payoff range is a single point
         normalized_sum[0, i] = normalized_sum[0, i] + ((payoff - low) / span if span > 0.0 else 1.0)
+        for row in range(columns.size):
+            observation[i, columns[row]] = out[row, i]  # float32 rounding, as numpy's cast
 
 
+# step_single's stand-ins for no observation (one signature for the compiled loop)
+_NO_OBSERVATION = np.empty((0, 0), dtype=np.float32)
+_NO_COLUMNS = np.empty(0, dtype=np.int64)
 _compiled_before_log = compiled_on_first_use(_round_before_log)
 _compiled_after_log = compiled_on_first_use(_round_after_log)

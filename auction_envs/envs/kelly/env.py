@@ -206,14 +206,15 @@ class KellyGameEnv(MarketEnv):
              "budget": self.budgets, "min_bid": self.eps}, batch_shape=(n_agents,))
         self._round_columns = [(name, self.layout.slice(name).start, self.layout.field(name).scale)
                                for name in ROUND_FIELDS]
-        # the round's fields as one block of columns when they are adjacent and unscaled
-        starts = [column for _, column, _ in self._round_columns]
-        adjacent = starts == list(range(starts[0], starts[0] + len(starts)))
+        # unscaled, the round's fields are the core's feedback rows as they are: the core writes
+        # them into the observation's columns itself
         unscaled = all(scale == 1.0 for _, _, scale in self._round_columns)
-        self._round_block = slice(starts[0], starts[0] + len(starts)) \
-            if adjacent and unscaled else None
+        self._unscaled_columns = np.array([column for _, column, _ in self._round_columns]) \
+            if unscaled else None
         #: this round's feedback, rows in the order of INFO_KEYS (None before the first round)
         self._rows: np.ndarray | None = None
+        #: this round's observations, one row per bidder (None before the first round)
+        self._observation: np.ndarray | None = None
 
     def _check_float32_scale(self) -> None:
         """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
@@ -247,7 +248,7 @@ class KellyGameEnv(MarketEnv):
 
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(1)
-        self._rows = None
+        self._rows = self._observation = None
         # the step's keys with neutral values: wrappers (TorchRL) build their specs from these
         infos = {agent: dict.fromkeys(INFO_KEYS, 0.0) for agent in self.possible_agents}
         if self.core.counterfactual_bids is not None:
@@ -261,34 +262,35 @@ class KellyGameEnv(MarketEnv):
         # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
         bids = actions.reshape(-1)
         grids = self.core.counterfactual_bids
-        if grids is None:
-            rows = self.core.step_single(bids)  # the core's buffer: read before the next step
+        observation = self._first_observation.copy()  # constants packed once, at construction
+        columns = self._unscaled_columns
+        if grids is None:  # the core's buffer, read before the next step
+            rows = self.core.step_single(bids, observation if columns is not None else None,
+                                         columns)
         else:  # the grid's payoffs come with the batched round
             feedback = self.core.step(bids.reshape(1, -1))
             rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
-        self._rows = rows
-        columns = rows.tolist()
+        if grids is not None or columns is None:  # the round's fields go in by name
+            for row, (_, column, scale) in zip(rows, self._round_columns):
+                observation[:, column] = row if scale == 1.0 else row / scale
+        self._rows, self._observation = rows, observation
+        values = rows.tolist()
         # one dict per bidder from Python floats: a dict display per bidder is the cheapest build
         infos = {agent: {"bid": bid, "others_bid": others, "allocation": allocation,
                          "payoff": payoff, "gradient": gradient, "best_response": best}
                  for agent, bid, others, allocation, payoff, gradient, best
-                 in zip(self.possible_agents, *columns)}
+                 in zip(self.possible_agents, *values)}
         if grids is not None:
             grids = grids.copy()  # one copy; each agent gets a row of it
             for agent, grid, payoffs in zip(self.possible_agents, grids,
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return columns[PAYOFF], infos, False
+        return values[PAYOFF], infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
-        observation = self._first_observation.copy()  # constants packed once, at construction
-        if self._rows is not None:  # the round's fields go in by name
-            if self._round_block is not None:  # adjacent, unscaled: one block assignment
-                observation[:, self._round_block] = self._rows[:len(ROUND_FIELDS)].T
-            else:
-                for row, (_, column, scale) in zip(self._rows, self._round_columns):
-                    observation[:, column] = row if scale == 1.0 else row / scale
+        observation = self._first_observation.copy() if self._observation is None \
+            else self._observation  # made by this step (a new array every step)
         return dict(zip(self.agents, observation))
 
     # ------------------------------------------------------------------ documented scales
