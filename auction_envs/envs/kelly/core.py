@@ -38,6 +38,15 @@ BID, OTHERS, ALLOCATION, PAYOFF, GRADIENT, BEST = range(len(FEEDBACK_ROWS))
 PAIRWISE_BLOCK = 128
 
 
+class RoundScratch:
+    """The temporaries of :meth:`KellyCore.round_into` for bids of shape ``batch_shape + (n,)``."""
+
+    def __init__(self, batch_shape: tuple[int, ...], n: int) -> None:
+        self.total = np.empty((*batch_shape, 1))
+        self.denominator = np.empty_like(self.total)
+        self.work = np.empty((*batch_shape, n))
+
+
 class KellyCore:
     """One Kelly game and ``B`` copies of its repeated play.
 
@@ -60,16 +69,19 @@ class KellyCore:
         self.counterfactual_bids = counterfactual_bids
         self.n = self.valuations.size
         self._equilibrium: np.ndarray | None = None
-        # step_single's feedback buffer, and the rows numpy's log reads and writes
+        # step_single's feedback buffer, its rows (views), and the temporaries of round_into
         self._single_rows = np.empty((len(FEEDBACK_ROWS), self.n))
+        self._single_row_views = tuple(self._single_rows)
         self._allocation_row, self._payoff_row = self._single_rows[ALLOCATION], self._single_rows[PAYOFF]
+        self._single_scratch = RoundScratch((), self.n)
+        # the constants of the best response 2 a s / (s + sqrt(s^2 + 4 a s)), in round_into
+        self._two_a, self._four_a = 2.0 * self.valuations, 4.0 * self.valuations
         #: ``(phi_min, phi_max)`` of the normalized payoff (the same for every player)
         self.payoff_range = kelly_payoff_range(self.valuations, self.budgets, self.eps, self.delta,
                                                self.alpha)
         self._payoff_span = self.payoff_range[1] - self.payoff_range[0]
-        #: the game :meth:`step_single`'s compiled loops play (the others take :meth:`step`)
-        self._compiled_round_applies = (self.alpha == 1.0 and counterfactual_bids is None
-                                        and self.n <= PAIRWISE_BLOCK)
+        #: the game :meth:`round_into` and :meth:`step_single`'s compiled loops play
+        self._buffered_round_applies = self.alpha == 1.0 and counterfactual_bids is None
         self.reset(1)
 
     def subgame(self, players: Sequence[int]) -> KellyCore:
@@ -108,6 +120,38 @@ class KellyCore:
         self.rounds += 1
         return feedback
 
+    def round_into(self, bids: np.ndarray, others: np.ndarray, allocation: np.ndarray,
+                   payoff: np.ndarray, gradient: np.ndarray, best: np.ndarray,
+                   scratch: RoundScratch) -> None:
+        """:meth:`round` for ``alpha = 1`` without a grid, into given arrays of the bids' shape
+        ``[..., n]`` (the rows other than ``bid``): numpy's operations in ``kelly_round``'s order
+        into recycled buffers, so the same bits without allocating (``scratch`` holds the
+        temporaries). No state change."""
+        a, delta = self.valuations, self.delta
+        total, work = scratch.total, scratch.work
+        np.sum(bids, axis=-1, keepdims=True, out=total)
+        np.subtract(total, bids, out=others)
+        others += delta                                      # s_i = sum_{j!=i} z_j + delta
+        np.add(total, delta, out=scratch.denominator)
+        np.divide(bids, scratch.denominator, out=allocation)  # z_i / (sum z + delta)
+        np.log(allocation, out=payoff)
+        np.multiply(a, payoff, out=payoff)
+        payoff -= bids                                        # a log x - z
+        np.add(bids, others, out=work)
+        np.multiply(bids, work, out=work)
+        np.multiply(a, others, out=gradient)
+        np.divide(gradient, work, out=gradient)
+        gradient -= 1.0                                       # a s / (z (z + s)) - 1
+        np.multiply(others, others, out=work)
+        np.multiply(self._four_a, others, out=best)
+        work += best
+        np.sqrt(work, out=work)
+        np.add(others, work, out=work)
+        np.multiply(self._two_a, others, out=best)
+        np.divide(best, work, out=best)                       # 2 a s / (s + sqrt(s^2 + 4 a s))
+        np.maximum(best, self.eps, out=best)
+        np.minimum(best, self.budgets, out=best)
+
     def step_single(self, bids: np.ndarray, observation: np.ndarray | None = None,
                     columns: np.ndarray | None = None) -> np.ndarray:
         """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``; bit-identical to it.
@@ -116,27 +160,44 @@ class KellyCore:
         next call overwrites. With ``observation`` (float32 ``[n, m]``) and ``columns`` (int64
         ``[k]``), feedback row ``r < k`` of every bidder is also written into column
         ``columns[r]`` of ``observation`` (rounded to float32): a shell's observation, filled in
-        the same pass. With numba, for ``alpha = 1`` without a grid, the round is two compiled
+        the same pass.
+
+        For ``alpha = 1`` without a grid the round runs in place: with numba as two compiled
         loops around numpy's own ``log`` (numba's ``log`` is libm's, which differs from numpy's
-        SIMD ``log`` in the last bit); otherwise it is :meth:`step` itself.
+        SIMD ``log`` in the last bit), else :meth:`round_into`. Other games take :meth:`step`.
         """
         rows = self._single_rows
-        after_log = _compiled_after_log()
-        if after_log is None or not self._compiled_round_applies or self.bids.shape[0] != 1:
+        if not self._buffered_round_applies or self.bids.shape[0] != 1:
             feedback = self.step(bids.reshape(1, -1))
             for row, key in enumerate(FEEDBACK_ROWS):
                 rows[row] = feedback[key][0]
-            if observation is not None:
-                observation[:, columns] = rows[:len(columns)].T
+        elif (after_log := _compiled_after_log()) is not None and self.n <= PAIRWISE_BLOCK:
+            if observation is None:
+                observation, columns = _NO_OBSERVATION, _NO_COLUMNS
+            _compiled_before_log()(bids, self.delta, rows)
+            np.log(self._allocation_row, out=self._payoff_row)
+            after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0],
+                      self._payoff_span, rows, self.bids, self.payoff_sum,
+                      self.normalized_payoff_sum, observation, columns)
+            self.rounds += 1
             return rows
-        if observation is None:
-            observation, columns = _NO_OBSERVATION, _NO_COLUMNS
-        _compiled_before_log()(bids, self.delta, rows)
-        np.log(self._allocation_row, out=self._payoff_row)
-        after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0], self._payoff_span,
-                  rows, self.bids, self.payoff_sum, self.normalized_payoff_sum, observation,
-                  columns)
-        self.rounds += 1
+        else:  # numpy in place, with step's updates of the state
+            bid, _, _, payoff, _, _ = self._single_row_views
+            bid[:] = bids
+            self.round_into(bid, *self._single_row_views[1:], self._single_scratch)
+            self.bids[0] = bid
+            self.payoff_sum[0] += payoff
+            normalized = self.normalized_payoff_sum[0]
+            if self._payoff_span > 0.0:  # normalized_payoff, without its temporaries
+                work = self._single_scratch.work
+                np.subtract(payoff, self.payoff_range[0], out=work)
+                np.divide(work, self._payoff_span, out=work)
+                normalized += work
+            else:
+                normalized += 1.0
+            self.rounds += 1
+        if observation is not None:
+            observation[:, columns] = rows[:len(columns)].T
         return rows
 
     def normalize(self, payoff: np.ndarray) -> np.ndarray:
