@@ -69,10 +69,9 @@ class KellyCore:
         self.counterfactual_bids = counterfactual_bids
         self.n = self.valuations.size
         self._equilibrium: np.ndarray | None = None
-        # step_single's feedback buffer, its rows (views), and the temporaries of round_into
+        # step_single's feedback buffer and the temporaries of round_into (no views of the
+        # buffer are kept: a copy or pickle of the core would not share them)
         self._single_rows = np.empty((len(FEEDBACK_ROWS), self.n))
-        self._single_row_views = tuple(self._single_rows)
-        self._allocation_row, self._payoff_row = self._single_rows[ALLOCATION], self._single_rows[PAYOFF]
         self._single_scratch = RoundScratch((), self.n)
         # the constants of the best response 2 a s / (s + sqrt(s^2 + 4 a s)), in round_into
         self._two_a, self._four_a = 2.0 * self.valuations, 4.0 * self.valuations
@@ -175,16 +174,16 @@ class KellyCore:
             if observation is None:
                 observation, columns = _NO_OBSERVATION, _NO_COLUMNS
             _compiled_before_log()(bids, self.delta, rows)
-            np.log(self._allocation_row, out=self._payoff_row)
+            np.log(rows[ALLOCATION], out=rows[PAYOFF])
             after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0],
                       self._payoff_span, rows, self.bids, self.payoff_sum,
                       self.normalized_payoff_sum, observation, columns)
             self.rounds += 1
             return rows
         else:  # numpy in place, with step's updates of the state
-            bid, _, _, payoff, _, _ = self._single_row_views
+            bid, others, allocation, payoff, gradient, best = rows
             bid[:] = bids
-            self.round_into(bid, *self._single_row_views[1:], self._single_scratch)
+            self.round_into(bid, others, allocation, payoff, gradient, best, self._single_scratch)
             self.bids[0] = bid
             self.payoff_sum[0] += payoff
             normalized = self.normalized_payoff_sum[0]

@@ -137,6 +137,9 @@ class KellyGameEnv(MarketEnv):
       (``n_agents <= MAX_AGENTS``; ``a``, ``a_min``, ``gamma``, ``c``, ``eps``, ``delta`` at most
       ``MAX_SCALE = 1e9``: ``delta = 1e300`` gave inf observations, ``n_agents = 10**18`` a
       ``MemoryError``).
+    * v0 (issue 11, no trajectory change): a step plays the round in place
+      (``KellyCore.step_single``: two numba loops around numpy's ``log`` where numba is
+      installed, the buffered numpy round otherwise), bit-identical to ``kelly_round``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
