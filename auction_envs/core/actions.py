@@ -30,7 +30,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import le
+from operator import attrgetter, le
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from gymnasium import spaces
 from auction_envs.core.errors import InvalidActionError
 
 _NDARRAY_ONLY = {np.ndarray}
+_DTYPE = attrgetter("dtype")
 
 # Types whose values the fast path may hand to numpy without a closer look (bool is not among
 # them: ``type(True) is bool``, not ``int``).
@@ -47,7 +48,8 @@ PLAIN_REAL_TYPES = frozenset({
     np.uint64, np.uint32, np.uint16, np.uint8,
 })
 REAL_KINDS = frozenset("iuf")
-_FLOAT_KIND = {"f"}
+# float dtypes whose ``item()`` is a Python float (longdouble's is not)
+_PYTHON_FLOAT_DTYPES = frozenset(map(np.dtype, (np.float64, np.float32, np.float16)))
 
 
 def all_plain_real(values: Sequence[Any]) -> bool:
@@ -222,12 +224,10 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
     is unusual: the per-agent walk (:func:`checked_action`) then raises the precise error, or
     clips."""
     types = set(map(type, values))
-    if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype kind
-        kinds = {value.dtype.kind for value in values}
-        if not kinds <= REAL_KINDS:
-            return None
-        if kinds == _FLOAT_KIND and joint.one_number_per_agent:
-            # one float each: compared as Python numbers, a third of the cost of an array first
+    if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype
+        dtypes = set(map(_DTYPE, values))
+        if dtypes <= _PYTHON_FLOAT_DTYPES and joint.one_number_per_agent:
+            # one float each: compared as Python floats, a third of the cost of an array first
             try:
                 numbers_ = list(map(np.ndarray.item, values))  # ValueError unless one entry each
             except ValueError:
@@ -236,7 +236,9 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
             # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
             if not (all(map(le, low_values, numbers_)) and all(map(le, numbers_, high_values))):
                 return None
-            return np.array(numbers_, dtype=np.float64).reshape(joint.rows_shape)
+            return np.array(numbers_).reshape(joint.rows_shape)  # Python floats: float64
+        if not all(dtype.kind in REAL_KINDS for dtype in dtypes):
+            return None
     elif not all_plain_real(values):
         return None
     try:

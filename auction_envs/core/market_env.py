@@ -279,7 +279,9 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         observations = self._observations()
         agents = self.agents
         terminations = dict.fromkeys(agents, terminated)
-        truncations = dict.fromkeys(agents, truncated)
+        # a copy of an equal dict is cheaper than a second fromkeys (both False nearly always)
+        truncations = terminations.copy() if truncated == terminated \
+            else dict.fromkeys(agents, truncated)
         if type(rewards) is not list and isinstance(rewards, Mapping):  # a list is the cheap form
             rewards = {agent: float(rewards[agent]) for agent in agents}
         else:  # aligned with self.agents: one conversion for all

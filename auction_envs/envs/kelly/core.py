@@ -73,12 +73,18 @@ class KellyCore:
         # buffer are kept: a copy or pickle of the core would not share them)
         self._single_rows = np.empty((len(FEEDBACK_ROWS), self.n))
         self._single_scratch = RoundScratch((), self.n)
+        # the compiled loops' allocation and its log (numpy's), outside the buffer: no views
+        self._share, self._log_share = np.empty(self.n), np.empty(self.n)
         # the constants of the best response 2 a s / (s + sqrt(s^2 + 4 a s)), in round_into
         self._two_a, self._four_a = 2.0 * self.valuations, 4.0 * self.valuations
         #: ``(phi_min, phi_max)`` of the normalized payoff (the same for every player)
         self.payoff_range = kelly_payoff_range(self.valuations, self.budgets, self.eps, self.delta,
                                                self.alpha)
         self._payoff_span = self.payoff_range[1] - self.payoff_range[0]
+        # the compiled loop's constants in two arrays (every argument costs the numba dispatch
+        # time): rows a_i and c_i, and eps, phi_min, phi_max - phi_min
+        self._loop_constants = np.stack([self.valuations, self.budgets])
+        self._loop_scalars = np.array([self.eps, self.payoff_range[0], self._payoff_span])
         #: the game :meth:`round_into` and :meth:`step_single`'s compiled loops play
         self._buffered_round_applies = self.alpha == 1.0 and counterfactual_bids is None
         self.reset(1)
@@ -173,11 +179,11 @@ class KellyCore:
         elif (after_log := _compiled_after_log()) is not None and self.n <= PAIRWISE_BLOCK:
             if observation is None:
                 observation, columns = _NO_OBSERVATION, _NO_COLUMNS
-            _compiled_before_log()(bids, self.delta, rows)
-            np.log(rows[ALLOCATION], out=rows[PAYOFF])
-            after_log(self.valuations, self.eps, self.budgets, self.payoff_range[0],
-                      self._payoff_span, rows, self.bids, self.payoff_sum,
-                      self.normalized_payoff_sum, observation, columns)
+            share, log_share = self._share, self._log_share
+            _compiled_before_log()(bids, self.delta, rows, share)
+            np.log(share, out=log_share)
+            after_log(self._loop_constants, self._loop_scalars, log_share, rows, self.bids,
+                      self.payoff_sum, self.normalized_payoff_sum, observation, columns)
             self.rounds += 1
             return rows
         else:  # numpy in place, with step's updates of the state
@@ -247,9 +253,10 @@ class KellyCore:
 # kelly_round (alpha = 1, no grid) for one game, as plain loops for numba: every operation in
 # numpy's order, so the same bits (tested against kelly_round).
 
-def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray) -> None:
+def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray, share: np.ndarray) -> None:
     """The rows bid, others_bid and allocation of ``out`` (``others_bid`` and
-    ``proportional_allocation`` of kelly_round), for at most PAIRWISE_BLOCK bids."""
+    ``proportional_allocation`` of kelly_round) for at most PAIRWISE_BLOCK bids; the allocation
+    also into ``share``."""
     # bids.sum() in numpy's order: sequential below 8 terms, else eight interleaved
     # accumulators combined pairwise, then the remainder
     count = bids.size
@@ -277,19 +284,22 @@ def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray) -> None:
     for i in range(bids.size):
         out[0, i] = bids[i]
         out[1, i] = total - bids[i] + delta
-        out[2, i] = bids[i] / denominator
+        out[2, i] = share[i] = bids[i] / denominator
 
 
-def _round_after_log(a: np.ndarray, eps: float, c: np.ndarray, low: float, span: float,
+def _round_after_log(constants: np.ndarray, scalars: np.ndarray, log_share: np.ndarray,
                      out: np.ndarray, last_bids: np.ndarray, payoff_sum: np.ndarray,
                      normalized_sum: np.ndarray, observation: np.ndarray,
                      columns: np.ndarray) -> None:
-    """The rows payoff (row 3 holds ``log x`` on entry), gradient and best_response of ``out``,
+    """The rows payoff (from ``log_share``, numpy's ``log x``), gradient and best_response of ``out``,
     the state of :meth:`KellyCore.step` (last bids, payoff sums: ``[1, n]``) in place, and the
-    first ``len(columns)`` rows into ``observation`` (see :meth:`KellyCore.step_single`)."""
+    first ``len(columns)`` rows into ``observation`` (see :meth:`KellyCore.step_single`).
+    ``constants``, ``scalars``: ``KellyCore._loop_constants``, ``KellyCore._loop_scalars``."""
+    a, c = constants[0], constants[1]
+    eps, low, span = scalars[0], scalars[1], scalars[2]
     for i in range(a.size):
         bid, others = out[0, i], out[1, i]
-        payoff = a[i] * out[3, i] - bid
+        payoff = a[i] * log_share[i] - bid
         out[3, i] = payoff
         out[4, i] = a[i] * others / (bid * (bid + others)) - 1.0
         interior = 2.0 * a[i] * others / (others + np.sqrt(others * others + 4.0 * a[i] * others))
