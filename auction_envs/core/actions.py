@@ -1,13 +1,14 @@
 """Action checking of ``MarketEnv``: cached per-agent bounds and strict real numbers.
 
 Action validation (``step`` / :meth:`validate_actions`): the joint action is checked once, as one
-float64 array against bounds cached at ``_set_spaces``; only when that check fails are the agents
-walked one by one to raise the precise :class:`InvalidActionError` (agent, space, value). Accepted
-values are *real numbers* only: Python / numpy integers and floats, numeric numpy arrays and
-(nested) lists or tuples of them, or anything exposing a numeric ``__array__``. Booleans, strings,
-bytes, complex numbers, datetimes, ``None`` and object arrays are rejected, as are NaN, infinities
-and numbers that overflow the space's dtype; every rejection is an :class:`InvalidActionError`
-(a ``ValueError``), whatever the input, and changes nothing.
+float64 array against bounds cached at ``_set_spaces`` (float arrays of one entry per agent as
+Python numbers against the same bounds: cheaper for a few agents); only when that check fails are
+the agents walked one by one to raise the precise :class:`InvalidActionError` (agent, space,
+value). Accepted values are *real numbers* only: Python / numpy integers and floats, numeric numpy
+arrays and (nested) lists or tuples of them, or anything exposing a numeric ``__array__``.
+Booleans, strings, bytes, complex numbers, datetimes, ``None`` and object arrays are rejected, as
+are NaN, infinities and numbers that overflow the space's dtype; every rejection is an
+:class:`InvalidActionError` (a ``ValueError``), whatever the input, and changes nothing.
 
 Float32 bounds: action Boxes are float32, and float32 cannot hold most decimal bounds (``0.1``
 becomes ``0.100000001``). A value is accepted when its float32 rounding lies in the Box
@@ -28,7 +29,8 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter, le
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ from gymnasium import spaces
 from auction_envs.core.errors import InvalidActionError
 
 _NDARRAY_ONLY = {np.ndarray}
+_DTYPE = attrgetter("dtype")
 
 # Types whose values the fast path may hand to numpy without a closer look (bool is not among
 # them: ``type(True) is bool``, not ``int``).
@@ -45,6 +48,8 @@ PLAIN_REAL_TYPES = frozenset({
     np.uint64, np.uint32, np.uint16, np.uint8,
 })
 REAL_KINDS = frozenset("iuf")
+# float dtypes whose ``item()`` is a Python float (longdouble's is not)
+_PYTHON_FLOAT_DTYPES = frozenset(map(np.dtype, (np.float64, np.float32, np.float16)))
 
 
 def all_plain_real(values: Sequence[Any]) -> bool:
@@ -129,12 +134,44 @@ def action_spec(space: spaces.Space, documented: tuple[Any, Any] | None) -> Acti
 
 @dataclass(frozen=True)
 class JointSpec:
-    """The specs of every possible agent stacked along a leading axis (all share kind and shape)."""
+    """The specs of every possible agent stacked along a leading axis (all share kind and shape).
+
+    ``low_values``/``high_values``: the same bounds as flat lists of Python floats, for the check
+    of one number per agent (:func:`checked_joint_array`).
+    """
 
     kind: str
     shape: tuple[int, ...]
     low: np.ndarray
     high: np.ndarray
+    low_values: list[float] = field(init=False, repr=False, compare=False)
+    high_values: list[float] = field(init=False, repr=False, compare=False)
+    #: the space holds one entry (shape ``()``, ``(1,)``, ``(1, 1)``...)
+    one_entry_per_agent: bool = field(init=False, repr=False, compare=False)
+    #: a Box of one entry per agent: the values are checked as Python numbers
+    one_number_per_agent: bool = field(init=False, repr=False, compare=False)
+    #: ``(-1, *shape)``: the stacked rows of any number of agents
+    rows_shape: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # derived once: the check runs every step
+        one_entry = int(np.prod(self.shape)) == 1
+        object.__setattr__(self, "low_values", self.low.ravel().tolist())
+        object.__setattr__(self, "high_values", self.high.ravel().tolist())
+        object.__setattr__(self, "one_entry_per_agent", one_entry)
+        object.__setattr__(self, "one_number_per_agent", one_entry and self.kind == "box")
+        object.__setattr__(self, "rows_shape", (-1, *self.shape))
+
+    def bounds(self, rows: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` of the agents at ``rows`` (None: all)."""
+        if rows is None:
+            return self.low, self.high
+        return self.low[rows], self.high[rows]
+
+    def bound_values(self, rows: list[int] | None) -> tuple[list[float], list[float]]:
+        """``(low_values, high_values)`` of the agents at ``rows`` (None: all)."""
+        if rows is None:
+            return self.low_values, self.high_values
+        return [self.low_values[row] for row in rows], [self.high_values[row] for row in rows]
 
 
 def _is_real_leaf(leaf: Any) -> bool:
@@ -180,14 +217,27 @@ def real_array(value: Any, agent: str, space: spaces.Space) -> np.ndarray:
         return array.astype(np.float64)
 
 
-def checked_joint_array(values: list[Any], joint: JointSpec, low: np.ndarray,
-                        high: np.ndarray) -> np.ndarray | None:
-    """The live agents' ``values`` as one checked array against the stacked documented bounds
-    ``low``/``high`` (rows of ``joint``'s), or ``None`` when anything is unusual: the per-agent
-    walk (:func:`checked_action`) then raises the precise error, or clips."""
+def checked_joint_array(values: list[Any], joint: JointSpec,
+                        rows: list[int] | None = None) -> np.ndarray | None:
+    """The live agents' ``values`` as one checked array against the documented bounds of
+    ``joint`` (the agents at ``rows`` of it; None: every possible agent), or ``None`` when anything
+    is unusual: the per-agent walk (:func:`checked_action`) then raises the precise error, or
+    clips."""
     types = set(map(type, values))
-    if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype kind
-        if not all(dtype.kind in REAL_KINDS for dtype in {value.dtype for value in values}):
+    if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype
+        dtypes = set(map(_DTYPE, values))
+        if dtypes <= _PYTHON_FLOAT_DTYPES and joint.one_number_per_agent:
+            # one float each: compared as Python floats, a third of the cost of an array first
+            try:
+                numbers_ = list(map(np.ndarray.item, values))  # ValueError unless one entry each
+            except ValueError:
+                return None
+            low_values, high_values = joint.bound_values(rows)
+            # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
+            if not (all(map(le, low_values, numbers_)) and all(map(le, numbers_, high_values))):
+                return None
+            return np.array(numbers_).reshape(joint.rows_shape)  # Python floats: float64
+        if not all(dtype.kind in REAL_KINDS for dtype in dtypes):
             return None
     elif not all_plain_real(values):
         return None
@@ -197,9 +247,10 @@ def checked_joint_array(values: list[Any], joint: JointSpec, low: np.ndarray,
         return None
     expected = (len(values), *joint.shape)
     if array.shape != expected:
-        if array.size != len(values) or int(np.prod(joint.shape)) != 1:
+        if array.size != len(values) or not joint.one_entry_per_agent:
             return None
         array = array.reshape(expected)
+    low, high = joint.bounds(rows)
     # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
     if not (np.greater_equal(array, low).all() and np.less_equal(array, high).all()):
         return None

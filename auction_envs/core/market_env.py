@@ -279,8 +279,10 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         observations = self._observations()
         agents = self.agents
         terminations = dict.fromkeys(agents, terminated)
-        truncations = dict.fromkeys(agents, truncated)
-        if isinstance(rewards, Mapping):
+        # a copy of an equal dict is cheaper than a second fromkeys (both False nearly always)
+        truncations = terminations.copy() if truncated == terminated \
+            else dict.fromkeys(agents, truncated)
+        if type(rewards) is not list and isinstance(rewards, Mapping):  # a list is the cheap form
             rewards = {agent: float(rewards[agent]) for agent in agents}
         else:  # aligned with self.agents: one conversion for all
             values = rewards if type(rewards) is list and set(map(type, rewards)) <= _FLOAT_ONLY \
@@ -326,24 +328,15 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             except Exception:  # a missing key, or an exotic Mapping: the slow path says which
                 values = None
             if values is not None:
-                array = self._fast_joint(values, agents, joint)
+                rows = None if agents == self.possible_agents \
+                    else [self._agent_rows[agent] for agent in agents]
+                array = checked_joint_array(values, joint, rows)
                 if array is not None:
                     return array if as_array else dict(zip(agents, array))
         validated = self._validate_each(actions)
         if not as_array:
             return validated
         return np.stack([validated[agent] for agent in agents])
-
-    def _fast_joint(self, values: list[Any], agents: list[AgentID],
-                    joint: JointSpec) -> np.ndarray | None:
-        """The joint action as one checked array, or ``None`` when anything is unusual (the
-        per-agent walk then raises the precise error, or clips)."""
-        if agents == self.possible_agents:
-            low, high = joint.low, joint.high
-        else:
-            rows = [self._agent_rows[agent] for agent in agents]
-            low, high = joint.low[rows], joint.high[rows]
-        return checked_joint_array(values, joint, low, high)
 
     def _validate_each(self, actions: Any) -> dict[AgentID, np.ndarray]:
         """The per-agent walk: keys first, then each agent's value in the order of ``agents``."""

@@ -114,6 +114,37 @@ def test_scalar_bids_are_accepted_for_one_dimensional_spaces():
     assert set(rewards) == {"bidder_0", "bidder_1"}
 
 
+# float arrays of one entry each are checked as Python numbers (the fast path of a bid per agent):
+# they must give what the per-agent walk gives, or its error, and change nothing when rejected
+FLOAT_BIDS = [np.array([3.5]), np.array(7.25, dtype=np.float32), np.array([[2.0]]),
+              np.array([1.0], dtype=np.float16), np.array([400.0], dtype=np.longdouble),
+              np.array([np.float32(1.0)]), np.array([0.999]), np.array([400.5]),
+              np.array([np.nan]), np.array([-np.inf]), np.array([3.0, 4.0]), np.zeros(0),
+              np.array([5.0])[::-1], np.array([1e300])]
+
+
+@pytest.mark.parametrize("policy", ["raise", "clip"])
+@pytest.mark.parametrize("index", range(len(FLOAT_BIDS)))
+def test_float_array_bids_agree_with_the_per_agent_walk(index, policy):
+    env, twin = (KellyGameEnv(n_agents=3, action_policy=policy) for _ in range(2))
+    for market in (env, twin):
+        market.reset(seed=0)
+    value = FLOAT_BIDS[index]
+    joint = {"bidder_0": np.array([2.0]), "bidder_1": value, "bidder_2": np.array([9.0])}
+    try:
+        walked = [env._validate_one(agent, joint[agent]).tolist() for agent in env.agents]
+    except InvalidActionError as expected:
+        with pytest.raises(InvalidActionError) as error:
+            env.step(joint)
+        assert str(error.value) == str(expected)
+        assert [o.tolist() for o in env.step(bids_dict(env, [2, 3, 4]))[0].values()] == \
+            [o.tolist() for o in twin.step(bids_dict(twin, [2, 3, 4]))[0].values()]
+        return
+    assert env.validate_joint_action(joint).tolist() == walked
+    _, _, _, _, infos = env.step(joint)
+    assert [[infos[agent]["bid"]] for agent in env.possible_agents] == walked
+
+
 @pytest.mark.parametrize("kwargs, name", [
     ({"n_agents": 0}, "n_agents"),
     ({"n_agents": 2.0}, "n_agents"),

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     alpha_fair_value,
@@ -28,6 +29,22 @@ from auction_envs.oracles.kelly import (
     kelly_welfare_optimum,
     normalized_payoff,
 )
+
+#: The rows of :meth:`KellyCore.step_single`'s feedback (the keys of ``kelly_round``, in order).
+FEEDBACK_ROWS = ("bid", "others_bid", "allocation", "payoff", "gradient", "best_response")
+BID, OTHERS, ALLOCATION, PAYOFF, GRADIENT, BEST = range(len(FEEDBACK_ROWS))
+#: numpy sums up to this many terms with eight interleaved accumulators (its pairwise sum's
+#: block); the compiled round reproduces that order, so it serves games up to this size.
+PAIRWISE_BLOCK = 128
+
+
+class RoundScratch:
+    """The temporaries of :meth:`KellyCore.round_into` for bids of shape ``batch_shape + (n,)``."""
+
+    def __init__(self, batch_shape: tuple[int, ...], n: int) -> None:
+        self.total = np.empty((*batch_shape, 1))
+        self.denominator = np.empty_like(self.total)
+        self.work = np.empty((*batch_shape, n))
 
 
 class KellyCore:
@@ -52,9 +69,24 @@ class KellyCore:
         self.counterfactual_bids = counterfactual_bids
         self.n = self.valuations.size
         self._equilibrium: np.ndarray | None = None
+        # step_single's feedback buffer and the temporaries of round_into (no views of the
+        # buffer are kept: a copy or pickle of the core would not share them)
+        self._single_rows = np.empty((len(FEEDBACK_ROWS), self.n))
+        self._single_scratch = RoundScratch((), self.n)
+        # the compiled loops' allocation and its log (numpy's), outside the buffer: no views
+        self._share, self._log_share = np.empty(self.n), np.empty(self.n)
+        # the constants of the best response 2 a s / (s + sqrt(s^2 + 4 a s)), in round_into
+        self._two_a, self._four_a = 2.0 * self.valuations, 4.0 * self.valuations
         #: ``(phi_min, phi_max)`` of the normalized payoff (the same for every player)
         self.payoff_range = kelly_payoff_range(self.valuations, self.budgets, self.eps, self.delta,
                                                self.alpha)
+        self._payoff_span = self.payoff_range[1] - self.payoff_range[0]
+        # the compiled loop's constants in two arrays (every argument costs the numba dispatch
+        # time): rows a_i and c_i, and eps, phi_min, phi_max - phi_min
+        self._loop_constants = np.stack([self.valuations, self.budgets])
+        self._loop_scalars = np.array([self.eps, self.payoff_range[0], self._payoff_span])
+        #: the game :meth:`round_into` and :meth:`step_single`'s compiled loops play
+        self._buffered_round_applies = self.alpha == 1.0 and counterfactual_bids is None
         self.reset(1)
 
     def subgame(self, players: Sequence[int]) -> KellyCore:
@@ -92,6 +124,86 @@ class KellyCore:
         self.normalized_payoff_sum = self.normalized_payoff_sum + self.normalize(feedback["payoff"])
         self.rounds += 1
         return feedback
+
+    def round_into(self, bids: np.ndarray, others: np.ndarray, allocation: np.ndarray,
+                   payoff: np.ndarray, gradient: np.ndarray, best: np.ndarray,
+                   scratch: RoundScratch) -> None:
+        """:meth:`round` for ``alpha = 1`` without a grid, into given arrays of the bids' shape
+        ``[..., n]`` (the rows other than ``bid``): numpy's operations in ``kelly_round``'s order
+        into recycled buffers, so the same bits without allocating (``scratch`` holds the
+        temporaries). No state change."""
+        a, delta = self.valuations, self.delta
+        total, work = scratch.total, scratch.work
+        np.sum(bids, axis=-1, keepdims=True, out=total)
+        np.subtract(total, bids, out=others)
+        others += delta                                      # s_i = sum_{j!=i} z_j + delta
+        np.add(total, delta, out=scratch.denominator)
+        np.divide(bids, scratch.denominator, out=allocation)  # z_i / (sum z + delta)
+        np.log(allocation, out=payoff)
+        np.multiply(a, payoff, out=payoff)
+        payoff -= bids                                        # a log x - z
+        np.add(bids, others, out=work)
+        np.multiply(bids, work, out=work)
+        np.multiply(a, others, out=gradient)
+        np.divide(gradient, work, out=gradient)
+        gradient -= 1.0                                       # a s / (z (z + s)) - 1
+        np.multiply(others, others, out=work)
+        np.multiply(self._four_a, others, out=best)
+        work += best
+        np.sqrt(work, out=work)
+        np.add(others, work, out=work)
+        np.multiply(self._two_a, others, out=best)
+        np.divide(best, work, out=best)                       # 2 a s / (s + sqrt(s^2 + 4 a s))
+        np.maximum(best, self.eps, out=best)
+        np.minimum(best, self.budgets, out=best)
+
+    def step_single(self, bids: np.ndarray, observation: np.ndarray | None = None,
+                    columns: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`step` for one copy (``B = 1``) with bids ``(n,)``; bit-identical to it.
+
+        Returns the feedback as rows ``[len(FEEDBACK_ROWS), n]`` of a buffer of the core that the
+        next call overwrites. With ``observation`` (float32 ``[n, m]``) and ``columns`` (int64
+        ``[k]``), feedback row ``r < k`` of every bidder is also written into column
+        ``columns[r]`` of ``observation`` (rounded to float32): a shell's observation, filled in
+        the same pass.
+
+        For ``alpha = 1`` without a grid the round runs in place: with numba as two compiled
+        loops around numpy's own ``log`` (numba's ``log`` is libm's, which differs from numpy's
+        SIMD ``log`` in the last bit), else :meth:`round_into`. Other games take :meth:`step`.
+        """
+        rows = self._single_rows
+        if not self._buffered_round_applies or self.bids.shape[0] != 1:
+            feedback = self.step(bids.reshape(1, -1))
+            for row, key in enumerate(FEEDBACK_ROWS):
+                rows[row] = feedback[key][0]
+        elif (after_log := _compiled_after_log()) is not None and self.n <= PAIRWISE_BLOCK:
+            if observation is None:
+                observation, columns = _NO_OBSERVATION, _NO_COLUMNS
+            share, log_share = self._share, self._log_share
+            _compiled_before_log()(bids, self.delta, rows, share)
+            np.log(share, out=log_share)
+            after_log(self._loop_constants, self._loop_scalars, log_share, rows, self.bids,
+                      self.payoff_sum, self.normalized_payoff_sum, observation, columns)
+            self.rounds += 1
+            return rows
+        else:  # numpy in place, with step's updates of the state
+            bid, others, allocation, payoff, gradient, best = rows
+            bid[:] = bids
+            self.round_into(bid, others, allocation, payoff, gradient, best, self._single_scratch)
+            self.bids[0] = bid
+            self.payoff_sum[0] += payoff
+            normalized = self.normalized_payoff_sum[0]
+            if self._payoff_span > 0.0:  # normalized_payoff, without its temporaries
+                work = self._single_scratch.work
+                np.subtract(payoff, self.payoff_range[0], out=work)
+                np.divide(work, self._payoff_span, out=work)
+                normalized += work
+            else:
+                normalized += 1.0
+            self.rounds += 1
+        if observation is not None:
+            observation[:, columns] = rows[:len(columns)].T
+        return rows
 
     def normalize(self, payoff: np.ndarray) -> np.ndarray:
         """Payoffs rescaled by :attr:`payoff_range` to ``[0, 1]``."""
@@ -135,3 +247,73 @@ class KellyCore:
         if self.alpha < 1.0:
             return np.where(welfare > 0, optimum / np.where(welfare > 0, welfare, 1.0), np.inf)
         return welfare / optimum
+
+
+# ---------------------------------------------------------------------- the compiled single round
+# kelly_round (alpha = 1, no grid) for one game, as plain loops for numba: every operation in
+# numpy's order, so the same bits (tested against kelly_round).
+
+def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray, share: np.ndarray) -> None:
+    """The rows bid, others_bid and allocation of ``out`` (``others_bid`` and
+    ``proportional_allocation`` of kelly_round) for at most PAIRWISE_BLOCK bids; the allocation
+    also into ``share``."""
+    # bids.sum() in numpy's order: sequential below 8 terms, else eight interleaved
+    # accumulators combined pairwise, then the remainder
+    count = bids.size
+    if count < 8:
+        total = 0.0
+        for i in range(count):
+            total += bids[i]
+    else:
+        r0, r1, r2, r3 = bids[0], bids[1], bids[2], bids[3]
+        r4, r5, r6, r7 = bids[4], bids[5], bids[6], bids[7]
+        end = count - count % 8
+        for i in range(8, end, 8):
+            r0 += bids[i]
+            r1 += bids[i + 1]
+            r2 += bids[i + 2]
+            r3 += bids[i + 3]
+            r4 += bids[i + 4]
+            r5 += bids[i + 5]
+            r6 += bids[i + 6]
+            r7 += bids[i + 7]
+        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(end, count):
+            total += bids[i]
+    denominator = total + delta
+    for i in range(bids.size):
+        out[0, i] = bids[i]
+        out[1, i] = total - bids[i] + delta
+        out[2, i] = share[i] = bids[i] / denominator
+
+
+def _round_after_log(constants: np.ndarray, scalars: np.ndarray, log_share: np.ndarray,
+                     out: np.ndarray, last_bids: np.ndarray, payoff_sum: np.ndarray,
+                     normalized_sum: np.ndarray, observation: np.ndarray,
+                     columns: np.ndarray) -> None:
+    """The rows payoff (from ``log_share``, numpy's ``log x``), gradient and best_response of ``out``,
+    the state of :meth:`KellyCore.step` (last bids, payoff sums: ``[1, n]``) in place, and the
+    first ``len(columns)`` rows into ``observation`` (see :meth:`KellyCore.step_single`).
+    ``constants``, ``scalars``: ``KellyCore._loop_constants``, ``KellyCore._loop_scalars``."""
+    a, c = constants[0], constants[1]
+    eps, low, span = scalars[0], scalars[1], scalars[2]
+    for i in range(a.size):
+        bid, others = out[0, i], out[1, i]
+        payoff = a[i] * log_share[i] - bid
+        out[3, i] = payoff
+        out[4, i] = a[i] * others / (bid * (bid + others)) - 1.0
+        interior = 2.0 * a[i] * others / (others + np.sqrt(others * others + 4.0 * a[i] * others))
+        out[5, i] = min(max(interior, eps), c[i])
+        last_bids[0, i] = bid
+        payoff_sum[0, i] = payoff_sum[0, i] + payoff
+        # normalized_payoff: 1 where the payoff range is a single point
+        normalized_sum[0, i] = normalized_sum[0, i] + ((payoff - low) / span if span > 0.0 else 1.0)
+        for row in range(columns.size):
+            observation[i, columns[row]] = out[row, i]  # float32 rounding, as numpy's cast
+
+
+# step_single's stand-ins for no observation (one signature for the compiled loop)
+_NO_OBSERVATION = np.empty((0, 0), dtype=np.float32)
+_NO_COLUMNS = np.empty(0, dtype=np.int64)
+_compiled_before_log = compiled_on_first_use(_round_before_log)
+_compiled_after_log = compiled_on_first_use(_round_after_log)

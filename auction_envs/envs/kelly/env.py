@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,7 +15,7 @@ from auction_envs.core.checks import (
     check_per_agent,
     check_real,
 )
-from auction_envs.envs.kelly.core import KellyCore
+from auction_envs.envs.kelly.core import FEEDBACK_ROWS, PAYOFF, KellyCore
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     bid_grid,
@@ -40,7 +39,7 @@ LAYOUT = ObservationLayout([
 ROUND_FIELDS = ("bid", "others_bid", "allocation", "payoff", "gradient")
 #: The per-round feedback keys of the infos: the round's fields and the best response.
 INFO_KEYS = (*ROUND_FIELDS, "best_response")
-_PAYOFF_ROW = INFO_KEYS.index("payoff")
+assert INFO_KEYS == FEEDBACK_ROWS  # the core's feedback rows are the infos, in order
 
 
 class KellyGameEnv(MarketEnv):
@@ -138,6 +137,9 @@ class KellyGameEnv(MarketEnv):
       (``n_agents <= MAX_AGENTS``; ``a``, ``a_min``, ``gamma``, ``c``, ``eps``, ``delta`` at most
       ``MAX_SCALE = 1e9``: ``delta = 1e300`` gave inf observations, ``n_agents = 10**18`` a
       ``MemoryError``).
+    * v0 (issue 11, no trajectory change): a step plays the round in place
+      (``KellyCore.step_single``: two numba loops around numpy's ``log`` where numba is
+      installed, the buffered numpy round otherwise), bit-identical to ``kelly_round``.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -201,21 +203,21 @@ class KellyGameEnv(MarketEnv):
             action_bounds={agent: (self.eps, self.budgets[i])
                            for i, agent in enumerate(self.possible_agents)},
         )
-        self._feedback: dict[str, np.ndarray] | None = None
         zeros = np.zeros(n_agents)
         self._first_observation = self.layout.pack(
             {**dict.fromkeys(ROUND_FIELDS, zeros), "valuation": self.valuations,
              "budget": self.budgets, "min_bid": self.eps}, batch_shape=(n_agents,))
         self._round_columns = [(name, self.layout.slice(name).start, self.layout.field(name).scale)
                                for name in ROUND_FIELDS]
-        # the round's fields as one block of columns when they are adjacent and unscaled
-        starts = [column for _, column, _ in self._round_columns]
-        adjacent = starts == list(range(starts[0], starts[0] + len(starts)))
+        # unscaled, the round's fields are the core's feedback rows as they are: the core writes
+        # them into the observation's columns itself
         unscaled = all(scale == 1.0 for _, _, scale in self._round_columns)
-        self._round_block = slice(starts[0], starts[0] + len(starts)) \
-            if adjacent and unscaled else None
+        self._unscaled_columns = np.array([column for _, column, _ in self._round_columns]) \
+            if unscaled else None
         #: this round's feedback, rows in the order of INFO_KEYS (None before the first round)
         self._rows: np.ndarray | None = None
+        #: this round's observations, one row per bidder (None before the first round)
+        self._observation: np.ndarray | None = None
 
     def _check_float32_scale(self) -> None:
         """Reject an ``alpha`` whose payoffs or gradients overflow float32 observations.
@@ -249,8 +251,7 @@ class KellyGameEnv(MarketEnv):
 
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
         self.core.reset(1)
-        self._feedback = None
-        self._rows = None
+        self._rows = self._observation = None
         # the step's keys with neutral values: wrappers (TorchRL) build their specs from these
         infos = {agent: dict.fromkeys(INFO_KEYS, 0.0) for agent in self.possible_agents}
         if self.core.counterfactual_bids is not None:
@@ -262,29 +263,37 @@ class KellyGameEnv(MarketEnv):
     def _step_market(self, actions: np.ndarray
                      ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
         # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
-        feedback = self.core.step(actions.reshape(1, -1))
-        self._feedback = feedback
-        rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
-        self._rows = rows
-        # one dict per bidder, built without a Python-level loop over them
-        infos = dict(zip(self.possible_agents,
-                         map(dict, map(zip, repeat(INFO_KEYS), rows.T.tolist()))))
-        if self.core.counterfactual_bids is not None:
-            grids = self.core.counterfactual_bids.copy()  # one copy; each agent gets a row of it
+        bids = actions.reshape(-1)
+        grids = self.core.counterfactual_bids
+        observation = self._first_observation.copy()  # constants packed once, at construction
+        columns = self._unscaled_columns
+        if grids is None:  # the core's buffer, read before the next step
+            rows = self.core.step_single(bids, observation if columns is not None else None,
+                                         columns)
+        else:  # the grid's payoffs come with the batched round
+            feedback = self.core.step(bids.reshape(1, -1))
+            rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
+        if grids is not None or columns is None:  # the round's fields go in by name
+            for row, (_, column, scale) in zip(rows, self._round_columns):
+                observation[:, column] = row if scale == 1.0 else row / scale
+        self._rows, self._observation = rows, observation
+        values = rows.tolist()
+        # one dict per bidder from Python floats: a dict display per bidder is the cheapest build
+        infos = {agent: {"bid": bid, "others_bid": others, "allocation": allocation,
+                         "payoff": payoff, "gradient": gradient, "best_response": best}
+                 for agent, bid, others, allocation, payoff, gradient, best
+                 in zip(self.possible_agents, *values)}
+        if grids is not None:
+            grids = grids.copy()  # one copy; each agent gets a row of it
             for agent, grid, payoffs in zip(self.possible_agents, grids,
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return rows[_PAYOFF_ROW].tolist(), infos, False
+        return values[PAYOFF], infos, False
 
     def _observations(self) -> dict[str, np.ndarray]:
-        observation = self._first_observation.copy()  # constants packed once, at construction
-        if self._rows is not None:  # the round's fields go in by name
-            if self._round_block is not None:  # adjacent, unscaled: one block assignment
-                observation[:, self._round_block] = self._rows[:len(ROUND_FIELDS)].T
-            else:
-                for row, (_, column, scale) in zip(self._rows, self._round_columns):
-                    observation[:, column] = row if scale == 1.0 else row / scale
+        observation = self._first_observation.copy() if self._observation is None \
+            else self._observation  # made by this step (a new array every step)
         return dict(zip(self.agents, observation))
 
     # ------------------------------------------------------------------ documented scales
@@ -357,7 +366,7 @@ class KellyGameEnv(MarketEnv):
             m = self.metrics()
             lines.append(f"  residual {m['residual']:.3e}  NashConv {m['nash_conv']:.3e}  "
                          f"welfare {m['welfare']:.4g}  PoA {m['price_of_anarchy']:.4f}")
-            last = {key: self._feedback[key][0] for key in ("bid", "allocation", "payoff")}
+            last = dict(zip(INFO_KEYS, self._rows))
             equilibrium = self.equilibrium()
             for i, agent in enumerate(self.possible_agents):
                 lines.append(f"  {agent:>10}  bid {last['bid'][i]:9.4f}  (NE {equilibrium[i]:9.4f})"

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from auction_envs.envs.kelly.core import RoundScratch
 from auction_envs.envs.kelly.env import INFO_KEYS, ROUND_FIELDS, KellyGameEnv
 from auction_envs.vector import VectorMarketEnv, register_vector
 
@@ -31,12 +32,9 @@ class KellyVectorEnv(VectorMarketEnv):
         self._observation = self._constants.copy()
         self.bids = np.zeros((num_envs, n))
         core = self.core
-        # the kernel below is kelly_round for alpha = 1 without a grid; others take kelly_round
+        # KellyCore.round_into is kelly_round for alpha = 1 without a grid; others take kelly_round
         self._kernel = core.alpha == 1.0 and core.counterfactual_bids is None
-        self._two_a, self._four_a = 2.0 * core.valuations, 4.0 * core.valuations
-        self._work = np.empty((num_envs, n))
-        self._total = np.empty((num_envs, 1))
-        self._denominator = np.empty((num_envs, 1))
+        self._scratch = RoundScratch((num_envs,), n)
 
     def _reset_rows(self, rows: np.ndarray) -> None:
         self._observation[rows] = self._constants[rows]
@@ -59,38 +57,16 @@ class KellyVectorEnv(VectorMarketEnv):
         return self._pool.take("bid", (self.num_envs, self.n_agents, 1))
 
     def _step_every(self, actions: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """``kelly_round`` (alpha = 1, no grid) of every game into recycled buffers: the same
-        operations in the same order, so the same bits (tested against the dict env)."""
+        """``kelly_round`` (alpha = 1, no grid) of every game into recycled buffers
+        (``KellyCore.round_into``): the same bits (tested against the dict env)."""
         if not self._kernel:
             return super()._step_every(actions)
-        core, pool, work = self.core, self._pool, self._work
+        pool, work = self._pool, self._scratch.work
         shape = (self.num_envs, self.n_agents)
-        a, delta = core.valuations, core.delta
         bids = actions[..., 0]  # a view of the pooled "bid" buffer: the bid info
         others, allocation, payoff, gradient, best = (
             pool.take(key, shape) for key in INFO_KEYS[1:])
-        total = np.sum(bids, axis=-1, keepdims=True, out=self._total)
-        np.subtract(total, bids, out=others)
-        others += delta                                      # s_i = sum_{j!=i} z_j + delta
-        np.add(total, delta, out=self._denominator)
-        np.divide(bids, self._denominator, out=allocation)    # z_i / (sum z + delta)
-        np.log(allocation, out=payoff)
-        np.multiply(a, payoff, out=payoff)
-        payoff -= bids                                        # a log x - z
-        np.add(bids, others, out=work)
-        np.multiply(bids, work, out=work)
-        np.multiply(a, others, out=gradient)
-        np.divide(gradient, work, out=gradient)
-        gradient -= 1.0                                       # a s / (z (z + s)) - 1
-        np.multiply(others, others, out=work)
-        np.multiply(self._four_a, others, out=best)
-        work += best
-        np.sqrt(work, out=work)
-        np.add(others, work, out=work)
-        np.multiply(self._two_a, others, out=best)
-        np.divide(best, work, out=best)                       # 2 a s / (s + sqrt(s^2 + 4 a s))
-        np.maximum(best, core.eps, out=best)
-        np.minimum(best, core.budgets, out=best)
+        self.core.round_into(bids, others, allocation, payoff, gradient, best, self._scratch)
         np.copyto(self.bids, bids)
         feedback = {"bid": bids, "others_bid": others, "allocation": allocation,
                     "payoff": payoff, "gradient": gradient, "best_response": best}
