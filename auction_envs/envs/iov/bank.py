@@ -25,10 +25,16 @@ class Bank:
     """State of the bank for one episode (plain numpy; pickles with the env).
 
     Every array has the shape ``batch_shape + (n,)``: one bank per market of a batch.
+    ``voi_prior``: ``f_i`` before the first bill (zeros when ``None``).
+
+    The estimates change only with a bill: each is computed once per bill and kept until the
+    next :meth:`record` (a round's clearing and the observations after it read the same ones).
+    Callers must not write into the arrays they get.
     """
 
     def __init__(self, n: int, alpha_prior: float, theta_estimator: str, theta_noise: float,
-                 keep_bills: int = 1000, batch_shape: tuple[int, ...] = ()) -> None:
+                 keep_bills: int = 1000, batch_shape: tuple[int, ...] = (),
+                 voi_prior: np.ndarray | None = None) -> None:
         self.n = n
         self.alpha_prior = alpha_prior
         self.theta_estimator = theta_estimator
@@ -39,15 +45,20 @@ class Bank:
         self.ratio_count = np.zeros(shape)
         self.utility_sum = np.zeros(shape)
         self.bills = 0
-        self.voi_prior: np.ndarray | None = None
+        self.voi_prior = voi_prior
         self.history: list[dict[str, np.ndarray]] = []
+        self._estimates: dict[str, np.ndarray] = {}  # since the last bill (see the class doc)
 
     # ------------------------------------------------------------------ estimates
     @property
     def alpha_hat(self) -> np.ndarray:
-        seen = self.ratio_count > 0
-        return np.divide(self.ratio_sum, self.ratio_count,
-                         out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
+        estimate = self._estimates.get("alpha_hat")
+        if estimate is None:
+            seen = self.ratio_count > 0
+            estimate = self._estimates["alpha_hat"] = np.divide(
+                self.ratio_sum, self.ratio_count,
+                out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
+        return estimate
 
     def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +70,22 @@ class Bank:
 
     def voi(self) -> np.ndarray:
         """``f_i``: the bank's value-of-information estimate of each VSP's utility."""
-        if self.bills == 0:
-            return np.zeros_like(self.utility_sum) if self.voi_prior is None else self.voi_prior
-        return self.utility_sum / self.bills
+        estimate = self._estimates.get("voi")
+        if estimate is None:
+            if self.bills == 0:
+                estimate = np.zeros_like(self.utility_sum) if self.voi_prior is None \
+                    else self.voi_prior
+            else:
+                estimate = self.utility_sum / self.bills
+            self._estimates["voi"] = estimate
+        return estimate
+
+    def pool(self) -> np.ndarray:
+        """``F_P = sum_i f_i`` (paper (12)), one per market (``batch_shape``)."""
+        estimate = self._estimates.get("pool")
+        if estimate is None:
+            estimate = self._estimates["pool"] = self.voi().sum(axis=-1)
+        return estimate
 
     # ------------------------------------------------------------------ one round
     @staticmethod
@@ -69,9 +93,8 @@ class Bank:
         """``K_i = F_P x_i / sum_j x_j`` (paper (13)) for pools ``[...]`` and bids ``[..., N]``;
         all zero in a market where nobody bids."""
         total = bids.sum(axis=-1, keepdims=True)
-        pool = np.asarray(pool, dtype=np.float64)[..., None]
-        return np.divide(pool * bids, total, out=np.zeros(np.broadcast_shapes(
-            pool.shape, bids.shape)), where=total > 0)
+        lent = np.asarray(pool, dtype=np.float64)[..., None] * bids
+        return np.divide(lent, total, out=np.zeros_like(lent), where=total > 0)
 
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""
@@ -81,6 +104,7 @@ class Bank:
         self.ratio_count[ok] += 1
         self.utility_sum += utility
         self.bills += 1
+        self._estimates.clear()
         self.history.append(bill)
         if len(self.history) > self.keep_bills:
             del self.history[0]

@@ -152,29 +152,33 @@ class DVCG(Mechanism):
               theta_hat: tuple[np.ndarray, np.ndarray] | None = None) -> Clearing:
         beta_hat, xi_hat = market.bank.theta_hat(market.beta, market.xi, rng) \
             if theta_hat is None else theta_hat
-        if beta_hat is market.beta and xi_hat is market.xi:  # the exact bank: solved at reset
+        exact_bank = beta_hat is market.beta and xi_hat is market.xi
+        if exact_bank:  # solved at reset
             s_opt, sw_opt, sw_without = market.s_true, market.w_true, market.w_without
         else:
             s_opt, sw_opt, sw_without = batched_optimum(beta_hat, xi_hat)
-        loan = market.bank.loans(market.bank.voi().sum(axis=-1), bids)
+        loan = market.bank.loans(market.bank.pool(), bids)
         if proposal is None:
             s_star, sw_star = s_opt, sw_opt
+            # the exact bank's u(s*) is the truthful bid computed at reset: the same numbers
+            u_star = market.x_truthful if exact_bank else slicing_utility(s_star, beta_hat, xi_hat)
         else:
             s_star = proposal
-            sw_star = slicing_utility(s_star, beta_hat, xi_hat).sum(axis=-1)
+            u_star = slicing_utility(s_star, beta_hat, xi_hat)
+            sw_star = u_star.sum(axis=-1)
         reference = sw_opt if self.perturbation_reference == "optimum" else sw_star
         delta = dvcg_delta(bids, reference, self.perturbation_scale)
         noise = rng.standard_normal(s_star.shape)
         s_tilde = dvcg_perturbation(s_star, delta, noise)
         u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
-        u_star = slicing_utility(s_star, beta_hat, xi_hat)
         externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
         tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
                                  interest=self.interest)
         zeros = np.zeros_like(bids)
-        return Clearing(allocation=s_tilde, utility=slicing_utility(s_tilde, market.beta, market.xi),
-                        tax=tax, payment=zeros, loan=loan, externality=externality,
-                        interest=interest, delta=delta)
+        # the true utilities: u_hat itself when the bank's theta is the true one
+        utility = u_hat if exact_bank else slicing_utility(s_tilde, market.beta, market.xi)
+        return Clearing(allocation=s_tilde, utility=utility, tax=tax, payment=zeros, loan=loan,
+                        externality=externality, interest=interest, delta=delta)
 
 
 def _report_scale(market: Market, bids: np.ndarray) -> np.ndarray:

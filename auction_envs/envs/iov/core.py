@@ -66,11 +66,10 @@ class IoVCore:
         self.beta = draw.uniform(*c.beta_range, shape)
         self.xi = draw.uniform(*c.xi_range, (*shape, K))
         self.alpha = draw.uniform(*c.alpha_range, shape)
-        self.bank = Bank(self.n, c.alpha_prior, c.theta_estimator, c.theta_noise,
-                         batch_shape=(self.batch,))
         self.s_true, self.w_true, self.w_without = batched_optimum(self.beta, self.xi)
         self.x_truthful = slicing_utility(self.s_true, self.beta, self.xi)
-        self.bank.voi_prior = self.x_truthful.copy()
+        self.bank = Bank(self.n, c.alpha_prior, c.theta_estimator, c.theta_noise,
+                         batch_shape=(self.batch,), voi_prior=self.x_truthful.copy())
         self.mechanism_state: dict[str, Any] = {}
         self.slices = np.full((*shape, K), 1.0 / self.n)
         self.rounds = 0
@@ -150,7 +149,7 @@ class IoVCore:
             fields = {"bid": self.last_bids, "loan": c.loan, "tax": c.tax,
                       "externality": c.externality, "interest": c.interest,
                       "profit": self.last_profit, "utility": c.utility, "delta": c.delta[:, None]}
-        fields.update(voi=voi, pool=voi.sum(axis=-1, keepdims=True), alpha_hat=self.bank.alpha_hat,
+        fields.update(voi=voi, pool=self.bank.pool()[:, None], alpha_hat=self.bank.alpha_hat,
                       needs_action=np.full((self.batch, 1),
                                            1.0 if self.mechanism.needs_action(self) else 0.0))
         return fields
