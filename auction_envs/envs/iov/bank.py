@@ -94,7 +94,7 @@ class Bank:
         all zero in a market where nobody bids."""
         total = bids.sum(axis=-1, keepdims=True)
         lent = np.asarray(pool, dtype=np.float64)[..., None] * bids
-        return np.divide(lent, total, out=np.zeros_like(lent), where=total > 0)
+        return np.divide(lent, total, out=np.zeros(lent.shape), where=total > 0)
 
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""

@@ -174,7 +174,7 @@ class DVCG(Mechanism):
         externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
         tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
                                  interest=self.interest)
-        zeros = np.zeros_like(bids)
+        zeros = np.zeros(bids.shape)
         # the true utilities: u_hat itself when the bank's theta is the true one
         utility = u_hat if exact_bank else slicing_utility(s_tilde, market.beta, market.xi)
         return Clearing(allocation=s_tilde, utility=utility, tax=tax, payment=zeros, loan=loan,

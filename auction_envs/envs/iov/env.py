@@ -30,7 +30,7 @@ from auction_envs.envs.iov.actions import JointActions, fast_joint_actions
 from auction_envs.envs.iov.arguments import check_colluders
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
 from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
-from auction_envs.envs.iov.layouts import VSP_LAYOUT, slicer_layout
+from auction_envs.envs.iov.layouts import VSP_LAYOUT, packing_column, slicer_layout
 from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
 
 MECHANISMS = ("dvcg", "qvcg", "vcg")
@@ -279,6 +279,8 @@ class IoVSlicingEnv(MarketEnv):
         self._bid_limit = float(np.float32(self.bid_high))
         self._scales = {group: np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
                         for group, layout in self.layouts.items()}
+        self._columns = {group: [packing_column(layout, field) for field in layout.fields]
+                         for group, layout in self.layouts.items()}
         self._agent_set = frozenset(self.possible_agents)
 
     def _make_mechanism(self) -> Mechanism:
@@ -394,37 +396,37 @@ class IoVSlicingEnv(MarketEnv):
                        "profit": zeros, "utility": zeros}
             allocation = np.zeros_like(core.slices[0])
         names = list(columns)
-        rows = zip(*(columns[name].tolist() for name in names))
-        infos: dict[str, dict[str, Any]] = {
-            agent: {**dict(zip(names, row)), "allocation": allocation[i]}
-            for i, (agent, row) in enumerate(zip(self.vsps, rows))}
+        rows = np.array(list(columns.values())).T.tolist()  # one conversion to floats
+        allocations = list(allocation)
+        infos: dict[str, dict[str, Any]] = {}
+        for agent, row, share in zip(self.vsps, rows, allocations):
+            info = infos[agent] = dict(zip(names, row))
+            info["allocation"] = share
         welfare = float(core.last_welfare[0]) if cleared else 0.0
-        infos.update({a: {"allocation": allocation[i], "welfare": welfare}
-                      for i, a in enumerate(self.slicers)})
+        infos.update({agent: {"allocation": share, "welfare": welfare}
+                      for agent, share in zip(self.slicers, allocations)})
         return infos
 
     # ------------------------------------------------------------------ views
     def _observations(self) -> dict[str, np.ndarray]:
+        if not self.agents:
+            return {}
         progress = self.num_cycles / self.max_cycles
-        out = dict(zip(self.vsps, self._pack("vsp", self.core.vsp_fields(), progress)))
+        rows = list(self._pack("vsp", self.core.vsp_fields(), progress))
         if self.slicers:
-            out.update(zip(self.slicers, self._pack("slicer", self.core.slicer_fields(), progress)))
-        return {a: out[a] for a in self.agents}
+            rows += list(self._pack("slicer", self.core.slicer_fields(), progress))
+        out = dict(zip(self.possible_agents, rows))
+        return out if self.agents == self.possible_agents else {a: out[a] for a in self.agents}
 
     def _pack(self, group: str, fields: dict[str, np.ndarray], progress: float) -> np.ndarray:
-        """The group's observations ``[N, size]`` from the core's fields of market 0: what
-        ``ObservationLayout.pack`` gives, written in place (no per-field broadcast copies)."""
-        layout = self.layouts[group]
-        out = np.empty((self.n_vsps, layout.size))
-        for field in layout.fields:
-            where = layout.slice(field.name)
-            value = progress if field.name == "progress" else fields[field.name][0]
-            if field.size == 1:
-                out[:, where.start] = value
-            else:
-                out[:, where] = value
-        out /= self._scales[group]
-        return out.astype(np.float32)
+        """The group's observations ``[N, size]`` (float32) from the core's fields of market 0:
+        what ``ObservationLayout.pack`` gives (each float64 value divided by its scale, then
+        rounded to float32), written column by column into the float32 result."""
+        out = np.empty((self.n_vsps, self.layouts[group].size), dtype=np.float32)
+        for name, where, scale in self._columns[group]:
+            value = progress if name == "progress" else fields[name][0]
+            out[:, where] = value if scale == 1.0 else value / scale
+        return out
 
     def state(self) -> np.ndarray:
         self._require_reset("state")

@@ -43,3 +43,10 @@ def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayo
         Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
         Field("needs_action", low=0.0, high=1.0, description="always 1"),
     ])
+
+
+def packing_column(layout: ObservationLayout, field: Field) -> tuple[str, int | slice, float]:
+    """``(name, where, scale)``: where ``field`` is written in a ``[rows, layout.size]`` array
+    (a column index for a scalar field, so a ``[rows]`` value fills it; a slice otherwise)."""
+    where = layout.slice(field.name)
+    return field.name, where.start if field.size == 1 else where, field.scale
