@@ -100,8 +100,10 @@ class Bank:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""
         utility, gross = bill["utility"], bill["gross_profit"]
         ok = utility > 1e-9
-        self.ratio_sum[ok] += gross[ok] / utility[ok]
-        self.ratio_count[ok] += 1
+        # masked ufuncs instead of boolean indexing (the same numbers, fewer temporaries)
+        ratio = np.divide(gross, utility, out=np.empty(utility.shape), where=ok)
+        np.add(self.ratio_sum, ratio, out=self.ratio_sum, where=ok)
+        np.add(self.ratio_count, 1.0, out=self.ratio_count, where=ok)
         self.utility_sum += utility
         self.bills += 1
         self._estimates.clear()
