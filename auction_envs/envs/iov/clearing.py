@@ -25,7 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from auction_envs.envs.iov.bank import Bank
+from auction_envs.envs.iov.kernels import compiled_dvcg_allocation
 from auction_envs.mechanisms.vcg import (
+    PERTURBATION_SCALES,
     clarke_payments,
     dvcg_delta,
     dvcg_perturbation,
@@ -157,7 +159,6 @@ class DVCG(Mechanism):
             s_opt, sw_opt, sw_without = market.s_true, market.w_true, market.w_without
         else:
             s_opt, sw_opt, sw_without = batched_optimum(beta_hat, xi_hat)
-        loan = market.bank.loans(market.bank.pool(), bids)
         if proposal is None:
             s_star, sw_star = s_opt, sw_opt
             # the exact bank's u(s*) is the truthful bid computed at reset: the same numbers
@@ -167,9 +168,8 @@ class DVCG(Mechanism):
             u_star = slicing_utility(s_star, beta_hat, xi_hat)
             sw_star = u_star.sum(axis=-1)
         reference = sw_opt if self.perturbation_reference == "optimum" else sw_star
-        delta = dvcg_delta(bids, reference, self.perturbation_scale)
         noise = rng.standard_normal(s_star.shape)
-        s_tilde = dvcg_perturbation(s_star, delta, noise)
+        loan, delta, s_tilde = self._allocation(market, bids, s_star, reference, noise)
         u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
         externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
         tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
@@ -179,6 +179,19 @@ class DVCG(Mechanism):
         utility = u_hat if exact_bank else slicing_utility(s_tilde, market.beta, market.xi)
         return Clearing(allocation=s_tilde, utility=utility, tax=tax, payment=zeros, loan=loan,
                         externality=externality, interest=interest, delta=delta)
+
+    def _allocation(self, market: Market, bids: np.ndarray, s_star: np.ndarray,
+                    reference: np.ndarray, noise: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Loans (13), ``Delta`` (16) and the perturbed allocation (15): one compiled call with
+        numba (:mod:`auction_envs.envs.iov.kernels`, the same numbers), else the numpy functions."""
+        pool = market.bank.pool()
+        kernel = compiled_dvcg_allocation()
+        if kernel is not None and self.perturbation_scale in PERTURBATION_SCALES:
+            return kernel(bids, bids.sum(axis=-1), pool, s_star, reference, noise,
+                          self.perturbation_scale == "relative")
+        delta = dvcg_delta(bids, reference, self.perturbation_scale)
+        return market.bank.loans(pool, bids), delta, dvcg_perturbation(s_star, delta, noise)
 
 
 def _report_scale(market: Market, bids: np.ndarray) -> np.ndarray:

@@ -1,0 +1,65 @@
+"""Optional compiled loops of the IoV round (numba, ``auction_envs._numba``): the same arithmetic as
+the numpy functions they stand in for, fused into one call per round because at the market's
+sizes (``N = 10``) numpy's per-call overhead, not the arithmetic, is what a round costs.
+
+Bit for bit the numpy results: every entry goes through the same IEEE operations in the same
+order (``np.maximum`` keeps a NaN, a resource total adds the VSPs one after the other from 0 as
+numpy's reduction over that axis does). What numpy computes in an order that depends on the CPU
+(the sum of a contiguous axis is pairwise, ``einsum`` vectorized, ``expm1`` a SIMD routine) stays
+in numpy and is passed in or done around the call. Without numba every caller runs the numpy path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auction_envs._numba import compiled_on_first_use
+
+
+def dvcg_allocation_loop(bids: np.ndarray, bid_total: np.ndarray, pool: np.ndarray,
+                         s_star: np.ndarray, reference: np.ndarray, noise: np.ndarray,
+                         relative: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loans, ``Delta`` and the perturbed allocation of a DVCG round, for ``B`` markets:
+    ``Bank.loans(pool, bids)``, ``dvcg_delta(bids, reference, scale)`` and
+    ``dvcg_perturbation(s_star, delta, noise)`` in one pass (shapes as there; ``bid_total`` is
+    ``bids.sum(axis=-1)``, computed by numpy; ``relative``: ``scale == "relative"``)."""
+    batch, n, k = s_star.shape
+    loan = np.zeros((batch, n))
+    delta = np.zeros(batch)
+    s_tilde = np.empty((batch, n, k))
+    column_total = np.empty(k)
+    for b in range(batch):
+        total = bid_total[b]
+        if total > 0:  # paper (13); nobody bids: no loans
+            for i in range(n):
+                loan[b, i] = (pool[b] * bids[b, i]) / total
+        gap = total - reference[b]
+        excess = gap if (gap >= 0.0 or gap != gap) else 0.0  # np.maximum(gap, 0.0)
+        if not relative:
+            delta[b] = excess / n
+        elif excess > 0:
+            delta[b] = excess / (n * (total if total > 0 else 1.0))
+        if delta[b] > 0:  # paper (15): norm(s* + Delta eps)
+            for r in range(k):
+                column_total[r] = 0.0
+            for i in range(n):
+                for r in range(k):
+                    shifted = s_star[b, i, r] + delta[b] * noise[b, i, r]
+                    clipped = shifted if (shifted >= 0.0 or shifted != shifted) else 0.0
+                    s_tilde[b, i, r] = clipped
+                    column_total[r] += clipped
+            for r in range(k):
+                if column_total[r] < 1.0:  # np.maximum(total, 1.0), NaN kept
+                    column_total[r] = 1.0
+            for i in range(n):
+                for r in range(k):
+                    s_tilde[b, i, r] = s_tilde[b, i, r] / column_total[r]
+        else:
+            for i in range(n):
+                for r in range(k):
+                    s_tilde[b, i, r] = s_star[b, i, r]
+    return loan, delta, s_tilde
+
+
+#: :func:`dvcg_allocation_loop` compiled, or ``None`` without numba
+compiled_dvcg_allocation = compiled_on_first_use(dvcg_allocation_loop)

@@ -1,0 +1,41 @@
+"""The compiled loops of ``envs/iov/kernels.py`` give the numpy functions' numbers bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auction_envs.envs.iov.bank import Bank
+from auction_envs.envs.iov.kernels import compiled_dvcg_allocation
+from auction_envs.mechanisms.vcg import dvcg_delta, dvcg_perturbation
+
+pytestmark = pytest.mark.skipif(compiled_dvcg_allocation() is None,
+                                reason="numba is not installed")
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("scale", ["relative", "literal"])
+@pytest.mark.parametrize(("batch", "n"), [(1, 1), (1, 10), (4, 3), (3, 17)])
+def test_dvcg_allocation_matches_the_numpy_functions(scale, batch, n):
+    rng = np.random.default_rng(batch * 100 + n)
+    kernel = compiled_dvcg_allocation()
+    for trial in range(50):
+        bids = rng.uniform(0.0, 400.0, (batch, n))
+        if trial % 5 == 0:
+            bids[0] = 0.0  # nobody bids in market 0: no loans, no perturbation
+        s_star = rng.dirichlet(np.ones(n), (batch, 3)).transpose(0, 2, 1)
+        s_star[rng.random(s_star.shape) < 0.3] = 0.0  # pairs outside the optimum's support
+        noise = rng.standard_normal(s_star.shape)
+        pool = rng.uniform(0.0, 2000.0, batch)
+        # around the bid total: markets with Delta = 0 and Delta > 0 in the same batch
+        reference = bids.sum(axis=-1) * rng.uniform(0.5, 1.5, batch)
+        loan, delta, s_tilde = kernel(bids, bids.sum(axis=-1), pool, s_star, reference, noise,
+                                      scale == "relative")
+        want_delta = dvcg_delta(bids, reference, scale)
+        assert _same_bits(loan, Bank.loans(pool, bids))
+        assert _same_bits(delta, want_delta)
+        assert _same_bits(s_tilde, dvcg_perturbation(s_star, want_delta, noise))
