@@ -28,8 +28,9 @@ class Bank:
     ``voi_prior``: ``f_i`` before the first bill (zeros when ``None``).
 
     The estimates change only with a bill: each is computed once per bill and kept until the
-    next :meth:`record` (a round's clearing and the observations after it read the same ones).
-    Callers must not write into the arrays they get.
+    next :meth:`record` (a round's clearing and the observations after it read the same ones);
+    ``alpha_hat`` is updated in place by the bill (copy it to keep it). Callers must not write
+    into the arrays they get.
     """
 
     def __init__(self, n: int, alpha_prior: float, theta_estimator: str, theta_noise: float,
@@ -48,17 +49,13 @@ class Bank:
         self.voi_prior = voi_prior
         self.history: list[dict[str, np.ndarray]] = []
         self._estimates: dict[str, np.ndarray] = {}  # since the last bill (see the class doc)
+        self._alpha_hat = np.full(shape, float(alpha_prior))
 
     # ------------------------------------------------------------------ estimates
     @property
     def alpha_hat(self) -> np.ndarray:
-        estimate = self._estimates.get("alpha_hat")
-        if estimate is None:
-            seen = self.ratio_count > 0
-            estimate = self._estimates["alpha_hat"] = np.divide(
-                self.ratio_sum, self.ratio_count,
-                out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
-        return estimate
+        """``ratio_sum / ratio_count`` where a bill has been seen, else ``alpha_prior``."""
+        return self._alpha_hat
 
     def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +101,8 @@ class Bank:
         ratio = np.divide(gross, utility, out=np.empty(utility.shape), where=ok)
         np.add(self.ratio_sum, ratio, out=self.ratio_sum, where=ok)
         np.add(self.ratio_count, 1.0, out=self.ratio_count, where=ok)
+        # only the VSPs with a ratio in this bill have a new mean
+        np.divide(self.ratio_sum, self.ratio_count, out=self._alpha_hat, where=ok)
         self.utility_sum += utility
         self.bills += 1
         self._estimates.clear()

@@ -364,18 +364,19 @@ class IoVSlicingEnv(MarketEnv):
                                   self._bid_limit)
 
     def _step_market(self, actions: dict[str, np.ndarray]
-                     ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
+                     ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
         joint = actions if isinstance(actions, JointActions) else self.validate_actions(actions)
         core = self.core
         levels = None if joint.levels is None else joint.levels[None]
         profit, slicer_reward = core.step(joint.bids[None], levels, self.np_random,
                                           self.slicer_reward)
-        profit, slicer_reward = profit[0], float(slicer_reward[0])
-        reward = profit.copy()
+        reward = profit[0]
         if self.colluders:
-            reward[list(self.colluders)] = profit[list(self.colluders)].sum()
-        rewards = dict(zip(self.vsps, reward.tolist()))
-        rewards.update(dict.fromkeys(self.slicers, slicer_reward))
+            reward = reward.copy()
+            reward[list(self.colluders)] = profit[0, list(self.colluders)].sum()
+        # a list of floats aligned with self.agents (every agent is live during a step):
+        # MarketEnv.step takes it without a per-agent conversion
+        rewards = reward.tolist() + [float(slicer_reward[0])] * len(self.slicers)
         return rewards, self._infos(), False
 
     def _infos(self, cleared: bool = True) -> dict[str, dict[str, Any]]:
