@@ -39,3 +39,20 @@ def test_dvcg_allocation_matches_the_numpy_functions(scale, batch, n):
         assert _same_bits(loan, Bank.loans(pool, bids))
         assert _same_bits(delta, want_delta)
         assert _same_bits(s_tilde, dvcg_perturbation(s_star, want_delta, noise))
+
+
+def test_bill_updates_match_the_numpy_path():
+    """A batch bank (``[B, N]``: the compiled loop) and one bank per market (``[N]``: numpy)."""
+    rng = np.random.default_rng(7)
+    batch, n = 3, 10
+    together = Bank(n, 1.0, "exact", 0.2, batch_shape=(batch,))
+    apart = [Bank(n, 1.0, "exact", 0.2) for _ in range(batch)]
+    for _ in range(40):
+        utility = rng.uniform(0.0, 150.0, (batch, n))
+        utility[rng.random((batch, n)) < 0.2] = 0.0  # no ratio from a zero utility
+        gross = rng.uniform(-20.0, 200.0, (batch, n))
+        together.record({"utility": utility, "gross_profit": gross})
+        for b, bank in enumerate(apart):
+            bank.record({"utility": utility[b], "gross_profit": gross[b]})
+    for name in ("ratio_sum", "ratio_count", "utility_sum", "alpha_hat"):
+        assert _same_bits(getattr(together, name), [getattr(bank, name) for bank in apart]), name

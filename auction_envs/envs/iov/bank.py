@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from auction_envs.envs.iov.kernels import compiled_bill_update
+
 
 class Bank:
     """State of the bank for one episode (plain numpy; pickles with the env).
@@ -96,14 +98,19 @@ class Bank:
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""
         utility, gross = bill["utility"], bill["gross_profit"]
-        ok = utility > 1e-9
-        # masked ufuncs instead of boolean indexing (the same numbers, fewer temporaries)
-        ratio = np.divide(gross, utility, out=np.empty(utility.shape), where=ok)
-        np.add(self.ratio_sum, ratio, out=self.ratio_sum, where=ok)
-        np.add(self.ratio_count, 1.0, out=self.ratio_count, where=ok)
-        # only the VSPs with a ratio in this bill have a new mean
-        np.divide(self.ratio_sum, self.ratio_count, out=self._alpha_hat, where=ok)
-        self.utility_sum += utility
+        kernel = compiled_bill_update() if self.ratio_sum.ndim == 2 else None
+        if kernel is not None:  # the same numbers in one call (envs/iov/kernels.py)
+            kernel(utility, gross, self.ratio_sum, self.ratio_count, self._alpha_hat,
+                   self.utility_sum)
+        else:
+            ok = utility > 1e-9
+            # masked ufuncs instead of boolean indexing (the same numbers, fewer temporaries)
+            ratio = np.divide(gross, utility, out=np.empty(utility.shape), where=ok)
+            np.add(self.ratio_sum, ratio, out=self.ratio_sum, where=ok)
+            np.add(self.ratio_count, 1.0, out=self.ratio_count, where=ok)
+            # only the VSPs with a ratio in this bill have a new mean
+            np.divide(self.ratio_sum, self.ratio_count, out=self._alpha_hat, where=ok)
+            self.utility_sum += utility
         self.bills += 1
         self._estimates.clear()
         self.history.append(bill)

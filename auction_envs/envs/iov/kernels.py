@@ -63,3 +63,23 @@ def dvcg_allocation_loop(bids: np.ndarray, bid_total: np.ndarray, pool: np.ndarr
 
 #: :func:`dvcg_allocation_loop` compiled, or ``None`` without numba
 compiled_dvcg_allocation = compiled_on_first_use(dvcg_allocation_loop)
+
+
+def bill_update_loop(utility: np.ndarray, gross: np.ndarray, ratio_sum: np.ndarray,
+                     ratio_count: np.ndarray, alpha_hat: np.ndarray,
+                     utility_sum: np.ndarray) -> None:
+    """``Bank.record``'s estimate updates of one bill, in place (arrays ``[B, N]``): the running
+    sums of ``G_i / U_i`` (bills with ``U_i > 1e-9``), their means ``alpha_hat`` and the
+    utilities' sum."""
+    batch, n = utility.shape
+    for b in range(batch):
+        for i in range(n):
+            if utility[b, i] > 1e-9:
+                ratio_sum[b, i] = ratio_sum[b, i] + gross[b, i] / utility[b, i]
+                ratio_count[b, i] = ratio_count[b, i] + 1.0
+                alpha_hat[b, i] = ratio_sum[b, i] / ratio_count[b, i]
+            utility_sum[b, i] = utility_sum[b, i] + utility[b, i]
+
+
+#: :func:`bill_update_loop` compiled, or ``None`` without numba
+compiled_bill_update = compiled_on_first_use(bill_update_loop)
