@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from auction_envs.envs.iov.bank import Bank
-from auction_envs.envs.iov.kernels import compiled_dvcg_allocation
+from auction_envs.envs.iov.kernels import compiled_dvcg_allocation, compiled_settle
 from auction_envs.mechanisms.vcg import dvcg_delta, dvcg_perturbation
 
 pytestmark = pytest.mark.skipif(compiled_dvcg_allocation() is None,
@@ -56,3 +56,18 @@ def test_bill_updates_match_the_numpy_path():
             bank.record({"utility": utility[b], "gross_profit": gross[b]})
     for name in ("ratio_sum", "ratio_count", "utility_sum", "alpha_hat"):
         assert _same_bits(getattr(together, name), [getattr(bank, name) for bank in apart]), name
+
+
+def test_settle_matches_the_numpy_expressions():
+    rng = np.random.default_rng(11)
+    shape = (4, 10)
+    alpha, utility, tax, loan, z = (rng.uniform(0.0, 150.0, shape) for _ in range(5))
+    totals = [rng.uniform(-1e3, 1e3, shape) for _ in range(4)]
+    want = [t.copy() for t in totals]
+    gross, profit = compiled_settle()(alpha, utility, tax, loan, z, 0.5, 5.0, *totals)
+    want_gross = alpha * utility + (0.5 + 5.0 * z)
+    want_profit = want_gross - tax
+    for total, value in zip(want, (want_profit, tax, loan, utility)):
+        total += value
+    assert _same_bits(gross, want_gross) and _same_bits(profit, want_profit)
+    assert all(_same_bits(got, expected) for got, expected in zip(totals, want))

@@ -19,6 +19,7 @@ import numpy as np
 
 from auction_envs.envs.iov.bank import Bank
 from auction_envs.envs.iov.clearing import Clearing, Mechanism, batched_optimum
+from auction_envs.envs.iov.kernels import compiled_settle
 from auction_envs.oracles.slicing import slicing_utility
 
 K = 3  # bandwidth, compute, cache
@@ -109,11 +110,10 @@ class IoVCore:
         learned). The outcome stays in ``last_clearing`` (and the other ``last_*`` arrays).
         """
         c = self.config
-        w = c.noise_mean + c.noise_std * rng.standard_normal(bids.shape)
+        w_normal = rng.standard_normal(bids.shape)  # w = noise_mean + noise_std * w_normal
         proposal = self.propose(levels) if c.learned else None
         clearing = self.mechanism.clear(self, bids, rng, proposal=proposal)
-        gross = self.alpha * clearing.utility + w
-        profit = gross - clearing.tax
+        gross, profit = self._settle(clearing, w_normal)
         self.bank.record({"allocation": clearing.allocation, "bids": bids, "loans": clearing.loan,
                           "externality": clearing.externality, "utility": clearing.utility,
                           "gross_profit": gross})
@@ -128,12 +128,25 @@ class IoVCore:
         self.slicer_last_reward = reward
         self.last_bids, self.last_clearing, self.last_profit = bids, clearing, profit
         self.last_welfare = welfare
-        for key, value in (("profit", profit), ("tax", clearing.tax), ("loan", clearing.loan),
-                           ("utility", clearing.utility)):
-            self.totals[key] += value
         self.welfare_sum += welfare
         self.rounds += 1
         return profit, reward
+
+    def _settle(self, clearing: Clearing, w_normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The round's gross profit ``alpha_i u_i + w_i`` and profit (minus the tax), with the
+        running totals updated: one compiled call with numba (``kernels.py``, the same numbers)."""
+        c, totals = self.config, self.totals
+        kernel = compiled_settle()
+        if kernel is not None:
+            return kernel(self.alpha, clearing.utility, clearing.tax, clearing.loan, w_normal,
+                          c.noise_mean, c.noise_std, totals["profit"], totals["tax"],
+                          totals["loan"], totals["utility"])
+        gross = self.alpha * clearing.utility + (c.noise_mean + c.noise_std * w_normal)
+        profit = gross - clearing.tax
+        for key, value in (("profit", profit), ("tax", clearing.tax), ("loan", clearing.loan),
+                           ("utility", clearing.utility)):
+            totals[key] += value
+        return gross, profit
 
     # ------------------------------------------------------------------ views
     def vsp_fields(self) -> dict[str, np.ndarray]:

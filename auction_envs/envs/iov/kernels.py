@@ -83,3 +83,30 @@ def bill_update_loop(utility: np.ndarray, gross: np.ndarray, ratio_sum: np.ndarr
 
 #: :func:`bill_update_loop` compiled, or ``None`` without numba
 compiled_bill_update = compiled_on_first_use(bill_update_loop)
+
+
+def settle_loop(alpha: np.ndarray, utility: np.ndarray, tax: np.ndarray, loan: np.ndarray,
+                standard_normal: np.ndarray, noise_mean: float, noise_std: float,
+                profit_total: np.ndarray, tax_total: np.ndarray, loan_total: np.ndarray,
+                utility_total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``IoVCore.step``'s money of a round (arrays ``[B, N]``): the noise
+    ``w = noise_mean + noise_std * standard_normal``, the gross profit ``alpha u + w`` and the
+    profit ``gross - tax`` (returned), and the running totals of profit, tax, loan and utility
+    (in place)."""
+    batch, n = utility.shape
+    gross = np.empty((batch, n))
+    profit = np.empty((batch, n))
+    for b in range(batch):
+        for i in range(n):
+            w = noise_mean + noise_std * standard_normal[b, i]
+            gross[b, i] = alpha[b, i] * utility[b, i] + w
+            profit[b, i] = gross[b, i] - tax[b, i]
+            profit_total[b, i] = profit_total[b, i] + profit[b, i]
+            tax_total[b, i] = tax_total[b, i] + tax[b, i]
+            loan_total[b, i] = loan_total[b, i] + loan[b, i]
+            utility_total[b, i] = utility_total[b, i] + utility[b, i]
+    return gross, profit
+
+
+#: :func:`settle_loop` compiled, or ``None`` without numba
+compiled_settle = compiled_on_first_use(settle_loop)
