@@ -39,9 +39,12 @@ ALLOCATORS = ("optimum", "learned")
 REWARDS = ("bids", "welfare")
 ESTIMATORS = ("exact", "noisy")
 REFERENCES = ("optimum", "allocation")
+#: the per-VSP infos besides ``allocation``, in order
+VSP_INFO_KEYS = ("bid", "truthful_bid", "loan", "externality", "interest", "tax", "payment",
+                 "profit", "utility")
 #: re-exported: the layouts live in ``layouts.py``
-__all__ = ["ALLOCATORS", "ESTIMATORS", "MECHANISMS", "REFERENCES", "REWARDS", "TAXES", "VSP_LAYOUT",
-           "IoVSlicingEnv", "slicer_layout"]
+__all__ = ["ALLOCATORS", "ESTIMATORS", "MECHANISMS", "REFERENCES", "REWARDS", "TAXES",
+           "VSP_INFO_KEYS", "VSP_LAYOUT", "IoVSlicingEnv", "slicer_layout"]
 
 class IoVSlicingEnv(MarketEnv):
     """Network slicing for vehicle service providers (VSPs), sold by a VCG-type auction.
@@ -385,23 +388,18 @@ class IoVSlicingEnv(MarketEnv):
         core = self.core
         if cleared:
             c = core.last_clearing
-            columns = {"bid": core.last_bids[0], "truthful_bid": core.x_truthful[0],
-                       "loan": c.loan[0], "externality": c.externality[0],
-                       "interest": c.interest[0], "tax": c.tax[0], "payment": c.payment[0],
-                       "profit": core.last_profit[0], "utility": c.utility[0]}
+            columns = (core.last_bids, core.x_truthful, c.loan, c.externality, c.interest, c.tax,
+                       c.payment, core.last_profit, c.utility)  # VSP_INFO_KEYS, each [1, N]
             allocation = c.allocation[0].copy()
         else:
-            zeros = np.zeros(self.n_vsps)
-            columns = {"bid": zeros, "truthful_bid": core.x_truthful[0], "loan": zeros,
-                       "externality": zeros, "interest": zeros, "tax": zeros, "payment": zeros,
-                       "profit": zeros, "utility": zeros}
+            zeros = np.zeros((1, self.n_vsps))
+            columns = (zeros, core.x_truthful, *(zeros,) * 7)
             allocation = np.zeros_like(core.slices[0])
-        names = list(columns)
-        rows = np.array(list(columns.values())).T.tolist()  # one conversion to floats
+        rows = np.concatenate(columns).T.tolist()  # [N, 9] Python floats in one conversion
         allocations = list(allocation)
         infos: dict[str, dict[str, Any]] = {}
         for agent, row, share in zip(self.vsps, rows, allocations):
-            info = infos[agent] = dict(zip(names, row))
+            info = infos[agent] = dict(zip(VSP_INFO_KEYS, row))
             info["allocation"] = share
         welfare = float(core.last_welfare[0]) if cleared else 0.0
         infos.update({agent: {"allocation": share, "welfare": welfare}
