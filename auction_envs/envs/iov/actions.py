@@ -39,8 +39,8 @@ def fast_joint_actions(actions: Any, agents: frozenset[str], vsps: Sequence[str]
         return None
     if bids.shape == (len(vsps), 1):
         bids = bids[:, 0]
-    if bids.shape != (len(vsps),) or not ((bids >= 0.0) & (bids <= bid_limit)).all():
-        return None  # also NaN (every comparison is False)
+    if bids.shape != (len(vsps),) or not (bids.min() >= 0.0 and bids.max() <= bid_limit):
+        return None  # also NaN (min and max are NaN, every comparison is False)
     if levels is not None:
         if levels.shape != (len(vsps), K) or not (
                 (levels >= 0) & (levels < len(SLICE_LEVELS)) & (levels == np.round(levels))).all():
