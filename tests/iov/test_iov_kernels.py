@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from auction_envs.envs.iov.bank import Bank
-from auction_envs.envs.iov.kernels import compiled_dvcg_allocation, compiled_settle
-from auction_envs.mechanisms.vcg import dvcg_delta, dvcg_perturbation
+from auction_envs.envs.iov.kernels import (
+    compiled_dvcg_allocation,
+    compiled_dvcg_tax,
+    compiled_settle,
+)
+from auction_envs.mechanisms.vcg import dvcg_delta, dvcg_perturbation, dvcg_tax
 
 pytestmark = pytest.mark.skipif(compiled_dvcg_allocation() is None,
                                 reason="numba is not installed")
@@ -71,3 +75,17 @@ def test_settle_matches_the_numpy_expressions():
         total += value
     assert _same_bits(gross, want_gross) and _same_bits(profit, want_profit)
     assert all(_same_bits(got, expected) for got, expected in zip(totals, want))
+
+
+@pytest.mark.parametrize("interest", [True, False])
+def test_dvcg_tax_matches_the_numpy_functions(interest):
+    rng = np.random.default_rng(5)
+    shape = (3, 10)
+    sw_without, u_hat, alpha_hat, loan, u_star = (rng.uniform(0.0, 1500.0, shape)
+                                                  for _ in range(5))
+    externality, tax, term = compiled_dvcg_tax()(sw_without, u_hat, u_hat.sum(axis=-1), alpha_hat,
+                                                 loan, u_star, interest)
+    want_externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
+    want_tax, want_term = dvcg_tax(alpha_hat, want_externality, loan, u_star, interest=interest)
+    assert _same_bits(externality, want_externality)
+    assert _same_bits(tax, want_tax) and _same_bits(term, want_term)

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from auction_envs.envs.iov.bank import Bank
-from auction_envs.envs.iov.kernels import compiled_dvcg_allocation
+from auction_envs.envs.iov.kernels import compiled_dvcg_allocation, compiled_dvcg_tax
 from auction_envs.mechanisms.vcg import (
     PERTURBATION_SCALES,
     clarke_payments,
@@ -171,9 +171,7 @@ class DVCG(Mechanism):
         noise = rng.standard_normal(s_star.shape)
         loan, delta, s_tilde = self._allocation(market, bids, s_star, reference, noise)
         u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
-        externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
-        tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
-                                 interest=self.interest)
+        externality, tax, interest = self._taxes(market, sw_without, u_hat, loan, u_star)
         zeros = np.zeros(bids.shape)
         # the true utilities: u_hat itself when the bank's theta is the true one
         utility = u_hat if exact_bank else slicing_utility(s_tilde, market.beta, market.xi)
@@ -192,6 +190,19 @@ class DVCG(Mechanism):
                           self.perturbation_scale == "relative")
         delta = dvcg_delta(bids, reference, self.perturbation_scale)
         return market.bank.loans(pool, bids), delta, dvcg_perturbation(s_star, delta, noise)
+
+    def _taxes(self, market: Market, sw_without: np.ndarray, u_hat: np.ndarray,
+               loan: np.ndarray, u_star: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Externality (17), tax and interest term (18): one compiled call with numba (the same
+        numbers), else numpy."""
+        kernel = compiled_dvcg_tax()
+        if kernel is not None:
+            return kernel(sw_without, u_hat, u_hat.sum(axis=-1), market.bank.alpha_hat, loan,
+                          u_star, self.interest)
+        externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
+        tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
+                                 interest=self.interest)
+        return externality, tax, interest
 
 
 def _report_scale(market: Market, bids: np.ndarray) -> np.ndarray:

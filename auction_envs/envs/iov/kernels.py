@@ -110,3 +110,27 @@ def settle_loop(alpha: np.ndarray, utility: np.ndarray, tax: np.ndarray, loan: n
 
 #: :func:`settle_loop` compiled, or ``None`` without numba
 compiled_settle = compiled_on_first_use(settle_loop)
+
+
+def dvcg_tax_loop(sw_without: np.ndarray, u_hat: np.ndarray, u_hat_total: np.ndarray,
+                  alpha_hat: np.ndarray, loan: np.ndarray, u_star: np.ndarray,
+                  with_interest: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The externality ``I_i = SW*_{-i} - (sum_j u_j - u_i)`` (17) and
+    ``dvcg_tax(alpha_hat, I, loan, u_star, interest=with_interest)`` (18) of ``B`` markets;
+    ``u_hat_total`` is ``u_hat.sum(axis=-1)``, computed by numpy. Returns
+    ``(externality, tax, interest)``."""
+    batch, n = u_hat.shape
+    externality = np.empty((batch, n))
+    tax = np.empty((batch, n))
+    interest = np.zeros((batch, n))
+    for b in range(batch):
+        for i in range(n):
+            externality[b, i] = sw_without[b, i] - (u_hat_total[b] - u_hat[b, i])
+            if with_interest:
+                interest[b, i] = abs(loan[b, i] - u_star[b, i])
+            tax[b, i] = alpha_hat[b, i] * (externality[b, i] + interest[b, i])
+    return externality, tax, interest
+
+
+#: :func:`dvcg_tax_loop` compiled, or ``None`` without numba
+compiled_dvcg_tax = compiled_on_first_use(dvcg_tax_loop)
