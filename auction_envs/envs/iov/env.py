@@ -423,7 +423,8 @@ class IoVSlicingEnv(MarketEnv):
         rounded to float32), written column by column into the float32 result."""
         out = np.empty((self.n_vsps, self.layouts[group].size), dtype=np.float32)
         for name, where, scale in self._columns[group]:
-            value = progress if name == "progress" else fields[name][0]
+            # a [1, ...] field of the one market fills the rows: assignment drops the leading 1
+            value = progress if name == "progress" else fields[name]
             out[:, where] = value if scale == 1.0 else value / scale
         return out
 
