@@ -39,11 +39,11 @@ def fast_joint_actions(actions: Any, agents: frozenset[str], vsps: Sequence[str]
         return None
     if bids.shape == (len(vsps), 1):
         bids = bids[:, 0]
-    if bids.shape != (len(vsps),) or not np.all((bids >= 0.0) & (bids <= bid_limit)):
-        return None  # also NaN (every comparison is False)
+    if bids.shape != (len(vsps),) or not (bids.min() >= 0.0 and bids.max() <= bid_limit):
+        return None  # also NaN (min and max are NaN, every comparison is False)
     if levels is not None:
-        if levels.shape != (len(vsps), K) or not np.all(
-                (levels >= 0) & (levels < len(SLICE_LEVELS)) & (levels == np.round(levels))):
+        if levels.shape != (len(vsps), K) or not (
+                (levels >= 0) & (levels < len(SLICE_LEVELS)) & (levels == np.round(levels))).all():
             return None
         levels = levels.astype(np.int64)
     validated = dict(zip(vsps, bids[:, None]))

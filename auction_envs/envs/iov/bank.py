@@ -20,15 +20,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from auction_envs.envs.iov.kernels import compiled_bill_update
+
 
 class Bank:
     """State of the bank for one episode (plain numpy; pickles with the env).
 
     Every array has the shape ``batch_shape + (n,)``: one bank per market of a batch.
+    ``voi_prior``: ``f_i`` before the first bill (zeros when ``None``).
+
+    The estimates change only with a bill: each is computed once per bill and kept until the
+    next :meth:`record` (a round's clearing and the observations after it read the same ones);
+    ``alpha_hat`` is updated in place by the bill (copy it to keep it). Callers must not write
+    into the arrays they get.
     """
 
     def __init__(self, n: int, alpha_prior: float, theta_estimator: str, theta_noise: float,
-                 keep_bills: int = 1000, batch_shape: tuple[int, ...] = ()) -> None:
+                 keep_bills: int = 1000, batch_shape: tuple[int, ...] = (),
+                 voi_prior: np.ndarray | None = None) -> None:
         self.n = n
         self.alpha_prior = alpha_prior
         self.theta_estimator = theta_estimator
@@ -39,15 +48,16 @@ class Bank:
         self.ratio_count = np.zeros(shape)
         self.utility_sum = np.zeros(shape)
         self.bills = 0
-        self.voi_prior: np.ndarray | None = None
+        self.voi_prior = voi_prior
         self.history: list[dict[str, np.ndarray]] = []
+        self._estimates: dict[str, np.ndarray] = {}  # since the last bill (see the class doc)
+        self._alpha_hat = np.full(shape, float(alpha_prior))
 
     # ------------------------------------------------------------------ estimates
     @property
     def alpha_hat(self) -> np.ndarray:
-        seen = self.ratio_count > 0
-        return np.divide(self.ratio_sum, self.ratio_count,
-                         out=np.full(self.ratio_sum.shape, self.alpha_prior), where=seen)
+        """``ratio_sum / ratio_count`` where a bill has been seen, else ``alpha_prior``."""
+        return self._alpha_hat
 
     def theta_hat(self, beta: np.ndarray, xi: np.ndarray, rng: np.random.Generator
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -59,9 +69,22 @@ class Bank:
 
     def voi(self) -> np.ndarray:
         """``f_i``: the bank's value-of-information estimate of each VSP's utility."""
-        if self.bills == 0:
-            return np.zeros_like(self.utility_sum) if self.voi_prior is None else self.voi_prior
-        return self.utility_sum / self.bills
+        estimate = self._estimates.get("voi")
+        if estimate is None:
+            if self.bills == 0:
+                estimate = np.zeros_like(self.utility_sum) if self.voi_prior is None \
+                    else self.voi_prior
+            else:
+                estimate = self.utility_sum / self.bills
+            self._estimates["voi"] = estimate
+        return estimate
+
+    def pool(self) -> np.ndarray:
+        """``F_P = sum_i f_i`` (paper (12)), one per market (``batch_shape``)."""
+        estimate = self._estimates.get("pool")
+        if estimate is None:
+            estimate = self._estimates["pool"] = self.voi().sum(axis=-1)
+        return estimate
 
     # ------------------------------------------------------------------ one round
     @staticmethod
@@ -69,18 +92,27 @@ class Bank:
         """``K_i = F_P x_i / sum_j x_j`` (paper (13)) for pools ``[...]`` and bids ``[..., N]``;
         all zero in a market where nobody bids."""
         total = bids.sum(axis=-1, keepdims=True)
-        pool = np.asarray(pool, dtype=np.float64)[..., None]
-        return np.divide(pool * bids, total, out=np.zeros(np.broadcast_shapes(
-            pool.shape, bids.shape)), where=total > 0)
+        lent = np.asarray(pool, dtype=np.float64)[..., None] * bids
+        return np.divide(lent, total, out=np.zeros(lent.shape), where=total > 0)
 
     def record(self, bill: dict[str, np.ndarray]) -> None:
         """Append the round's bill (paper (19)) and update the estimates (paper (20), (34), (35))."""
         utility, gross = bill["utility"], bill["gross_profit"]
-        ok = utility > 1e-9
-        self.ratio_sum[ok] += gross[ok] / utility[ok]
-        self.ratio_count[ok] += 1
-        self.utility_sum += utility
+        kernel = compiled_bill_update() if self.ratio_sum.ndim == 2 else None
+        if kernel is not None:  # the same numbers in one call (envs/iov/kernels.py)
+            kernel(utility, gross, self.ratio_sum, self.ratio_count, self._alpha_hat,
+                   self.utility_sum)
+        else:
+            ok = utility > 1e-9
+            # masked ufuncs instead of boolean indexing (the same numbers, fewer temporaries)
+            ratio = np.divide(gross, utility, out=np.empty(utility.shape), where=ok)
+            np.add(self.ratio_sum, ratio, out=self.ratio_sum, where=ok)
+            np.add(self.ratio_count, 1.0, out=self.ratio_count, where=ok)
+            # only the VSPs with a ratio in this bill have a new mean
+            np.divide(self.ratio_sum, self.ratio_count, out=self._alpha_hat, where=ok)
+            self.utility_sum += utility
         self.bills += 1
+        self._estimates.clear()
         self.history.append(bill)
         if len(self.history) > self.keep_bills:
             del self.history[0]

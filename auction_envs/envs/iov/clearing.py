@@ -25,7 +25,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from auction_envs.envs.iov.bank import Bank
+from auction_envs.envs.iov.kernels import compiled_dvcg_allocation, compiled_dvcg_tax
 from auction_envs.mechanisms.vcg import (
+    PERTURBATION_SCALES,
     clarke_payments,
     dvcg_delta,
     dvcg_perturbation,
@@ -152,29 +154,55 @@ class DVCG(Mechanism):
               theta_hat: tuple[np.ndarray, np.ndarray] | None = None) -> Clearing:
         beta_hat, xi_hat = market.bank.theta_hat(market.beta, market.xi, rng) \
             if theta_hat is None else theta_hat
-        if beta_hat is market.beta and xi_hat is market.xi:  # the exact bank: solved at reset
+        exact_bank = beta_hat is market.beta and xi_hat is market.xi
+        if exact_bank:  # solved at reset
             s_opt, sw_opt, sw_without = market.s_true, market.w_true, market.w_without
         else:
             s_opt, sw_opt, sw_without = batched_optimum(beta_hat, xi_hat)
-        loan = market.bank.loans(market.bank.voi().sum(axis=-1), bids)
         if proposal is None:
             s_star, sw_star = s_opt, sw_opt
+            # the exact bank's u(s*) is the truthful bid computed at reset: the same numbers
+            u_star = market.x_truthful if exact_bank else slicing_utility(s_star, beta_hat, xi_hat)
         else:
             s_star = proposal
-            sw_star = slicing_utility(s_star, beta_hat, xi_hat).sum(axis=-1)
+            u_star = slicing_utility(s_star, beta_hat, xi_hat)
+            sw_star = u_star.sum(axis=-1)
         reference = sw_opt if self.perturbation_reference == "optimum" else sw_star
-        delta = dvcg_delta(bids, reference, self.perturbation_scale)
         noise = rng.standard_normal(s_star.shape)
-        s_tilde = dvcg_perturbation(s_star, delta, noise)
+        loan, delta, s_tilde = self._allocation(market, bids, s_star, reference, noise)
         u_hat = slicing_utility(s_tilde, beta_hat, xi_hat)
-        u_star = slicing_utility(s_star, beta_hat, xi_hat)
+        externality, tax, interest = self._taxes(market, sw_without, u_hat, loan, u_star)
+        zeros = np.zeros(bids.shape)
+        # the true utilities: u_hat itself when the bank's theta is the true one
+        utility = u_hat if exact_bank else slicing_utility(s_tilde, market.beta, market.xi)
+        return Clearing(allocation=s_tilde, utility=utility, tax=tax, payment=zeros, loan=loan,
+                        externality=externality, interest=interest, delta=delta)
+
+    def _allocation(self, market: Market, bids: np.ndarray, s_star: np.ndarray,
+                    reference: np.ndarray, noise: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Loans (13), ``Delta`` (16) and the perturbed allocation (15): one compiled call with
+        numba (:mod:`auction_envs.envs.iov.kernels`, the same numbers), else the numpy functions."""
+        pool = market.bank.pool()
+        kernel = compiled_dvcg_allocation()
+        if kernel is not None and self.perturbation_scale in PERTURBATION_SCALES:
+            return kernel(bids, bids.sum(axis=-1), pool, s_star, reference, noise,
+                          self.perturbation_scale == "relative")
+        delta = dvcg_delta(bids, reference, self.perturbation_scale)
+        return market.bank.loans(pool, bids), delta, dvcg_perturbation(s_star, delta, noise)
+
+    def _taxes(self, market: Market, sw_without: np.ndarray, u_hat: np.ndarray,
+               loan: np.ndarray, u_star: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Externality (17), tax and interest term (18): one compiled call with numba (the same
+        numbers), else numpy."""
+        kernel = compiled_dvcg_tax()
+        if kernel is not None:
+            return kernel(sw_without, u_hat, u_hat.sum(axis=-1), market.bank.alpha_hat, loan,
+                          u_star, self.interest)
         externality = sw_without - (u_hat.sum(axis=-1, keepdims=True) - u_hat)
         tax, interest = dvcg_tax(market.bank.alpha_hat, externality, loan, u_star,
                                  interest=self.interest)
-        zeros = np.zeros_like(bids)
-        return Clearing(allocation=s_tilde, utility=slicing_utility(s_tilde, market.beta, market.xi),
-                        tax=tax, payment=zeros, loan=loan, externality=externality,
-                        interest=interest, delta=delta)
+        return externality, tax, interest
 
 
 def _report_scale(market: Market, bids: np.ndarray) -> np.ndarray:

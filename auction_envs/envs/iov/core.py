@@ -19,6 +19,7 @@ import numpy as np
 
 from auction_envs.envs.iov.bank import Bank
 from auction_envs.envs.iov.clearing import Clearing, Mechanism, batched_optimum
+from auction_envs.envs.iov.kernels import compiled_settle
 from auction_envs.oracles.slicing import slicing_utility
 
 K = 3  # bandwidth, compute, cache
@@ -66,11 +67,10 @@ class IoVCore:
         self.beta = draw.uniform(*c.beta_range, shape)
         self.xi = draw.uniform(*c.xi_range, (*shape, K))
         self.alpha = draw.uniform(*c.alpha_range, shape)
-        self.bank = Bank(self.n, c.alpha_prior, c.theta_estimator, c.theta_noise,
-                         batch_shape=(self.batch,))
         self.s_true, self.w_true, self.w_without = batched_optimum(self.beta, self.xi)
         self.x_truthful = slicing_utility(self.s_true, self.beta, self.xi)
-        self.bank.voi_prior = self.x_truthful.copy()
+        self.bank = Bank(self.n, c.alpha_prior, c.theta_estimator, c.theta_noise,
+                         batch_shape=(self.batch,), voi_prior=self.x_truthful.copy())
         self.mechanism_state: dict[str, Any] = {}
         self.slices = np.full((*shape, K), 1.0 / self.n)
         self.rounds = 0
@@ -110,11 +110,10 @@ class IoVCore:
         learned). The outcome stays in ``last_clearing`` (and the other ``last_*`` arrays).
         """
         c = self.config
-        w = c.noise_mean + c.noise_std * rng.standard_normal(bids.shape)
+        w_normal = rng.standard_normal(bids.shape)  # w = noise_mean + noise_std * w_normal
         proposal = self.propose(levels) if c.learned else None
         clearing = self.mechanism.clear(self, bids, rng, proposal=proposal)
-        gross = self.alpha * clearing.utility + w
-        profit = gross - clearing.tax
+        gross, profit = self._settle(clearing, w_normal)
         self.bank.record({"allocation": clearing.allocation, "bids": bids, "loans": clearing.loan,
                           "externality": clearing.externality, "utility": clearing.utility,
                           "gross_profit": gross})
@@ -129,12 +128,25 @@ class IoVCore:
         self.slicer_last_reward = reward
         self.last_bids, self.last_clearing, self.last_profit = bids, clearing, profit
         self.last_welfare = welfare
-        for key, value in (("profit", profit), ("tax", clearing.tax), ("loan", clearing.loan),
-                           ("utility", clearing.utility)):
-            self.totals[key] += value
         self.welfare_sum += welfare
         self.rounds += 1
         return profit, reward
+
+    def _settle(self, clearing: Clearing, w_normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The round's gross profit ``alpha_i u_i + w_i`` and profit (minus the tax), with the
+        running totals updated: one compiled call with numba (``kernels.py``, the same numbers)."""
+        c, totals = self.config, self.totals
+        kernel = compiled_settle()
+        if kernel is not None:
+            return kernel(self.alpha, clearing.utility, clearing.tax, clearing.loan, w_normal,
+                          c.noise_mean, c.noise_std, totals["profit"], totals["tax"],
+                          totals["loan"], totals["utility"])
+        gross = self.alpha * clearing.utility + (c.noise_mean + c.noise_std * w_normal)
+        profit = gross - clearing.tax
+        for key, value in (("profit", profit), ("tax", clearing.tax), ("loan", clearing.loan),
+                           ("utility", clearing.utility)):
+            totals[key] += value
+        return gross, profit
 
     # ------------------------------------------------------------------ views
     def vsp_fields(self) -> dict[str, np.ndarray]:
@@ -150,7 +162,7 @@ class IoVCore:
             fields = {"bid": self.last_bids, "loan": c.loan, "tax": c.tax,
                       "externality": c.externality, "interest": c.interest,
                       "profit": self.last_profit, "utility": c.utility, "delta": c.delta[:, None]}
-        fields.update(voi=voi, pool=voi.sum(axis=-1, keepdims=True), alpha_hat=self.bank.alpha_hat,
+        fields.update(voi=voi, pool=self.bank.pool()[:, None], alpha_hat=self.bank.alpha_hat,
                       needs_action=np.full((self.batch, 1),
                                            1.0 if self.mechanism.needs_action(self) else 0.0))
         return fields

@@ -30,7 +30,7 @@ from auction_envs.envs.iov.actions import JointActions, fast_joint_actions
 from auction_envs.envs.iov.arguments import check_colluders
 from auction_envs.envs.iov.clearing import DVCG, QVCG, VCG, Mechanism
 from auction_envs.envs.iov.core import SLICE_LEVELS, SLICER_ACTIONS, IoVCore, K, MarketConfig
-from auction_envs.envs.iov.layouts import VSP_LAYOUT, slicer_layout
+from auction_envs.envs.iov.layouts import VSP_LAYOUT, packing_column, slicer_layout
 from auction_envs.mechanisms.vcg import PERTURBATION_SCALES
 
 MECHANISMS = ("dvcg", "qvcg", "vcg")
@@ -39,9 +39,12 @@ ALLOCATORS = ("optimum", "learned")
 REWARDS = ("bids", "welfare")
 ESTIMATORS = ("exact", "noisy")
 REFERENCES = ("optimum", "allocation")
+#: the per-VSP infos besides ``allocation``, in order
+VSP_INFO_KEYS = ("bid", "truthful_bid", "loan", "externality", "interest", "tax", "payment",
+                 "profit", "utility")
 #: re-exported: the layouts live in ``layouts.py``
-__all__ = ["ALLOCATORS", "ESTIMATORS", "MECHANISMS", "REFERENCES", "REWARDS", "TAXES", "VSP_LAYOUT",
-           "IoVSlicingEnv", "slicer_layout"]
+__all__ = ["ALLOCATORS", "ESTIMATORS", "MECHANISMS", "REFERENCES", "REWARDS", "TAXES",
+           "VSP_INFO_KEYS", "VSP_LAYOUT", "IoVSlicingEnv", "slicer_layout"]
 
 class IoVSlicingEnv(MarketEnv):
     """Network slicing for vehicle service providers (VSPs), sold by a VCG-type auction.
@@ -279,6 +282,8 @@ class IoVSlicingEnv(MarketEnv):
         self._bid_limit = float(np.float32(self.bid_high))
         self._scales = {group: np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
                         for group, layout in self.layouts.items()}
+        self._columns = {group: [packing_column(layout, field) for field in layout.fields]
+                         for group, layout in self.layouts.items()}
         self._agent_set = frozenset(self.possible_agents)
 
     def _make_mechanism(self) -> Mechanism:
@@ -362,18 +367,19 @@ class IoVSlicingEnv(MarketEnv):
                                   self._bid_limit)
 
     def _step_market(self, actions: dict[str, np.ndarray]
-                     ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
+                     ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
         joint = actions if isinstance(actions, JointActions) else self.validate_actions(actions)
         core = self.core
         levels = None if joint.levels is None else joint.levels[None]
         profit, slicer_reward = core.step(joint.bids[None], levels, self.np_random,
                                           self.slicer_reward)
-        profit, slicer_reward = profit[0], float(slicer_reward[0])
-        reward = profit.copy()
+        reward = profit[0]
         if self.colluders:
-            reward[list(self.colluders)] = profit[list(self.colluders)].sum()
-        rewards = dict(zip(self.vsps, reward.tolist()))
-        rewards.update(dict.fromkeys(self.slicers, slicer_reward))
+            reward = reward.copy()
+            reward[list(self.colluders)] = profit[0, list(self.colluders)].sum()
+        # a list of floats aligned with self.agents (every agent is live during a step):
+        # MarketEnv.step takes it without a per-agent conversion
+        rewards = reward.tolist() + [float(slicer_reward[0])] * len(self.slicers)
         return rewards, self._infos(), False
 
     def _infos(self, cleared: bool = True) -> dict[str, dict[str, Any]]:
@@ -382,49 +388,45 @@ class IoVSlicingEnv(MarketEnv):
         core = self.core
         if cleared:
             c = core.last_clearing
-            columns = {"bid": core.last_bids[0], "truthful_bid": core.x_truthful[0],
-                       "loan": c.loan[0], "externality": c.externality[0],
-                       "interest": c.interest[0], "tax": c.tax[0], "payment": c.payment[0],
-                       "profit": core.last_profit[0], "utility": c.utility[0]}
+            columns = (core.last_bids, core.x_truthful, c.loan, c.externality, c.interest, c.tax,
+                       c.payment, core.last_profit, c.utility)  # VSP_INFO_KEYS, each [1, N]
             allocation = c.allocation[0].copy()
         else:
-            zeros = np.zeros(self.n_vsps)
-            columns = {"bid": zeros, "truthful_bid": core.x_truthful[0], "loan": zeros,
-                       "externality": zeros, "interest": zeros, "tax": zeros, "payment": zeros,
-                       "profit": zeros, "utility": zeros}
+            zeros = np.zeros((1, self.n_vsps))
+            columns = (zeros, core.x_truthful, *(zeros,) * 7)
             allocation = np.zeros_like(core.slices[0])
-        names = list(columns)
-        rows = zip(*(columns[name].tolist() for name in names))
-        infos: dict[str, dict[str, Any]] = {
-            agent: {**dict(zip(names, row)), "allocation": allocation[i]}
-            for i, (agent, row) in enumerate(zip(self.vsps, rows))}
+        rows = np.concatenate(columns).T.tolist()  # [N, 9] Python floats in one conversion
+        allocations = list(allocation)
+        infos: dict[str, dict[str, Any]] = {}
+        for agent, row, share in zip(self.vsps, rows, allocations):
+            info = infos[agent] = dict(zip(VSP_INFO_KEYS, row))
+            info["allocation"] = share
         welfare = float(core.last_welfare[0]) if cleared else 0.0
-        infos.update({a: {"allocation": allocation[i], "welfare": welfare}
-                      for i, a in enumerate(self.slicers)})
+        infos.update({agent: {"allocation": share, "welfare": welfare}
+                      for agent, share in zip(self.slicers, allocations)})
         return infos
 
     # ------------------------------------------------------------------ views
     def _observations(self) -> dict[str, np.ndarray]:
+        if not self.agents:
+            return {}
         progress = self.num_cycles / self.max_cycles
-        out = dict(zip(self.vsps, self._pack("vsp", self.core.vsp_fields(), progress)))
+        rows = list(self._pack("vsp", self.core.vsp_fields(), progress))
         if self.slicers:
-            out.update(zip(self.slicers, self._pack("slicer", self.core.slicer_fields(), progress)))
-        return {a: out[a] for a in self.agents}
+            rows += list(self._pack("slicer", self.core.slicer_fields(), progress))
+        out = dict(zip(self.possible_agents, rows))
+        return out if self.agents == self.possible_agents else {a: out[a] for a in self.agents}
 
     def _pack(self, group: str, fields: dict[str, np.ndarray], progress: float) -> np.ndarray:
-        """The group's observations ``[N, size]`` from the core's fields of market 0: what
-        ``ObservationLayout.pack`` gives, written in place (no per-field broadcast copies)."""
-        layout = self.layouts[group]
-        out = np.empty((self.n_vsps, layout.size))
-        for field in layout.fields:
-            where = layout.slice(field.name)
-            value = progress if field.name == "progress" else fields[field.name][0]
-            if field.size == 1:
-                out[:, where.start] = value
-            else:
-                out[:, where] = value
-        out /= self._scales[group]
-        return out.astype(np.float32)
+        """The group's observations ``[N, size]`` (float32) from the core's fields of market 0:
+        what ``ObservationLayout.pack`` gives (each float64 value divided by its scale, then
+        rounded to float32), written column by column into the float32 result."""
+        out = np.empty((self.n_vsps, self.layouts[group].size), dtype=np.float32)
+        for name, where, scale in self._columns[group]:
+            # a [1, ...] field of the one market fills the rows: assignment drops the leading 1
+            value = progress if name == "progress" else fields[name]
+            out[:, where] = value if scale == 1.0 else value / scale
+        return out
 
     def state(self) -> np.ndarray:
         self._require_reset("state")

@@ -5,21 +5,23 @@ from __future__ import annotations
 from auction_envs.core import Field, ObservationLayout
 from auction_envs.envs.iov.core import SLICE_LEVELS, K
 
-VSP_LAYOUT = ObservationLayout([
-    Field("bid", description="own bid x_i of the last round (VC)"),
-    Field("loan", description="loan K_i of the last round (13)"),
-    Field("tax", description="tax Z_i (DVCG) or alpha_i p_i ((Q)VCG) of the last round"),
-    Field("externality", description="externality I_i of the last round (17)"),
-    Field("interest", description="VC interest |K_i - U*_i| of the last round"),
-    Field("profit", description="profit P_i of the last round"),
-    Field("utility", description="true utility u_i of the last round"),
-    Field("voi", description="the bank's VoI estimate f_i for the next round"),
-    Field("pool", description="the pool F_P = sum_i f_i for the next round"),
-    Field("alpha_hat", description="the bank's estimate of alpha_i"),
-    Field("delta", description="perturbation scale Delta of the last round (16)"),
-    Field("progress", description="rounds played / max_cycles"),
-    Field("needs_action", description="1 if the next bid is read (0 under QVCG after round 1)"),
-])
+#: the VSPs' observation, in order: every field a scalar, unscaled and unbounded
+VSP_FIELDS = (
+    ("bid", "own bid x_i of the last round (VC)"),
+    ("loan", "loan K_i of the last round (13)"),
+    ("tax", "tax Z_i (DVCG) or alpha_i p_i ((Q)VCG) of the last round"),
+    ("externality", "externality I_i of the last round (17)"),
+    ("interest", "VC interest |K_i - U*_i| of the last round"),
+    ("profit", "profit P_i of the last round"),
+    ("utility", "true utility u_i of the last round"),
+    ("voi", "the bank's VoI estimate f_i for the next round"),
+    ("pool", "the pool F_P = sum_i f_i for the next round"),
+    ("alpha_hat", "the bank's estimate of alpha_i"),
+    ("delta", "perturbation scale Delta of the last round (16)"),
+    ("progress", "rounds played / max_cycles"),
+    ("needs_action", "1 if the next bid is read (0 under QVCG after round 1)"),
+)
+VSP_LAYOUT = ObservationLayout([Field(name, description=text) for name, text in VSP_FIELDS])
 
 
 def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayout:
@@ -43,3 +45,10 @@ def slicer_layout(n_vsps: int = 10, beta_high: float = 200.0) -> ObservationLayo
         Field("progress", low=0.0, high=1.0, description="rounds played / max_cycles"),
         Field("needs_action", low=0.0, high=1.0, description="always 1"),
     ])
+
+
+def packing_column(layout: ObservationLayout, field: Field) -> tuple[str, int | slice, float]:
+    """``(name, where, scale)``: where ``field`` is written in a ``[rows, layout.size]`` array
+    (a column index for a scalar field, so a ``[rows]`` value fills it; a slice otherwise)."""
+    where = layout.slice(field.name)
+    return field.name, where.start if field.size == 1 else where, field.scale

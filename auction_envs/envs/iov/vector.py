@@ -25,12 +25,11 @@ import numpy as np
 
 from auction_envs.core.errors import InvalidArgumentError
 from auction_envs.envs.iov.core import IoVCore
-from auction_envs.envs.iov.env import VSP_LAYOUT, IoVSlicingEnv
+from auction_envs.envs.iov.env import VSP_INFO_KEYS, VSP_LAYOUT, IoVSlicingEnv
 from auction_envs.vector import RowGenerators, VectorMarketEnv, register_vector
 
 #: the per-VSP infos of ``IoVSlicingEnv`` (besides ``allocation``), as arrays ``[B, N]``
-INFO_KEYS = ("bid", "truthful_bid", "loan", "externality", "interest", "tax", "payment",
-             "profit", "utility")
+INFO_KEYS = VSP_INFO_KEYS
 
 
 class SharedDraws:
