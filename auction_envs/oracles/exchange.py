@@ -128,7 +128,7 @@ class UtilityFamily:
 
     def utility(self, x: np.ndarray, theta: np.ndarray, agent: int | None = None) -> np.ndarray:
         """``u(x)``; ``x`` and ``theta`` of shape ``(..., m)`` (per agent rows when ``(n, m)``)."""
-        z = np.sum(np.asarray(theta, dtype=np.float64) * self.phi(x, agent), axis=-1)
+        z = (np.asarray(theta, dtype=np.float64) * self.phi(x, agent)).sum(axis=-1)
         return self.link(np.maximum(z, 0.0))
 
 
@@ -207,18 +207,22 @@ def demand(prices: np.ndarray, budget: float, theta: np.ndarray, family: str | U
     paid = ~free
     if not np.any(paid):
         return x
-    if np.isfinite(c) and np.sum(p[paid]) * c <= budget:
-        x[paid] = c
-        return x
-    pp, tt = p[paid], theta[paid]
-    if fam.name == "ces" and fam.rho == 1.0:
-        x[paid] = _linear_demand(pp, budget, tt, c)
-    elif fam.name == "ces":
-        x[paid] = _ces_demand(pp, budget, tt, c, fam.rho)
-    else:
-        F = fam.F_for(agent, p.shape)[paid]
-        x[paid] = _amdahl_demand(pp, budget, tt, c, F)
+    F = fam.F_for(agent, p.shape)[paid] if fam.name == "amdahl" else None
+    x[paid] = _demand_at_positive_prices(fam, p[paid], budget, theta[paid], c, F)
     return x
+
+
+def _demand_at_positive_prices(fam: UtilityFamily, p: np.ndarray, budget: float,
+                               theta: np.ndarray, c: float, F: np.ndarray | None) -> np.ndarray:
+    """:func:`demand` over goods of positive prices ``p`` with the cap ``c`` (finite) and a
+    budget ``>= 0``: checked arguments (``F``: the agent's Amdahl row, ``None`` for CES)."""
+    if np.isfinite(c) and p.sum() * c <= budget:
+        return np.full_like(p, c)
+    if fam.name == "ces" and fam.rho == 1.0:
+        return _linear_demand(p, budget, theta, c)
+    if fam.name == "ces":
+        return _ces_demand(p, budget, theta, c, fam.rho)
+    return _amdahl_demand(p, budget, theta, c, F)
 
 
 def _linear_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float) -> np.ndarray:
@@ -242,30 +246,32 @@ def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: 
     """CES demand with caps: ``x_j = min(c, (theta_j / (lam p_j))^sigma)``, ``sigma = 1/(1-rho)``,
     with the capped set found exactly from the sorted thresholds (log space, no overflow)."""
     sigma = 1.0 / (1.0 - rho)
-    log_tp = np.log(theta) - np.log(p)  # x_j = exp(sigma (log_tp_j - log lam))
+    log_p = np.log(p)
+    log_tp = np.log(theta) - log_p  # x_j = exp(sigma (log_tp_j - log lam))
     if budget <= 0:
         return np.zeros_like(p)
     # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma
     threshold = log_tp - np.log(c) / sigma if np.isfinite(c) else np.full_like(p, -np.inf)
     order = np.argsort(-threshold, kind="stable")
     m = len(p)
+    # the goods in threshold order, so that "the first k goods capped" is a slice: the same
+    # numbers, in the same order, as indexing by order[:k] / order[k:] at every k
+    p_sorted, log_tp_sorted, threshold_sorted = p[order], log_tp[order], threshold[order]
+    terms_sorted = log_p[order] + sigma * log_tp_sorted
     for k in range(m + 1):
-        capped = order[:k]
-        free = order[k:]
-        rem = budget - (np.sum(p[capped]) * c if k else 0.0)
+        rem = budget - (p_sorted[:k].sum() * c if k else 0.0)
         if rem <= 0:
             continue
         # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
-        terms = np.log(p[free]) + sigma * log_tp[free]
+        terms = terms_sorted[k:]
         top = terms.max()
-        log_lam = (top + np.log(np.sum(np.exp(terms - top))) - np.log(rem)) / sigma
-        if k < m and log_lam < threshold[order[k]] - 1e-14 * max(1.0, abs(log_lam)):
+        log_lam = (top + np.log(np.exp(terms - top).sum()) - np.log(rem)) / sigma
+        if k < m and log_lam < threshold_sorted[k] - 1e-14 * max(1.0, abs(log_lam)):
             continue  # the next good would exceed its cap too
         x = np.empty_like(p)
-        x[capped] = c
-        x[free] = np.exp(sigma * (log_tp[free] - log_lam))
-        if np.isfinite(c):
-            x[free] = np.minimum(x[free], c)
+        x[order[:k]] = c
+        free = np.exp(sigma * (log_tp_sorted[k:] - log_lam))
+        x[order[k:]] = np.minimum(free, c) if np.isfinite(c) else free
         return x
     return np.full_like(p, c)
 
@@ -327,11 +333,18 @@ def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
         prices: ``(..., m)`` positive; budgets: ``(..., n)`` non-negative; theta: ``(..., n, m)``.
     """
     fam = make_family(family, **params)
-    p = np.asarray(prices, dtype=np.float64)[..., None, :]
-    budgets = np.maximum(np.asarray(budgets, dtype=np.float64), 0.0)[..., None]
-    theta = np.asarray(theta, dtype=np.float64)
+    p = np.asarray(prices, dtype=np.float64)
     if not np.all(p > 0):
         raise ValueError("the uncapped demand needs positive prices")
+    return _market_demand(fam, p, np.asarray(budgets, dtype=np.float64),
+                          np.asarray(theta, dtype=np.float64))
+
+
+def _market_demand(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                   theta: np.ndarray) -> np.ndarray:
+    """:func:`market_demand` on checked float64 arrays (positive prices)."""
+    p = prices[..., None, :]
+    budgets = np.maximum(budgets, 0.0)[..., None]
     if fam.name == "ces" and fam.rho == 1.0:
         best = np.argmax(theta / p, axis=-1)[..., None]
         x = np.zeros(np.broadcast_shapes(theta.shape, p.shape))
@@ -340,10 +353,13 @@ def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
         return x
     if fam.name == "ces":
         sigma = 1.0 / (1.0 - fam.rho)
-        log_tp = np.log(theta) - np.log(p)
-        terms = np.log(p) + sigma * log_tp
+        log_p = np.log(p)
+        log_tp = np.log(theta) - log_p
+        terms = log_p + sigma * log_tp
         top = terms.max(axis=-1, keepdims=True)
-        log_norm = top + np.log(np.sum(np.exp(terms - top), axis=-1, keepdims=True))
+        log_norm = top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True))
+        if (budgets > 0).all():  # (np.errstate costs as much as the arithmetic here)
+            return np.exp(sigma * log_tp - log_norm + np.log(budgets))
         with np.errstate(divide="ignore"):
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
     F = np.asarray(fam.F, dtype=np.float64)
@@ -369,17 +385,27 @@ def indirect_utilities(prices: np.ndarray, endowments: np.ndarray, theta: np.nda
     fam = make_family(family, **params)
     prices = np.asarray(prices, dtype=np.float64)
     budgets = np.asarray(endowments, dtype=np.float64) @ prices
-    theta = np.asarray(theta, dtype=np.float64)
-    if np.all(prices > 0):
-        bundles = market_demand(prices, budgets, theta, fam)
+    return _indirect_utilities(fam, prices, budgets, np.asarray(theta, dtype=np.float64), cap)
+
+
+def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                        theta: np.ndarray, cap: float | None) -> np.ndarray:
+    """:func:`indirect_utilities` on checked float64 arrays: finite non-negative ``prices``
+    ``(m,)``, ``budgets = endowments @ prices``, ``theta (n, m)``."""
+    if (prices > 0).all():
+        bundles = _market_demand(fam, prices, budgets, theta)
         if cap is None:
             return fam.utility(bundles, theta)
         # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
-        capped = np.any(bundles > cap, axis=-1)
-    else:
-        bundles = np.zeros_like(theta)
-        capped = np.ones(len(theta), dtype=bool)
-    for i in np.flatnonzero(capped):
+        c = float(cap)
+        for i in np.flatnonzero((bundles > cap).any(axis=-1)):
+            # demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i) without its checks
+            F = fam.F_for(i, prices.shape) if fam.name == "amdahl" else None
+            bundles[i] = _demand_at_positive_prices(fam, prices, max(float(budgets[i]), 0.0),
+                                                    theta[i], c, F)
+        return fam.utility(bundles, theta)
+    bundles = np.zeros_like(theta)
+    for i in range(len(theta)):
         bundles[i] = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
     return fam.utility(bundles, theta)
 
@@ -398,6 +424,11 @@ def ce_loss(allocation: np.ndarray, prices: np.ndarray, theta: np.ndarray, endow
     fam = make_family(family, **params)
     allocation = np.asarray(allocation, dtype=np.float64)
     terms = indirect_utilities(prices, endowments, theta, fam) - fam.utility(allocation, theta)
+    return _summed_terms(terms, clip, per_agent)
+
+
+def _summed_terms(terms: np.ndarray, clip: bool, per_agent: bool) -> float | np.ndarray:
+    """A loss from its per-agent terms: each clipped at 0 (``clip``), then summed."""
     if clip:
         terms = np.maximum(terms, 0.0)
     return terms if per_agent else float(terms.sum())

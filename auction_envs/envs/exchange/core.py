@@ -23,7 +23,15 @@ def split_from_weights(weights: np.ndarray) -> np.ndarray:
     explicitly (no softmax); an all-zero row splits uniformly."""
     weights = np.asarray(weights, dtype=np.float64)
     totals = weights.sum(axis=-1, keepdims=True)
-    return np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / weights.shape[-1])
+    return _normalized(weights, totals, 1.0 / weights.shape[-1])
+
+
+def _normalized(weights: np.ndarray, totals: np.ndarray, if_zero: float) -> np.ndarray:
+    """``weights / totals`` where the total is positive, ``if_zero`` elsewhere."""
+    positive = totals > 0
+    if positive.all():  # the common case, without the two selections (the same numbers)
+        return weights / totals
+    return np.where(positive, weights / np.where(positive, totals, 1.0), if_zero)
 
 
 def decode_action(action: np.ndarray, n_agents: int, n_goods: int
@@ -33,11 +41,9 @@ def decode_action(action: np.ndarray, n_agents: int, n_goods: int
     ``w / sum(w)`` (all-zero: uniform)."""
     action = np.asarray(action, dtype=np.float64)
     weights = action[..., :n_agents * n_goods].reshape((*action.shape[:-1], n_agents, n_goods))
-    totals = weights.sum(axis=-2, keepdims=True)
-    allocation = np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), 1.0 / n_agents)
+    allocation = _normalized(weights, weights.sum(axis=-2, keepdims=True), 1.0 / n_agents)
     price_weights = action[..., n_agents * n_goods:]
-    total = price_weights.sum(axis=-1, keepdims=True)
-    prices = np.where(total > 0, price_weights / np.where(total > 0, total, 1.0), 1.0 / n_goods)
+    prices = _normalized(price_weights, price_weights.sum(axis=-1, keepdims=True), 1.0 / n_goods)
     return allocation, prices
 
 
@@ -94,7 +100,7 @@ class ExchangeCore:
         # the CE loss to no observation, reward or info, only to metrics(): a round's loss (a
         # demand solve, most of a step) is computed when asked, in play order, so the sum is the
         # one a per-step update makes, bit for bit.
-        self._unscored_rounds: list[tuple[np.ndarray, np.ndarray]] = []
+        self._unscored_rounds: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     @property
     def last_ce_loss(self) -> float:
@@ -109,8 +115,8 @@ class ExchangeCore:
         return self._ce_loss_sum
 
     def _score_rounds(self) -> None:
-        for allocation, prices in self._unscored_rounds:
-            self._add_ce_loss(self.economy.ce_loss(allocation, prices))
+        for allocation, prices, utilities in self._unscored_rounds:
+            self._add_ce_loss(self.economy.ce_loss(allocation, prices, utilities))
         self._unscored_rounds.clear()
 
     def _add_ce_loss(self, loss: float) -> None:
@@ -121,18 +127,19 @@ class ExchangeCore:
         return utilities + self.noise_std * self.rng.standard_normal(utilities.shape)
 
     def _record(self, allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
-        """Apply an outcome: noisy utilities (the bandit feedback); returns them."""
-        noisy = self._noisy(self.economy.utilities(allocation))
-        self.allocation, self.prices, self.noisy_utilities = allocation, prices, noisy
+        """Apply an outcome: noisy utilities (the bandit feedback); returns the true ones."""
+        utilities = self.economy.utilities(allocation)
+        self.noisy_utilities = self._noisy(utilities)
+        self.allocation, self.prices = allocation, prices
         self.rounds += 1
-        return noisy
+        return utilities
 
     def step_traders(self, weights: np.ndarray) -> TradeRound:
         """Traders' round from spending weights ``(n, m)`` (its CE loss computed when asked)."""
         outcome = trade(self.economy.endowments, self.prices, weights)
-        self._record(outcome.allocation, outcome.prices)
+        utilities = self._record(outcome.allocation, outcome.prices)
         self.split = outcome.split
-        self._unscored_rounds.append((outcome.allocation, outcome.prices))
+        self._unscored_rounds.append((outcome.allocation, outcome.prices, utilities))
         if len(self._unscored_rounds) >= MAX_UNSCORED_ROUNDS:
             self._score_rounds()  # bounded memory on long episodes that never read metrics()
         return outcome
@@ -142,6 +149,6 @@ class ExchangeCore:
         its CE loss (the reward) is ``last_ce_loss``."""
         n, m = self.economy.theta.shape
         allocation, prices = decode_action(action, n, m)
-        self._record(allocation, prices)
-        self._add_ce_loss(self.economy.ce_loss(allocation, prices))
-        return allocation, prices, self.economy.sharing_incentive_loss(allocation)
+        utilities = self._record(allocation, prices)
+        self._add_ce_loss(self.economy.ce_loss(allocation, prices, utilities))
+        return allocation, prices, self.economy.sharing_incentive_loss(allocation, utilities)

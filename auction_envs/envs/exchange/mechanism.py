@@ -110,6 +110,7 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
                          render_mode=render_mode, action_policy=action_policy)
         n, m = self.n_agents, self.n_goods
         self.layout = mechanism_layout(n, m)
+        self._unit_scales = all(field.scale == 1.0 for field in self.layout.fields)
         space = self.layout.space()
         self._set_spaces(
             observation_spaces={MECHANISM: space},
@@ -154,10 +155,15 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
     def state(self) -> np.ndarray:
         self._require_reset("state")
         core = self.core
+        progress = min(self.num_cycles / self.max_cycles, 1.0)
+        if self._unit_scales:  # the fields side by side: what layout.pack stores, bit for bit
+            return np.concatenate([core.allocation.ravel(), core.prices, core.noisy_utilities,
+                                   core.economy.endowments.ravel(), [progress]],
+                                  dtype=np.float64).astype(np.float32)
         return self.layout.pack({
             "allocation": core.allocation.ravel(), "prices": core.prices,
             "reports": core.noisy_utilities, "endowments": core.economy.endowments.ravel(),
-            "progress": min(self.num_cycles / self.max_cycles, 1.0)})
+            "progress": progress})
 
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomyMechanism ({self.family_name}) round "
