@@ -27,6 +27,7 @@ by :func:`verify_competitive_equilibrium` with the demand solver (which shares n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,35 +246,65 @@ def _linear_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float) ->
 def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: float) -> np.ndarray:
     """CES demand with caps: ``x_j = min(c, (theta_j / (lam p_j))^sigma)``, ``sigma = 1/(1-rho)``,
     with the capped set found exactly from the sorted thresholds (log space, no overflow)."""
+    return _ces_demand_rows(p, np.array([budget], dtype=np.float64), theta[None], c, rho)[0]
+
+
+def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: float,
+                     rho: float) -> np.ndarray:
+    """:func:`_ces_demand` of several agents at the same prices ``p (m,)``: ``budgets (r,)``,
+    ``theta (r, m)``, bundles ``(r, m)``. The elementwise work (logs, thresholds, their order,
+    the bundles) is done for all rows at once; the search for each row's capped set loops over
+    that row alone, every reduction over the same numbers in the same order as for one agent."""
     sigma = 1.0 / (1.0 - rho)
     log_p = np.log(p)
     log_tp = np.log(theta) - log_p  # x_j = exp(sigma (log_tp_j - log lam))
-    if budget <= 0:
-        return np.zeros_like(p)
-    # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma
-    threshold = log_tp - np.log(c) / sigma if np.isfinite(c) else np.full_like(p, -np.inf)
-    order = np.argsort(-threshold, kind="stable")
-    m = len(p)
-    # the goods in threshold order, so that "the first k goods capped" is a slice: the same
-    # numbers, in the same order, as indexing by order[:k] / order[k:] at every k
-    p_sorted, log_tp_sorted, threshold_sorted = p[order], log_tp[order], threshold[order]
+    bundles = np.zeros_like(log_tp)
+    positive = budgets > 0  # a zero budget buys nothing
+    rows = slice(None) if positive.all() else np.flatnonzero(positive)
+    budgets, log_tp = budgets[rows], log_tp[rows]
+    if budgets.size == 0:
+        return bundles
+    # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma (the cap 1: log_tp itself, as
+    # log_tp - 0.0 is log_tp bit for bit)
+    if c == 1.0:
+        threshold = log_tp
+    else:
+        threshold = log_tp - np.log(c) / sigma if math.isfinite(c) else np.full_like(log_tp,
+                                                                                   -np.inf)
+    order = np.argsort(-threshold, axis=-1, kind="stable")
+    # the goods in threshold order, so that "the first k goods capped" is a slice
+    row_index = np.arange(budgets.size)[:, None]
+    p_sorted = p[order]
+    log_tp_sorted = log_tp[row_index, order]
+    threshold_sorted = threshold[row_index, order]
     terms_sorted = log_p[order] + sigma * log_tp_sorted
-    for k in range(m + 1):
-        rem = budget - (p_sorted[:k].sum() * c if k else 0.0)
-        if rem <= 0:
-            continue
-        # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
-        terms = terms_sorted[k:]
-        top = terms.max()
-        log_lam = (top + np.log(np.exp(terms - top).sum()) - np.log(rem)) / sigma
-        if k < m and log_lam < threshold_sorted[k] - 1e-14 * max(1.0, abs(log_lam)):
-            continue  # the next good would exceed its cap too
-        x = np.empty_like(p)
-        x[order[:k]] = c
-        free = np.exp(sigma * (log_tp_sorted[k:] - log_lam))
-        x[order[k:]] = np.minimum(free, c) if np.isfinite(c) else free
-        return x
-    return np.full_like(p, c)
+    m = p.shape[-1]
+    # a row that no k < m settles buys c of everything (with all m goods capped the budget is
+    # exhausted at every k, or money is left over: the supply is affordable)
+    capped_counts = np.full(budgets.size, m)
+    log_lams = np.zeros(budgets.size)
+    for r, budget in enumerate(budgets.tolist()):
+        p_r, terms_r, threshold_r = p_sorted[r], terms_sorted[r], threshold_sorted[r]
+        for k in range(m):
+            rem = budget - (p_r[:k].sum() * c if k else 0.0)
+            if rem <= 0:
+                continue
+            # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
+            terms = terms_r[k:]
+            top = terms.max()
+            log_lam = (top + np.log(np.exp(terms - top).sum()) - np.log(rem)) / sigma
+            if log_lam < threshold_r[k] - 1e-14 * max(1.0, abs(log_lam)):
+                continue  # the next good would exceed its cap too
+            capped_counts[r], log_lams[r] = k, log_lam
+            break
+    capped = np.arange(m) < capped_counts[:, None]
+    free = np.exp(np.where(capped, 0.0, sigma * (log_tp_sorted - log_lams[:, None])))
+    if math.isfinite(c):
+        free = np.minimum(free, c)
+    unsorted = np.empty_like(free)
+    unsorted[row_index, order] = np.where(capped, c, free)
+    bundles[rows] = unsorted
+    return bundles
 
 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
@@ -398,7 +429,15 @@ def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndar
             return fam.utility(bundles, theta)
         # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
         c = float(cap)
-        for i in np.flatnonzero((bundles > cap).any(axis=-1)):
+        over = np.flatnonzero((bundles > cap).any(axis=-1))
+        if over.size and fam.name == "ces" and fam.rho != 1.0:
+            # demand(prices, budgets[i], theta[i], fam, cap=cap) of every such agent i at once
+            rows_budgets = np.maximum(budgets[over], 0.0)
+            solved = _ces_demand_rows(prices, rows_budgets, theta[over], c, fam.rho)
+            solved[prices.sum() * c <= rows_budgets] = c  # she can afford the whole supply
+            bundles[over] = solved
+            over = over[:0]
+        for i in over:
             # demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i) without its checks
             F = fam.F_for(i, prices.shape) if fam.name == "amdahl" else None
             bundles[i] = _demand_at_positive_prices(fam, prices, max(float(budgets[i]), 0.0),

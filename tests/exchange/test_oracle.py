@@ -213,3 +213,32 @@ def test_prd_batched_over_economies_equals_one_at_a_time():
             single = proportional_response_dynamics(t, ek, family, max_iter=40, tol=0.0, **params)
             np.testing.assert_allclose(batched.spending[k], single.spending, rtol=1e-13)
             np.testing.assert_allclose(batched.residuals[:, k], single.residuals, rtol=1e-12)
+
+
+@pytest.mark.parametrize("family, params", [("ces", {"rho": 0.5}), ("ces", {"rho": 0.9}),
+                                            ("amdahl", {"F": 0.7}), ("linear", {})])
+def test_indirect_utilities_of_capped_agents_are_their_demands_bit_for_bit(family, params):
+    """indirect_utilities takes the closed-form demand where it fits the caps and solves the
+    other agents' capped demands together (CES: one batched pass); each such agent's value is
+    exactly the utility of her own demand()."""
+    from auction_envs.oracles.exchange import indirect_utilities, market_demand
+
+    fam = make_family(family, **params)
+    rng = np.random.default_rng(3)
+    capped_seen = 0
+    for _ in range(40):
+        n, m = rng.integers(2, 7), rng.integers(1, 9)
+        theta = rng.uniform(0.1, 1.0, (n, m))
+        endowments = rng.dirichlet(np.ones(n), size=m).T
+        prices = np.maximum(rng.dirichlet(np.full(m, 0.3)), 1e-12)  # uneven: cheap goods cap
+        prices /= prices.sum()
+        budgets = endowments @ prices
+        for cap in (1.0, 0.6):
+            values = indirect_utilities(prices, endowments, theta, fam, cap=cap)
+            bundles = np.array([demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
+                                for i in range(n)])
+            capped = (market_demand(prices, budgets, theta, fam) > cap).any(axis=1)
+            capped_seen += int(capped.sum())
+            assert values[capped].tobytes() == fam.utility(bundles, theta)[capped].tobytes()
+            np.testing.assert_allclose(values, fam.utility(bundles, theta), rtol=1e-9)
+    assert capped_seen > 20  # the capped rule ran, not only the closed form
