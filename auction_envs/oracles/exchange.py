@@ -279,20 +279,26 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
     threshold_sorted = threshold[row_index, order]
     terms_sorted = log_p[order] + sigma * log_tp_sorted
     m = p.shape[-1]
-    # a row that no k < m settles buys c of everything (with all m goods capped the budget is
-    # exhausted at every k, or money is left over: the supply is affordable)
+    # a row that can afford the whole supply, or that no k < m settles, buys c of everything
+    # (with all m goods capped the budget is exhausted at every k, or money is left over)
     capped_counts = np.full(budgets.size, m)
     log_lams = np.zeros(budgets.size)
+    supply_cost = float(p.sum()) * c
+    # the ufunc reductions that .sum() and .max() call, without their Python wrappers (hot loop)
+    total, largest = np.add.reduce, np.maximum.reduce
     for r, budget in enumerate(budgets.tolist()):
-        p_r, terms_r, threshold_r = p_sorted[r], terms_sorted[r], threshold_sorted[r]
+        if supply_cost <= budget:
+            continue  # she can afford the whole supply: c of everything
+        p_r, terms_r, threshold_r = p_sorted[r], terms_sorted[r], threshold_sorted[r].tolist()
         for k in range(m):
-            rem = budget - (p_r[:k].sum() * c if k else 0.0)
+            rem = budget - (float(total(p_r[:k])) * c if k else 0.0)
             if rem <= 0:
                 continue
             # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
             terms = terms_r[k:]
-            top = terms.max()
-            log_lam = (top + np.log(np.exp(terms - top).sum()) - np.log(rem)) / sigma
+            top = largest(terms)
+            log_lam = (float(top) + float(np.log(total(np.exp(terms - top))))
+                       - float(np.log(rem))) / sigma
             if log_lam < threshold_r[k] - 1e-14 * max(1.0, abs(log_lam)):
                 continue  # the next good would exceed its cap too
             capped_counts[r], log_lams[r] = k, log_lam
@@ -433,9 +439,7 @@ def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndar
         if over.size and fam.name == "ces" and fam.rho != 1.0:
             # demand(prices, budgets[i], theta[i], fam, cap=cap) of every such agent i at once
             rows_budgets = np.maximum(budgets[over], 0.0)
-            solved = _ces_demand_rows(prices, rows_budgets, theta[over], c, fam.rho)
-            solved[prices.sum() * c <= rows_budgets] = c  # she can afford the whole supply
-            bundles[over] = solved
+            bundles[over] = _ces_demand_rows(prices, rows_budgets, theta[over], c, fam.rho)
             over = over[:0]
         for i in over:
             # demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i) without its checks
