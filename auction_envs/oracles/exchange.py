@@ -27,6 +27,7 @@ by :func:`verify_competitive_equilibrium` with the demand solver (which shares n
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +130,7 @@ class UtilityFamily:
 
     def utility(self, x: np.ndarray, theta: np.ndarray, agent: int | None = None) -> np.ndarray:
         """``u(x)``; ``x`` and ``theta`` of shape ``(..., m)`` (per agent rows when ``(n, m)``)."""
-        z = (np.asarray(theta, dtype=np.float64) * self.phi(x, agent)).sum(axis=-1)
+        z = np.add.reduce(np.asarray(theta, dtype=np.float64) * self.phi(x, agent), axis=-1)
         return self.link(np.maximum(z, 0.0))
 
 
@@ -253,16 +254,18 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
                      rho: float) -> np.ndarray:
     """:func:`_ces_demand` of several agents at the same prices ``p (m,)``: ``budgets (r,)``,
     ``theta (r, m)``, bundles ``(r, m)``. The elementwise work (logs, thresholds, their order,
-    the bundles) is done for all rows at once; the search for each row's capped set loops over
-    that row alone, every reduction over the same numbers in the same order as for one agent."""
+    the bundles) is done for all rows at once, and the search for each row's capped set too
+    where there are few goods; every reduction runs over the same numbers in the same order as
+    for one agent (bit for bit the one-agent rule)."""
     sigma = 1.0 / (1.0 - rho)
     log_p = np.log(p)
     log_tp = np.log(theta) - log_p  # x_j = exp(sigma (log_tp_j - log lam))
-    bundles = np.zeros_like(log_tp)
     positive = budgets > 0  # a zero budget buys nothing
-    rows = slice(None) if positive.all() else np.flatnonzero(positive)
-    budgets, log_tp = budgets[rows], log_tp[rows]
-    if budgets.size == 0:
+    if not positive.all():
+        bundles = np.zeros_like(log_tp)
+        rows = np.flatnonzero(positive)
+        if rows.size:
+            bundles[rows] = _ces_demand_rows(p, budgets[rows], theta[rows], c, rho)
         return bundles
     # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma (the cap 1: log_tp itself, as
     # log_tp - 0.0 is log_tp bit for bit)
@@ -276,19 +279,42 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
     row_index = np.arange(budgets.size)[:, None]
     p_sorted = p[order]
     log_tp_sorted = log_tp[row_index, order]
-    threshold_sorted = threshold[row_index, order]
+    threshold_sorted = log_tp_sorted if threshold is log_tp else threshold[row_index, order]
     terms_sorted = log_p[order] + sigma * log_tp_sorted
     m = p.shape[-1]
     # a row that can afford the whole supply, or that no k < m settles, buys c of everything
     # (with all m goods capped the budget is exhausted at every k, or money is left over)
-    capped_counts = np.full(budgets.size, m)
-    log_lams = np.zeros(budgets.size)
-    supply_cost = float(p.sum()) * c
+    affords_supply = float(p.sum()) * c <= budgets  # c of everything
+    search = _capped_sets_at_once if m < SEQUENTIAL_SUM_BELOW else _capped_sets_row_by_row
+    capped_counts, log_lams = search(p_sorted, terms_sorted, threshold_sorted, budgets, c, sigma)
+    capped_counts[affords_supply] = m
+    capped = np.arange(m) < capped_counts[:, None]
+    free = np.exp(np.where(capped, 0.0, sigma * (log_tp_sorted - log_lams[:, None])))
+    if math.isfinite(c):
+        free = np.minimum(free, c)
+    bundles = np.empty_like(free)
+    bundles[row_index, order] = np.where(capped, c, free)
+    return bundles
+
+
+#: numpy adds fewer than this many numbers one after the other, left to right (from 8 on it
+#: sums pairwise): below it a sum with exact zeros in place of the numbers left out is the
+#: same sum, bit for bit, as the sum of a slice
+SEQUENTIAL_SUM_BELOW = 8
+
+
+def _capped_sets_row_by_row(p_sorted: np.ndarray, terms_sorted: np.ndarray,
+                            threshold_sorted: np.ndarray, budgets: np.ndarray, c: float,
+                            sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's capped set in :func:`_ces_demand_rows`: ``(k, log lam)`` per row, ``k`` the
+    number of goods capped (in threshold order; ``m``: all, ``log lam`` then unused). Tries
+    ``k = 0, 1, ...`` until the free goods' demand spends what is left and stays within caps."""
+    rows, m = terms_sorted.shape
+    capped_counts = np.full(rows, m)
+    log_lams = np.zeros(rows)
     # the ufunc reductions that .sum() and .max() call, without their Python wrappers (hot loop)
     total, largest = np.add.reduce, np.maximum.reduce
     for r, budget in enumerate(budgets.tolist()):
-        if supply_cost <= budget:
-            continue  # she can afford the whole supply: c of everything
         p_r, terms_r, threshold_r = p_sorted[r], terms_sorted[r], threshold_sorted[r].tolist()
         for k in range(m):
             rem = budget - (float(total(p_r[:k])) * c if k else 0.0)
@@ -303,14 +329,43 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
                 continue  # the next good would exceed its cap too
             capped_counts[r], log_lams[r] = k, log_lam
             break
-    capped = np.arange(m) < capped_counts[:, None]
-    free = np.exp(np.where(capped, 0.0, sigma * (log_tp_sorted - log_lams[:, None])))
-    if math.isfinite(c):
-        free = np.minimum(free, c)
-    unsorted = np.empty_like(free)
-    unsorted[row_index, order] = np.where(capped, c, free)
-    bundles[rows] = unsorted
-    return bundles
+    return capped_counts, log_lams
+
+
+def _capped_sets_at_once(p_sorted: np.ndarray, terms_sorted: np.ndarray,
+                         threshold_sorted: np.ndarray, budgets: np.ndarray, c: float,
+                         sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_capped_sets_row_by_row` for fewer than ``SEQUENTIAL_SUM_BELOW`` goods: every
+    ``(row, k)`` evaluated at once (arrays ``[row, k, good]``), then each row's first ``k``
+    that settles. The slices ``[:k]`` / ``[k:]`` become exact zeros in left-to-right sums (the
+    same sums); the elementwise steps are the loop's."""
+    rows, m = terms_sorted.shape
+    capped_before = _strictly_lower(m)  # [k, j]: good j is capped when k are
+    spent = np.add.reduce(np.where(capped_before, p_sorted[:, None, :], 0.0), axis=-1) * c
+    spent[:, 0] = 0.0  # nothing capped: no cost (c may be inf)
+    rem = budgets[:, None] - spent
+    affordable = rem > 0
+    # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem, the largest free term taken out
+    top = np.maximum.accumulate(terms_sorted[:, ::-1], axis=-1)[:, ::-1]  # max of terms[k:]
+    shifted = np.where(capped_before, -np.inf, terms_sorted[:, None, :] - top[:, :, None])
+    log_lam = (top + np.log(np.add.reduce(np.exp(shifted), axis=-1))
+               - np.log(np.where(affordable, rem, 1.0))) / sigma
+    # settled at k unless the next good would exceed its cap too
+    settles = affordable & ~(log_lam < threshold_sorted
+                             - 1e-14 * np.maximum(1.0, np.abs(log_lam)))
+    first = np.argmax(settles, axis=-1)
+    row_ids = np.arange(rows)
+    found = settles[row_ids, first]
+    return np.where(found, first, m), np.where(found, log_lam[row_ids, first], 0.0)
+
+
+@functools.cache
+def _strictly_lower(m: int) -> np.ndarray:
+    """``[k, j] = j < k`` for ``m`` goods (read-only, one per size)."""
+    goods = np.arange(m)
+    mask = goods[None, :] < goods[:, None]
+    mask.setflags(write=False)
+    return mask
 
 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
