@@ -448,8 +448,9 @@ def _market_demand(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
         log_p = np.log(p)
         log_tp = np.log(theta) - log_p
         terms = log_p + sigma * log_tp
-        top = terms.max(axis=-1, keepdims=True)
-        log_norm = top + np.log(np.exp(terms - top).sum(axis=-1, keepdims=True))
+        # (the ufunc reductions of .max() / .sum(), without their wrappers: called every round)
+        top = np.maximum.reduce(terms, axis=-1, keepdims=True)
+        log_norm = top + np.log(np.add.reduce(np.exp(terms - top), axis=-1, keepdims=True))
         if (budgets > 0).all():  # (np.errstate costs as much as the arithmetic here)
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
         with np.errstate(divide="ignore"):

@@ -41,9 +41,11 @@ def decode_action(action: np.ndarray, n_agents: int, n_goods: int
     ``w / sum(w)`` (all-zero: uniform)."""
     action = np.asarray(action, dtype=np.float64)
     weights = action[..., :n_agents * n_goods].reshape((*action.shape[:-1], n_agents, n_goods))
-    allocation = _normalized(weights, weights.sum(axis=-2, keepdims=True), 1.0 / n_agents)
+    total = np.add.reduce  # what .sum() calls (decoded every mechanism round)
+    allocation = _normalized(weights, total(weights, axis=-2, keepdims=True), 1.0 / n_agents)
     price_weights = action[..., n_agents * n_goods:]
-    prices = _normalized(price_weights, price_weights.sum(axis=-1, keepdims=True), 1.0 / n_goods)
+    prices = _normalized(price_weights, total(price_weights, axis=-1, keepdims=True),
+                         1.0 / n_goods)
     return allocation, prices
 
 

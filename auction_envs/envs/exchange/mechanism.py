@@ -98,6 +98,8 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
       ``family_params``) (issue 18).
     """
 
+    joint_action_array = True  # _step_market gets the action as one array [1, n m + m]
+
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
                  rho: float | None = None, F: Any = None, theta: Any = None,
                  endowments: Any = None, theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
@@ -139,10 +141,10 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
                 "ce_loss": float(ce_loss), "sharing_incentive_loss": float(sharing),
                 "endowments": self.core.economy.endowments.copy()}
 
-    def _step_market(self, actions: dict[str, np.ndarray]
+    def _step_market(self, actions: np.ndarray
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         core = self.core
-        allocation, prices, sharing = core.step_mechanism(actions[MECHANISM])
+        allocation, prices, sharing = core.step_mechanism(actions[0])  # the mechanism's row
         loss = core.last_ce_loss
         info = self._info(core.noisy_utilities, allocation, prices, loss, sharing)
         return {MECHANISM: -loss}, {MECHANISM: info}, False
