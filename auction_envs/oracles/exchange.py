@@ -485,10 +485,16 @@ def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndar
                         theta: np.ndarray, cap: float | None) -> np.ndarray:
     """:func:`indirect_utilities` on checked float64 arrays: finite non-negative ``prices``
     ``(m,)``, ``budgets = endowments @ prices``, ``theta (n, m)``."""
+    return fam.utility(_best_bundles(fam, prices, budgets, theta, cap), theta)
+
+
+def _best_bundles(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                  theta: np.ndarray, cap: float | None) -> np.ndarray:
+    """Every agent's demand ``(n, m)`` behind :func:`_indirect_utilities` (same arguments)."""
     if (prices > 0).all():
         bundles = _market_demand(fam, prices, budgets, theta)
         if cap is None:
-            return fam.utility(bundles, theta)
+            return bundles
         # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
         c = float(cap)
         over = np.flatnonzero((bundles > cap).any(axis=-1))
@@ -502,11 +508,11 @@ def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndar
             F = fam.F_for(i, prices.shape) if fam.name == "amdahl" else None
             bundles[i] = _demand_at_positive_prices(fam, prices, max(float(budgets[i]), 0.0),
                                                     theta[i], c, F)
-        return fam.utility(bundles, theta)
+        return bundles
     bundles = np.zeros_like(theta)
     for i in range(len(theta)):
         bundles[i] = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
-    return fam.utility(bundles, theta)
+    return bundles
 
 
 # ---------------------------------------------------------------------------- losses

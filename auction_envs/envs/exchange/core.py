@@ -128,9 +128,12 @@ class ExchangeCore:
     def _noisy(self, utilities: np.ndarray) -> np.ndarray:
         return utilities + self.noise_std * self.rng.standard_normal(utilities.shape)
 
-    def _record(self, allocation: np.ndarray, prices: np.ndarray) -> np.ndarray:
-        """Apply an outcome: noisy utilities (the bandit feedback); returns the true ones."""
-        utilities = self.economy.utilities(allocation)
+    def _record(self, allocation: np.ndarray, prices: np.ndarray,
+                utilities: np.ndarray | None = None) -> np.ndarray:
+        """Apply an outcome: noisy utilities (the bandit feedback); returns the true ones
+        (``utilities``: the allocation's, when the caller has them)."""
+        if utilities is None:
+            utilities = self.economy.utilities(allocation)
         self.noisy_utilities = self._noisy(utilities)
         self.allocation, self.prices = allocation, prices
         self.rounds += 1
@@ -151,6 +154,7 @@ class ExchangeCore:
         its CE loss (the reward) is ``last_ce_loss``."""
         n, m = self.economy.theta.shape
         allocation, prices = decode_action(action, n, m)
-        utilities = self._record(allocation, prices)
-        self._add_ce_loss(self.economy.ce_loss(allocation, prices, utilities))
+        utilities, loss = self.economy.utilities_and_ce_loss(allocation, prices)
+        self._record(allocation, prices, utilities)
+        self._add_ce_loss(loss)
         return allocation, prices, self.economy.sharing_incentive_loss(allocation, utilities)

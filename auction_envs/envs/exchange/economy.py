@@ -17,6 +17,7 @@ from auction_envs.core import InvalidArgumentError
 from auction_envs.core.checks import MAX_SCALE, check_array
 from auction_envs.oracles.exchange import (
     UtilityFamily,
+    _best_bundles,
     _indirect_utilities,
     _summed_terms,
     competitive_equilibrium,
@@ -61,6 +62,15 @@ class Economy:
             utilities = self.utilities(allocation)
         best = _indirect_utilities(self.family, prices, self.endowments @ prices, self.theta, 1.0)
         return _summed_terms(best - utilities, clip=True, per_agent=False)
+
+    def utilities_and_ce_loss(self, allocation: np.ndarray, prices: np.ndarray
+                              ) -> tuple[np.ndarray, float]:
+        """``(utilities(allocation), ce_loss(allocation, prices))``: the same numbers, with the
+        allocation's and the best bundles' utilities evaluated together (one pass over both)."""
+        prices = np.asarray(prices, dtype=np.float64)
+        best = _best_bundles(self.family, prices, self.endowments @ prices, self.theta, 1.0)
+        utilities, best_utilities = self.utilities(np.stack([allocation, best]))
+        return utilities, _summed_terms(best_utilities - utilities, clip=True, per_agent=False)
 
     def sharing_incentive_loss(self, allocation: np.ndarray,
                                utilities: np.ndarray | None = None) -> float:
