@@ -27,7 +27,6 @@ by :func:`verify_competitive_equilibrium` with the demand solver (which shares n
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,10 +252,12 @@ def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: 
 def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: float,
                      rho: float) -> np.ndarray:
     """:func:`_ces_demand` of several agents at the same prices ``p (m,)``: ``budgets (r,)``,
-    ``theta (r, m)``, bundles ``(r, m)``. The elementwise work (logs, thresholds, their order,
-    the bundles) is done for all rows at once, and the search for each row's capped set too
-    where there are few goods; every reduction runs over the same numbers in the same order as
-    for one agent (bit for bit the one-agent rule)."""
+    ``theta (r, m)``, bundles ``(r, m)``: bit for bit the one-agent rule, every reduction over
+    the same numbers in the same order. Few goods: :func:`_ces_demand_few_goods`; else the
+    elementwise work (logs, thresholds, their order, the bundles) is done for all rows at once
+    and the search for each row's capped set loops over that row."""
+    if p.shape[-1] < SEQUENTIAL_SUM_BELOW:
+        return _ces_demand_few_goods(p, budgets, theta, c, rho)
     sigma = 1.0 / (1.0 - rho)
     log_p = np.log(p)
     log_tp = np.log(theta) - log_p  # x_j = exp(sigma (log_tp_j - log lam))
@@ -285,8 +286,8 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
     # a row that can afford the whole supply, or that no k < m settles, buys c of everything
     # (with all m goods capped the budget is exhausted at every k, or money is left over)
     affords_supply = float(p.sum()) * c <= budgets  # c of everything
-    search = _capped_sets_at_once if m < SEQUENTIAL_SUM_BELOW else _capped_sets_row_by_row
-    capped_counts, log_lams = search(p_sorted, terms_sorted, threshold_sorted, budgets, c, sigma)
+    capped_counts, log_lams = _capped_sets_row_by_row(p_sorted, terms_sorted, threshold_sorted,
+                                                      budgets, c, sigma)
     capped_counts[affords_supply] = m
     capped = np.arange(m) < capped_counts[:, None]
     free = np.exp(np.where(capped, 0.0, sigma * (log_tp_sorted - log_lams[:, None])))
@@ -298,8 +299,7 @@ def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: f
 
 
 #: numpy adds fewer than this many numbers one after the other, left to right (from 8 on it
-#: sums pairwise): below it a sum with exact zeros in place of the numbers left out is the
-#: same sum, bit for bit, as the sum of a slice
+#: sums pairwise): below it a left-to-right sum in Python is numpy's sum, bit for bit
 SEQUENTIAL_SUM_BELOW = 8
 
 
@@ -332,40 +332,83 @@ def _capped_sets_row_by_row(p_sorted: np.ndarray, terms_sorted: np.ndarray,
     return capped_counts, log_lams
 
 
-def _capped_sets_at_once(p_sorted: np.ndarray, terms_sorted: np.ndarray,
-                         threshold_sorted: np.ndarray, budgets: np.ndarray, c: float,
-                         sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_capped_sets_row_by_row` for fewer than ``SEQUENTIAL_SUM_BELOW`` goods: every
-    ``(row, k)`` evaluated at once (arrays ``[row, k, good]``), then each row's first ``k``
-    that settles. The slices ``[:k]`` / ``[k:]`` become exact zeros in left-to-right sums (the
-    same sums); the elementwise steps are the loop's."""
-    rows, m = terms_sorted.shape
-    capped_before = _strictly_lower(m)  # [k, j]: good j is capped when k are
-    spent = np.add.reduce(np.where(capped_before, p_sorted[:, None, :], 0.0), axis=-1) * c
-    spent[:, 0] = 0.0  # nothing capped: no cost (c may be inf)
-    rem = budgets[:, None] - spent
-    affordable = rem > 0
-    # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem, the largest free term taken out
-    top = np.maximum.accumulate(terms_sorted[:, ::-1], axis=-1)[:, ::-1]  # max of terms[k:]
-    shifted = np.where(capped_before, -np.inf, terms_sorted[:, None, :] - top[:, :, None])
-    log_lam = (top + np.log(np.add.reduce(np.exp(shifted), axis=-1))
-               - np.log(np.where(affordable, rem, 1.0))) / sigma
-    # settled at k unless the next good would exceed its cap too
-    settles = affordable & ~(log_lam < threshold_sorted
-                             - 1e-14 * np.maximum(1.0, np.abs(log_lam)))
-    first = np.argmax(settles, axis=-1)
-    row_ids = np.arange(rows)
-    found = settles[row_ids, first]
-    return np.where(found, first, m), np.where(found, log_lam[row_ids, first], 0.0)
-
-
-@functools.cache
-def _strictly_lower(m: int) -> np.ndarray:
-    """``[k, j] = j < k`` for ``m`` goods (read-only, one per size)."""
-    goods = np.arange(m)
-    mask = goods[None, :] < goods[:, None]
-    mask.setflags(write=False)
-    return mask
+def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: float,
+                          rho: float) -> np.ndarray:
+    """:func:`_ces_demand_rows` for fewer than ``SEQUENTIAL_SUM_BELOW`` goods, in Python floats:
+    on a few numbers numpy's per-call cost is most of the work. The arithmetic is the one-agent
+    rule's step for step (IEEE operations are the same in Python; the small sums run left to
+    right, as numpy runs them), and every exp and log is numpy's, evaluated in three batches
+    over all agents and all numbers k of capped goods."""
+    sigma = 1.0 / (1.0 - rho)
+    log_p_array = np.log(p)
+    log_tp_rows = (np.log(theta) - log_p_array).tolist()  # x_j = exp(sigma (log_tp_j - log lam))
+    log_p, prices, m = log_p_array.tolist(), p.tolist(), p.shape[-1]
+    supply_cost = float(np.add.reduce(p)) * c  # whoever can afford it buys c of everything
+    shift = None if c == 1.0 else float(np.log(c)) / sigma if math.isfinite(c) else math.inf
+    # 1. per agent: the goods in threshold order and, for every affordable k (the first k goods
+    # capped), the free goods' terms less their largest (the arguments of the first exps)
+    searches = []  # per agent: None (answer known) or (order, log_tp, threshold, [(k, top, rem)])
+    exp_arguments: list[float] = []
+    for budget, log_tp in zip(budgets.tolist(), log_tp_rows):
+        if budget <= 0 or supply_cost <= budget:
+            searches.append(None)
+            continue
+        # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma (the cap 1: log_tp itself)
+        threshold = log_tp if shift is None else [value - shift for value in log_tp]
+        order = sorted(range(m), key=lambda j: -threshold[j])  # np.argsort(-threshold), stable
+        terms = [log_p[j] + sigma * log_tp[j] for j in order]
+        candidates, spent = [], 0.0
+        for k in range(m):
+            if k:
+                spent += prices[order[k - 1]]  # the capped goods' prices, left to right
+            rem = budget - (spent * c if k else 0.0)
+            if rem > 0:
+                top = max(terms[k:])
+                exp_arguments.extend(term - top for term in terms[k:])
+                candidates.append((k, top, rem))
+        searches.append((order, log_tp, [threshold[j] for j in order], candidates))
+    exps = np.exp(np.array(exp_arguments)).tolist()
+    # 2. sum_{free} p_j exp(sigma (log_tp_j - L)) = rem: the sums, then their logs and rem's
+    log_arguments: list[float] = []
+    position = 0
+    for search in searches:
+        for k, _, rem in search[3] if search else ():
+            total = 0.0
+            for value in exps[position:position + m - k]:
+                total += value
+            position += m - k
+            log_arguments.extend((total, rem))
+    logs = np.log(np.array(log_arguments)).tolist()
+    # 3. each agent's first k that settles, and her free goods' exp arguments
+    bundles, free_arguments, position = [], [], 0
+    for row, search in enumerate(searches):
+        if search is None:
+            continue
+        order, log_tp, threshold_sorted, candidates = search
+        settled = None
+        for k, top, _ in candidates:
+            log_lam = (top + logs[position] - logs[position + 1]) / sigma
+            position += 2
+            if settled is None and not (
+                    log_lam < threshold_sorted[k] - 1e-14 * max(1.0, abs(log_lam))):
+                settled = k, log_lam  # else the next good would exceed its cap too
+        if settled is not None:
+            k, log_lam = settled
+            free_arguments.extend(sigma * (log_tp[j] - log_lam) for j in order[k:])
+        searches[row] = (order, settled)
+    # 4. the bundles: c of each capped good, the free goods' demand (at most c)
+    free = np.exp(np.array(free_arguments)).tolist()
+    position = 0
+    for budget, search in zip(budgets.tolist(), searches):
+        if search is None or search[1] is None:  # nothing, or c of everything
+            bundles.append([0.0] * m if budget <= 0 else [c] * m)
+            continue
+        (order, (k, _)), row = search, [c] * m
+        for j in order[k:]:
+            row[j] = min(free[position], c)
+            position += 1
+        bundles.append(row)
+    return np.array(bundles, dtype=np.float64).reshape(theta.shape)
 
 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,

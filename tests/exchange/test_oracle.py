@@ -244,9 +244,9 @@ def test_indirect_utilities_of_capped_agents_are_their_demands_bit_for_bit(famil
     assert capped_seen > 20  # the capped rule ran, not only the closed form
 
 
-def test_capped_ces_search_at_once_is_the_row_by_row_search_bit_for_bit(monkeypatch):
-    """For few goods the capped CES demand searches every agent's capped set at once; it
-    answers exactly what the row-by-row search (used from 8 goods on) answers."""
+def test_capped_ces_demand_of_few_goods_is_the_numpy_search_bit_for_bit(monkeypatch):
+    """For few goods the capped CES demand runs in Python floats with batched numpy exp/log; it
+    answers exactly what the numpy row-by-row search (used from 8 goods on) answers."""
     from auction_envs.oracles import exchange
 
     rng = np.random.default_rng(11)
@@ -257,9 +257,10 @@ def test_capped_ces_search_at_once_is_the_row_by_row_search_bit_for_bit(monkeypa
         budgets = rng.uniform(0.0, 1.2, rows) * (1e-6 if t % 5 == 0 else 1.0)
         theta = rng.uniform(0.1, 1.0, (rows, m))
         cases.append((prices, budgets, theta, (1.0, 0.5, 3.0)[t % 3], (0.2, 0.5, 0.95)[t % 3]))
-    at_once = [exchange._ces_demand_rows(*case) for case in cases]
-    monkeypatch.setattr(exchange, "SEQUENTIAL_SUM_BELOW", 0)  # every search row by row
+    few_goods = [exchange._ces_demand_rows(*case) for case in cases]
+    monkeypatch.setattr(exchange, "SEQUENTIAL_SUM_BELOW", 0)  # every search in numpy, by row
     row_by_row = [exchange._ces_demand_rows(*case) for case in cases]
-    capped = sum(int((bundles == case[3]).any(axis=1).sum()) for bundles, case in zip(at_once, cases))
+    capped = sum(int((bundles == case[3]).any(axis=1).sum())
+                 for bundles, case in zip(few_goods, cases))
     assert capped > 50  # the search settled on capped goods often
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(at_once, row_by_row))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(few_goods, row_by_row))
