@@ -364,7 +364,7 @@ def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
             rem = budget - (spent * c if k else 0.0)
             if rem > 0:
                 top = max(terms[k:])
-                exp_arguments.extend(term - top for term in terms[k:])
+                exp_arguments += [term - top for term in terms[k:]]
                 candidates.append((k, top, rem))
         searches.append((order, log_tp, [threshold[j] for j in order], candidates))
     exps = np.exp(np.array(exp_arguments)).tolist()
@@ -394,7 +394,7 @@ def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
                 settled = k, log_lam  # else the next good would exceed its cap too
         if settled is not None:
             k, log_lam = settled
-            free_arguments.extend(sigma * (log_tp[j] - log_lam) for j in order[k:])
+            free_arguments += [sigma * (log_tp[j] - log_lam) for j in order[k:]]
         searches[row] = (order, settled)
     # 4. the bundles: c of each capped good, the free goods' demand (at most c)
     free = np.exp(np.array(free_arguments)).tolist()
