@@ -27,6 +27,7 @@ by :func:`verify_competitive_equilibrium` with the demand solver (which shares n
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,9 @@ from auction_envs.mechanisms.trading_post import PRDResult
 from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
 
 FAMILIES = ("ces", "linear", "amdahl")
+#: ``_all(mask)`` is ``mask.all()`` (the reduction it calls, without its Python wrapper: the
+#: CE loss runs every round)
+_all = functools.partial(np.logical_and.reduce, axis=None)
 _TINY = 1e-300  # the scale of an agent whose budget or best utility is exactly 0
 
 
@@ -494,7 +498,7 @@ def _market_demand(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
         # (the ufunc reductions of .max() / .sum(), without their wrappers: called every round)
         top = np.maximum.reduce(terms, axis=-1, keepdims=True)
         log_norm = top + np.log(np.add.reduce(np.exp(terms - top), axis=-1, keepdims=True))
-        if (budgets > 0).all():  # (np.errstate costs as much as the arithmetic here)
+        if _all(budgets > 0):  # (np.errstate costs as much as the arithmetic here)
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
         with np.errstate(divide="ignore"):
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
@@ -534,13 +538,13 @@ def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndar
 def _best_bundles(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
                   theta: np.ndarray, cap: float | None) -> np.ndarray:
     """Every agent's demand ``(n, m)`` behind :func:`_indirect_utilities` (same arguments)."""
-    if (prices > 0).all():
+    if _all(prices > 0):
         bundles = _market_demand(fam, prices, budgets, theta)
         if cap is None:
             return bundles
         # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
         c = float(cap)
-        over = np.flatnonzero((bundles > cap).any(axis=-1))
+        over = np.flatnonzero(np.logical_or.reduce(bundles > cap, axis=-1))
         if over.size and fam.name == "ces" and fam.rho != 1.0:
             # demand(prices, budgets[i], theta[i], fam, cap=cap) of every such agent i at once
             rows_budgets = np.maximum(budgets[over], 0.0)

@@ -29,7 +29,8 @@ def split_from_weights(weights: np.ndarray) -> np.ndarray:
 def _normalized(weights: np.ndarray, totals: np.ndarray, if_zero: float) -> np.ndarray:
     """``weights / totals`` where the total is positive, ``if_zero`` elsewhere."""
     positive = totals > 0
-    if positive.all():  # the common case, without the two selections (the same numbers)
+    if np.logical_and.reduce(positive, axis=None):  # the common case (mask.all(), unwrapped):
+        # without the two selections (the same numbers)
         return weights / totals
     return np.where(positive, weights / np.where(positive, totals, 1.0), if_zero)
 
