@@ -27,6 +27,8 @@ by :func:`verify_competitive_equilibrium` with the demand solver (which shares n
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,9 @@ from auction_envs.mechanisms.trading_post import PRDResult
 from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
 
 FAMILIES = ("ces", "linear", "amdahl")
+#: ``_all(mask)`` is ``mask.all()`` (the reduction it calls, without its Python wrapper: the
+#: CE loss runs every round)
+_all = functools.partial(np.logical_and.reduce, axis=None)
 _TINY = 1e-300  # the scale of an agent whose budget or best utility is exactly 0
 
 
@@ -128,7 +133,7 @@ class UtilityFamily:
 
     def utility(self, x: np.ndarray, theta: np.ndarray, agent: int | None = None) -> np.ndarray:
         """``u(x)``; ``x`` and ``theta`` of shape ``(..., m)`` (per agent rows when ``(n, m)``)."""
-        z = np.sum(np.asarray(theta, dtype=np.float64) * self.phi(x, agent), axis=-1)
+        z = np.add.reduce(np.asarray(theta, dtype=np.float64) * self.phi(x, agent), axis=-1)
         return self.link(np.maximum(z, 0.0))
 
 
@@ -207,18 +212,22 @@ def demand(prices: np.ndarray, budget: float, theta: np.ndarray, family: str | U
     paid = ~free
     if not np.any(paid):
         return x
-    if np.isfinite(c) and np.sum(p[paid]) * c <= budget:
-        x[paid] = c
-        return x
-    pp, tt = p[paid], theta[paid]
-    if fam.name == "ces" and fam.rho == 1.0:
-        x[paid] = _linear_demand(pp, budget, tt, c)
-    elif fam.name == "ces":
-        x[paid] = _ces_demand(pp, budget, tt, c, fam.rho)
-    else:
-        F = fam.F_for(agent, p.shape)[paid]
-        x[paid] = _amdahl_demand(pp, budget, tt, c, F)
+    F = fam.F_for(agent, p.shape)[paid] if fam.name == "amdahl" else None
+    x[paid] = _demand_at_positive_prices(fam, p[paid], budget, theta[paid], c, F)
     return x
+
+
+def _demand_at_positive_prices(fam: UtilityFamily, p: np.ndarray, budget: float,
+                               theta: np.ndarray, c: float, F: np.ndarray | None) -> np.ndarray:
+    """:func:`demand` over goods of positive prices ``p`` with the cap ``c`` (finite) and a
+    budget ``>= 0``: checked arguments (``F``: the agent's Amdahl row, ``None`` for CES)."""
+    if np.isfinite(c) and p.sum() * c <= budget:
+        return np.full_like(p, c)
+    if fam.name == "ces" and fam.rho == 1.0:
+        return _linear_demand(p, budget, theta, c)
+    if fam.name == "ces":
+        return _ces_demand(p, budget, theta, c, fam.rho)
+    return _amdahl_demand(p, budget, theta, c, F)
 
 
 def _linear_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float) -> np.ndarray:
@@ -241,33 +250,169 @@ def _linear_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float) ->
 def _ces_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float, rho: float) -> np.ndarray:
     """CES demand with caps: ``x_j = min(c, (theta_j / (lam p_j))^sigma)``, ``sigma = 1/(1-rho)``,
     with the capped set found exactly from the sorted thresholds (log space, no overflow)."""
+    return _ces_demand_rows(p, np.array([budget], dtype=np.float64), theta[None], c, rho)[0]
+
+
+def _ces_demand_rows(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: float,
+                     rho: float) -> np.ndarray:
+    """:func:`_ces_demand` of several agents at the same prices ``p (m,)``: ``budgets (r,)``,
+    ``theta (r, m)``, bundles ``(r, m)``: bit for bit the one-agent rule, every reduction over
+    the same numbers in the same order. Few goods: :func:`_ces_demand_few_goods`; else the
+    elementwise work (logs, thresholds, their order, the bundles) is done for all rows at once
+    and the search for each row's capped set loops over that row."""
+    if p.shape[-1] < SEQUENTIAL_SUM_BELOW:
+        return _ces_demand_few_goods(p, budgets, theta, c, rho)
     sigma = 1.0 / (1.0 - rho)
-    log_tp = np.log(theta) - np.log(p)  # x_j = exp(sigma (log_tp_j - log lam))
-    if budget <= 0:
-        return np.zeros_like(p)
-    # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma
-    threshold = log_tp - np.log(c) / sigma if np.isfinite(c) else np.full_like(p, -np.inf)
-    order = np.argsort(-threshold, kind="stable")
-    m = len(p)
-    for k in range(m + 1):
-        capped = order[:k]
-        free = order[k:]
-        rem = budget - (np.sum(p[capped]) * c if k else 0.0)
-        if rem <= 0:
+    log_p = np.log(p)
+    log_tp = np.log(theta) - log_p  # x_j = exp(sigma (log_tp_j - log lam))
+    positive = budgets > 0  # a zero budget buys nothing
+    if not positive.all():
+        bundles = np.zeros_like(log_tp)
+        rows = np.flatnonzero(positive)
+        if rows.size:
+            bundles[rows] = _ces_demand_rows(p, budgets[rows], theta[rows], c, rho)
+        return bundles
+    # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma (the cap 1: log_tp itself, as
+    # log_tp - 0.0 is log_tp bit for bit)
+    if c == 1.0:
+        threshold = log_tp
+    else:
+        threshold = log_tp - np.log(c) / sigma if math.isfinite(c) else np.full_like(log_tp,
+                                                                                   -np.inf)
+    order = np.argsort(-threshold, axis=-1, kind="stable")
+    # the goods in threshold order, so that "the first k goods capped" is a slice
+    row_index = np.arange(budgets.size)[:, None]
+    p_sorted = p[order]
+    log_tp_sorted = log_tp[row_index, order]
+    threshold_sorted = log_tp_sorted if threshold is log_tp else threshold[row_index, order]
+    terms_sorted = log_p[order] + sigma * log_tp_sorted
+    m = p.shape[-1]
+    # a row that can afford the whole supply, or that no k < m settles, buys c of everything
+    # (with all m goods capped the budget is exhausted at every k, or money is left over)
+    affords_supply = float(p.sum()) * c <= budgets  # c of everything
+    capped_counts, log_lams = _capped_sets_row_by_row(p_sorted, terms_sorted, threshold_sorted,
+                                                      budgets, c, sigma)
+    capped_counts[affords_supply] = m
+    capped = np.arange(m) < capped_counts[:, None]
+    free = np.exp(np.where(capped, 0.0, sigma * (log_tp_sorted - log_lams[:, None])))
+    if math.isfinite(c):
+        free = np.minimum(free, c)
+    bundles = np.empty_like(free)
+    bundles[row_index, order] = np.where(capped, c, free)
+    return bundles
+
+
+#: numpy adds fewer than this many numbers one after the other, left to right (from 8 on it
+#: sums pairwise): below it a left-to-right sum in Python is numpy's sum, bit for bit
+SEQUENTIAL_SUM_BELOW = 8
+
+
+def _capped_sets_row_by_row(p_sorted: np.ndarray, terms_sorted: np.ndarray,
+                            threshold_sorted: np.ndarray, budgets: np.ndarray, c: float,
+                            sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's capped set in :func:`_ces_demand_rows`: ``(k, log lam)`` per row, ``k`` the
+    number of goods capped (in threshold order; ``m``: all, ``log lam`` then unused). Tries
+    ``k = 0, 1, ...`` until the free goods' demand spends what is left and stays within caps."""
+    rows, m = terms_sorted.shape
+    capped_counts = np.full(rows, m)
+    log_lams = np.zeros(rows)
+    # the ufunc reductions that .sum() and .max() call, without their Python wrappers (hot loop)
+    total, largest = np.add.reduce, np.maximum.reduce
+    for r, budget in enumerate(budgets.tolist()):
+        p_r, terms_r, threshold_r = p_sorted[r], terms_sorted[r], threshold_sorted[r].tolist()
+        for k in range(m):
+            rem = budget - (float(total(p_r[:k])) * c if k else 0.0)
+            if rem <= 0:
+                continue
+            # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
+            terms = terms_r[k:]
+            top = largest(terms)
+            log_lam = (float(top) + float(np.log(total(np.exp(terms - top))))
+                       - float(np.log(rem))) / sigma
+            if log_lam < threshold_r[k] - 1e-14 * max(1.0, abs(log_lam)):
+                continue  # the next good would exceed its cap too
+            capped_counts[r], log_lams[r] = k, log_lam
+            break
+    return capped_counts, log_lams
+
+
+def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray, c: float,
+                          rho: float) -> np.ndarray:
+    """:func:`_ces_demand_rows` for fewer than ``SEQUENTIAL_SUM_BELOW`` goods, in Python floats:
+    on a few numbers numpy's per-call cost is most of the work. The arithmetic is the one-agent
+    rule's step for step (IEEE operations are the same in Python; the small sums run left to
+    right, as numpy runs them), and every exp and log is numpy's, evaluated in three batches
+    over all agents and all numbers k of capped goods."""
+    sigma = 1.0 / (1.0 - rho)
+    log_p_array = np.log(p)
+    log_tp_rows = (np.log(theta) - log_p_array).tolist()  # x_j = exp(sigma (log_tp_j - log lam))
+    log_p, prices, m = log_p_array.tolist(), p.tolist(), p.shape[-1]
+    supply_cost = float(np.add.reduce(p)) * c  # whoever can afford it buys c of everything
+    shift = None if c == 1.0 else float(np.log(c)) / sigma if math.isfinite(c) else math.inf
+    # 1. per agent: the goods in threshold order and, for every affordable k (the first k goods
+    # capped), the free goods' terms less their largest (the arguments of the first exps)
+    searches = []  # per agent: None (answer known) or (order, log_tp, threshold, [(k, top, rem)])
+    exp_arguments: list[float] = []
+    for budget, log_tp in zip(budgets.tolist(), log_tp_rows):
+        if budget <= 0 or supply_cost <= budget:
+            searches.append(None)
             continue
-        # sum_{free} p_j exp(sigma (log_tp_j - L)) = rem
-        terms = np.log(p[free]) + sigma * log_tp[free]
-        top = terms.max()
-        log_lam = (top + np.log(np.sum(np.exp(terms - top))) - np.log(rem)) / sigma
-        if k < m and log_lam < threshold[order[k]] - 1e-14 * max(1.0, abs(log_lam)):
-            continue  # the next good would exceed its cap too
-        x = np.empty_like(p)
-        x[capped] = c
-        x[free] = np.exp(sigma * (log_tp[free] - log_lam))
-        if np.isfinite(c):
-            x[free] = np.minimum(x[free], c)
-        return x
-    return np.full_like(p, c)
+        # x_j >= c  <=>  log lam <= log_tp_j - log(c) / sigma (the cap 1: log_tp itself)
+        threshold = log_tp if shift is None else [value - shift for value in log_tp]
+        order = sorted(range(m), key=lambda j: -threshold[j])  # np.argsort(-threshold), stable
+        terms = [log_p[j] + sigma * log_tp[j] for j in order]
+        candidates, spent = [], 0.0
+        for k in range(m):
+            if k:
+                spent += prices[order[k - 1]]  # the capped goods' prices, left to right
+            rem = budget - (spent * c if k else 0.0)
+            if rem > 0:
+                top = max(terms[k:])
+                exp_arguments += [term - top for term in terms[k:]]
+                candidates.append((k, top, rem))
+        searches.append((order, log_tp, [threshold[j] for j in order], candidates))
+    exps = np.exp(np.array(exp_arguments)).tolist()
+    # 2. sum_{free} p_j exp(sigma (log_tp_j - L)) = rem: the sums, then their logs and rem's
+    log_arguments: list[float] = []
+    position = 0
+    for search in searches:
+        for k, _, rem in search[3] if search else ():
+            total = 0.0
+            for value in exps[position:position + m - k]:
+                total += value
+            position += m - k
+            log_arguments.extend((total, rem))
+    logs = np.log(np.array(log_arguments)).tolist()
+    # 3. each agent's first k that settles, and her free goods' exp arguments
+    bundles, free_arguments, position = [], [], 0
+    for row, search in enumerate(searches):
+        if search is None:
+            continue
+        order, log_tp, threshold_sorted, candidates = search
+        settled = None
+        for k, top, _ in candidates:
+            log_lam = (top + logs[position] - logs[position + 1]) / sigma
+            position += 2
+            if settled is None and not (
+                    log_lam < threshold_sorted[k] - 1e-14 * max(1.0, abs(log_lam))):
+                settled = k, log_lam  # else the next good would exceed its cap too
+        if settled is not None:
+            k, log_lam = settled
+            free_arguments += [sigma * (log_tp[j] - log_lam) for j in order[k:]]
+        searches[row] = (order, settled)
+    # 4. the bundles: c of each capped good, the free goods' demand (at most c)
+    free = np.exp(np.array(free_arguments)).tolist()
+    position = 0
+    for budget, search in zip(budgets.tolist(), searches):
+        if search is None or search[1] is None:  # nothing, or c of everything
+            bundles.append([0.0] * m if budget <= 0 else [c] * m)
+            continue
+        (order, (k, _)), row = search, [c] * m
+        for j in order[k:]:
+            row[j] = min(free[position], c)
+            position += 1
+        bundles.append(row)
+    return np.array(bundles, dtype=np.float64).reshape(theta.shape)
 
 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,
@@ -327,11 +472,18 @@ def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
         prices: ``(..., m)`` positive; budgets: ``(..., n)`` non-negative; theta: ``(..., n, m)``.
     """
     fam = make_family(family, **params)
-    p = np.asarray(prices, dtype=np.float64)[..., None, :]
-    budgets = np.maximum(np.asarray(budgets, dtype=np.float64), 0.0)[..., None]
-    theta = np.asarray(theta, dtype=np.float64)
+    p = np.asarray(prices, dtype=np.float64)
     if not np.all(p > 0):
         raise ValueError("the uncapped demand needs positive prices")
+    return _market_demand(fam, p, np.asarray(budgets, dtype=np.float64),
+                          np.asarray(theta, dtype=np.float64))
+
+
+def _market_demand(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                   theta: np.ndarray) -> np.ndarray:
+    """:func:`market_demand` on checked float64 arrays (positive prices)."""
+    p = prices[..., None, :]
+    budgets = np.maximum(budgets, 0.0)[..., None]
     if fam.name == "ces" and fam.rho == 1.0:
         best = np.argmax(theta / p, axis=-1)[..., None]
         x = np.zeros(np.broadcast_shapes(theta.shape, p.shape))
@@ -340,10 +492,14 @@ def market_demand(prices: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
         return x
     if fam.name == "ces":
         sigma = 1.0 / (1.0 - fam.rho)
-        log_tp = np.log(theta) - np.log(p)
-        terms = np.log(p) + sigma * log_tp
-        top = terms.max(axis=-1, keepdims=True)
-        log_norm = top + np.log(np.sum(np.exp(terms - top), axis=-1, keepdims=True))
+        log_p = np.log(p)
+        log_tp = np.log(theta) - log_p
+        terms = log_p + sigma * log_tp
+        # (the ufunc reductions of .max() / .sum(), without their wrappers: called every round)
+        top = np.maximum.reduce(terms, axis=-1, keepdims=True)
+        log_norm = top + np.log(np.add.reduce(np.exp(terms - top), axis=-1, keepdims=True))
+        if _all(budgets > 0):  # (np.errstate costs as much as the arithmetic here)
+            return np.exp(sigma * log_tp - log_norm + np.log(budgets))
         with np.errstate(divide="ignore"):
             return np.exp(sigma * log_tp - log_norm + np.log(budgets))
     F = np.asarray(fam.F, dtype=np.float64)
@@ -369,19 +525,41 @@ def indirect_utilities(prices: np.ndarray, endowments: np.ndarray, theta: np.nda
     fam = make_family(family, **params)
     prices = np.asarray(prices, dtype=np.float64)
     budgets = np.asarray(endowments, dtype=np.float64) @ prices
-    theta = np.asarray(theta, dtype=np.float64)
-    if np.all(prices > 0):
-        bundles = market_demand(prices, budgets, theta, fam)
+    return _indirect_utilities(fam, prices, budgets, np.asarray(theta, dtype=np.float64), cap)
+
+
+def _indirect_utilities(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                        theta: np.ndarray, cap: float | None) -> np.ndarray:
+    """:func:`indirect_utilities` on checked float64 arrays: finite non-negative ``prices``
+    ``(m,)``, ``budgets = endowments @ prices``, ``theta (n, m)``."""
+    return fam.utility(_best_bundles(fam, prices, budgets, theta, cap), theta)
+
+
+def _best_bundles(fam: UtilityFamily, prices: np.ndarray, budgets: np.ndarray,
+                  theta: np.ndarray, cap: float | None) -> np.ndarray:
+    """Every agent's demand ``(n, m)`` behind :func:`_indirect_utilities` (same arguments)."""
+    if _all(prices > 0):
+        bundles = _market_demand(fam, prices, budgets, theta)
         if cap is None:
-            return fam.utility(bundles, theta)
+            return bundles
         # an uncapped optimum within the caps is the capped optimum (a subset of the choices)
-        capped = np.any(bundles > cap, axis=-1)
-    else:
-        bundles = np.zeros_like(theta)
-        capped = np.ones(len(theta), dtype=bool)
-    for i in np.flatnonzero(capped):
+        c = float(cap)
+        over = np.flatnonzero(np.logical_or.reduce(bundles > cap, axis=-1))
+        if over.size and fam.name == "ces" and fam.rho != 1.0:
+            # demand(prices, budgets[i], theta[i], fam, cap=cap) of every such agent i at once
+            rows_budgets = np.maximum(budgets[over], 0.0)
+            bundles[over] = _ces_demand_rows(prices, rows_budgets, theta[over], c, fam.rho)
+            over = over[:0]
+        for i in over:
+            # demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i) without its checks
+            F = fam.F_for(i, prices.shape) if fam.name == "amdahl" else None
+            bundles[i] = _demand_at_positive_prices(fam, prices, max(float(budgets[i]), 0.0),
+                                                    theta[i], c, F)
+        return bundles
+    bundles = np.zeros_like(theta)
+    for i in range(len(theta)):
         bundles[i] = demand(prices, budgets[i], theta[i], fam, cap=cap, agent=i)
-    return fam.utility(bundles, theta)
+    return bundles
 
 
 # ---------------------------------------------------------------------------- losses
@@ -398,6 +576,11 @@ def ce_loss(allocation: np.ndarray, prices: np.ndarray, theta: np.ndarray, endow
     fam = make_family(family, **params)
     allocation = np.asarray(allocation, dtype=np.float64)
     terms = indirect_utilities(prices, endowments, theta, fam) - fam.utility(allocation, theta)
+    return _summed_terms(terms, clip, per_agent)
+
+
+def _summed_terms(terms: np.ndarray, clip: bool, per_agent: bool) -> float | np.ndarray:
+    """A loss from its per-agent terms: each clipped at 0 (``clip``), then summed."""
     if clip:
         terms = np.maximum(terms, 0.0)
     return terms if per_agent else float(terms.sum())

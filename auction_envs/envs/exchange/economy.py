@@ -17,9 +17,10 @@ from auction_envs.core import InvalidArgumentError
 from auction_envs.core.checks import MAX_SCALE, check_array
 from auction_envs.oracles.exchange import (
     UtilityFamily,
-    ce_loss,
+    _best_bundles,
+    _indirect_utilities,
+    _summed_terms,
     competitive_equilibrium,
-    sharing_incentive_loss,
 )
 
 
@@ -31,6 +32,7 @@ class Economy:
     endowments: np.ndarray
     family: UtilityFamily
     _equilibrium: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _endowment_utilities: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
     def n_agents(self) -> int:
@@ -50,11 +52,35 @@ class Economy:
         x, p = self._equilibrium
         return x.copy(), p.copy()
 
-    def ce_loss(self, allocation: np.ndarray, prices: np.ndarray) -> float:
-        return ce_loss(allocation, prices, self.theta, self.endowments, self.family)
+    def ce_loss(self, allocation: np.ndarray, prices: np.ndarray,
+                utilities: np.ndarray | None = None) -> float:
+        """``oracles.exchange.ce_loss`` of a float64 ``allocation`` at finite non-negative
+        ``prices`` (the oracle's arithmetic, without its argument checks); ``utilities``: the
+        allocation's, when the caller has them."""
+        prices = np.asarray(prices, dtype=np.float64)
+        if utilities is None:
+            utilities = self.utilities(allocation)
+        best = _indirect_utilities(self.family, prices, self.endowments @ prices, self.theta, 1.0)
+        return _summed_terms(best - utilities, clip=True, per_agent=False)
 
-    def sharing_incentive_loss(self, allocation: np.ndarray) -> float:
-        return sharing_incentive_loss(allocation, self.theta, self.endowments, self.family)
+    def utilities_and_ce_loss(self, allocation: np.ndarray, prices: np.ndarray
+                              ) -> tuple[np.ndarray, float]:
+        """``(utilities(allocation), ce_loss(allocation, prices))``: the same numbers, with the
+        allocation's and the best bundles' utilities evaluated together (one pass over both)."""
+        prices = np.asarray(prices, dtype=np.float64)
+        best = _best_bundles(self.family, prices, self.endowments @ prices, self.theta, 1.0)
+        utilities, best_utilities = self.utilities(np.stack([allocation, best]))
+        return utilities, _summed_terms(best_utilities - utilities, clip=True, per_agent=False)
+
+    def sharing_incentive_loss(self, allocation: np.ndarray,
+                               utilities: np.ndarray | None = None) -> float:
+        """``oracles.exchange.sharing_incentive_loss`` (the endowments' utilities computed once
+        per economy); ``utilities``: the allocation's, when the caller has them."""
+        if utilities is None:
+            utilities = self.utilities(allocation)
+        if self._endowment_utilities is None:
+            self._endowment_utilities = self.utilities(self.endowments)
+        return _summed_terms(self._endowment_utilities - utilities, clip=True, per_agent=False)
 
 
 def check_fixed(name: str, value: Any, shape: tuple[int, int], columns_sum_to_one: bool

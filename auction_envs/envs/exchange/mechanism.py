@@ -98,6 +98,8 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
       ``family_params``) (issue 18).
     """
 
+    joint_action_array = True  # _step_market gets the action as one array [1, n m + m]
+
     def __init__(self, n_agents: int = 5, n_goods: int = 3, family: str = "ces",
                  rho: float | None = None, F: Any = None, theta: Any = None,
                  endowments: Any = None, theta_range: Any = (0.1, 1.0), noise_std: float = 0.05,
@@ -110,6 +112,7 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
                          render_mode=render_mode, action_policy=action_policy)
         n, m = self.n_agents, self.n_goods
         self.layout = mechanism_layout(n, m)
+        self._unit_scales = all(field.scale == 1.0 for field in self.layout.fields)
         space = self.layout.space()
         self._set_spaces(
             observation_spaces={MECHANISM: space},
@@ -138,10 +141,10 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
                 "ce_loss": float(ce_loss), "sharing_incentive_loss": float(sharing),
                 "endowments": self.core.economy.endowments.copy()}
 
-    def _step_market(self, actions: dict[str, np.ndarray]
+    def _step_market(self, actions: np.ndarray
                      ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
         core = self.core
-        allocation, prices, sharing = core.step_mechanism(actions[MECHANISM])
+        allocation, prices, sharing = core.step_mechanism(actions[0])  # the mechanism's row
         loss = core.last_ce_loss
         info = self._info(core.noisy_utilities, allocation, prices, loss, sharing)
         return {MECHANISM: -loss}, {MECHANISM: info}, False
@@ -154,10 +157,15 @@ class ExchangeMechanismEnv(ExchangeBaseEnv):
     def state(self) -> np.ndarray:
         self._require_reset("state")
         core = self.core
+        progress = min(self.num_cycles / self.max_cycles, 1.0)
+        if self._unit_scales:  # the fields side by side: what layout.pack stores, bit for bit
+            return np.concatenate([core.allocation.ravel(), core.prices, core.noisy_utilities,
+                                   core.economy.endowments.ravel(), [progress]],
+                                  dtype=np.float64).astype(np.float32)
         return self.layout.pack({
             "allocation": core.allocation.ravel(), "prices": core.prices,
             "reports": core.noisy_utilities, "endowments": core.economy.endowments.ravel(),
-            "progress": min(self.num_cycles / self.max_cycles, 1.0)})
+            "progress": progress})
 
     def _render_text(self) -> str:
         lines = [f"ExchangeEconomyMechanism ({self.family_name}) round "
