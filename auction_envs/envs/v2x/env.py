@@ -455,7 +455,8 @@ class V2XOffloadingEnv(MarketEnv):
         self.counters.add(events)
         self.last_events = events  # the step's request events (analysis: other reward rules)
         self.last_reward = reward
-        return dict(zip(self.possible_agents, reward.tolist())), self._step_infos(events), False
+        # aligned with self.agents (every vehicle slot lives the whole episode): one tolist()
+        return reward.tolist(), self._step_infos(events), False
 
     def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
         n = self.n_vehicles
@@ -509,8 +510,9 @@ class V2XOffloadingEnv(MarketEnv):
     # ------------------------------------------------------------------ read-only views
     @property
     def requests(self):
-        """The live-request table of the core simulator (read-only use: tests, analysis)."""
-        return self.core.requests
+        """The open requests of the core simulator, one column each (views into its table,
+        valid until the next step: tests, analysis)."""
+        return self.core.open_requests()
 
     @property
     def present(self) -> np.ndarray:

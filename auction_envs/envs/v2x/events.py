@@ -9,8 +9,11 @@ the order requests closed), so sums over them are reproducible bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from auction_envs.envs.v2x.requests import CLOSED
 
 # Outcome codes of closed requests.
 SUCCESS, REJECTED, HOLD_DROP, DEADLINE_MISS = 0, 1, 2, 3
@@ -76,21 +79,43 @@ class StepEvents:
 
 
 class ClosedLog:
-    """Collects the closures of one step (several calls), then concatenates them once."""
+    """Settles requests during one step (several calls) and lists them as events once.
+
+    ``close`` marks the rows closed at once (later masks of the step must not see them) and keeps
+    only their row indices; ``events`` gathers vehicles and values for all of them at the end of
+    the step (rows do not move within a step).
+    """
 
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[np.ndarray, int | np.ndarray, bool]] = []
 
-    def add(self, vehicle: np.ndarray, outcome: np.ndarray, value: np.ndarray,
-            admitted: np.ndarray) -> None:
-        self.parts.append((vehicle, outcome, value, admitted))
+    def close(self, table: Any, rows: np.ndarray, outcome: int | np.ndarray, admitted: bool
+              ) -> None:
+        """Close ``rows`` (table order) with ``outcome`` (a code, or one per row); ``admitted``:
+        whether they had won an auction (each call closes requests of one state)."""
+        if rows.size:
+            table.state[rows] = CLOSED
+            self.parts.append((rows, outcome, admitted))
 
-    def events(self) -> ClosedEvents:
+    def events(self, table: Any) -> ClosedEvents:
         if not self.parts:
             return ClosedEvents()
         if len(self.parts) == 1:
-            return ClosedEvents(*self.parts[0])
-        return ClosedEvents(*(np.concatenate(column) for column in zip(*self.parts)))
+            rows, outcome, admitted = self.parts[0]
+            outcomes = np.broadcast_to(np.asarray(outcome, dtype=np.int64), rows.shape)
+            flags = np.full(rows.size, admitted)
+        else:
+            rows = np.concatenate([part[0] for part in self.parts])
+            sizes = [part[0].size for part in self.parts]
+            if all(isinstance(part[1], int) for part in self.parts):
+                outcomes = np.repeat([part[1] for part in self.parts], sizes)
+            else:
+                outcomes = np.concatenate([np.broadcast_to(np.asarray(part[1], dtype=np.int64),
+                                                           part[0].shape)
+                                           for part in self.parts])
+            flags = np.repeat([part[2] for part in self.parts], sizes)
+        return ClosedEvents(vehicle=table.vehicle[rows], outcome=outcomes, value=table.value[rows],
+                            admitted=flags)
 
 
 __all__ = [

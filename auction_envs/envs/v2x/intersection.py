@@ -93,13 +93,15 @@ class JunctionPopulation:
     def request_data(self, stype: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return DATA_UP[stype], DATA_DOWN[stype]
 
-    def uplink_rate(self, vehicle: np.ndarray, sharing: int) -> np.ndarray:
-        """Mbps of each vehicle's uplink when ``sharing`` requests are in transfer."""
+    def uplink_rate(self, vehicle: np.ndarray, sharing: int | np.ndarray) -> np.ndarray:
+        """Mbps of each vehicle's uplink when ``sharing`` requests are in transfer (a count, or
+        one per vehicle)."""
         distance = np.minimum(self.mobility.distance()[vehicle], self.radius)
-        return uplink_throughput(distance, self.min_uplink_mbps) / max(1, sharing)
+        return uplink_throughput(distance, self.min_uplink_mbps) / np.maximum(1, sharing)
 
     def transfer_latency(self, vehicle: np.ndarray, data_up: np.ndarray, data_down: np.ndarray,
-                         site_latency: np.ndarray, sharing: int) -> tuple[np.ndarray, np.ndarray]:
+                         site_latency: np.ndarray, sharing: int | np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
         rate = self.uplink_rate(vehicle, sharing)  # Mbps = Mbit per 1000 ms
         step_s = self.step_ms / 1000.0
         up = np.ceil(data_up / rate / step_s - 1e-9).astype(np.int64)
