@@ -137,7 +137,7 @@ class V2XCore:
         self._counts = None
 
         # 1. decisions
-        deciding = np.flatnonzero(state == DECIDE)
+        deciding = (state == DECIDE).nonzero()[0]
         submitted = deciding[:0]
         if deciding.size:
             submitted, prices = self._decide(deciding, alpha, fraction, t, rng, events)
@@ -152,15 +152,15 @@ class V2XCore:
         # 4. held requests: time, deadline and count limits
         now = t + 1
         held = state == HELD
-        R.held[held] += 1
-        drop = held & ((R.held > self.config.max_hold) | (R.deadline <= now))
-        closed.close(R, np.flatnonzero(drop), HOLD_DROP, admitted=False)
-        held &= ~drop
+        R.held += held  # one more step held
+        drop = (held & ((R.held > self.config.max_hold) | (R.deadline <= now))).nonzero()[0]
+        if drop.size:
+            closed.close(R, drop, HOLD_DROP, admitted=False)
+            held[drop] = False
         self._drop_beyond_max_held(held, closed)
-        wake = held & (R.decide_at <= now)
-        state[wake] = DECIDE
+        state[held & (R.decide_at <= now)] = DECIDE  # the backoff is over
         # requests back for a decision that can no longer be auctioned before their deadline
-        late = np.flatnonzero((state == DECIDE) & (R.deadline <= now))
+        late = ((state == DECIDE) & (R.deadline <= now)).nonzero()[0]
         if late.size:
             closed.close(R, late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP),
                          admitted=False)
@@ -171,7 +171,7 @@ class V2XCore:
         # 6. mobility and the arrivals of the next step
         left = self.population.move(now, rng, self.budget)
         if left.size:
-            gone = np.flatnonzero(np.isin(R.vehicle, left) & ((state == DECIDE) | (state == HELD)))
+            gone = (np.isin(R.vehicle, left) & ((state == DECIDE) | (state == HELD))).nonzero()[0]
             events.left_coverage = int(gone.size)
             closed.close(R, gone, HOLD_DROP, admitted=False)
         events.closed = closed.events(R)  # before the arrivals, which may compact the table
@@ -189,7 +189,7 @@ class V2XCore:
         events.decided = vehicle
         decision_alpha = alpha[vehicle]
         submit = decision_alpha >= self._thresholds(deciding.size, rng)
-        if not submit.all():
+        if np.count_nonzero(submit) < submit.size:
             hold_mask = ~submit
             held = deciding[hold_mask]
             hv = vehicle[hold_mask]
@@ -219,7 +219,8 @@ class V2XCore:
             if self._exact_view[s]:
                 # exact: the site's committed load plus the requests on their way to it
                 R = self.requests
-                used[s] = self.committed[s] + float(R.amount[(R.state == TRANSIT) & (R.site == s)].sum())
+                used[s] = self.committed[s] + float(np.add.reduce(
+                    R.amount[(R.state == TRANSIT) & (R.site == s)]))
             else:
                 used[s] = view.read(rng) * self.site_capacity[s]
         self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
@@ -260,7 +261,9 @@ class V2XCore:
                 continue
             bids = [bid_list[p] for p in members]
             amount = self._amount_lists[k]
-            n_slots = sum(int(max(c - u, 0.0) / a + 1e-9) for c, u, a in zip(capacity, used, amount))
+            n_slots = 0
+            for c, u, a in zip(capacity, used, amount):
+                n_slots += int(max(c - u, 0.0) / a + 1e-9)
             # members are in table order, i.e. arrival order: fifo ties need no sort
             ranking, price = second_price_ranking(bids, n_slots, None if fifo else rng)
             winners = ranking[:n_slots]
@@ -297,7 +300,7 @@ class V2XCore:
                            rebid=attempts[order] > 1, beta=beta, budget=self.budget[vehicle],
                            submission_index=order)
         # losers: rebid next step if they may (they stay DECIDE), else fail (rejected)
-        out = np.flatnonzero(~won_array & (attempts > self.config.max_rebids))
+        out = (~won_array & (attempts > self.config.max_rebids)).nonzero()[0]
         if out.size:
             closed.close(R, submitted[out], REJECTED, admitted=False)
         return events
@@ -307,7 +310,7 @@ class V2XCore:
         """Send the winners to their sites; ``batch_sizes``: the winners of each auction, in
         order (the uplink of a batch is shared by the requests in transfer once it is admitted)."""
         R = self.requests
-        in_transit = int(np.count_nonzero(R.state == TRANSIT))
+        in_transit = np.count_nonzero(R.state == TRANSIT)
         R.state[index] = TRANSIT
         R.site[index] = site
         R.amount[index] = self.slot_amount[site, stype]
@@ -324,8 +327,8 @@ class V2XCore:
         R = self.requests
         max_held = self.config.max_held
         counts = np.bincount(R.vehicle[held], minlength=self.n_vehicles)
-        for v in np.flatnonzero(counts > max_held):
-            mine = np.flatnonzero(held & (R.vehicle == v))  # table order = creation order
+        for v in (counts > max_held).nonzero()[0]:
+            mine = (held & (R.vehicle == v)).nonzero()[0]  # table order = creation order
             newest = mine[max_held:]
             closed.close(R, newest, HOLD_DROP, admitted=False)
             held[newest] = False
@@ -336,39 +339,42 @@ class V2XCore:
         state = R.state
         running = state == RUNNING
         # a result is on time when it is back by the deadline: finish_at + return latency <= deadline
-        overrun = running & (now + R.return_latency > R.deadline)
-        closed.close(R, np.flatnonzero(overrun), DEADLINE_MISS, admitted=True)
-        running &= ~overrun
-        done = running & (R.finish_at <= now)
-        closed.close(R, np.flatnonzero(done), SUCCESS, admitted=True)
-        running &= ~done
+        overrun = (running & (now + R.return_latency > R.deadline)).nonzero()[0]
+        if overrun.size:
+            closed.close(R, overrun, DEADLINE_MISS, admitted=True)
+            running[overrun] = False
+        done = (running & (R.finish_at <= now)).nonzero()[0]
+        if done.size:
+            closed.close(R, done, SUCCESS, admitted=True)
+            running[done] = False
         state[(state == TRANSIT) & (R.ready_at <= now)] = QUEUED
-        queued = np.flatnonzero(state == QUEUED)
+        queued = (state == QUEUED).nonzero()[0]
         if queued.size:
             hopeless = now + np.ceil(R.nominal[queued] - 1e-9) + R.return_latency[queued] \
                 > R.deadline[queued]
-            if hopeless.any():
+            if np.count_nonzero(hopeless):
                 closed.close(R, queued[hopeless], DEADLINE_MISS, admitted=True)
                 queued = queued[~hopeless]
         queued_site = R.site[queued]
         noise_std = self.config.duration_noise_std
         for s in range(len(self.sites)):
-            in_use = float(R.amount[running & (R.site == s)].sum())
+            in_use = float(np.add.reduce(R.amount[running & (R.site == s)]))
             mine = queued[queued_site == s]  # table order = arrival order (first in, first out)
             waiting = mine
             if mine.size:
                 fits = np.cumsum(R.amount[mine]) <= self.site_capacity[s] - in_use + 1e-9
-                start = mine[: int(np.argmin(fits)) if not fits.all() else mine.size]
+                first_misfit = int(np.argmin(fits))  # 0 also when all fit
+                start = mine[: mine.size if fits[first_misfit] else first_misfit]
                 if start.size:
                     noise = 1.0 + noise_std * rng.standard_normal(start.size) \
                         if noise_std > 0 else 1.0
                     duration = np.maximum(1, np.round(R.nominal[start] * noise)).astype(np.int64)
                     state[start] = RUNNING
                     R.finish_at[start] = now + duration
-                    in_use += float(R.amount[start].sum())
+                    in_use += float(np.add.reduce(R.amount[start]))
                     waiting = mine[start.size:]
             self.running[s] = in_use
-            self.committed[s] = in_use + float(R.amount[waiting].sum())
+            self.committed[s] = in_use + float(np.add.reduce(R.amount[waiting]))
             self._views[s].record(self.committed[s] / self.site_capacity[s])
 
     def _spawn(self, now: int, rng: np.random.Generator) -> np.ndarray:

@@ -18,6 +18,7 @@ from auction_envs.core.checks import (
 )
 from auction_envs.envs.v2x.env import MAX_DELAY, V2XOffloadingEnv
 from auction_envs.envs.v2x.events import StepEvents
+from auction_envs.envs.v2x.metrics import StepCounts
 from auction_envs.envs.v2x.mobility import JunctionMobility, SumoMobility, uplink_throughput
 from auction_envs.envs.v2x.population import draw_budgets
 from auction_envs.envs.v2x.sites import SiteProfile
@@ -340,8 +341,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
                          max_cycles=max_cycles, sites=sites, duration_noise_std=duration_noise_std,
                          population=population, **kwargs)
 
-    def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
-        infos = super()._step_infos(events)
+    def _step_infos(self, events: StepEvents, counts: StepCounts) -> dict[str, dict[str, Any]]:
+        infos = super()._step_infos(events, counts)
         present = self.population.present.tolist()
         entered = self.population.entered_now.tolist()
         for i, agent in enumerate(self.possible_agents):

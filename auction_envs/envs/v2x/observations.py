@@ -94,20 +94,29 @@ def stack_layout(frame: ObservationLayout, history: int) -> ObservationLayout:
 class V2XObserver:
     """Builds every vehicle's observation in one pass (natural units, then divided by the scales)."""
 
+    #: the fields that are the same for every vehicle (written with one broadcast)
+    SHARED_FIELDS = ("edge_utilization", "remote_utilization", "system_utilization",
+                     "active_vehicles", "system_arrival_rate", "last_bid_count",
+                     "last_admitted_count")
+
     def __init__(self, layout: ObservationLayout, core: V2XCore, type_work: np.ndarray,
                  type_has: np.ndarray, obs_requests: int) -> None:
         self.layout = layout
-        self.type_one_hot = np.eye(len(type_work))
         self.core = core
-        self.type_work = type_work
-        self.type_has = type_has
         self.obs_requests = obs_requests
         self.scale = np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
         self.column = {name: layout.slice(name).start for name in layout.names}
         self.price_slice = layout.slice("last_price_per_budget")
-        self.bid_slice = layout.slice("last_bid_count")
-        self.admitted_slice = layout.slice("last_admitted_count")
+        self.shared_columns = np.concatenate([np.arange(layout.size)[layout.slice(name)]
+                                              for name in self.SHARED_FIELDS])
         self.request_base = self.column.get("request0_present", layout.size)
+        # one request block per service type with its type's entries (present, work, has_F1,
+        # has_F2, one-hot type) filled in and the request's own (deadline, time_left,
+        # value_per_budget, attempts) left 0: a block is one row of it plus four columns
+        n_types = len(type_work)
+        self.type_blocks = np.column_stack([np.ones(n_types), type_work, type_has[:, 0],
+                                            type_has[:, 1], np.zeros((n_types, 4)),
+                                            np.eye(n_types)])
 
     def __call__(self, last_reward: np.ndarray, now: int) -> np.ndarray:
         core = self.core
@@ -117,47 +126,50 @@ class V2XObserver:
         raw = np.zeros((n, self.layout.size))
         n_deciding, n_held, n_in_service = core.counts()
         present = core.present
+        budget = core.budget
         raw[:, col["needs_action"]] = (n_deciding > 0) & present
-        raw[:, col["budget"]] = core.budget
+        raw[:, col["budget"]] = budget
         raw[:, col["n_deciding"]] = n_deciding
         raw[:, col["n_held"]] = n_held
         raw[:, col["n_in_service"]] = n_in_service
-        capacity = core.site_capacity
-        raw[:, col["edge_utilization"]] = min(1.0, core.committed[0] / capacity[0])
-        raw[:, col["remote_utilization"]] = float(core.view_utilization[1])
-        raw[:, col["system_utilization"]] = min(1.0, float(core.view_utilization @ capacity)
-                                                / capacity.sum())
-        raw[:, col["active_vehicles"]] = present.mean()
         raw[:, col["present"]] = present
         distance, share = core.population.radio_features(core.transit_count())
         raw[:, col["distance"]] = distance
         raw[:, col["uplink_share"]] = share
-        raw[:, col["last_reward_per_budget"]] = last_reward / core.budget
+        raw[:, col["last_reward_per_budget"]] = last_reward / budget
         raw[:, col["arrival_rate"]] = core.arrival_rate
-        raw[:, col["system_arrival_rate"]] = core.arrival_rate.sum()
-        raw[:, self.price_slice] = core.last_price[None, :] / core.budget[:, None]
-        raw[:, self.bid_slice] = core.last_bid_count[None, :]
-        raw[:, self.admitted_slice] = core.last_admitted_count[None, :]
-        deciding = R.state == DECIDE
-        if self.obs_requests and deciding.any():
-            idx = np.flatnonzero(deciding)
-            idx = idx[np.lexsort((R.uid[idx], R.deadline[idx], R.vehicle[idx]))]
-            vehicle = R.vehicle[idx]
-            rank = np.arange(idx.size) - np.searchsorted(vehicle, vehicle, side="left")
-            keep = rank < self.obs_requests
-            idx, vehicle, rank = idx[keep], vehicle[keep], rank[keep]
-            stype = R.stype[idx]
-            features = np.column_stack([
-                np.ones(idx.size), self.type_work[stype], self.type_has[stype, 0],
-                self.type_has[stype, 1], R.relative_deadline[idx],
-                np.maximum(R.deadline[idx] - now, 0), R.value[idx] / core.budget[vehicle],
-                R.attempts[idx], self.type_one_hot[stype],
-            ])
-            width = features.shape[1]
-            columns = self.request_base + rank[:, None] * width + np.arange(width)[None, :]
-            raw[vehicle[:, None], columns] = features
+        raw[:, self.price_slice] = core.last_price[None, :] / budget[:, None]
+        capacity = core.site_capacity
+        raw[:, self.shared_columns] = np.concatenate((
+            (min(1.0, core.committed[0] / capacity[0]), float(core.view_utilization[1]),
+             min(1.0, float(core.view_utilization @ capacity) / capacity.sum()), present.mean(),
+             core.arrival_rate.sum()),
+            core.last_bid_count, core.last_admitted_count))
+        if self.obs_requests:
+            self._request_blocks(raw, R, now)
         raw /= self.scale
         return raw.astype(np.float32)
+
+    def _request_blocks(self, raw: np.ndarray, R, now: int) -> None:
+        """The ``obs_requests`` blocks: each vehicle's requests waiting for a decision, earliest
+        deadline first, ties in arrival order."""
+        idx = (R.state == DECIDE).nonzero()[0]
+        if not idx.size:
+            return
+        # lexsort is stable and rows are in arrival order: ties keep it
+        idx = idx[np.lexsort((R.deadline[idx], R.vehicle[idx]))]
+        vehicle = R.vehicle[idx]
+        rank = np.arange(idx.size) - np.searchsorted(vehicle, vehicle, side="left")
+        keep = rank < self.obs_requests
+        idx, vehicle, rank = idx[keep], vehicle[keep], rank[keep]
+        features = self.type_blocks[R.stype[idx]]
+        features[:, 4] = R.relative_deadline[idx]
+        features[:, 5] = np.maximum(R.deadline[idx] - now, 0)
+        features[:, 6] = R.value[idx] / self.core.budget[vehicle]
+        features[:, 7] = R.attempts[idx]
+        width = features.shape[1]
+        columns = self.request_base + rank[:, None] * width + np.arange(width)[None, :]
+        raw[vehicle[:, None], columns] = features
 
 
 __all__ = ["MAX_BUDGET", "REQUEST_FEATURES", "V2XObserver", "build_layout", "stack_layout"]
