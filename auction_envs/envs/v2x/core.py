@@ -151,14 +151,15 @@ class V2XCore:
 
         # 4. held requests: time, deadline and count limits
         now = t + 1
-        held = state == HELD
-        R.held += held  # one more step held
-        drop = (held & ((R.held > self.config.max_hold) | (R.deadline <= now))).nonzero()[0]
-        if drop.size:
-            closed.close(R, drop, HOLD_DROP, admitted=False)
-            held[drop] = False
-        self._drop_beyond_max_held(held, closed)
-        state[held & (R.decide_at <= now)] = DECIDE  # the backoff is over
+        held = (state == HELD).nonzero()[0]
+        held_steps = R.held[held] + 1  # one more step held
+        R.held[held] = held_steps
+        drop = (held_steps > self.config.max_hold) | (R.deadline[held] <= now)
+        if np.count_nonzero(drop):
+            closed.close(R, held[drop], HOLD_DROP, admitted=False)
+            held = held[~drop]
+        held = self._drop_beyond_max_held(held, closed)
+        state[held[R.decide_at[held] <= now]] = DECIDE  # the backoff is over
         # requests back for a decision that can no longer be auctioned before their deadline
         late = ((state == DECIDE) & (R.deadline <= now)).nonzero()[0]
         if late.size:
@@ -215,12 +216,14 @@ class V2XCore:
     def _view_used(self, rng: np.random.Generator) -> np.ndarray:
         """Resource units in use per site as the ACA sees them (reads the delayed views)."""
         used = np.empty(len(self.sites))
+        R = self.requests
+        transit = (R.state == TRANSIT).nonzero()[0]
+        self._transit_before_auction = transit.size
         for s, view in enumerate(self._views):
             if self._exact_view[s]:
                 # exact: the site's committed load plus the requests on their way to it
-                R = self.requests
                 used[s] = self.committed[s] + float(np.add.reduce(
-                    R.amount[(R.state == TRANSIT) & (R.site == s)]))
+                    R.amount[transit[R.site[transit] == s]]))
             else:
                 used[s] = view.read(rng) * self.site_capacity[s]
         self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
@@ -235,8 +238,8 @@ class V2XCore:
         tie-break draws of ``second_price``), and the table is written once for all winners.
         """
         R = self.requests
-        R.attempts[submitted] += 1
-        attempts = R.attempts[submitted]
+        attempts = R.attempts[submitted] + 1
+        R.attempts[submitted] = attempts
         beta = float(min(1.0, used.sum() / self._total_capacity))
         types = rng.permutation(self.n_types).tolist() if self.config.type_order == "random" \
             else range(self.n_types)
@@ -279,7 +282,7 @@ class V2XCore:
                 paid[members[j]] = price
             cost = self._cost_lists[k]
             # highest bid first, equal bids in table order
-            for j in sorted(sorted(winners), key=lambda j: -bids[j]):
+            for j in sorted(winners, key=lambda j: (-bids[j], j)):
                 s = rial_choice(used, capacity, amount, cost)
                 if s < 0:  # cannot happen: n_slots counts the room site by site
                     raise AssertionError("RIAL found no room for an admitted request")
@@ -310,7 +313,7 @@ class V2XCore:
         """Send the winners to their sites; ``batch_sizes``: the winners of each auction, in
         order (the uplink of a batch is shared by the requests in transfer once it is admitted)."""
         R = self.requests
-        in_transit = np.count_nonzero(R.state == TRANSIT)
+        in_transit = self._transit_before_auction  # (read with the view, no change since)
         R.state[index] = TRANSIT
         R.site[index] = site
         R.amount[index] = self.slot_amount[site, stype]
@@ -322,32 +325,37 @@ class V2XCore:
         R.ready_at[index] = self.t + up
         R.return_latency[index] = down
 
-    def _drop_beyond_max_held(self, held: np.ndarray, closed: ClosedLog) -> None:
-        """A vehicle holding more than ``max_held`` requests drops its newest ones."""
+    def _drop_beyond_max_held(self, held: np.ndarray, closed: ClosedLog) -> np.ndarray:
+        """A vehicle holding more than ``max_held`` requests drops its newest ones; returns the
+        rows still held (``held``: the held rows, table order = creation order)."""
         R = self.requests
         max_held = self.config.max_held
-        counts = np.bincount(R.vehicle[held], minlength=self.n_vehicles)
-        for v in (counts > max_held).nonzero()[0]:
-            mine = (held & (R.vehicle == v)).nonzero()[0]  # table order = creation order
-            newest = mine[max_held:]
-            closed.close(R, newest, HOLD_DROP, admitted=False)
-            held[newest] = False
+        vehicle = R.vehicle[held]
+        over = (np.bincount(vehicle, minlength=self.n_vehicles) > max_held).nonzero()[0]
+        if not over.size:
+            return held
+        keep = np.ones(held.size, dtype=bool)
+        for v in over.tolist():
+            newest = (vehicle == v).nonzero()[0][max_held:]
+            closed.close(R, held[newest], HOLD_DROP, admitted=False)
+            keep[newest] = False
+        return held[keep]
 
     def _advance_sites(self, now: int, rng: np.random.Generator, closed: ClosedLog) -> None:
         """Finish, drop, start and queue requests at the sites; record what they report."""
         R = self.requests
         state = R.state
-        running = state == RUNNING
+        running = (state == RUNNING).nonzero()[0]
         # a result is on time when it is back by the deadline: finish_at + return latency <= deadline
-        overrun = (running & (now + R.return_latency > R.deadline)).nonzero()[0]
-        if overrun.size:
-            closed.close(R, overrun, DEADLINE_MISS, admitted=True)
-            running[overrun] = False
-        done = (running & (R.finish_at <= now)).nonzero()[0]
-        if done.size:
-            closed.close(R, done, SUCCESS, admitted=True)
-            running[done] = False
-        state[(state == TRANSIT) & (R.ready_at <= now)] = QUEUED
+        overrun = now + R.return_latency[running] > R.deadline[running]
+        done = ~overrun & (R.finish_at[running] <= now)
+        if np.count_nonzero(overrun):
+            closed.close(R, running[overrun], DEADLINE_MISS, admitted=True)
+        if np.count_nonzero(done):
+            closed.close(R, running[done], SUCCESS, admitted=True)
+        running = running[~(overrun | done)]
+        transit = (state == TRANSIT).nonzero()[0]
+        state[transit[R.ready_at[transit] <= now]] = QUEUED
         queued = (state == QUEUED).nonzero()[0]
         if queued.size:
             hopeless = now + np.ceil(R.nominal[queued] - 1e-9) + R.return_latency[queued] \
@@ -356,9 +364,10 @@ class V2XCore:
                 closed.close(R, queued[hopeless], DEADLINE_MISS, admitted=True)
                 queued = queued[~hopeless]
         queued_site = R.site[queued]
+        running_site = R.site[running]
         noise_std = self.config.duration_noise_std
         for s in range(len(self.sites)):
-            in_use = float(np.add.reduce(R.amount[running & (R.site == s)]))
+            in_use = float(np.add.reduce(R.amount[running[running_site == s]]))
             mine = queued[queued_site == s]  # table order = arrival order (first in, first out)
             waiting = mine
             if mine.size:
@@ -416,9 +425,11 @@ class V2XCore:
             R = self.requests
             n = self.n_vehicles
             state = R.state
-            self._counts = (np.bincount(R.vehicle[state == DECIDE], minlength=n),
-                            np.bincount(R.vehicle[state == HELD], minlength=n),
-                            np.bincount(R.vehicle[state >= TRANSIT], minlength=n))
+            # one count over (vehicle, DECIDE / HELD / in service); closed rows go to bin 3n
+            key = R.vehicle * 3 + np.minimum(state, TRANSIT)
+            key[state < 0] = 3 * n
+            counts = np.bincount(key, minlength=3 * n + 1)[: 3 * n].reshape(n, 3)
+            self._counts = (counts[:, 0], counts[:, 1], counts[:, 2])
         return self._counts
 
     def needs_action(self) -> np.ndarray:

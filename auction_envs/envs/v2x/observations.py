@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.core.layout import Field, ObservationLayout
 from auction_envs.envs.v2x.core import V2XCore
 from auction_envs.envs.v2x.requests import DECIDE
@@ -94,6 +95,9 @@ def stack_layout(frame: ObservationLayout, history: int) -> ObservationLayout:
 class V2XObserver:
     """Builds every vehicle's observation in one pass (natural units, then divided by the scales)."""
 
+    #: the scalar fields of each vehicle's own (in the order ``__call__`` stacks them)
+    OWN_FIELDS = ("needs_action", "budget", "n_deciding", "n_held", "n_in_service", "present",
+                  "distance", "uplink_share", "last_reward_per_budget", "arrival_rate")
     #: the fields that are the same for every vehicle (written with one broadcast)
     SHARED_FIELDS = ("edge_utilization", "remote_utilization", "system_utilization",
                      "active_vehicles", "system_arrival_rate", "last_bid_count",
@@ -107,6 +111,7 @@ class V2XObserver:
         self.scale = np.concatenate([np.full(f.size, f.scale) for f in layout.fields])
         self.column = {name: layout.slice(name).start for name in layout.names}
         self.price_slice = layout.slice("last_price_per_budget")
+        self.own_columns = np.array([self.column[name] for name in self.OWN_FIELDS])
         self.shared_columns = np.concatenate([np.arange(layout.size)[layout.slice(name)]
                                               for name in self.SHARED_FIELDS])
         self.request_base = self.column.get("request0_present", layout.size)
@@ -121,32 +126,34 @@ class V2XObserver:
     def __call__(self, last_reward: np.ndarray, now: int) -> np.ndarray:
         core = self.core
         n = core.n_vehicles
-        R = core.requests
-        col = self.column
-        raw = np.zeros((n, self.layout.size))
         n_deciding, n_held, n_in_service = core.counts()
         present = core.present
         budget = core.budget
-        raw[:, col["needs_action"]] = (n_deciding > 0) & present
-        raw[:, col["budget"]] = budget
-        raw[:, col["n_deciding"]] = n_deciding
-        raw[:, col["n_held"]] = n_held
-        raw[:, col["n_in_service"]] = n_in_service
-        raw[:, col["present"]] = present
         distance, share = core.population.radio_features(core.transit_count())
-        raw[:, col["distance"]] = distance
-        raw[:, col["uplink_share"]] = share
-        raw[:, col["last_reward_per_budget"]] = last_reward / budget
-        raw[:, col["arrival_rate"]] = core.arrival_rate
-        raw[:, self.price_slice] = core.last_price[None, :] / budget[:, None]
         capacity = core.site_capacity
-        raw[:, self.shared_columns] = np.concatenate((
+        shared = np.concatenate((
             (min(1.0, core.committed[0] / capacity[0]), float(core.view_utilization[1]),
-             min(1.0, float(core.view_utilization @ capacity) / capacity.sum()), present.mean(),
+             min(1.0, float(core.view_utilization @ capacity) / capacity.sum()),
+             np.count_nonzero(present) / n,  # present.mean(), the same float
              core.arrival_rate.sum()),
             core.last_bid_count, core.last_admitted_count))
+        own = (n_deciding > 0) & present, budget, n_deciding, n_held, n_in_service, present, \
+            distance, share, last_reward / budget, core.arrival_rate
+        kernel = _compiled_frame()
+        if kernel is not None:  # the same arithmetic in one compiled pass (bit for bit, tested)
+            R = core.requests
+            frame = np.empty((n, self.layout.size), dtype=np.float32)
+            kernel(frame, np.stack(own), self.own_columns, shared, self.shared_columns,
+                   core.last_price, self.price_slice.start, self.scale, self.obs_requests,
+                   self.request_base, self.type_blocks, R.state, R.vehicle, R.stype,
+                   R.relative_deadline, R.deadline, R.value, R.attempts, now)
+            return frame
+        raw = np.zeros((n, self.layout.size))
+        raw[:, self.own_columns] = np.stack(own, axis=1)
+        raw[:, self.price_slice] = core.last_price[None, :] / budget[:, None]
+        raw[:, self.shared_columns] = shared
         if self.obs_requests:
-            self._request_blocks(raw, R, now)
+            self._request_blocks(raw, core.requests, now)
         raw /= self.scale
         return raw.astype(np.float32)
 
@@ -170,6 +177,66 @@ class V2XObserver:
         width = features.shape[1]
         columns = self.request_base + rank[:, None] * width + np.arange(width)[None, :]
         raw[vehicle[:, None], columns] = features
+
+
+def _fill_frame(frame, own, own_columns, shared, shared_columns, last_price, price_start, scale,
+                obs_requests, request_base, type_blocks, state, vehicle, stype,
+                relative_deadline, deadline, value, attempts, now):  # pragma: no cover (numba)
+    """``V2XObserver.__call__``'s numpy path as one loop, compiled by numba: every entry is the
+    same float64 value divided by its scale, then rounded to float32 (so the frames are equal bit
+    for bit); the request blocks pick each vehicle's ``obs_requests`` pending requests with the
+    earliest deadlines, ties in table (arrival) order, as the stable sort does."""
+    n, size = frame.shape
+    for v in range(n):
+        budget = own[1, v]
+        for j in range(size):
+            frame[v, j] = 0.0
+        for j in range(own_columns.size):
+            c = own_columns[j]
+            frame[v, c] = np.float32(own[j, v] / scale[c])
+        for k in range(last_price.size):
+            c = price_start + k
+            frame[v, c] = np.float32(last_price[k] / budget / scale[c])
+        for j in range(shared_columns.size):
+            c = shared_columns[j]
+            frame[v, c] = np.float32(shared[j] / scale[c])
+    if obs_requests == 0:
+        return
+    # each vehicle's pending requests with the earliest deadlines, by insertion into a short
+    # sorted list (a later request goes after an equal deadline: table order)
+    chosen = np.empty((n, obs_requests), dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    for row in range(state.size):
+        if state[row] != 0:  # DECIDE
+            continue
+        v = vehicle[row]
+        d = deadline[row]
+        position = count[v]
+        while position > 0 and deadline[chosen[v, position - 1]] > d:
+            position -= 1
+        if position >= obs_requests:
+            continue
+        last = min(count[v], obs_requests - 1)
+        for q in range(last, position, -1):
+            chosen[v, q] = chosen[v, q - 1]
+        chosen[v, position] = row
+        count[v] = min(count[v] + 1, obs_requests)
+    width = type_blocks.shape[1]
+    for v in range(n):
+        for rank in range(count[v]):
+            row = chosen[v, rank]
+            base = request_base + rank * width
+            block = type_blocks[stype[row]]
+            for j in range(width):
+                frame[v, base + j] = np.float32(block[j] / scale[base + j])
+            frame[v, base + 4] = np.float32(relative_deadline[row] / scale[base + 4])
+            frame[v, base + 5] = np.float32(max(deadline[row] - now, 0) / scale[base + 5])
+            frame[v, base + 6] = np.float32(value[row] / own[1, v] / scale[base + 6])
+            frame[v, base + 7] = np.float32(attempts[row] / scale[base + 7])
+
+
+# without numba (the ``fast`` extra) the numpy path of ``V2XObserver.__call__`` runs
+_compiled_frame = compiled_on_first_use(_fill_frame)
 
 
 __all__ = ["MAX_BUDGET", "REQUEST_FEATURES", "V2XObserver", "build_layout", "stack_layout"]
