@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from auction_envs.envs.v2x import V2XIntersectionEnv, V2XOffloadingEnv
+from auction_envs.envs.v2x import core as core_module
 from auction_envs.envs.v2x import observations as observations_module
 from auction_envs.envs.v2x.arrivals import MIX_PROBABILITY, MIX_TYPE, draw_services
 from auction_envs.envs.v2x.decisions import batch_prices
@@ -89,19 +90,25 @@ def _trajectory(env, steps: int, seed: int) -> list[bytes]:
     frames = [b"".join(o.tobytes() for o in observations.values())]
     for _ in range(steps):
         actions = {agent: rng.random(2).astype(np.float32) for agent in env.agents}
-        observations, *_ = env.step(actions)
-        frames.append(b"".join(o.tobytes() for o in observations.values()))
+        actions["vehicle_0"][0] = 0.0  # one vehicle backs off as long as it can (max_held)
+        observations, rewards, _, _, infos = env.step(actions)
+        frames.append(b"".join(o.tobytes() for o in observations.values())
+                      + np.array(list(rewards.values())).tobytes() + repr(infos).encode())
+    frames.append(repr(env.metrics()).encode())
     return frames
 
 
 @pytest.mark.parametrize("make", [
     lambda: V2XOffloadingEnv(capacity=60.0, history=2, max_cycles=400),
-    lambda: V2XOffloadingEnv(obs_requests=7, max_held=3, max_cycles=400),
+    lambda: V2XOffloadingEnv(obs_requests=7, max_held=3, max_hold=20, max_cycles=400),
     lambda: V2XIntersectionEnv(warmup=5.0, max_cycles=400),
 ])
-def test_compiled_and_numpy_observations_are_equal(make, monkeypatch) -> None:
-    if observations_module._compiled_frame() is None:
-        pytest.skip("numba is not installed: only the numpy path exists")
+def test_compiled_and_numpy_paths_are_equal(make, monkeypatch) -> None:
+    """Observations (one compiled pass) and the held and site phases (one compiled pass) give
+    the same trajectory, bit for bit, with numba and without."""
+    if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
+        pytest.skip("numba is not installed: only the numpy paths exist")
     compiled = _trajectory(make(), 250, seed=3)
     monkeypatch.setattr(observations_module, "_compiled_frame", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_advance", lambda: None)
     assert _trajectory(make(), 250, seed=3) == compiled

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use
 from auction_envs.envs.v2x.arrivals import bid_values
 from auction_envs.envs.v2x.decisions import backoff_thresholds, batch_prices
 from auction_envs.envs.v2x.events import (
@@ -149,25 +150,22 @@ class V2XCore:
         if submitted.size:
             events.bids = self._auction(t, submitted, prices, used, rng, closed)
 
-        # 4. held requests: time, deadline and count limits
         now = t + 1
-        held = (state == HELD).nonzero()[0]
-        held_steps = R.held[held] + 1  # one more step held
-        R.held[held] = held_steps
-        drop = (held_steps > self.config.max_hold) | (R.deadline[held] <= now)
-        if np.count_nonzero(drop):
-            closed.close(R, held[drop], HOLD_DROP, admitted=False)
-            held = held[~drop]
-        held = self._drop_beyond_max_held(held, closed)
-        state[held[R.decide_at[held] <= now]] = DECIDE  # the backoff is over
-        # requests back for a decision that can no longer be auctioned before their deadline
-        late = ((state == DECIDE) & (R.deadline <= now)).nonzero()[0]
-        if late.size:
-            closed.close(R, late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP),
-                         admitted=False)
-
-        # 5. sites
-        self._advance_sites(now, rng, closed)
+        kernel = _compiled_advance()
+        if kernel is not None:  # steps 4 and 5 up to the runs' starts in one compiled pass
+            groups = kernel(state, R.held, R.deadline, R.decide_at, R.attempts, R.vehicle,
+                            R.return_latency, R.finish_at, R.ready_at, R.nominal, now,
+                            self.config.max_hold, self.config.max_held, self.n_vehicles)
+            drop, extra, late, late_outcome, overrun, done, hopeless, running, queued = groups
+            for rows, outcome, admitted in ((drop, HOLD_DROP, False), (extra, HOLD_DROP, False),
+                                            (late, late_outcome, False),
+                                            (overrun, DEADLINE_MISS, True), (done, SUCCESS, True),
+                                            (hopeless, DEADLINE_MISS, True)):
+                closed.close(R, rows, outcome, admitted=admitted)
+            self._start_runs(now, rng, running, queued)
+        else:
+            self._advance_held(now, closed)  # 4. held requests
+            self._advance_sites(now, rng, closed)  # 5. sites
 
         # 6. mobility and the arrivals of the next step
         left = self.population.move(now, rng, self.budget)
@@ -274,7 +272,7 @@ class V2XCore:
             self.last_bid_count[k] = len(members)
             self.last_admitted_count[k] = len(winners)
             if not winners:  # the price to beat is the highest bid when there was no slot
-                self.last_price[k] = np.max(bids) if n_slots == 0 else 0.0
+                self.last_price[k] = prices[members].max() if n_slots == 0 else 0.0
                 continue
             self.last_price[k] = price
             for j in winners:
@@ -289,7 +287,7 @@ class V2XCore:
                 used[s] += amount[s]
                 admitted.append(members[j])
                 admitted_site.append(s)
-                admitted_type.append(k)
+            admitted_type += [k] * len(winners)
             batch_sizes.append(len(winners))
         if admitted:
             self._admit(submitted[admitted], np.array(admitted_site), np.array(admitted_type),
@@ -318,12 +316,35 @@ class V2XCore:
         R.site[index] = site
         R.amount[index] = self.slot_amount[site, stype]
         R.nominal[index] = self.slot_duration[site, stype]
-        sharing = in_transit + np.repeat(np.cumsum(batch_sizes), batch_sizes)
+        sharing = []  # the requests in transfer once each winner's auction admitted its batch
+        for size in batch_sizes:
+            in_transit += size
+            sharing += [in_transit] * size
         up, down = self.population.transfer_latency(R.vehicle[index], R.data_up[index],
                                                     R.data_down[index], self.site_latency[site],
-                                                    sharing)
+                                                    np.array(sharing))
         R.ready_at[index] = self.t + up
         R.return_latency[index] = down
+
+    def _advance_held(self, now: int, closed: ClosedLog) -> None:
+        """Step 4: held requests age; drops for the hold limit, the deadline and ``max_held``;
+        the backoffs that end; requests back that can no longer be auctioned in time."""
+        R = self.requests
+        state = R.state
+        held = (state == HELD).nonzero()[0]
+        held_steps = R.held[held] + 1  # one more step held
+        R.held[held] = held_steps
+        drop = (held_steps > self.config.max_hold) | (R.deadline[held] <= now)
+        if np.count_nonzero(drop):
+            closed.close(R, held[drop], HOLD_DROP, admitted=False)
+            held = held[~drop]
+        held = self._drop_beyond_max_held(held, closed)
+        state[held[R.decide_at[held] <= now]] = DECIDE  # the backoff is over
+        # requests back for a decision that can no longer be auctioned before their deadline
+        late = ((state == DECIDE) & (R.deadline <= now)).nonzero()[0]
+        if late.size:
+            closed.close(R, late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP),
+                         admitted=False)
 
     def _drop_beyond_max_held(self, held: np.ndarray, closed: ClosedLog) -> np.ndarray:
         """A vehicle holding more than ``max_held`` requests drops its newest ones; returns the
@@ -342,7 +363,7 @@ class V2XCore:
         return held[keep]
 
     def _advance_sites(self, now: int, rng: np.random.Generator, closed: ClosedLog) -> None:
-        """Finish, drop, start and queue requests at the sites; record what they report."""
+        """Step 5: finish, drop, start and queue requests at the sites; record what they report."""
         R = self.requests
         state = R.state
         running = (state == RUNNING).nonzero()[0]
@@ -363,6 +384,14 @@ class V2XCore:
             if np.count_nonzero(hopeless):
                 closed.close(R, queued[hopeless], DEADLINE_MISS, admitted=True)
                 queued = queued[~hopeless]
+        self._start_runs(now, rng, running, queued)
+
+    def _start_runs(self, now: int, rng: np.random.Generator, running: np.ndarray,
+                    queued: np.ndarray) -> None:
+        """Start the queued requests that fit, site by site, first in first out; record the
+        sites' loads (``running``, ``queued``: the rows in each state, table order)."""
+        R = self.requests
+        state = R.state
         queued_site = R.site[queued]
         running_site = R.site[running]
         noise_std = self.config.duration_noise_std
@@ -437,6 +466,92 @@ class V2XCore:
 
     def transit_count(self) -> int:
         return int(np.count_nonzero(self.requests.state == TRANSIT))
+
+
+def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, return_latency,
+                    finish_at, ready_at, nominal, now, max_hold, max_held,
+                    n_vehicles):  # pragma: no cover (numba)
+    """``V2XCore._advance_held`` and the closures of ``_advance_sites`` as loops over the table,
+    compiled by numba (integer logic, and the same float expression for "hopeless"): the same
+    state changes and the same rows closed, each group in the order the numpy path closes them.
+    Returns the groups (hold drops, beyond ``max_held``, late with their outcomes, overrun, done,
+    hopeless) and the rows still running and queued."""
+    size = state.size
+    drop = np.empty(size, dtype=np.int64)
+    n_drop = 0
+    held_count = np.zeros(n_vehicles, dtype=np.int64)
+    for row in range(size):
+        if state[row] == 1:  # HELD
+            held_steps[row] += 1
+            if held_steps[row] > max_hold or deadline[row] <= now:
+                state[row] = -1
+                drop[n_drop] = row
+                n_drop += 1
+            else:
+                held_count[vehicle[row]] += 1
+    extra = np.empty(size, dtype=np.int64)
+    n_extra = 0
+    for v in range(n_vehicles):  # the newest beyond max_held, vehicle by vehicle
+        if held_count[v] > max_held:
+            seen = 0
+            for row in range(size):
+                if state[row] == 1 and vehicle[row] == v:
+                    seen += 1
+                    if seen > max_held:
+                        state[row] = -1
+                        extra[n_extra] = row
+                        n_extra += 1
+    late = np.empty(size, dtype=np.int64)
+    late_outcome = np.empty(size, dtype=np.int64)
+    overrun = np.empty(size, dtype=np.int64)
+    done = np.empty(size, dtype=np.int64)
+    hopeless = np.empty(size, dtype=np.int64)
+    running = np.empty(size, dtype=np.int64)
+    queued = np.empty(size, dtype=np.int64)
+    n_late = n_overrun = n_done = n_hopeless = n_running = n_queued = 0
+    # each row's changes below depend on that row alone: one pass keeps every group in table order
+    for row in range(size):
+        s = state[row]
+        if s == 1 and decide_at[row] <= now:  # HELD, the backoff is over
+            s = 0
+            state[row] = 0
+        if s == 0:  # DECIDE
+            if deadline[row] <= now:
+                late[n_late] = row
+                late_outcome[n_late] = 1 if attempts[row] > 0 else 2  # REJECTED, HOLD_DROP
+                n_late += 1
+                state[row] = -1
+        elif s == 4:  # RUNNING
+            if now + return_latency[row] > deadline[row]:
+                overrun[n_overrun] = row
+                n_overrun += 1
+                state[row] = -1
+            elif finish_at[row] <= now:
+                done[n_done] = row
+                n_done += 1
+                state[row] = -1
+            else:
+                running[n_running] = row
+                n_running += 1
+        elif s == 2 or s == 3:  # TRANSIT (queued once it arrives), QUEUED
+            if s == 2 and ready_at[row] <= now:
+                s = 3
+                state[row] = 3
+            if s == 3:
+                if now + np.ceil(nominal[row] - 1e-9) + return_latency[row] > deadline[row]:
+                    hopeless[n_hopeless] = row
+                    n_hopeless += 1
+                    state[row] = -1
+                else:
+                    queued[n_queued] = row
+                    n_queued += 1
+    return (drop[:n_drop], extra[:n_extra], late[:n_late], late_outcome[:n_late],
+            overrun[:n_overrun], done[:n_done], hopeless[:n_hopeless], running[:n_running],
+            queued[:n_queued])
+
+
+# without numba (the ``fast`` extra) the numpy path (``_advance_held``, ``_advance_sites``) runs
+_compiled_advance = compiled_on_first_use(_advance_kernel)
 
 
 __all__ = ["CoreConfig", "Script", "V2XCore"]

@@ -102,18 +102,14 @@ class ClosedLog:
             return ClosedEvents()
         if len(self.parts) == 1:
             rows, outcome, admitted = self.parts[0]
-            outcomes = np.broadcast_to(np.asarray(outcome, dtype=np.int64), rows.shape)
+            outcomes = np.full(rows.size, outcome) if isinstance(outcome, int) else outcome
             flags = np.full(rows.size, admitted)
         else:
             rows = np.concatenate([part[0] for part in self.parts])
-            sizes = [part[0].size for part in self.parts]
-            if all(isinstance(part[1], int) for part in self.parts):
-                outcomes = np.repeat([part[1] for part in self.parts], sizes)
-            else:
-                outcomes = np.concatenate([np.broadcast_to(np.asarray(part[1], dtype=np.int64),
-                                                           part[0].shape)
-                                           for part in self.parts])
-            flags = np.repeat([part[2] for part in self.parts], sizes)
+            outcomes = np.concatenate([np.full(part[0].size, part[1])
+                                       if isinstance(part[1], int) else part[1]
+                                       for part in self.parts])
+            flags = np.concatenate([np.full(part[0].size, part[2]) for part in self.parts])
         return ClosedEvents(vehicle=table.vehicle[rows], outcome=outcomes, value=table.value[rows],
                             admitted=flags)
 
