@@ -104,11 +104,12 @@ def _trajectory(env, steps: int, seed: int) -> list[bytes]:
     lambda: V2XIntersectionEnv(warmup=5.0, max_cycles=400),
 ])
 def test_compiled_and_numpy_paths_are_equal(make, monkeypatch) -> None:
-    """Observations (one compiled pass) and the held and site phases (one compiled pass) give
+    """Observations, the held and site phases and the counts (each one compiled pass) give
     the same trajectory, bit for bit, with numba and without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
     compiled = _trajectory(make(), 250, seed=3)
     monkeypatch.setattr(observations_module, "_compiled_frame", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_advance", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
     assert _trajectory(make(), 250, seed=3) == compiled

@@ -224,7 +224,8 @@ class V2XCore:
                     R.amount[transit[R.site[transit] == s]]))
             else:
                 used[s] = view.read(rng) * self.site_capacity[s]
-        self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
+        # np.clip(., 0, 1) without its Python wrapper (the same floats)
+        self.view_utilization = np.minimum(np.maximum(used / self.site_capacity, 0.0), 1.0)
         return used
 
     def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray, used: np.ndarray,
@@ -454,6 +455,11 @@ class V2XCore:
             R = self.requests
             n = self.n_vehicles
             state = R.state
+            kernel = _compiled_counts()
+            if kernel is not None:
+                counts = kernel(state, R.vehicle, n)
+                self._counts = (counts[:, 0], counts[:, 1], counts[:, 2])
+                return self._counts
             # one count over (vehicle, DECIDE / HELD / in service); closed rows go to bin 3n
             key = R.vehicle * 3 + np.minimum(state, TRANSIT)
             key[state < 0] = 3 * n
@@ -549,6 +555,17 @@ def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, r
             overrun[:n_overrun], done[:n_done], hopeless[:n_hopeless], running[:n_running],
             queued[:n_queued])
 
+
+def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
+    """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service."""
+    counts = np.zeros((n_vehicles, 3), dtype=np.int64)
+    for row in range(state.size):
+        if state[row] >= 0:
+            counts[vehicle[row], min(state[row], 2)] += 1
+    return counts
+
+
+_compiled_counts = compiled_on_first_use(_counts_kernel)
 
 # without numba (the ``fast`` extra) the numpy path (``_advance_held``, ``_advance_sites``) runs
 _compiled_advance = compiled_on_first_use(_advance_kernel)

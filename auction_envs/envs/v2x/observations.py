@@ -143,7 +143,7 @@ class V2XObserver:
         if kernel is not None:  # the same arithmetic in one compiled pass (bit for bit, tested)
             R = core.requests
             frame = np.empty((n, self.layout.size), dtype=np.float32)
-            kernel(frame, np.stack(own), self.own_columns, shared, self.shared_columns,
+            kernel(frame, *own, self.own_columns, shared, self.shared_columns,
                    core.last_price, self.price_slice.start, self.scale, self.obs_requests,
                    self.request_base, self.type_blocks, R.state, R.vehicle, R.stype,
                    R.relative_deadline, R.deadline, R.value, R.attempts, now)
@@ -179,24 +179,36 @@ class V2XObserver:
         raw[vehicle[:, None], columns] = features
 
 
-def _fill_frame(frame, own, own_columns, shared, shared_columns, last_price, price_start, scale,
-                obs_requests, request_base, type_blocks, state, vehicle, stype,
-                relative_deadline, deadline, value, attempts, now):  # pragma: no cover (numba)
+def _fill_frame(frame, needs_action, budget, n_deciding, n_held, n_in_service, present, distance,
+                share, reward_per_budget, arrival_rate, own_columns, shared, shared_columns,
+                last_price, price_start, scale, obs_requests, request_base, type_blocks, state,
+                vehicle, stype, relative_deadline, deadline, value, attempts,
+                now):  # pragma: no cover (numba)
     """``V2XObserver.__call__``'s numpy path as one loop, compiled by numba: every entry is the
     same float64 value divided by its scale, then rounded to float32 (so the frames are equal bit
     for bit); the request blocks pick each vehicle's ``obs_requests`` pending requests with the
     earliest deadlines, ties in table (arrival) order, as the stable sort does."""
     n, size = frame.shape
+    own = np.empty(own_columns.size)  # one vehicle's own fields, as float64 (OWN_FIELDS order)
     for v in range(n):
-        budget = own[1, v]
+        own[0] = 1.0 if needs_action[v] else 0.0
+        own[1] = budget[v]
+        own[2] = n_deciding[v]
+        own[3] = n_held[v]
+        own[4] = n_in_service[v]
+        own[5] = 1.0 if present[v] else 0.0
+        own[6] = distance[v]
+        own[7] = share[v]
+        own[8] = reward_per_budget[v]
+        own[9] = arrival_rate[v]
         for j in range(size):
             frame[v, j] = 0.0
         for j in range(own_columns.size):
             c = own_columns[j]
-            frame[v, c] = np.float32(own[j, v] / scale[c])
+            frame[v, c] = np.float32(own[j] / scale[c])
         for k in range(last_price.size):
             c = price_start + k
-            frame[v, c] = np.float32(last_price[k] / budget / scale[c])
+            frame[v, c] = np.float32(last_price[k] / budget[v] / scale[c])
         for j in range(shared_columns.size):
             c = shared_columns[j]
             frame[v, c] = np.float32(shared[j] / scale[c])
@@ -231,7 +243,7 @@ def _fill_frame(frame, own, own_columns, shared, shared_columns, last_price, pri
                 frame[v, base + j] = np.float32(block[j] / scale[base + j])
             frame[v, base + 4] = np.float32(relative_deadline[row] / scale[base + 4])
             frame[v, base + 5] = np.float32(max(deadline[row] - now, 0) / scale[base + 5])
-            frame[v, base + 6] = np.float32(value[row] / own[1, v] / scale[base + 6])
+            frame[v, base + 6] = np.float32(value[row] / budget[v] / scale[base + 6])
             frame[v, base + 7] = np.float32(attempts[row] / scale[base + 7])
 
 
