@@ -224,8 +224,7 @@ class V2XCore:
                     R.amount[transit[R.site[transit] == s]]))
             else:
                 used[s] = view.read(rng) * self.site_capacity[s]
-        # np.clip(., 0, 1) without its Python wrapper (the same floats)
-        self.view_utilization = np.minimum(np.maximum(used / self.site_capacity, 0.0), 1.0)
+        self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
         return used
 
     def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray, used: np.ndarray,

@@ -54,4 +54,4 @@ def batch_prices(vehicle: np.ndarray, fraction: np.ndarray, budget: np.ndarray,
         if vehicles[i] != group:
             group, group_start = vehicles[i], spent_before
         room[i] = budgets[group] - (spent_before - group_start)
-    return np.clip(np.minimum(raw, room), 0, None)
+    return np.maximum(np.minimum(raw, room), 0)  # what np.clip(., 0, None) calls

@@ -239,6 +239,11 @@ class V2XOffloadingEnv(MarketEnv):
     * v1 (issue 19, no trajectory change): sizes and scales have upper bounds
       (``utility_weight = 1e300`` gave inf observations; ``n_vehicles``, ``obs_requests`` or
       ``history = 10**18`` ran out of memory or time at construction).
+    * v1 (issue 11, no trajectory change): a faster step (the auctions over Python lists of the
+      step's few bids, a preallocated request table compacted when full, and, with numba, one
+      compiled pass each for the observation frames, the held and site phases and the counts;
+      the numpy paths stay and give the same trajectories bit for bit); ``env.requests`` gives
+      the open requests as column views (valid until the next step).
     * v0: initial release.
     """
 
