@@ -238,7 +238,7 @@ class V2XCore:
         R = self.requests
         attempts = R.attempts[submitted] + 1
         R.attempts[submitted] = attempts
-        beta = float(min(1.0, used.sum() / self._total_capacity))
+        beta = float(min(1.0, np.add.reduce(used) / self._total_capacity))  # used.sum()
         types = rng.permutation(self.n_types).tolist() if self.config.type_order == "random" \
             else range(self.n_types)
         fifo = self.config.tie_break == "fifo"
