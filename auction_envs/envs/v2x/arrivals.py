@@ -30,6 +30,11 @@ MIX_TYPE = np.array([SERVICE_NAMES.index(name) for name, _, _ in SERVICE_MIX])
 MIX_DEADLINE = np.array([deadline for _, deadline, _ in SERVICE_MIX])
 MIX_PROBABILITY = np.array([p for _, _, p in SERVICE_MIX])
 assert abs(MIX_PROBABILITY.sum() - 1.0) < 1e-12
+# The cumulative distribution exactly as ``Generator.choice(p=...)`` builds it: drawing
+# ``searchsorted(cdf, rng.random(count), side="right")`` is that call's result and random stream
+# (tested) without its per-call checks of ``p``.
+MIX_CDF = MIX_PROBABILITY.cumsum()
+MIX_CDF /= MIX_CDF[-1]
 
 
 @dataclass
@@ -56,21 +61,24 @@ class MMPP:
         self.rate_high = rng.uniform(*self.high, size=self.n_vehicles)
         self.rate_low = rng.uniform(*self.low, size=self.n_vehicles)
         self.is_high = rng.random(self.n_vehicles) < 0.5
+        self._rates = np.where(self.is_high, self.rate_high, self.rate_low)
 
     @property
     def rates(self) -> np.ndarray:
-        return np.where(self.is_high, self.rate_high, self.rate_low)
+        """Each vehicle's current rate (requests per step; constant within a period)."""
+        return self._rates
 
     def arrivals(self, t: int, rng: np.random.Generator) -> np.ndarray:
         """Number of new requests of each vehicle in step ``t`` (state flips first at t % period == 0)."""
         if t > 0 and t % self.period == 0:
             self.is_high ^= rng.random(self.n_vehicles) < self.flip_probability
-        return rng.poisson(self.rates)
+            self._rates = np.where(self.is_high, self.rate_high, self.rate_low)
+        return rng.poisson(self._rates)
 
 
 def draw_services(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``count`` requests from the service mix: ``(service type index, deadline in steps)``."""
-    index = rng.choice(len(MIX_PROBABILITY), size=count, p=MIX_PROBABILITY)
+    index = MIX_CDF.searchsorted(rng.random(count), side="right")  # rng.choice(8, count, p=...)
     return MIX_TYPE[index], MIX_DEADLINE[index]
 
 

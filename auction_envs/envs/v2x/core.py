@@ -5,6 +5,10 @@ the joint action as one array ``[n_vehicles, 2]`` of ``(alpha, b)`` and returns 
 :class:`~auction_envs.envs.v2x.events.StepEvents` (requests held, bids and their outcome, requests
 closed); the reward function (``rewards.py``) and the metrics (``metrics.py``) read those events.
 The order of one step and the resource model are documented in ``V2XOffloadingEnv``'s docstring.
+
+Steps 4-5 and the per-vehicle counts have a compiled twin in ``kernels.py`` (numba, optional);
+the numpy versions here run without numba and are kept equal to it bit for bit. This file is
+above 400 lines because of those numpy twins and the hand-fused auction loop.
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ from auction_envs.envs.v2x.events import (
     HeldEvents,
     StepEvents,
 )
+from auction_envs.envs.v2x.kernels import _compiled_advance, _compiled_counts
 from auction_envs.envs.v2x.population import Population, draw_budgets
-from auction_envs.envs.v2x.requests import DECIDE, HELD, QUEUED, RUNNING, TRANSIT, RequestTable
+from auction_envs.envs.v2x.requests import (
+    DECIDE,
+    HELD,
+    QUEUED,
+    RUNNING,
+    TRANSIT,
+    OpenRequests,
+    RequestTable,
+)
 from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
-from auction_envs.mechanisms.second_price import second_price
+from auction_envs.mechanisms.second_price import second_price_ranking
 
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
@@ -80,6 +93,7 @@ class V2XCore:
         self._capacity_list = self.site_capacity.tolist()
         self._amount_lists = [self.slot_amount[:, k].tolist() for k in range(self.n_types)]
         self._cost_lists = [self.slot_cost[:, k].tolist() for k in range(self.n_types)]
+        self._total_capacity = float(self.site_capacity.sum())
 
     # ------------------------------------------------------------------ episode set-up
     def reset(self, rng: np.random.Generator, budgets: np.ndarray | None = None,
@@ -104,23 +118,31 @@ class V2XCore:
         self.last_bid_count = np.zeros(self.n_types, dtype=np.int64)
         self.last_admitted_count = np.zeros(self.n_types, dtype=np.int64)
         self.arrival_rate = np.zeros(n)  # per vehicle, requests per step (moving average)
+        self._counts = None
         return StepEvents(created=self._spawn(0, rng))
 
     @property
     def present(self) -> np.ndarray:
         return self.population.present
 
+    def open_requests(self) -> OpenRequests:
+        """The open requests as columns (views; see ``RequestTable.open_view``)."""
+        self._counts = None  # the caller may write to them
+        return self.requests.open_view()
+
     # ------------------------------------------------------------------ one step
     def step(self, actions: np.ndarray, rng: np.random.Generator) -> StepEvents:
         """Advance one step under the joint action ``[n_vehicles, 2]`` = ``(alpha, b)`` rows."""
         t = self.t
-        R = self.requests
+        R = self.requests  # no compaction before the arrivals: row indices hold all step
+        state = R.state
         alpha, fraction = actions[:, 0], actions[:, 1]
         closed = ClosedLog()
         events = StepEvents()
+        self._counts = None
 
         # 1. decisions
-        deciding = np.flatnonzero(R.state == DECIDE)
+        deciding = (state == DECIDE).nonzero()[0]
         submitted = deciding[:0]
         if deciding.size:
             submitted, prices = self._decide(deciding, alpha, fraction, t, rng, events)
@@ -132,34 +154,32 @@ class V2XCore:
         if submitted.size:
             events.bids = self._auction(t, submitted, prices, used, rng, closed)
 
-        # 4. held requests: time, deadline and count limits
         now = t + 1
-        held = R.state == HELD
-        R.held[held] += 1
-        drop = held & ((R.held > self.config.max_hold) | (R.deadline <= now))
-        self._close(drop, HOLD_DROP, closed)
-        held &= ~drop
-        self._drop_beyond_max_held(held, closed)
-        wake = held & (R.decide_at <= now)
-        R.state[wake] = DECIDE
-        # requests back for a decision that can no longer be auctioned before their deadline
-        late = (R.state == DECIDE) & (R.deadline <= now)
-        self._close(late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP), closed)
-
-        # 5. sites
-        self._advance_sites(now, rng, closed)
-        R.keep(R.state >= 0)
+        kernel = _compiled_advance()
+        if kernel is not None:  # steps 4 and 5 up to the runs' starts in one compiled pass
+            groups = kernel(state, R.held, R.deadline, R.decide_at, R.attempts, R.vehicle,
+                            R.return_latency, R.finish_at, R.ready_at, R.nominal, now,
+                            self.config.max_hold, self.config.max_held, self.n_vehicles)
+            drop, extra, late, late_outcome, overrun, done, hopeless, running, queued = groups
+            for rows, outcome, admitted in ((drop, HOLD_DROP, False), (extra, HOLD_DROP, False),
+                                            (late, late_outcome, False),
+                                            (overrun, DEADLINE_MISS, True), (done, SUCCESS, True),
+                                            (hopeless, DEADLINE_MISS, True)):
+                closed.close(R, rows, outcome, admitted=admitted)
+            self._start_runs(now, rng, running, queued)
+        else:
+            self._advance_held(now, closed)  # 4. held requests
+            self._advance_sites(now, rng, closed)  # 5. sites
 
         # 6. mobility and the arrivals of the next step
         left = self.population.move(now, rng, self.budget)
         if left.size:
-            gone = np.isin(R.vehicle, left) & ((R.state == DECIDE) | (R.state == HELD))
-            events.left_coverage = int(gone.sum())
-            self._close(gone, HOLD_DROP, closed)
-            R.keep(R.state >= 0)
+            gone = (np.isin(R.vehicle, left) & ((state == DECIDE) | (state == HELD))).nonzero()[0]
+            events.left_coverage = int(gone.size)
+            closed.close(R, gone, HOLD_DROP, admitted=False)
+        events.closed = closed.events(R)  # before the arrivals, which may compact the table
         events.created = self._spawn(now, rng)
         self.t = now
-        events.closed = closed.events()
         events.utilization = self.running / self.site_capacity
         events.view_utilization = self.view_utilization.copy()
         return events
@@ -170,20 +190,23 @@ class V2XCore:
         R = self.requests
         vehicle = R.vehicle[deciding]
         events.decided = vehicle
-        batch = np.bincount(vehicle, minlength=self.n_vehicles)[vehicle]
-        submit = alpha[vehicle] >= self._thresholds(deciding.size, rng)
-        if not submit.all():
-            held = deciding[~submit]
-            hv = vehicle[~submit]
-            hold = np.maximum(1, np.ceil((1.0 - alpha[hv]) * self.config.max_backoff)
+        decision_alpha = alpha[vehicle]
+        submit = decision_alpha >= self._thresholds(deciding.size, rng)
+        if np.count_nonzero(submit) < submit.size:
+            hold_mask = ~submit
+            held = deciding[hold_mask]
+            hv = vehicle[hold_mask]
+            held_alpha = decision_alpha[hold_mask]
+            hold = np.maximum(1, np.ceil((1.0 - held_alpha) * self.config.max_backoff)
                               ).astype(np.int64)
             R.state[held] = HELD
             R.decide_at[held] = t + hold
-            events.held = HeldEvents(vehicle=hv, hold=hold, alpha=alpha[hv], batch=batch[~submit],
+            batch = np.bincount(vehicle, minlength=self.n_vehicles)[hv]
+            events.held = HeldEvents(vehicle=hv, hold=hold, alpha=held_alpha, batch=batch,
                                      relative_deadline=R.relative_deadline[held],
                                      age=t + 1 - R.created[held], budget=self.budget[hv])
         submitted = deciding[submit]
-        prices = self._prices(R.vehicle[submitted], fraction)
+        prices = self._prices(vehicle[submit], fraction)
         return submitted, prices
 
     def _thresholds(self, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,11 +218,14 @@ class V2XCore:
     def _view_used(self, rng: np.random.Generator) -> np.ndarray:
         """Resource units in use per site as the ACA sees them (reads the delayed views)."""
         used = np.empty(len(self.sites))
+        R = self.requests
+        transit = (R.state == TRANSIT).nonzero()[0]
+        self._transit_before_auction = transit.size
         for s, view in enumerate(self._views):
             if self._exact_view[s]:
                 # exact: the site's committed load plus the requests on their way to it
-                R = self.requests
-                used[s] = self.committed[s] + float(R.amount[(R.state == TRANSIT) & (R.site == s)].sum())
+                used[s] = self.committed[s] + float(np.add.reduce(
+                    R.amount[transit[R.site[transit] == s]]))
             else:
                 used[s] = view.read(rng) * self.site_capacity[s]
         self.view_utilization = np.clip(used / self.site_capacity, 0.0, 1.0)
@@ -207,137 +233,191 @@ class V2XCore:
 
     def _auction(self, t: int, submitted: np.ndarray, prices: np.ndarray, used: np.ndarray,
                  rng: np.random.Generator, closed: ClosedLog) -> BidEvents:
-        """One k-slot second-price auction per service type, then RIAL assignment of the winners."""
+        """One k-slot second-price auction per service type, then RIAL assignment of the winners.
+
+        A step has a few bids (about 8 at the default load) in up to four auctions, so the
+        auctions run in plain Python over lists (``second_price_ranking``: the ranking and the
+        tie-break draws of ``second_price``), and the table is written once for all winners.
+        """
         R = self.requests
-        R.attempts[submitted] += 1
-        rebid = R.attempts[submitted] > 1
-        beta = float(min(1.0, used.sum() / self.site_capacity.sum()))
-        types = rng.permutation(self.n_types) if self.config.type_order == "random" \
-            else np.arange(self.n_types)
-        stypes = R.stype[submitted]
+        attempts = R.attempts[submitted] + 1
+        R.attempts[submitted] = attempts
+        beta = float(min(1.0, np.add.reduce(used) / self._total_capacity))  # used.sum()
+        types = rng.permutation(self.n_types).tolist() if self.config.type_order == "random" \
+            else range(self.n_types)
+        fifo = self.config.tie_break == "fifo"
         capacity = self._capacity_list
         used = used.tolist()
-        parts = []
-        for k in types.tolist():
-            members = np.flatnonzero(stypes == k)
-            if members.size == 0:
+        bid_list = prices.tolist()
+        members_of_type: list[list[int]] = [[] for _ in range(self.n_types)]
+        for position, k in enumerate(R.stype[submitted].tolist()):
+            members_of_type[k].append(position)  # positions among the submissions, table order
+        n_bids = len(bid_list)
+        won = [False] * n_bids
+        paid = [0.0] * n_bids
+        auction_order: list[int] = []  # the submissions auction by auction (the events' order)
+        admitted: list[int] = []  # positions of the winners, auction by auction, highest bid first
+        admitted_site: list[int] = []
+        admitted_type: list[int] = []
+        batch_sizes: list[int] = []
+        for k in types:
+            members = members_of_type[k]
+            if not members:
                 continue
-            idx = submitted[members]
-            bids = prices[members]
+            bids = [bid_list[p] for p in members]
             amount = self._amount_lists[k]
-            n_slots = sum(int(max(c - u, 0.0) / a + 1e-9) for c, u, a in zip(capacity, used, amount))
-            if self.config.tie_break == "fifo":
-                order = np.argsort(R.uid[idx], kind="stable")
-                idx, bids, members = idx[order], bids[order], members[order]
-                won, paid = second_price(bids, n_slots, None)
-            else:
-                won, paid = second_price(bids, n_slots, rng)
-            winners = idx[won]
-            self.last_bid_count[k] = idx.size
-            self.last_admitted_count[k] = winners.size
-            if winners.size:
-                self.last_price[k] = paid[won][0]
-                winners = winners[np.argsort(-bids[won], kind="stable")]  # highest bid first
-                cost = self._cost_lists[k]
-                chosen = []
-                for _ in range(winners.size):
-                    s = rial_choice(used, capacity, amount, cost)
-                    if s < 0:  # cannot happen: n_slots counts the room site by site
-                        raise AssertionError("RIAL found no room for an admitted request")
-                    used[s] += amount[s]
-                    chosen.append(s)
-                self._admit(winners, np.array(chosen, dtype=np.int64), k)
-            else:  # no winner: the price to beat is the highest bid when there was no slot
-                self.last_price[k] = bids.max() if n_slots == 0 else 0.0
-            parts.append((idx, members, bids, won, paid))
-        idx = np.concatenate([p[0] for p in parts])
-        members = np.concatenate([p[1] for p in parts])
-        won = np.concatenate([p[3] for p in parts])
-        vehicle = R.vehicle[idx]
-        events = BidEvents(vehicle=vehicle, price=np.concatenate([p[2] for p in parts]),
-                           value=R.value[idx], won=won, paid=np.concatenate([p[4] for p in parts]),
-                           rebid=rebid[members], beta=beta, budget=self.budget[vehicle],
-                           submission_index=members)
-        # losers: rebid next step if they may, else fail (rejected)
-        losers = idx[~won]
-        out = R.attempts[losers] > self.config.max_rebids
-        if out.any():
-            fail = np.zeros(len(R), dtype=bool)
-            fail[losers[out]] = True
-            self._close(fail, REJECTED, closed)
-        R.state[losers[~out]] = DECIDE
+            n_slots = 0
+            for c, u, a in zip(capacity, used, amount):
+                n_slots += int(max(c - u, 0.0) / a + 1e-9)
+            # members are in table order, i.e. arrival order: fifo ties need no sort
+            ranking, price = second_price_ranking(bids, n_slots, None if fifo else rng)
+            winners = ranking[:n_slots]
+            auction_order.extend(members)
+            self.last_bid_count[k] = len(members)
+            self.last_admitted_count[k] = len(winners)
+            if not winners:  # the price to beat is the highest bid when there was no slot
+                self.last_price[k] = prices[members].max() if n_slots == 0 else 0.0
+                continue
+            self.last_price[k] = price
+            for j in winners:
+                won[members[j]] = True
+                paid[members[j]] = price
+            cost = self._cost_lists[k]
+            # highest bid first, equal bids in table order
+            for j in sorted(winners, key=lambda j: (-bids[j], j)):
+                s = rial_choice(used, capacity, amount, cost)
+                if s < 0:  # cannot happen: n_slots counts the room site by site
+                    raise AssertionError("RIAL found no room for an admitted request")
+                used[s] += amount[s]
+                admitted.append(members[j])
+                admitted_site.append(s)
+            admitted_type += [k] * len(winners)
+            batch_sizes.append(len(winners))
+        if admitted:
+            self._admit(submitted[admitted], np.array(admitted_site), np.array(admitted_type),
+                        batch_sizes)
+        order = np.array(auction_order)
+        index = submitted[order]
+        vehicle = R.vehicle[index]
+        won_array = np.array(won)
+        events = BidEvents(vehicle=vehicle, price=prices[order], value=R.value[index],
+                           won=won_array[order], paid=np.array(paid)[order],
+                           rebid=attempts[order] > 1, beta=beta, budget=self.budget[vehicle],
+                           submission_index=order)
+        # losers: rebid next step if they may (they stay DECIDE), else fail (rejected)
+        out = (~won_array & (attempts > self.config.max_rebids)).nonzero()[0]
+        if out.size:
+            closed.close(R, submitted[out], REJECTED, admitted=False)
         return events
 
-    def _admit(self, index: np.ndarray, site: np.ndarray, k: int) -> None:
+    def _admit(self, index: np.ndarray, site: np.ndarray, stype: np.ndarray,
+               batch_sizes: list[int]) -> None:
+        """Send the winners to their sites; ``batch_sizes``: the winners of each auction, in
+        order (the uplink of a batch is shared by the requests in transfer once it is admitted)."""
         R = self.requests
+        in_transit = self._transit_before_auction  # (read with the view, no change since)
         R.state[index] = TRANSIT
         R.site[index] = site
-        R.amount[index] = self.slot_amount[site, k]
-        R.nominal[index] = self.slot_duration[site, k]
-        sharing = int((R.state == TRANSIT).sum())  # includes the requests admitted right now
+        R.amount[index] = self.slot_amount[site, stype]
+        R.nominal[index] = self.slot_duration[site, stype]
+        sharing = []  # the requests in transfer once each winner's auction admitted its batch
+        for size in batch_sizes:
+            in_transit += size
+            sharing += [in_transit] * size
         up, down = self.population.transfer_latency(R.vehicle[index], R.data_up[index],
                                                     R.data_down[index], self.site_latency[site],
-                                                    sharing)
+                                                    np.array(sharing))
         R.ready_at[index] = self.t + up
         R.return_latency[index] = down
 
-    def _drop_beyond_max_held(self, held: np.ndarray, closed: ClosedLog) -> None:
-        """A vehicle holding more than ``max_held`` requests drops its newest ones."""
+    def _advance_held(self, now: int, closed: ClosedLog) -> None:
+        """Step 4: held requests age; drops for the hold limit, the deadline and ``max_held``;
+        the backoffs that end; requests back that can no longer be auctioned in time."""
+        R = self.requests
+        state = R.state
+        held = (state == HELD).nonzero()[0]
+        held_steps = R.held[held] + 1  # one more step held
+        R.held[held] = held_steps
+        drop = (held_steps > self.config.max_hold) | (R.deadline[held] <= now)
+        if np.count_nonzero(drop):
+            closed.close(R, held[drop], HOLD_DROP, admitted=False)
+            held = held[~drop]
+        held = self._drop_beyond_max_held(held, closed)
+        state[held[R.decide_at[held] <= now]] = DECIDE  # the backoff is over
+        # requests back for a decision that can no longer be auctioned before their deadline
+        late = ((state == DECIDE) & (R.deadline <= now)).nonzero()[0]
+        if late.size:
+            closed.close(R, late, np.where(R.attempts[late] > 0, REJECTED, HOLD_DROP),
+                         admitted=False)
+
+    def _drop_beyond_max_held(self, held: np.ndarray, closed: ClosedLog) -> np.ndarray:
+        """A vehicle holding more than ``max_held`` requests drops its newest ones; returns the
+        rows still held (``held``: the held rows, table order = creation order)."""
         R = self.requests
         max_held = self.config.max_held
-        counts = np.bincount(R.vehicle[held], minlength=self.n_vehicles)
-        for v in np.flatnonzero(counts > max_held):
-            mine = np.flatnonzero(held & (R.vehicle == v))
-            newest = mine[np.argsort(R.uid[mine])][max_held:]
-            extra = np.zeros(len(R), dtype=bool)
-            extra[newest] = True
-            self._close(extra, HOLD_DROP, closed)
-            held &= ~extra
+        vehicle = R.vehicle[held]
+        over = (np.bincount(vehicle, minlength=self.n_vehicles) > max_held).nonzero()[0]
+        if not over.size:
+            return held
+        keep = np.ones(held.size, dtype=bool)
+        for v in over.tolist():
+            newest = (vehicle == v).nonzero()[0][max_held:]
+            closed.close(R, held[newest], HOLD_DROP, admitted=False)
+            keep[newest] = False
+        return held[keep]
 
     def _advance_sites(self, now: int, rng: np.random.Generator, closed: ClosedLog) -> None:
-        """Finish, drop, start and queue requests at the sites; record what they report."""
+        """Step 5: finish, drop, start and queue requests at the sites; record what they report."""
         R = self.requests
-        running = R.state == RUNNING
+        state = R.state
+        running = (state == RUNNING).nonzero()[0]
         # a result is on time when it is back by the deadline: finish_at + return latency <= deadline
-        overrun = running & (now + R.return_latency > R.deadline)
-        self._close(overrun, DEADLINE_MISS, closed)
-        done = running & ~overrun & (R.finish_at <= now)
-        self._close(done, SUCCESS, closed)
-        arrive = (R.state == TRANSIT) & (R.ready_at <= now)
-        R.state[arrive] = QUEUED
-        queued = R.state == QUEUED
-        hopeless = queued & (now + np.ceil(R.nominal - 1e-9) + R.return_latency > R.deadline)
-        self._close(hopeless, DEADLINE_MISS, closed)
-        queued &= ~hopeless
+        overrun = now + R.return_latency[running] > R.deadline[running]
+        done = ~overrun & (R.finish_at[running] <= now)
+        if np.count_nonzero(overrun):
+            closed.close(R, running[overrun], DEADLINE_MISS, admitted=True)
+        if np.count_nonzero(done):
+            closed.close(R, running[done], SUCCESS, admitted=True)
+        running = running[~(overrun | done)]
+        transit = (state == TRANSIT).nonzero()[0]
+        state[transit[R.ready_at[transit] <= now]] = QUEUED
+        queued = (state == QUEUED).nonzero()[0]
+        if queued.size:
+            hopeless = now + np.ceil(R.nominal[queued] - 1e-9) + R.return_latency[queued] \
+                > R.deadline[queued]
+            if np.count_nonzero(hopeless):
+                closed.close(R, queued[hopeless], DEADLINE_MISS, admitted=True)
+                queued = queued[~hopeless]
+        self._start_runs(now, rng, running, queued)
+
+    def _start_runs(self, now: int, rng: np.random.Generator, running: np.ndarray,
+                    queued: np.ndarray) -> None:
+        """Start the queued requests that fit, site by site, first in first out; record the
+        sites' loads (``running``, ``queued``: the rows in each state, table order)."""
+        R = self.requests
+        state = R.state
+        queued_site = R.site[queued]
+        running_site = R.site[running]
         noise_std = self.config.duration_noise_std
         for s in range(len(self.sites)):
-            at_site = R.site == s
-            in_use = float(R.amount[(R.state == RUNNING) & at_site].sum())
-            mine = np.flatnonzero(queued & at_site)
+            in_use = float(np.add.reduce(R.amount[running[running_site == s]]))
+            mine = queued[queued_site == s]  # table order = arrival order (first in, first out)
+            waiting = mine
             if mine.size:
-                mine = mine[np.argsort(R.uid[mine], kind="stable")]
                 fits = np.cumsum(R.amount[mine]) <= self.site_capacity[s] - in_use + 1e-9
-                start = mine[: int(np.argmin(fits)) if not fits.all() else mine.size]
+                first_misfit = int(np.argmin(fits))  # 0 also when all fit
+                start = mine[: mine.size if fits[first_misfit] else first_misfit]
                 if start.size:
                     noise = 1.0 + noise_std * rng.standard_normal(start.size) \
                         if noise_std > 0 else 1.0
                     duration = np.maximum(1, np.round(R.nominal[start] * noise)).astype(np.int64)
-                    R.state[start] = RUNNING
+                    state[start] = RUNNING
                     R.finish_at[start] = now + duration
-                    in_use += float(R.amount[start].sum())
+                    in_use += float(np.add.reduce(R.amount[start]))
+                    waiting = mine[start.size:]
             self.running[s] = in_use
-            self.committed[s] = in_use + float(R.amount[(R.state == QUEUED) & at_site].sum())
+            self.committed[s] = in_use + float(np.add.reduce(R.amount[waiting]))
             self._views[s].record(self.committed[s] / self.site_capacity[s])
-
-    def _close(self, mask: np.ndarray, outcome: int | np.ndarray, closed: ClosedLog) -> None:
-        """Settle the requests in ``mask`` with ``outcome`` (scalar or one per masked request)."""
-        if not mask.any():
-            return
-        R = self.requests
-        vehicle = R.vehicle[mask]
-        closed.add(vehicle, np.broadcast_to(np.asarray(outcome, dtype=np.int64), vehicle.shape),
-                   R.value[mask], R.state[mask] >= TRANSIT)
-        R.state[mask] = -1
 
     def _spawn(self, now: int, rng: np.random.Generator) -> np.ndarray:
         """Append the requests created in step ``now``; return their vehicles."""
@@ -360,33 +440,41 @@ class V2XCore:
         relative = columns["relative_deadline"]
         columns["uid"] = np.arange(self._next_uid, self._next_uid + count)
         self._next_uid += count
-        columns["created"] = np.full(count, now)
+        columns["created"] = now
         columns["deadline"] = now + relative
         columns["value"] = bid_values(self.budget[vehicle], relative, self.chain_length[stype],
                                       self.config.reference_deadline)
-        columns["state"] = np.full(count, DECIDE)
-        columns["decide_at"] = np.full(count, now)
-        columns["site"] = np.full(count, -1)
-        self.requests.append(columns)
+        columns["state"] = DECIDE
+        columns["decide_at"] = now
+        columns["site"] = -1
+        self.requests.append(columns, count)
         return vehicle
 
     # ------------------------------------------------------------------ read-outs
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per vehicle: requests waiting for a decision, held, and in service."""
-        R = self.requests
-        n = self.n_vehicles
-        state = R.state
-        return (np.bincount(R.vehicle[state == DECIDE], minlength=n),
-                np.bincount(R.vehicle[state == HELD], minlength=n),
-                np.bincount(R.vehicle[state >= TRANSIT], minlength=n))
+        """Per vehicle: requests waiting for a decision, held, and in service (computed once
+        per step: the infos, the observations and ``state()`` all read them)."""
+        if self._counts is None:
+            R = self.requests
+            n = self.n_vehicles
+            state = R.state
+            kernel = _compiled_counts()
+            if kernel is not None:
+                counts = kernel(state, R.vehicle, n)
+                self._counts = (counts[:, 0], counts[:, 1], counts[:, 2])
+                return self._counts
+            # one count over (vehicle, DECIDE / HELD / in service); closed rows go to bin 3n
+            key = R.vehicle * 3 + np.minimum(state, TRANSIT)
+            key[state < 0] = 3 * n
+            counts = np.bincount(key, minlength=3 * n + 1)[: 3 * n].reshape(n, 3)
+            self._counts = (counts[:, 0], counts[:, 1], counts[:, 2])
+        return self._counts
 
     def needs_action(self) -> np.ndarray:
-        R = self.requests
-        deciding = np.bincount(R.vehicle[R.state == DECIDE], minlength=self.n_vehicles)
-        return (deciding > 0) & self.present
+        return (self.counts()[0] > 0) & self.present
 
     def transit_count(self) -> int:
-        return int((self.requests.state == TRANSIT).sum())
+        return int(np.count_nonzero(self.requests.state == TRANSIT))
 
 
 __all__ = ["CoreConfig", "Script", "V2XCore"]

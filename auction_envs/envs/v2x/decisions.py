@@ -18,15 +18,16 @@ def backoff_thresholds(mean: float, std: float, size: int, rng: np.random.Genera
     if std == 0:
         return np.full(size, min(max(mean, 0.0), 1.0))
     out = rng.normal(mean, std, size)
-    bad = (out < 0) | (out > 1)
+    bad = np.flatnonzero((out < 0) | (out > 1))
     for _ in range(THRESHOLD_REJECTION_ROUNDS):
-        if not bad.any():
+        if not bad.size:
             return out
-        out[bad] = rng.normal(mean, std, int(bad.sum()))
-        bad = (out < 0) | (out > 1)
-    if bad.any():
+        redrawn = rng.normal(mean, std, bad.size)
+        out[bad] = redrawn
+        bad = bad[(redrawn < 0) | (redrawn > 1)]  # only the redrawn entries can still be out
+    if bad.size:
         low, high = ndtr((0.0 - mean) / std), ndtr((1.0 - mean) / std)
-        u = low + (high - low) * rng.random(int(bad.sum()))
+        u = low + (high - low) * rng.random(bad.size)
         out[bad] = np.clip(mean + std * ndtri(u), 0.0, 1.0)
     return out
 
@@ -38,14 +39,19 @@ def batch_prices(vehicle: np.ndarray, fraction: np.ndarray, budget: np.ndarray,
     raw = fraction[vehicle] * budget[vehicle]
     if budget_mode == "per_request" or raw.size == 0:
         return np.minimum(raw, budget[vehicle])
-    order = np.argsort(vehicle, kind="stable")
-    sorted_vehicle = vehicle[order]
-    sorted_raw = raw[order]
-    spent_before = np.cumsum(sorted_raw) - sorted_raw
-    start = np.flatnonzero(np.concatenate(([True], sorted_vehicle[1:] != sorted_vehicle[:-1])))
-    group_offset = np.repeat(spent_before[start], np.diff(np.append(start, len(order))))
-    spent_in_batch = spent_before - group_offset
-    capped = np.clip(np.minimum(sorted_raw, budget[sorted_vehicle] - spent_in_batch), 0, None)
-    prices = np.empty_like(capped)
-    prices[order] = capped
-    return prices
+    # A step has a few dozen submissions: one pass in plain Python over the bids grouped by
+    # vehicle (stable), with the arithmetic of a running sum over all of them (``np.cumsum``)
+    # less its value at the group's start, so the caps are the same floats as the array version.
+    vehicles = vehicle.tolist()
+    bids = raw.tolist()
+    budgets = budget.tolist()
+    room = [0.0] * len(bids)
+    total = 0.0
+    group, group_start = -1, 0.0
+    for rank, i in enumerate(sorted(range(len(bids)), key=vehicles.__getitem__)):
+        total = bids[i] if rank == 0 else total + bids[i]
+        spent_before = total - bids[i]
+        if vehicles[i] != group:
+            group, group_start = vehicles[i], spent_before
+        room[i] = budgets[group] - (spent_before - group_start)
+    return np.maximum(np.minimum(raw, room), 0)  # what np.clip(., 0, None) calls

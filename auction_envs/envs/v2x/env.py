@@ -9,14 +9,12 @@ conversion, infos, metrics and rendering. It is above 400 lines only because of 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from auction_envs.core import InvalidArgumentError, MarketEnv
-from auction_envs.core.actions import all_plain_real
 from auction_envs.core.checks import (
     MAX_AGENTS,
     MAX_SCALE,
@@ -28,8 +26,8 @@ from auction_envs.core.checks import (
 from auction_envs.core.layout import float32_box
 from auction_envs.envs.v2x.arrivals import CHAIN_TASKS, SERVICE_NAMES, TASK_WORK
 from auction_envs.envs.v2x.core import CoreConfig, Script, V2XCore
-from auction_envs.envs.v2x.events import SUCCESS, StepEvents
-from auction_envs.envs.v2x.metrics import V2XCounters
+from auction_envs.envs.v2x.events import StepEvents
+from auction_envs.envs.v2x.metrics import StepCounts, V2XCounters
 from auction_envs.envs.v2x.observations import MAX_BUDGET, V2XObserver, build_layout, stack_layout
 from auction_envs.envs.v2x.population import BUDGETS, Population, SyntheticPopulation
 from auction_envs.envs.v2x.render import render_rgb, render_text
@@ -241,6 +239,11 @@ class V2XOffloadingEnv(MarketEnv):
     * v1 (issue 19, no trajectory change): sizes and scales have upper bounds
       (``utility_weight = 1e300`` gave inf observations; ``n_vehicles``, ``obs_requests`` or
       ``history = 10**18`` ran out of memory or time at construction).
+    * v1 (issue 11, no trajectory change): a faster step (the auctions over Python lists of the
+      step's few bids, a preallocated request table compacted when full, and, with numba, one
+      compiled pass each for the observation frames, the held and site phases and the counts;
+      the numpy paths stay and give the same trajectories bit for bit); ``env.requests`` gives
+      the open requests as column views (valid until the next step).
     * v0: initial release.
     """
 
@@ -249,6 +252,9 @@ class V2XOffloadingEnv(MarketEnv):
         "name": "v2x_offloading_v1",
         "render_modes": ["human", "ansi", "rgb_array"],
     }
+
+    #: ``_step_market`` takes the joint action as one array (the base class validates it)
+    joint_action_array: ClassVar[bool] = True
 
     service_names: tuple[str, ...] = SERVICE_NAMES
     chain_tasks: np.ndarray = CHAIN_TASKS
@@ -363,7 +369,6 @@ class V2XOffloadingEnv(MarketEnv):
             action_spaces=dict.fromkeys(self.possible_agents, action_space),
             state_space=float32_box(-np.inf, np.inf, (state_size,)),
         )
-        self._validated: tuple[dict[str, np.ndarray] | None, np.ndarray | None] = (None, None)
 
     # ------------------------------------------------------------------ episode set-up
     def _reset_market(self, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -371,12 +376,12 @@ class V2XOffloadingEnv(MarketEnv):
         script = self._parse_script(options.get("arrivals"))
         events = self.core.reset(self.np_random, budgets, script)
         self.counters = V2XCounters(self.n_vehicles, len(self.sites))
-        self.counters.add(events, record_sites=False)
+        counts = self.counters.add(events, record_sites=False)
         self.last_reward = np.zeros(self.n_vehicles)
         self._frames = np.zeros((self.n_vehicles, self.history, self.frame_layout.size),
                                 dtype=np.float32)
         # the step's info keys (zeros: nothing was bid or closed yet), one function for both
-        return self._step_infos(events)
+        return self._step_infos(events, counts)
 
     def reward_scale(self, agent: str) -> float:
         """The high budget (2000): request values are of order the budget."""
@@ -422,54 +427,28 @@ class V2XOffloadingEnv(MarketEnv):
         return parsed
 
     # ------------------------------------------------------------------ one step
-    def validate_actions(self, actions: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Fast path of :meth:`MarketEnv.validate_actions` for the common case (a dict of every
-        live agent's in-bounds ``(alpha, b)``), checked on one stacked array; anything else goes
-        through the base class, which raises the documented errors (or clips)."""
-        if isinstance(actions, Mapping) and len(actions) == len(self.agents):
-            try:
-                values = [actions[agent] for agent in self.agents]
-            except KeyError:
-                return super().validate_actions(actions)
-            if not all_plain_real(values):  # bools, strings, complex ...: the strict path says no
-                return super().validate_actions(actions)
-            try:
-                array = np.asarray(values, dtype=np.float64)
-            except (TypeError, ValueError, OverflowError):
-                return super().validate_actions(actions)
-            if array.shape == (len(self.agents), 2) and np.isfinite(array).all() \
-                    and array.min() >= 0.0 and array.max() <= 1.0:
-                validated = dict(zip(self.agents, array))
-                self._validated = (validated, array)
-                return validated
-        return super().validate_actions(actions)
-
-    def _step_market(self, actions: dict[str, np.ndarray]
-                     ) -> tuple[dict[str, float], dict[str, dict[str, Any]], bool]:
-        validated, array = self._validated
-        self._validated = (None, None)
-        if validated is not actions:
-            array = np.array([actions[a] for a in self.possible_agents], dtype=np.float64)
-        events = self.core.step(array.reshape(self.n_vehicles, 2), self.np_random)
+    def _step_market(self, actions: np.ndarray
+                     ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
+        # ``joint_action_array``: the validated joint action [n_vehicles, 2], vehicle slot order
+        events = self.core.step(actions, self.np_random)
         reward = self.reward_function(events, self.n_vehicles)
-        self.counters.add(events)
+        counts = self.counters.add(events)
         self.last_events = events  # the step's request events (analysis: other reward rules)
         self.last_reward = reward
-        return dict(zip(self.possible_agents, reward.tolist())), self._step_infos(events), False
+        # aligned with self.agents (every vehicle slot lives the whole episode): one tolist()
+        return reward.tolist(), self._step_infos(events, counts), False
 
-    def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
-        n = self.n_vehicles
-        bids, closed = events.bids, events.closed
-        admitted = np.bincount(bids.vehicle[bids.won], minlength=n).tolist()
-        rejected = np.bincount(bids.vehicle[~bids.won], minlength=n).tolist()
-        payment = np.bincount(bids.vehicle, weights=bids.paid, minlength=n).tolist()
-        backed_off = np.bincount(events.held.vehicle, minlength=n).tolist()
-        failed = np.bincount(closed.vehicle[closed.outcome != SUCCESS], minlength=n).tolist()
+    def _step_infos(self, events: StepEvents, counts: StepCounts) -> dict[str, dict[str, Any]]:
+        admitted = counts.admitted.tolist()
+        rejected = counts.rejected.tolist()
+        payment = counts.payment.tolist()
+        backed_off = counts.backed_off.tolist()
+        failed = counts.failed.tolist()
         needs = self.core.needs_action().tolist()
         budget = self.core.budget.tolist()
         return {agent: {"needs_action": needs[i], "admitted": admitted[i], "rejected": rejected[i],
                         "backed_off": backed_off[i], "failed": failed[i],
-                        "payment": float(payment[i]), "budget": budget[i]}
+                        "payment": payment[i], "budget": budget[i]}
                 for i, agent in enumerate(self.possible_agents)}
 
     def _observations(self) -> dict[str, np.ndarray]:
@@ -509,8 +488,9 @@ class V2XOffloadingEnv(MarketEnv):
     # ------------------------------------------------------------------ read-only views
     @property
     def requests(self):
-        """The live-request table of the core simulator (read-only use: tests, analysis)."""
-        return self.core.requests
+        """The open requests of the core simulator, one column each (views into its table,
+        valid until the next step: tests, analysis)."""
+        return self.core.open_requests()
 
     @property
     def present(self) -> np.ndarray:

@@ -9,8 +9,11 @@ the order requests closed), so sums over them are reproducible bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from auction_envs.envs.v2x.requests import CLOSED
 
 # Outcome codes of closed requests.
 SUCCESS, REJECTED, HOLD_DROP, DEADLINE_MISS = 0, 1, 2, 3
@@ -76,21 +79,39 @@ class StepEvents:
 
 
 class ClosedLog:
-    """Collects the closures of one step (several calls), then concatenates them once."""
+    """Settles requests during one step (several calls) and lists them as events once.
+
+    ``close`` marks the rows closed at once (later masks of the step must not see them) and keeps
+    only their row indices; ``events`` gathers vehicles and values for all of them at the end of
+    the step (rows do not move within a step).
+    """
 
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[np.ndarray, int | np.ndarray, bool]] = []
 
-    def add(self, vehicle: np.ndarray, outcome: np.ndarray, value: np.ndarray,
-            admitted: np.ndarray) -> None:
-        self.parts.append((vehicle, outcome, value, admitted))
+    def close(self, table: Any, rows: np.ndarray, outcome: int | np.ndarray, admitted: bool
+              ) -> None:
+        """Close ``rows`` (table order) with ``outcome`` (a code, or one per row); ``admitted``:
+        whether they had won an auction (each call closes requests of one state)."""
+        if rows.size:
+            table.state[rows] = CLOSED
+            self.parts.append((rows, outcome, admitted))
 
-    def events(self) -> ClosedEvents:
+    def events(self, table: Any) -> ClosedEvents:
         if not self.parts:
             return ClosedEvents()
-        if len(self.parts) == 1:
-            return ClosedEvents(*self.parts[0])
-        return ClosedEvents(*(np.concatenate(column) for column in zip(*self.parts)))
+        rows = self.parts[0][0] if len(self.parts) == 1 \
+            else np.concatenate([part[0] for part in self.parts])
+        outcomes = np.empty(rows.size, dtype=np.int64)
+        flags = np.empty(rows.size, dtype=bool)
+        start = 0
+        for part_rows, outcome, admitted in self.parts:  # (np.full is a slow Python wrapper)
+            stop = start + part_rows.size
+            outcomes[start:stop] = outcome
+            flags[start:stop] = admitted
+            start = stop
+        return ClosedEvents(vehicle=table.vehicle[rows], outcome=outcomes, value=table.value[rows],
+                            admitted=flags)
 
 
 __all__ = [

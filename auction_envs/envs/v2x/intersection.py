@@ -18,6 +18,7 @@ from auction_envs.core.checks import (
 )
 from auction_envs.envs.v2x.env import MAX_DELAY, V2XOffloadingEnv
 from auction_envs.envs.v2x.events import StepEvents
+from auction_envs.envs.v2x.metrics import StepCounts
 from auction_envs.envs.v2x.mobility import JunctionMobility, SumoMobility, uplink_throughput
 from auction_envs.envs.v2x.population import draw_budgets
 from auction_envs.envs.v2x.sites import SiteProfile
@@ -93,13 +94,15 @@ class JunctionPopulation:
     def request_data(self, stype: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return DATA_UP[stype], DATA_DOWN[stype]
 
-    def uplink_rate(self, vehicle: np.ndarray, sharing: int) -> np.ndarray:
-        """Mbps of each vehicle's uplink when ``sharing`` requests are in transfer."""
+    def uplink_rate(self, vehicle: np.ndarray, sharing: int | np.ndarray) -> np.ndarray:
+        """Mbps of each vehicle's uplink when ``sharing`` requests are in transfer (a count, or
+        one per vehicle)."""
         distance = np.minimum(self.mobility.distance()[vehicle], self.radius)
-        return uplink_throughput(distance, self.min_uplink_mbps) / max(1, sharing)
+        return uplink_throughput(distance, self.min_uplink_mbps) / np.maximum(1, sharing)
 
     def transfer_latency(self, vehicle: np.ndarray, data_up: np.ndarray, data_down: np.ndarray,
-                         site_latency: np.ndarray, sharing: int) -> tuple[np.ndarray, np.ndarray]:
+                         site_latency: np.ndarray, sharing: int | np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
         rate = self.uplink_rate(vehicle, sharing)  # Mbps = Mbit per 1000 ms
         step_s = self.step_ms / 1000.0
         up = np.ceil(data_up / rate / step_s - 1e-9).astype(np.int64)
@@ -338,8 +341,8 @@ class V2XIntersectionEnv(V2XOffloadingEnv):
                          max_cycles=max_cycles, sites=sites, duration_noise_std=duration_noise_std,
                          population=population, **kwargs)
 
-    def _step_infos(self, events: StepEvents) -> dict[str, dict[str, Any]]:
-        infos = super()._step_infos(events)
+    def _step_infos(self, events: StepEvents, counts: StepCounts) -> dict[str, dict[str, Any]]:
+        infos = super()._step_infos(events, counts)
         present = self.population.present.tolist()
         entered = self.population.entered_now.tolist()
         for i, agent in enumerate(self.possible_agents):

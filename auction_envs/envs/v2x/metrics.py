@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from auction_envs.envs.v2x.events import DEADLINE_MISS, HOLD_DROP, REJECTED, StepEvents
 from auction_envs.envs.v2x.population import BUDGETS
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """One step's per-vehicle counts (the step's infos): bids admitted and rejected, the sum
+    paid, requests backed off, requests failed."""
+
+    admitted: np.ndarray
+    rejected: np.ndarray
+    payment: np.ndarray
+    backed_off: np.ndarray
+    failed: np.ndarray
 
 
 class V2XCounters:
@@ -27,10 +40,13 @@ class V2XCounters:
         self.payment_sum = np.zeros(n)
         self.admitted_count = np.zeros(n, dtype=np.int64)
         self.left_coverage = 0
+        self._no_counts = np.zeros(n, dtype=np.int64)
+        self._no_payment = np.zeros(n)
         self.utilization_history: list[np.ndarray] = []
         self.view_history: list[np.ndarray] = []
 
-    def add(self, events: StepEvents, record_sites: bool = True) -> None:
+    def add(self, events: StepEvents, record_sites: bool = True) -> StepCounts:
+        """Count one step's events; return the step's own per-vehicle counts (the infos)."""
         n = self.n_vehicles
         if events.created.size:
             self.created += np.bincount(events.created, minlength=n)
@@ -39,22 +55,38 @@ class V2XCounters:
         held = events.held
         if held.vehicle.size:
             self.backoff_sum += np.bincount(held.vehicle, weights=held.hold, minlength=n)
+            backed_off = np.bincount(held.vehicle, minlength=n)
+        else:
+            backed_off = self._no_counts
         bids = events.bids
         if bids.vehicle.size:
             in_submission_order = np.argsort(bids.submission_index)
             self.price_sum += np.bincount(bids.vehicle[in_submission_order],
                                           weights=bids.price[in_submission_order], minlength=n)
             self.rebids += np.bincount(bids.vehicle[bids.rebid], minlength=n)
-            self.submissions += np.bincount(bids.vehicle, minlength=n)
-            self.payment_sum += np.bincount(bids.vehicle, weights=bids.paid, minlength=n)
-            self.admitted_count += np.bincount(bids.vehicle[bids.won], minlength=n)
+            submitted = np.bincount(bids.vehicle, minlength=n)
+            self.submissions += submitted
+            payment = np.bincount(bids.vehicle, weights=bids.paid, minlength=n)
+            self.payment_sum += payment
+            admitted = np.bincount(bids.vehicle[bids.won], minlength=n)
+            self.admitted_count += admitted
+        else:
+            submitted = admitted = self._no_counts
+            payment = self._no_payment
         closed = events.closed
         if closed.vehicle.size:
-            np.add.at(self.outcomes, (closed.vehicle, closed.outcome), 1)
+            outcomes = np.bincount(closed.vehicle * 4 + closed.outcome, minlength=4 * n
+                                   ).reshape(n, 4)
+            self.outcomes += outcomes
+            failed = outcomes[:, 1:].sum(axis=1)
+        else:
+            failed = self._no_counts
         self.left_coverage += events.left_coverage
         if record_sites:
             self.utilization_history.append(events.utilization)
             self.view_history.append(events.view_utilization)
+        return StepCounts(admitted=admitted, rejected=submitted - admitted, payment=payment,
+                          backed_off=backed_off, failed=failed)
 
     def summary(self, steps: int, budget: np.ndarray, site_names: list[str],
                 last_price: dict[str, float]) -> dict[str, Any]:
@@ -94,4 +126,4 @@ class V2XCounters:
         }
 
 
-__all__ = ["V2XCounters"]
+__all__ = ["StepCounts", "V2XCounters"]

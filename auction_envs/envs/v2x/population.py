@@ -10,7 +10,8 @@ The core simulator (``core.py``) calls, in every step:
   (``vehicle``, ``stype``, ``relative_deadline`` and optionally ``data_up`` / ``data_down``);
 * ``request_data(stype) -> (data_up, data_down)``: the data of scripted requests;
 * ``transfer_latency(vehicle, data_up, data_down, site_latency, sharing) -> (up, down)``: steps to
-  ship admitted requests to their site and their results back (``sharing`` = requests in transfer);
+  ship admitted requests to their site and their results back (``sharing`` = requests in transfer
+  when each was admitted: a count, or one per request);
 * ``radio_features(sharing) -> (distance / radius, uplink share / 1690 Mbps)`` for observations;
 
 and reads ``present`` (bool per vehicle slot). :class:`SyntheticPopulation` is the synthetic setup
@@ -46,7 +47,8 @@ class Population(Protocol):
     def request_data(self, stype: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
     def transfer_latency(self, vehicle: np.ndarray, data_up: np.ndarray, data_down: np.ndarray,
-                         site_latency: np.ndarray, sharing: int) -> tuple[np.ndarray, np.ndarray]: ...
+                         site_latency: np.ndarray, sharing: int | np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def radio_features(self, sharing: int) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -80,7 +82,8 @@ class SyntheticPopulation:
         return zero, zero
 
     def transfer_latency(self, vehicle: np.ndarray, data_up: np.ndarray, data_down: np.ndarray,
-                         site_latency: np.ndarray, sharing: int) -> tuple[np.ndarray, np.ndarray]:
+                         site_latency: np.ndarray, sharing: int | np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
         return site_latency, site_latency
 
     def radio_features(self, sharing: int) -> tuple[np.ndarray, np.ndarray]:

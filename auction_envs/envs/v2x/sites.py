@@ -91,10 +91,10 @@ def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8)
     admitted request.
     """
     best, best_price = -1, float("inf")
-    for s in range(len(capacity)):
-        predicted = float(view_used[s]) + float(amount[s])
-        if predicted <= float(capacity[s]) + 1e-9:
-            price = rial_price(predicted / float(capacity[s]), float(resource_cost[s]), factor)
+    for s, (used, held, room, cost) in enumerate(zip(view_used, amount, capacity, resource_cost)):
+        predicted = float(used) + float(held)
+        if predicted <= float(room) + 1e-9:
+            price = rial_price(predicted / float(room), float(cost), factor)
             if price < best_price:
                 best, best_price = s, price
     return best

@@ -1,0 +1,109 @@
+"""Compiled passes of the V2X simulator (numba, optional): loops over the request table that
+replace a few dozen numpy calls each. Each has a numpy twin in ``core.py`` that runs without
+numba; both give the same trajectories bit for bit (``tests/v2x/test_fast_paths.py``, golden).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auction_envs._numba import compiled_on_first_use
+
+
+def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, return_latency,
+                    finish_at, ready_at, nominal, now, max_hold, max_held,
+                    n_vehicles):  # pragma: no cover (numba)
+    """``V2XCore._advance_held`` and the closures of ``_advance_sites`` as loops over the table,
+    compiled by numba (integer logic, and the same float expression for "hopeless"): the same
+    state changes and the same rows closed, each group in the order the numpy path closes them.
+    Returns the groups (hold drops, beyond ``max_held``, late with their outcomes, overrun, done,
+    hopeless) and the rows still running and queued."""
+    size = state.size
+    drop = np.empty(size, dtype=np.int64)
+    n_drop = 0
+    held_count = np.zeros(n_vehicles, dtype=np.int64)
+    for row in range(size):
+        if state[row] == 1:  # HELD
+            held_steps[row] += 1
+            if held_steps[row] > max_hold or deadline[row] <= now:
+                state[row] = -1
+                drop[n_drop] = row
+                n_drop += 1
+            else:
+                held_count[vehicle[row]] += 1
+    extra = np.empty(size, dtype=np.int64)
+    n_extra = 0
+    for v in range(n_vehicles):  # the newest beyond max_held, vehicle by vehicle
+        if held_count[v] > max_held:
+            seen = 0
+            for row in range(size):
+                if state[row] == 1 and vehicle[row] == v:
+                    seen += 1
+                    if seen > max_held:
+                        state[row] = -1
+                        extra[n_extra] = row
+                        n_extra += 1
+    late = np.empty(size, dtype=np.int64)
+    late_outcome = np.empty(size, dtype=np.int64)
+    overrun = np.empty(size, dtype=np.int64)
+    done = np.empty(size, dtype=np.int64)
+    hopeless = np.empty(size, dtype=np.int64)
+    running = np.empty(size, dtype=np.int64)
+    queued = np.empty(size, dtype=np.int64)
+    n_late = n_overrun = n_done = n_hopeless = n_running = n_queued = 0
+    # each row's changes below depend on that row alone: one pass keeps every group in table order
+    for row in range(size):
+        s = state[row]
+        if s == 1 and decide_at[row] <= now:  # HELD, the backoff is over
+            s = 0
+            state[row] = 0
+        if s == 0:  # DECIDE
+            if deadline[row] <= now:
+                late[n_late] = row
+                late_outcome[n_late] = 1 if attempts[row] > 0 else 2  # REJECTED, HOLD_DROP
+                n_late += 1
+                state[row] = -1
+        elif s == 4:  # RUNNING
+            if now + return_latency[row] > deadline[row]:
+                overrun[n_overrun] = row
+                n_overrun += 1
+                state[row] = -1
+            elif finish_at[row] <= now:
+                done[n_done] = row
+                n_done += 1
+                state[row] = -1
+            else:
+                running[n_running] = row
+                n_running += 1
+        elif s == 2 or s == 3:  # TRANSIT (queued once it arrives), QUEUED
+            if s == 2 and ready_at[row] <= now:
+                s = 3
+                state[row] = 3
+            if s == 3:
+                if now + np.ceil(nominal[row] - 1e-9) + return_latency[row] > deadline[row]:
+                    hopeless[n_hopeless] = row
+                    n_hopeless += 1
+                    state[row] = -1
+                else:
+                    queued[n_queued] = row
+                    n_queued += 1
+    return (drop[:n_drop], extra[:n_extra], late[:n_late], late_outcome[:n_late],
+            overrun[:n_overrun], done[:n_done], hopeless[:n_hopeless], running[:n_running],
+            queued[:n_queued])
+
+
+def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
+    """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service."""
+    counts = np.zeros((n_vehicles, 3), dtype=np.int64)
+    for row in range(state.size):
+        if state[row] >= 0:
+            counts[vehicle[row], min(state[row], 2)] += 1
+    return counts
+
+
+# without numba the numpy path of ``V2XCore.counts`` runs
+_compiled_counts = compiled_on_first_use(_counts_kernel)
+
+# without numba (the ``fast`` extra) the numpy path (``V2XCore._advance_held``,
+# ``_advance_sites``) runs
+_compiled_advance = compiled_on_first_use(_advance_kernel)

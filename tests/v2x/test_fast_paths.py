@@ -1,0 +1,115 @@
+"""The V2X step's fast paths compute exactly what their plain versions compute (bit for bit)."""
+
+import numpy as np
+import pytest
+
+from auction_envs.envs.v2x import V2XIntersectionEnv, V2XOffloadingEnv
+from auction_envs.envs.v2x import core as core_module
+from auction_envs.envs.v2x import observations as observations_module
+from auction_envs.envs.v2x.arrivals import MIX_PROBABILITY, MIX_TYPE, draw_services
+from auction_envs.envs.v2x.decisions import batch_prices
+from auction_envs.envs.v2x.requests import CLOSED, DECIDE, RUNNING, RequestTable
+from auction_envs.mechanisms.second_price import second_price, second_price_ranking
+
+
+def test_service_draws_are_generator_choice_and_its_stream() -> None:
+    for seed in range(50):
+        for count in (0, 1, 9, 40):
+            ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+            index = theirs.choice(len(MIX_PROBABILITY), size=count, p=MIX_PROBABILITY)
+            stype, _ = draw_services(count, ours)
+            assert np.array_equal(stype, MIX_TYPE[index])
+            assert ours.random() == theirs.random()  # the same draws were used up
+
+
+def test_second_price_ranking_is_second_price() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n = int(rng.integers(1, 9))
+        bids = rng.choice([0.0, 100.0, 250.0, 700.0, 2000.0], size=n)  # many ties
+        k = int(rng.integers(0, n + 2))
+        for seed in (None, int(rng.integers(1 << 30))):
+            gen_a = None if seed is None else np.random.default_rng(seed)
+            gen_b = None if seed is None else np.random.default_rng(seed)
+            won, paid = second_price(bids, k, gen_a)
+            ranking, price = second_price_ranking(bids.tolist(), k, gen_b)
+            expected = np.zeros(n, dtype=bool)
+            expected[ranking[:k]] = True
+            assert np.array_equal(won, expected)
+            assert np.array_equal(paid, np.where(expected, price, 0.0))
+            if seed is not None:
+                assert gen_a.random() == gen_b.random()
+
+
+def _array_batch_prices(vehicle, fraction, budget):
+    """The per-step budget cap written with numpy (the rule ``batch_prices`` implements)."""
+    raw = fraction[vehicle] * budget[vehicle]
+    order = np.argsort(vehicle, kind="stable")
+    sorted_vehicle, sorted_raw = vehicle[order], raw[order]
+    spent_before = np.cumsum(sorted_raw) - sorted_raw
+    start = np.flatnonzero(np.concatenate(([True], sorted_vehicle[1:] != sorted_vehicle[:-1])))
+    offset = np.repeat(spent_before[start], np.diff(np.append(start, len(order))))
+    capped = np.clip(np.minimum(sorted_raw, budget[sorted_vehicle] - (spent_before - offset)),
+                     0, None)
+    prices = np.empty_like(capped)
+    prices[order] = capped
+    return prices
+
+
+def test_batch_prices_are_the_array_rule_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 30))
+        budget = rng.random(n) * 3000 + 1
+        fraction = rng.random(n).astype(np.float32).astype(np.float64)
+        fraction[rng.random(n) < 0.2] = 1.0
+        vehicle = rng.integers(0, n, m)
+        ours = batch_prices(vehicle, fraction, budget, "per_step")
+        assert ours.tobytes() == _array_batch_prices(vehicle, fraction, budget).tobytes()
+    # the cap: a vehicle's second bid gets what its first left of the budget
+    assert batch_prices(np.array([0, 0]), np.array([0.7]), np.array([2000.0]),
+                        "per_step").tolist() == pytest.approx([1400.0, 600.0])
+
+
+def test_request_table_compacts_and_grows_keeping_the_order() -> None:
+    table = RequestTable(capacity=4)
+    table.append({"uid": np.arange(3), "vehicle": np.array([5, 6, 7]), "state": DECIDE}, 3)
+    table.state[1] = CLOSED
+    table.append({"uid": np.arange(3, 6), "vehicle": np.array([8, 9, 10]), "state": RUNNING}, 3)
+    view = table.open_view()
+    assert len(view) == 5 and view.uid.tolist() == [0, 2, 3, 4, 5]
+    assert view.vehicle.tolist() == [5, 7, 8, 9, 10] and view.held.tolist() == [0] * 5
+    assert (table.state[5:] == CLOSED).all()  # spare rows are closed
+    view.held[0] = 3  # a view writes to the table
+    assert table.held[0] == 3
+
+
+def _trajectory(env, steps: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    observations, _ = env.reset(seed=seed)
+    frames = [b"".join(o.tobytes() for o in observations.values())]
+    for _ in range(steps):
+        actions = {agent: rng.random(2).astype(np.float32) for agent in env.agents}
+        actions["vehicle_0"][0] = 0.0  # one vehicle backs off as long as it can (max_held)
+        observations, rewards, _, _, infos = env.step(actions)
+        frames.append(b"".join(o.tobytes() for o in observations.values())
+                      + np.array(list(rewards.values())).tobytes() + repr(infos).encode())
+    frames.append(repr(env.metrics()).encode())
+    return frames
+
+
+@pytest.mark.parametrize("make", [
+    lambda: V2XOffloadingEnv(capacity=60.0, history=2, max_cycles=400),
+    lambda: V2XOffloadingEnv(obs_requests=7, max_held=3, max_hold=20, max_cycles=400),
+    lambda: V2XIntersectionEnv(warmup=5.0, max_cycles=400),
+])
+def test_compiled_and_numpy_paths_are_equal(make, monkeypatch) -> None:
+    """Observations, the held and site phases and the counts (each one compiled pass) give
+    the same trajectory, bit for bit, with numba and without."""
+    if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
+        pytest.skip("numba is not installed: only the numpy paths exist")
+    compiled = _trajectory(make(), 250, seed=3)
+    monkeypatch.setattr(observations_module, "_compiled_frame", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_advance", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
+    assert _trajectory(make(), 250, seed=3) == compiled
