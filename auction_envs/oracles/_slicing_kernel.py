@@ -24,6 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from auction_envs.oracles._linear_solve import gauss_solve as _gauss_solve
+
 SOLVED_NOT = -1
 INVALID_INPUT = -2
 _UNUSABLE = -1e300  # stands in for log(beta * 0): sorts last, never sets a water level
@@ -119,38 +121,6 @@ def _prune_to_forest(mask, weight, out):
         if a != b:
             label[max(a, b)] = min(a, b)
             out[i, k] = True
-
-
-def _gauss_solve(a, b):
-    """Solve ``a x = b`` in place (partial pivoting), ``x`` into ``b``; False when singular."""
-    size = b.shape[0]
-    for col in range(size):
-        pivot = col
-        largest = abs(a[col, col])
-        for r in range(col + 1, size):
-            if abs(a[r, col]) > largest:
-                largest = abs(a[r, col])
-                pivot = r
-        if largest == 0.0 or not math.isfinite(largest):
-            return False
-        if pivot != col:
-            for j in range(size):
-                a[col, j], a[pivot, j] = a[pivot, j], a[col, j]
-            b[col], b[pivot] = b[pivot], b[col]
-        for r in range(col + 1, size):
-            factor = a[r, col] / a[col, col]
-            if factor != 0.0:
-                for j in range(col, size):
-                    a[r, j] -= factor * a[col, j]
-                b[r] -= factor * b[col]
-    for col in range(size - 1, -1, -1):
-        total = b[col]
-        for j in range(col + 1, size):
-            total -= a[col, j] * b[j]
-        b[col] = total / a[col, col]
-        if not math.isfinite(b[col]):
-            return False
-    return True
 
 
 def _solve_support(support, c, xi, inv, used, s, u):

@@ -38,6 +38,7 @@ from scipy import optimize
 from auction_envs._numba import compiled_on_first_use
 from auction_envs.mechanisms.trading_post import PRDResult
 from auction_envs.mechanisms.trading_post import proportional_response_dynamics as run_prd
+from auction_envs.oracles._linear_solve import compiled_gauss_solve, gauss_solve
 
 FAMILIES = ("ces", "linear", "amdahl")
 #: ``_all(mask)`` is ``mask.all()`` (the reduction it calls, without its Python wrapper: the
@@ -960,26 +961,8 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
                         entry -= sigma * x[i, a]
                 jacobian[a, b] = entry
             direction[a] = -z[a]
-        for c in range(k):  # Gaussian elimination, partial pivoting (k = m - 1 is small)
-            pivot = c
-            for r in range(c + 1, k):
-                if abs(jacobian[r, c]) > abs(jacobian[pivot, c]):
-                    pivot = r
-            if jacobian[pivot, c] == 0.0:
-                return 2
-            if pivot != c:
-                for b in range(k):
-                    jacobian[c, b], jacobian[pivot, b] = jacobian[pivot, b], jacobian[c, b]
-                direction[c], direction[pivot] = direction[pivot], direction[c]
-            for r in range(c + 1, k):
-                factor = jacobian[r, c] / jacobian[c, c]
-                for b in range(c, k):
-                    jacobian[r, b] -= factor * jacobian[c, b]
-                direction[r] -= factor * direction[c]
-        for c in range(k - 1, -1, -1):
-            for b in range(c + 1, k):
-                direction[c] -= jacobian[c, b] * direction[b]
-            direction[c] /= jacobian[c, c]
+        if not _gauss_solve(jacobian, direction):  # the Newton step, into direction
+            return 2
         step = 1.0
         improved = False
         near = residual <= 1e-10  # quadratic convergence: this step reaches rounding level
@@ -1020,8 +1003,20 @@ def _ces_newton_kernel(theta: np.ndarray, e: np.ndarray, rho: float, verify_tol:
     return 0
 
 
-# without numba (the ``fast`` extra) proportional response and the polish step are the path
-_compiled_ces_kernel = compiled_on_first_use(_ces_newton_kernel)
+_gauss_solve = gauss_solve  # the kernel's linear solve; compiled with it (below)
+
+
+@functools.cache
+def _compiled_ces_kernel() -> Any:
+    """The Newton kernel compiled by numba (its linear solve compiled first, so the kernel calls
+    machine code), or None: without numba (the ``fast`` extra) proportional response and the
+    polish step are the path."""
+    global _gauss_solve
+    solve = compiled_gauss_solve()
+    if solve is None:
+        return None
+    _gauss_solve = solve
+    return compiled_on_first_use(_ces_newton_kernel)()
 
 
 def _excess_demand(p: np.ndarray, theta: np.ndarray, e: np.ndarray, fam: UtilityFamily
