@@ -36,39 +36,29 @@ from benchmarks.common import IncrementalResults, add_output_arguments, benchmar
 ENV_ID = "auction_envs/IoVSlicingLearned-v1"
 
 
-def single_move_gains(n: int, seed: int) -> tuple[np.ndarray, Any]:
-    """``gains[i, k, level]``: the welfare change when only slicer ``i`` moves resource ``k`` by
-    ``level`` from the uniform split (capped action rule), and a function giving the welfare gain
-    of a joint level choice ``[n, 3]``."""
-    from auction_envs.envs.iov.core import SLICE_LEVELS
+def market(n: int, seed: int) -> tuple[np.ndarray, Any]:
+    """``gains[i, k, level]`` of every single move from the uniform split
+    (:func:`benchmarks.reproduce_dvcg.single_move_gains`), and the welfare gain of a joint level
+    choice ``[n, 3]`` from the uniform split (the env's capped action rule)."""
     from auction_envs.oracles.slicing import slicing_utility
+    from benchmarks.reproduce_dvcg import capped_proposal, single_move_gains
 
     env = auction_envs.make(ENV_ID, n_vsps=n, instance_seed=seed, max_cycles=1)
     env.reset(seed=seed)
     base = env.unwrapped
-    levels = np.asarray(SLICE_LEVELS)
-    no_change = int(np.flatnonzero(levels == 0.0)[0])
     uniform = np.full((n, 3), 1.0 / n)
     reference = slicing_utility(uniform, base.beta, base.xi).sum()
 
     def gain(chosen: np.ndarray) -> float:
-        proposal = uniform * (1.0 + levels[chosen])
-        proposal = proposal / np.maximum(proposal.sum(axis=0, keepdims=True), 1.0)
-        return float(slicing_utility(proposal, base.beta, base.xi).sum() - reference)
+        return float(slicing_utility(capped_proposal(uniform, chosen), base.beta, base.xi).sum()
+                     - reference)
 
-    gains = np.zeros((n, 3, levels.size))
-    for i in range(n):
-        for k in range(3):
-            for level in range(levels.size):
-                chosen = np.full((n, 3), no_change)
-                chosen[i, k] = level
-                gains[i, k, level] = gain(chosen)
-    return gains, gain
+    return single_move_gains(uniform, base.beta, base.xi), gain
 
 
 def credit_cell(n: int, seed: int, probability: float, rounds: int) -> dict[str, float]:
     """One (market, exploration probability, rounds) measurement (see the module docstring)."""
-    gains, gain = single_move_gains(n, seed)
+    gains, gain = market(n, seed)
     levels = gains.shape[-1]
     no_change = levels // 2
     rng = np.random.default_rng(seed)

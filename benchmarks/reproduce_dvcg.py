@@ -356,40 +356,54 @@ def references(n: int, seed: int, rounds: int, tail: int) -> dict[str, float]:
             "hill-climb": float(np.mean(welfare[-tail:]) / optimum)}
 
 
+def capped_proposal(slices: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The slices after level indices ``chosen`` ``[n, 3]`` under the env's capped action rule
+    (multiplicative change, every resource whose total exceeds 1 divided by its total)."""
+    from auction_envs.envs.iov.core import SLICE_LEVELS
+
+    proposal = slices * (1.0 + np.asarray(SLICE_LEVELS)[chosen])
+    return proposal / np.maximum(proposal.sum(axis=0, keepdims=True), 1.0)
+
+
+def single_move_gains(slices: np.ndarray, beta: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """``gains[i, k, level]``: the welfare change when only slicer ``i`` changes resource ``k`` by
+    ``level`` from ``slices`` (the others keep theirs), computed from the true market."""
+    from auction_envs.envs.iov.core import SLICE_LEVELS
+    from auction_envs.oracles.slicing import slicing_utility
+
+    levels = np.asarray(SLICE_LEVELS)
+    no_change = int(np.flatnonzero(levels == 0.0)[0])
+    n = slices.shape[0]
+    reference = slicing_utility(slices, beta, xi).sum()
+    gains = np.zeros((n, slices.shape[1], levels.size))
+    for i in range(n):
+        for k in range(slices.shape[1]):
+            for level in range(levels.size):
+                trial = np.full(slices.shape, no_change)
+                trial[i, k] = level
+                gains[i, k, level] = slicing_utility(capped_proposal(slices, trial), beta,
+                                                     xi).sum() - reference
+    return gains
+
+
 def myopic_oracle(n: int, seed: int, rounds: int, tail: int) -> dict[str, float]:
     """What the slicers' action interface allows within one episode: every round each slicer
     plays its best single move (one level on one resource, or no change) assuming the others do
     not move, computed from the true market (an oracle: it reads beta and xi). Same start
     (uniform), same capped action rule and slice floor as the env; no perturbation (truthful bids
     are never perturbed). Efficiency averaged over the last ``tail`` of ``rounds`` rounds."""
-    from auction_envs.envs.iov.core import SLICE_FLOOR, SLICE_LEVELS
+    from auction_envs.envs.iov.core import SLICE_FLOOR
     from auction_envs.oracles.slicing import slicing_utility
 
     env = auction_envs.make(ENV_ID, n_vsps=n, instance_seed=seed, max_cycles=1)
     env.reset(seed=seed)
     base = env.unwrapped
     beta, xi, optimum = base.beta, base.xi, base.metrics()["optimal_welfare"]
-    levels = np.asarray(SLICE_LEVELS)
-    no_change = int(np.flatnonzero(levels == 0.0)[0])
-
-    def propose(slices: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-        proposal = slices * (1.0 + levels[chosen])
-        return proposal / np.maximum(proposal.sum(axis=0, keepdims=True), 1.0)
-
     slices = np.full((n, 3), 1.0 / n)
     efficiency = []
     for _ in range(rounds):
-        reference = slicing_utility(slices, beta, xi).sum()
-        gains = np.zeros((n, 3, levels.size))
-        for i in range(n):
-            for k in range(3):
-                for level in range(levels.size):
-                    trial = np.full((n, 3), no_change)
-                    trial[i, k] = level
-                    gains[i, k, level] = slicing_utility(propose(slices, trial), beta,
-                                                         xi).sum() - reference
-        best = gains.argmax(axis=-1)
-        slices = np.maximum(propose(slices, best), SLICE_FLOOR)
+        best = single_move_gains(slices, beta, xi).argmax(axis=-1)
+        slices = np.maximum(capped_proposal(slices, best), SLICE_FLOOR)
         slices = slices / np.maximum(slices.sum(axis=0, keepdims=True), 1.0)
         efficiency.append(slicing_utility(slices, beta, xi).sum() / optimum)
     return {"myopic oracle": float(np.mean(efficiency[-tail:]))}
