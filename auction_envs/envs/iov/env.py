@@ -435,7 +435,8 @@ class IoVSlicingEnv(MarketEnv):
                                [self.num_cycles / self.max_cycles]]).astype(np.float32)
 
     def equilibrium(self) -> dict[str, np.ndarray | float]:
-        """Truthful bids (dominant under DVCG), the exact optimum and its welfare."""
+        """Truthful bids (DSIC against truthful others, not dominant: see Incentives), the exact
+        optimum and its welfare."""
         self._require_reset("equilibrium")
         return {"bids": self.x_truthful.copy(), "allocation": self.s_true.copy(),
                 "welfare": float(self.x_truthful.sum())}
