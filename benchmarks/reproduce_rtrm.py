@@ -12,8 +12,13 @@ on the same evaluation episodes (paired per seed):
   a sweep, the best of which MADDPG must beat on total provider utility);
 * ``CDARA``, ``ICAA``  the baselines (``mechanism=`` kwarg), providers at ``--baseline-markup``
   (where the env prices the baselines by their own rules this input is ignored by the env);
-* ``MADDPG``  RTRM with ``agents.maddpg.MADDPG`` pricing (7 agents, per-agent critics on
-  ``env.state()``), trained ``--train-steps`` env steps then played greedily;
+* ``budget``  budget shading (:class:`agents.baselines.cloud_pricing.BudgetShadingPricing`: ask
+  a fraction of each buyer's budget, clipped to the Box), the best scripted per-buyer policy; the
+  fraction is chosen per seed on the training seed's episode among ``BUDGET_FRACTIONS``;
+* ``MADDPG``  RTRM with ``agents.maddpg.MADDPG`` pricing, each provider trained on its own
+  utility (the paper's setting), and ``MADDPG-team``, every critic trained on the providers'
+  summed utility (the metric; ``MADDPGConfig.reward_sharing="team"``); configuration in
+  :func:`maddpg_config`; trained ``--train-steps`` env steps then played greedily;
 * ``PPO``  (without fairness) SB3 PPO with parameter sharing through
   ``auction_envs.wrappers.sb3.sb3_vec_env`` (SB3 defaults, ``n_steps=512``), ``--ppo-steps``
   agent-steps, played deterministically: an off-the-shelf baseline on the same seeds.
@@ -26,14 +31,17 @@ when ``metrics()`` reports one (``surplus_bound``); means with 95% t-intervals o
 paper's claims beside paired per-seed comparisons with a verdict: reproduced / partly / not
 reproduced / infeasible (the joint claim needs more surplus than the market can produce).
 
-Budget. The env runs ~190 steps/s on this machine; the paper's 12,000 episodes x 2,000 steps of
-training would take over a day per run. ``--quick`` trains MADDPG 1,500 env steps and PPO 10k
-agent-steps per seed (measured: about 14 CPU-minutes on one core; 54 minutes of wall time on a
-machine shared at load ~11); the full mode 20,000 env steps (200 episodes of 100) and 100k
-agent-steps, an estimated 2-3 hours on an idle core. Neither is the paper's budget; the tables say
-so. ``--report JSON`` reprints the tables and claims of a saved (even unfinished) run.
+Budget. The env runs 70-190 steps/s on this machine (load-dependent); the paper's 12,000
+episodes x 2,000 steps of training would take over a day per run. ``--quick`` trains MADDPG
+2,000 env steps (both reward settings on the plain env, the own-reward one on the fair env,
+which gets only the rows the paper's claims read) and PPO 10k agent-steps per seed; run it with
+``--workers 2`` (the measured wall time is at the top of docs/results/rtrm_quick.txt). The full
+mode trains 20,000 env steps (200 episodes of 100) and 100k agent-steps, every row on both envs,
+several hours. Neither is the paper's budget; the tables say so. ``--report JSON`` reprints the
+tables and claims of a saved (even unfinished) run.
 
-    python -m benchmarks.reproduce_rtrm --quick --json results/rtrm_quick.json --png results/rtrm.png
+    python -m benchmarks.reproduce_rtrm --quick --workers 2 --json results/rtrm_quick.json \
+        --png results/rtrm.png
     python -m benchmarks.reproduce_rtrm --seeds 5 --json results/rtrm.json --png results/rtrm.png
 """
 
@@ -62,10 +70,12 @@ from benchmarks.common import (
 
 BASELINES = ("cdara", "icaa")
 EVAL_SEED_OFFSET = 10_000
-QUICK = {"seeds": 5, "eval_episodes": 2, "train_steps": 1_500, "ppo_steps": 10_000,
-         "markups": (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)}
+QUICK = {"seeds": 5, "eval_episodes": 2, "train_steps": 2_000, "ppo_steps": 10_000,
+         "markups": (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0), "fair_rows": "paper"}
 FULL = {"seeds": 5, "eval_episodes": 5, "train_steps": 20_000, "ppo_steps": 100_000,
-        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
+        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "fair_rows": "all"}
+#: ``fair_rows``: on the fair env, "all" rows or only what the paper's claims read ("paper":
+#: CDARA, ICAA and the own-reward MADDPG), which keeps --quick inside its 15-minute budget.
 
 #: Budget-shading fractions tried on each seed's training episode (never on the evaluation seeds).
 #: Where the MADDPG actors start (a multiplier in the [0, 1] Box), see :func:`maddpg_config`.
@@ -183,25 +193,31 @@ def train_maddpg(env: Any, seed: int, steps: int, show: bool,
 
 
 def maddpg_config(steps: int, reward_sharing: str = "own") -> Any:
-    """MADDPG for the 7 pricing agents (standard MLP actors and per-agent critics on env.state(),
-    263 numbers instead of 7 x 278 joint observations), the same for both reward settings except
-    the reward scale (the team reward is the sum of 7 providers' utilities).
+    """MADDPG for the 7 pricing agents: standard MLP actors (2 x 64, each provider's own
+    observation in, its 24 multipliers out); the same configuration for both reward settings
+    except the reward scale (per-step rewards ~1e2 per provider, ~1e3 summed, scaled to ~1).
 
-    Tuned on the training seeds (``/tmp`` sweeps reported in docs/results/rtrm_quick.txt):
-    [decision] ``gamma = 0`` (myopic pricing: every scripted reference prices myopically too, and
-    a bootstrapped critic on ~1e3 rows was noisier than the one-step reward); per-step rewards
-    ~1e2 per provider, ~1e3 summed, scaled to ~1; actors start near the multiplier
-    ``ACTOR_START_MULTIPLIER`` (``actor_init_unit``: inside the good region of the fixed-markup
-    sweep, so the short budget refines rather than searches); small exploration noise."""
+    Chosen on tuning episodes (training seeds 100+, evaluation seeds 20000+, never the reported
+    ones; the sweep is in docs/results/rtrm_quick.txt):
+
+    * [decision] one shared critic (EPyMARL style, agent-id input, one output per agent) on the
+      joint observations: the joint observations carry every provider's per-buyer reserve ratio
+      (the feature a per-buyer price needs); with the 263-number ``env.state()`` the team critic
+      ended ~5% lower on the tuning episode;
+    * ``gamma = 0.9``: capacity is booked for up to 24 steps, so a myopic critic (``gamma = 0``)
+      learned to sell capacity cheaply now (the team total fell ~13% on the tuning episode);
+    * actors start near the multiplier ``ACTOR_START_MULTIPLIER`` (``actor_init_unit``), inside
+      the good region of the fixed-markup sweep, so the short budget refines rather than searches;
+      exploration sigma 0.1 -> 0.02 (0.2 was worse), one update of 256 rows every 4 env steps."""
     from agents.maddpg import MADDPGConfig
 
-    space_unit = 2.0 * ACTOR_START_MULTIPLIER - 1.0  # the [0, 1] Box in the actor's [-1, 1] units
-    return MADDPGConfig(gamma=0.0, tau=0.01, batch_size=128, learning_starts=min(300, steps // 3),
-                        update_every=2, buffer_size=max(steps, 1),
+    start_unit = 2.0 * ACTOR_START_MULTIPLIER - 1.0  # the [0, 1] Box in the actor's [-1, 1] units
+    return MADDPGConfig(gamma=0.9, tau=0.01, batch_size=256, learning_starts=min(300, steps // 3),
+                        update_every=4, buffer_size=max(steps, 1), actor_lr=1e-3,
                         reward_scale=1e-3 if reward_sharing == "team" else 1e-2,
                         noise_start=0.1, noise_end=0.02, noise_anneal_steps=max(steps // 2, 1),
-                        critic_input="state", reward_sharing=reward_sharing,
-                        actor_init_unit=space_unit)
+                        critic_input="joint_obs", critic_sharing="shared",
+                        reward_sharing=reward_sharing, actor_init_unit=start_unit)
 
 
 def train_ppo(env: Any, seed: int, steps: int) -> tuple[Policy, dict[str, Any]]:
@@ -485,7 +501,7 @@ def plot(results: dict[str, Any], path: str) -> None:
     axes[0, 1].legend(fontsize=8)
     sweep = sorted((float(p.split("=")[1]), p) for p in results["plain"] if p.startswith("markup="))
     for env_label, style in (("plain", "-o"), ("fair", "--s")):
-        if env_label not in results:
+        if env_label not in results or not all(p in results[env_label] for _, p in sweep):
             continue
         stats = [mean_ci(per_seed(results, env_label, p, "total_provider_utility")) for _, p in sweep]
         axes[1, 0].errorbar([m for m, _ in sweep], [s[0] for s in stats], [s[1] for s in stats],
@@ -535,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--maddpg-rewards", nargs="+", choices=tuple(MADDPG_ROWS),
                         default=list(MADDPG_ROWS), help="MADDPG reward settings to train: own "
                         "(each provider its utility, the paper's) and/or team (the providers' sum)")
+    parser.add_argument("--fair-rows", choices=("all", "paper"), default=None,
+                        help="rows on the fair env: all, or only CDARA, ICAA and MADDPG (own) that "
+                             "the paper's claims read (quick default: paper; full: all)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the (env, seed, policy) cells (default 1)")
     parser.add_argument("--baseline-markup", type=float, default=0.2,
@@ -557,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     budget = dict(QUICK if args.quick else FULL)
-    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups"):
+    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows"):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
     env_kwargs = json.loads(args.env_kwargs)
@@ -575,10 +594,13 @@ def main(argv: list[str] | None = None) -> int:
     # one cell per (env, seed, policy), in the order the loop used to run them
     cells = []
     for env_label, seed in [(label, seed) for label in envs for seed in range(budget["seeds"])]:
-        policies = [(f"markup={m:g}", m) for m in budget["markups"]]
-        policies.append(("budget", 0.0))
+        every_row = env_label == "plain" or budget["fair_rows"] == "all"
+        policies = [(f"markup={m:g}", m) for m in budget["markups"]] if every_row else []
+        if every_row:
+            policies.append(("budget", 0.0))
         policies += [(b.upper(), args.baseline_markup) for b in BASELINES]
-        policies += [(MADDPG_ROWS[sharing], budget["train_steps"]) for sharing in args.maddpg_rewards]
+        policies += [(MADDPG_ROWS[sharing], budget["train_steps"]) for sharing in args.maddpg_rewards
+                     if every_row or sharing == "own"]
         if env_label == "plain" and budget["ppo_steps"] > 0:
             policies.append(("PPO", budget["ppo_steps"]))
         cells += [(env_label, name, seed, parameter) for name, parameter in policies]
@@ -610,7 +632,7 @@ def report(results: dict[str, Any], budget: dict[str, Any], envs: dict[str, str]
            png: str | None) -> list[dict[str, str]]:
     """Print the budget, the tables and the claims; write the figure; return the claims."""
     done = {label: {p: len(r) for p, r in runs.items()} for label, runs in results.items()}
-    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "steps")
+    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows", "steps")
     print(f"budget: { {k: budget.get(k) for k in keys} }; env ids {envs}; seeds finished per "
           f"policy {done}; evaluation seeds {EVAL_SEED_OFFSET}+seed (paired across policies). "
           "Training is far below the paper's 12,000 x 2,000 steps.")
