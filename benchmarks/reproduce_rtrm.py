@@ -615,7 +615,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         parser.error(f"--workers must be >= 1; got {args.workers}")
     _SETTINGS["show_training"] = show and args.workers == 1  # per-step bars only in one process
-    started = time.perf_counter()
     values = run_jobs(policy_cell, jobs, workers=args.workers, on_result=record, show_progress=show,
                       desc="env x seed x policy",
                       store=cell_store(args))  # a rerun with the same --json runs only missing cells
@@ -623,7 +622,6 @@ def main(argv: list[str] | None = None) -> int:
     for (env_label, policy, seed, _), value in zip(cells, values):
         results[env_label].setdefault(policy, {})[str(seed)] = value
     output.payload["results"] = results
-    output.payload["wall_seconds"] = time.perf_counter() - started  # of this call (resumed: less)
     output.update(claims=report(results, {**vars(args), **budget}, envs, args.png))
     return 0
 
