@@ -12,8 +12,13 @@ on the same evaluation episodes (paired per seed):
   a sweep, the best of which MADDPG must beat on total provider utility);
 * ``CDARA``, ``ICAA``  the baselines (``mechanism=`` kwarg), providers at ``--baseline-markup``
   (where the env prices the baselines by their own rules this input is ignored by the env);
-* ``MADDPG``  RTRM with ``agents.maddpg.MADDPG`` pricing (7 agents, per-agent critics on
-  ``env.state()``), trained ``--train-steps`` env steps then played greedily;
+* ``budget``  budget shading (:class:`agents.baselines.cloud_pricing.BudgetShadingPricing`: ask
+  a fraction of each buyer's budget, clipped to the Box), the best scripted per-buyer policy; the
+  fraction is chosen per seed on the training seed's episode among ``BUDGET_FRACTIONS``;
+* ``MADDPG``  RTRM with ``agents.maddpg.MADDPG`` pricing, each provider trained on its own
+  utility (the paper's setting), and ``MADDPG-team``, every critic trained on the providers'
+  summed utility (the metric; ``MADDPGConfig.reward_sharing="team"``); configuration in
+  :func:`maddpg_config`; trained ``--train-steps`` env steps then played greedily;
 * ``PPO``  (without fairness) SB3 PPO with parameter sharing through
   ``auction_envs.wrappers.sb3.sb3_vec_env`` (SB3 defaults, ``n_steps=512``), ``--ppo-steps``
   agent-steps, played deterministically: an off-the-shelf baseline on the same seeds.
@@ -26,14 +31,17 @@ when ``metrics()`` reports one (``surplus_bound``); means with 95% t-intervals o
 paper's claims beside paired per-seed comparisons with a verdict: reproduced / partly / not
 reproduced / infeasible (the joint claim needs more surplus than the market can produce).
 
-Budget. The env runs ~190 steps/s on this machine; the paper's 12,000 episodes x 2,000 steps of
-training would take over a day per run. ``--quick`` trains MADDPG 1,500 env steps and PPO 10k
-agent-steps per seed (measured: about 14 CPU-minutes on one core; 54 minutes of wall time on a
-machine shared at load ~11); the full mode 20,000 env steps (200 episodes of 100) and 100k
-agent-steps, an estimated 2-3 hours on an idle core. Neither is the paper's budget; the tables say
-so. ``--report JSON`` reprints the tables and claims of a saved (even unfinished) run.
+Budget. The env runs 70-190 steps/s on this machine (load-dependent); the paper's 12,000
+episodes x 2,000 steps of training would take over a day per run. ``--quick`` trains MADDPG
+2,000 env steps (both reward settings on the plain env, the own-reward one on the fair env,
+which gets only the rows the paper's claims read) and PPO 10k agent-steps per seed; run it with
+``--workers 2`` (the measured wall time is at the top of docs/results/rtrm_quick.txt). The full
+mode trains 20,000 env steps (200 episodes of 100) and 100k agent-steps, every row on both envs,
+several hours. Neither is the paper's budget; the tables say so. ``--report JSON`` reprints the
+tables and claims of a saved (even unfinished) run.
 
-    python -m benchmarks.reproduce_rtrm --quick --json results/rtrm_quick.json --png results/rtrm.png
+    python -m benchmarks.reproduce_rtrm --quick --workers 2 --json results/rtrm_quick.json \
+        --png results/rtrm.png
     python -m benchmarks.reproduce_rtrm --seeds 5 --json results/rtrm.json --png results/rtrm.png
 """
 
@@ -62,10 +70,19 @@ from benchmarks.common import (
 
 BASELINES = ("cdara", "icaa")
 EVAL_SEED_OFFSET = 10_000
-QUICK = {"seeds": 5, "eval_episodes": 2, "train_steps": 1_500, "ppo_steps": 10_000,
-         "markups": (0.0, 0.2, 0.5, 0.8, 1.0)}
+QUICK = {"seeds": 5, "eval_episodes": 2, "train_steps": 2_000, "ppo_steps": 10_000,
+         "markups": (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0), "fair_rows": "paper"}
 FULL = {"seeds": 5, "eval_episodes": 5, "train_steps": 20_000, "ppo_steps": 100_000,
-        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)}
+        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "fair_rows": "all"}
+#: ``fair_rows``: on the fair env, "all" rows or only what the paper's claims read ("paper":
+#: CDARA, ICAA and the own-reward MADDPG), which keeps --quick inside its 15-minute budget.
+
+#: Budget-shading fractions tried on each seed's training episode (never on the evaluation seeds).
+#: Where the MADDPG actors start (a multiplier in the [0, 1] Box), see :func:`maddpg_config`.
+ACTOR_START_MULTIPLIER = 0.95
+BUDGET_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: MADDPG reward settings: the row name of each (``own`` is the paper's, ``team`` the metric's).
+MADDPG_ROWS = {"own": "MADDPG", "team": "MADDPG-team"}
 
 Policy = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -82,6 +99,30 @@ def fixed_markup(env: Any, markup: float) -> Policy:
                            env.action_space(a).low, env.action_space(a).high)
                 for a in observations}
     return act
+
+
+def budget_shading(env: Any, fraction: float) -> Policy:
+    """Every provider asks ``fraction`` of each buyer's budget, clipped to its Box
+    (:class:`agents.baselines.cloud_pricing.BudgetShadingPricing`): a per-buyer scripted policy."""
+    from agents.baselines.cloud_pricing import BudgetShadingPricing
+
+    policy = BudgetShadingPricing.for_env(env, fraction=fraction)
+    return lambda observations: policy.act(observations, explore=False)
+
+
+def select_budget_fraction(env_factory: Callable[[], Any], seed: int,
+                           fractions: tuple[float, ...] = BUDGET_FRACTIONS,
+                           ) -> tuple[float, dict[str, float]]:
+    """The fraction with the highest total provider utility on one episode of the *training*
+    seed ``seed`` (the one MADDPG and PPO train on; evaluation uses ``EVAL_SEED_OFFSET + seed``),
+    so the scripted reference is tuned like the learners, never on the evaluation episodes."""
+    totals = {}
+    for fraction in fractions:
+        env = env_factory()
+        totals[f"{fraction:g}"] = evaluate(env, budget_shading(env, fraction), seed,
+                                           1)["total_provider_utility"]
+    best = max(fractions, key=lambda f: totals[f"{f:g}"])
+    return best, totals
 
 
 def summarize(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -116,20 +157,23 @@ def evaluate(env: Any, act: Policy, seed: int, episodes: int) -> dict[str, Any]:
     return {**mean, "episodes": rows}
 
 
-def train_maddpg(env: Any, seed: int, steps: int, show: bool) -> tuple[Policy, dict[str, Any]]:
-    """Train MADDPG pricing on ``env`` for ``steps`` env steps; return its greedy policy."""
+def train_maddpg(env: Any, seed: int, steps: int, show: bool,
+                 reward_sharing: str = "own") -> tuple[Policy, dict[str, Any]]:
+    """Train MADDPG pricing on ``env`` for ``steps`` env steps; return its greedy policy.
+    ``reward_sharing``: ``"own"`` (each provider its utility, the paper) or ``"team"`` (every
+    critic on the providers' summed utility, the metric), see :func:`maddpg_config`."""
     import torch
 
     from agents.maddpg import MADDPG
 
     torch.set_num_threads(1)
-    config = maddpg_config(steps)
+    config = maddpg_config(steps, reward_sharing)
     learner = MADDPG(env, config, seed=seed)
     observations, _ = env.reset(seed=seed)
     returns: list[float] = []
     episode_return, last = 0.0, {}
     started = time.perf_counter()
-    for _ in progress(range(steps), total=steps, desc=f"MADDPG seed {seed}", enabled=show):
+    for _ in progress(range(steps), total=steps, desc=f"MADDPG-{reward_sharing} seed {seed}", enabled=show):
         actions = learner.act(observations, explore=True)
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         learner.observe(Transition(observations, actions, rewards, next_observations,
@@ -148,16 +192,32 @@ def train_maddpg(env: Any, seed: int, steps: int, show: bool) -> tuple[Policy, d
     return (lambda observations: learner.act(observations, explore=False)), info
 
 
-def maddpg_config(steps: int) -> Any:
-    """MADDPG for the 7 pricing agents: LEARNERS.md §7.5 starting values, critic on env.state()
-    (263 numbers instead of 7 x 278 joint observations), rewards per step ~1e2 scaled by 1e-2,
-    noise annealed over the first third of training, one update every 4 env steps."""
+def maddpg_config(steps: int, reward_sharing: str = "own") -> Any:
+    """MADDPG for the 7 pricing agents: standard MLP actors (2 x 64, each provider's own
+    observation in, its 24 multipliers out); the same configuration for both reward settings
+    except the reward scale (per-step rewards ~1e2 per provider, ~1e3 summed, scaled to ~1).
+
+    Chosen on tuning episodes (training seeds 100+, evaluation seeds 20000+, never the reported
+    ones; the sweep is in docs/results/rtrm_quick.txt):
+
+    * [decision] one shared critic (EPyMARL style, agent-id input, one output per agent) on the
+      joint observations: the joint observations carry every provider's per-buyer reserve ratio
+      (the feature a per-buyer price needs); with the 263-number ``env.state()`` the team critic
+      ended ~5% lower on the tuning episode;
+    * ``gamma = 0.9``: capacity is booked for up to 24 steps, so a myopic critic (``gamma = 0``)
+      learned to sell capacity cheaply now (the team total fell ~13% on the tuning episode);
+    * actors start near the multiplier ``ACTOR_START_MULTIPLIER`` (``actor_init_unit``), inside
+      the good region of the fixed-markup sweep, so the short budget refines rather than searches;
+      exploration sigma 0.1 -> 0.02 (0.2 was worse), one update of 256 rows every 4 env steps."""
     from agents.maddpg import MADDPGConfig
 
-    return MADDPGConfig(gamma=0.9, tau=0.01, batch_size=128, learning_starts=min(500, steps // 3),
-                        update_every=4, buffer_size=max(steps, 1), reward_scale=1e-2,
-                        noise_start=0.3, noise_end=0.05, noise_anneal_steps=max(steps // 3, 1),
-                        critic_input="state")
+    start_unit = 2.0 * ACTOR_START_MULTIPLIER - 1.0  # the [0, 1] Box in the actor's [-1, 1] units
+    return MADDPGConfig(gamma=0.9, tau=0.01, batch_size=256, learning_starts=min(300, steps // 3),
+                        update_every=4, buffer_size=max(steps, 1), actor_lr=1e-3,
+                        reward_scale=1e-3 if reward_sharing == "team" else 1e-2,
+                        noise_start=0.1, noise_end=0.02, noise_anneal_steps=max(steps // 2, 1),
+                        critic_input="joint_obs", critic_sharing="shared",
+                        reward_sharing=reward_sharing, actor_init_unit=start_unit)
 
 
 def train_ppo(env: Any, seed: int, steps: int) -> tuple[Policy, dict[str, Any]]:
@@ -191,21 +251,30 @@ def policy_cell(env_id: str, policy: str, seed: int, parameter: float, steps: in
                 eval_episodes: int, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """One (env, seed, policy) evaluation, a job of :func:`benchmarks.common.run_jobs`.
 
-    ``policy`` is ``markup=x`` (``parameter`` = x), ``CDARA`` / ``ICAA`` (``parameter`` = the
-    providers' multiplier), ``MADDPG`` or ``PPO`` (``parameter`` = training steps); every argument
-    that changes the result is in the job, so it keys the stored cell."""
+    ``policy`` is ``markup=x`` (``parameter`` = x), ``budget`` (budget shading, the fraction chosen
+    on the training seed; ``parameter`` unused), ``CDARA`` / ``ICAA`` (``parameter`` = the
+    providers' multiplier), ``MADDPG`` (own rewards), ``MADDPG-team`` (summed rewards) or ``PPO``
+    (``parameter`` = training steps); every argument that changes the result is in the job, so it
+    keys the stored cell."""
     eval_seed = EVAL_SEED_OFFSET + seed
     rtrm = functools.partial(make_env, env_id, "rtrm", steps, env_kwargs)
     if policy.startswith("markup=") or policy.lower() in BASELINES:
         mechanism = "rtrm" if policy.startswith("markup=") else policy.lower()
         env = make_env(env_id, mechanism, steps, env_kwargs)
         return evaluate(env, fixed_markup(env, parameter), eval_seed, eval_episodes)
-    if policy == "MADDPG":
-        act, info = train_maddpg(rtrm(), seed, int(parameter), _SETTINGS["show_training"])
+    if policy == "budget":
+        fraction, totals = select_budget_fraction(rtrm, seed)
+        env = rtrm()
+        return {**evaluate(env, budget_shading(env, fraction), eval_seed, eval_episodes),
+                "train": {"fraction": fraction, "training_totals": totals}}
+    sharing = {row: sharing for sharing, row in MADDPG_ROWS.items()}.get(policy)
+    if sharing is not None:
+        act, info = train_maddpg(rtrm(), seed, int(parameter), _SETTINGS["show_training"], sharing)
     elif policy == "PPO":
         act, info = train_ppo(rtrm(), seed, int(parameter))
     else:
-        raise ValueError(f"policy must be markup=x, CDARA, ICAA, MADDPG or PPO; got {policy!r}")
+        raise ValueError(f"policy must be markup=x, budget, CDARA, ICAA, MADDPG, MADDPG-team or "
+                         f"PPO; got {policy!r}")
     return {**evaluate(rtrm(), act, eval_seed, eval_episodes), "train": info}
 
 
@@ -241,39 +310,74 @@ def best_markup(results: dict[str, Any], env_label: str) -> str:
 
 
 # ---------------------------------------------------------------------------- claims
+def paired_row(results: dict[str, Any], env_label: str, policy: str, reference: str,
+               claim: str, key: str = "total_provider_utility") -> dict[str, str]:
+    """``policy - reference`` on ``key``, paired per seed: reproduced when the 95% CI of the mean
+    difference is above 0, partly when some seed is ahead, else not reproduced."""
+    diff = per_seed(results, env_label, policy, key) - per_seed(results, env_label, reference, key)
+    mean, half = mean_ci(diff)
+    seeds = diff.size
+    verdict = ("reproduced" if mean - half > 0 else "partly" if np.any(diff > 0)
+               else "not reproduced")
+    return {"claim": claim,
+            "ours": f"{policy} - {reference} = {fmt(mean, half)} per episode (paired, {seeds} "
+                    f"seeds; {policy} ahead in {int(np.sum(diff > 0))}/{seeds})",
+            "verdict": verdict}
+
+
 def claims(results: dict[str, Any]) -> list[dict[str, str]]:
-    """Each claim beside our paired per-seed evidence and a verdict."""
+    """Each claim beside our paired per-seed evidence and a verdict. The paper's claims are
+    judged for MADDPG with each provider's own reward (the paper's setting) and, as a separate
+    row tagged ``[team reward]``, for MADDPG trained on the providers' summed reward."""
     rows: list[dict[str, str]] = []
-    plain, fair = "plain", "fair"
-    if "MADDPG" not in results.get(plain, {}):
+    plain = "plain"
+    learners = [row for row in MADDPG_ROWS.values() if row in results.get(plain, {})]
+    if not learners:
         return rows
-    seeds = len(per_seed(results, plain, "MADDPG", "buyer_utility"))
+    seeds = len(per_seed(results, plain, learners[0], "buyer_utility"))
 
     # (0) issue 14: learned pricing beats the best fixed markup on total provider utility
     best = best_markup(results, plain)
-    diff = (per_seed(results, plain, "MADDPG", "total_provider_utility")
-            - per_seed(results, plain, best, "total_provider_utility"))
-    mean, half = mean_ci(diff)
-    verdict = ("reproduced" if mean - half > 0 else "partly" if np.any(diff > 0)
-               else "not reproduced")
-    rows.append({"claim": "MADDPG pricing beats the best fixed markup on total provider utility",
-                 "ours": f"MADDPG - {best} = {fmt(mean, half)} per episode (paired, {seeds} "
-                         f"seeds; MADDPG ahead in {int(np.sum(diff > 0))}/{seeds})",
-                 "verdict": verdict})
+    for learner in learners:
+        tag = TAGS[learner]
+        rows.append(paired_row(results, plain, learner, best, "MADDPG pricing beats the best fixed "
+                               f"markup on total provider utility{tag}"))
+    if "budget" in results[plain]:
+        rows.append(paired_row(results, plain, "budget", best, "(reference) budget shading, fraction "
+                               "chosen on the training seeds, vs the best fixed markup"))
+        for learner in learners:
+            rows.append(paired_row(results, plain, learner, "budget", "(reference) MADDPG vs budget "
+                                   f"shading (the best scripted per-buyer policy){TAGS[learner]}"))
     if "PPO" in results[plain]:
         diff = (per_seed(results, plain, "PPO", "total_provider_utility")
                 - per_seed(results, plain, best, "total_provider_utility"))
         mean, half = mean_ci(diff)
         rows.append({"claim": "(reference) SB3 PPO with parameter sharing vs the best fixed markup",
-                     "ours": f"PPO - {best} = {fmt(mean, half)} per episode (paired)",
+                     "ours": f"PPO - {best} = {fmt(mean, half)} per episode (paired; PPO ahead in "
+                             f"{int(np.sum(diff > 0))}/{diff.size})",
                      "verdict": "PPO ahead" if mean - half > 0 else "PPO not ahead"})
 
+    for learner in learners:
+        rows += paper_claims(results, learner, seeds, joint=learner == learners[0])
+    return rows
+
+
+#: Suffix of the claims judged for each MADDPG row.
+TAGS = {"MADDPG": "", "MADDPG-team": " [team reward]"}
+
+
+def paper_claims(results: dict[str, Any], learner: str, seeds: int,
+                 joint: bool = True) -> list[dict[str, str]]:
+    """Paper 004's claims (1)-(3) for the MADDPG row ``learner``; ``joint``: add the
+    feasibility row of claims 1 and 2 together (the same for every learner)."""
+    rows: list[dict[str, str]] = []
+    plain, fair = "plain", "fair"
     for env_label in (plain, fair):
-        if "MADDPG" not in results.get(env_label, {}) or not all(
+        if learner not in results.get(env_label, {}) or not all(
                 b.upper() in results[env_label] for b in BASELINES):
             continue
-        tag = "" if env_label == plain else " (with fairness)"
-        ours = per_seed(results, env_label, "MADDPG", "provider_utility")  # (seeds, 7)
+        tag = ("" if env_label == plain else " (with fairness)") + TAGS[learner]
+        ours = per_seed(results, env_label, learner, "provider_utility")  # (seeds, 7)
         above = {}
         for baseline in BASELINES:
             diff = ours - per_seed(results, env_label, baseline.upper(), "provider_utility")
@@ -287,7 +391,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
                              f", ICAA {int(above['icaa'].sum())}/{n}, both {int(both.sum())}/{n}"
                              " (paired 95% CI of the per-seed difference > 0)",
                      "verdict": verdict})
-        buyer = per_seed(results, env_label, "MADDPG", "buyer_utility")
+        buyer = per_seed(results, env_label, learner, "buyer_utility")
         ratios = {b: buyer / np.maximum(per_seed(results, env_label, b.upper(), "buyer_utility"),
                                         1e-9) for b in BASELINES}
         low = {b: mean_ci(r) for b, r in ratios.items()}
@@ -297,6 +401,8 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
                      "ours": ", ".join(f"x{m:.2f} ± {h:.2f} vs {b.upper()}"
                                        for b, (m, h) in low.items()) + " (per-seed ratios)",
                      "verdict": "reproduced" if holds else "partly" if some else "not reproduced"})
+        if not joint:
+            continue
         # joint feasibility: what claims (1) and (2) need together vs what the market can produce
         need = (np.maximum(per_seed(results, env_label, "CDARA", "total_provider_utility"),
                            per_seed(results, env_label, "ICAA", "total_provider_utility"))
@@ -316,11 +422,11 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
                              f" {bound.mean():.0f}; exceeds it in {int(short.sum())}/{seeds} seeds",
                      "verdict": ("infeasible" if has_bound and short.all() else
                                  "infeasible at the prices tried" if short.all() else "feasible")})
-    if "MADDPG" in results.get(fair, {}):
-        every = per_seed(results, fair, "MADDPG", "all_providers_win")
-        without = per_seed(results, plain, "MADDPG", "all_providers_win")
-        drops = [per_seed(results, label, "MADDPG", "buyer_drops").mean() for label in (plain, fair)]
-        rows.append({"claim": "with fairness every provider wins in each episode",
+    if learner in results.get(fair, {}):
+        every = per_seed(results, fair, learner, "all_providers_win")
+        without = per_seed(results, plain, learner, "all_providers_win")
+        drops = [per_seed(results, label, learner, "buyer_drops").mean() for label in (plain, fair)]
+        rows.append({"claim": f"with fairness every provider wins in each episode{TAGS[learner]}",
                      "ours": f"fair {every.mean():.0%} of episodes, without fairness "
                              f"{without.mean():.0%}; buyer drops per episode {drops[1]:.2f} (fair) vs "
                              f"{drops[0]:.2f}",
@@ -351,10 +457,22 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"{policy:<11}" + "".join(f"{fmt(m, h):>14}" for m, h in zip(provider, p_half))
                          + f"{fmt(*total):>18}{fmt(*buyer):>17}{fmt(*jain, 3):>15}{every:>9.0%}"
                          f"{drops:>8.2f}")
+        seeds = sorted(set.intersection(*(set(r) for r in runs.values())), key=int)
+        lines.append(f"total provider utility per seed (seeds {', '.join(seeds)}) / buyer utility "
+                     "per seed")
+        for policy in runs:
+            totals = per_seed(results, env_label, policy, "total_provider_utility")
+            buyers = per_seed(results, env_label, policy, "buyer_utility")
+            extra = ""
+            if policy == "budget":
+                extra = "  fraction " + " ".join(f"{runs[policy][s]['train']['fraction']:g}"
+                                                 for s in seeds)
+            lines.append(f"  {policy:<11}" + " ".join(f"{t:>8.0f}" for t in totals) + "  /"
+                         + " ".join(f"{b:>8.0f}" for b in buyers) + extra)
         wins = {p: per_seed(results, env_label, p, "wins").mean(axis=0) for p in runs}
         lines.append("wins per provider (mean): " + "; ".join(
             f"{p} " + "/".join(f"{w:.0f}" for w in v) for p, v in wins.items()
-            if p in ("MADDPG", "CDARA", "ICAA", "PPO")))
+            if p in ("MADDPG", "MADDPG-team", "CDARA", "ICAA", "PPO")))
     return "\n".join(lines)
 
 
@@ -362,7 +480,8 @@ def plot(results: dict[str, Any], path: str) -> None:
     plt = plt_agg()
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
     x = np.arange(7)
-    shown = [p for p in ("MADDPG", "CDARA", "ICAA", "PPO") if p in results.get("plain", {})]
+    shown = [p for p in ("MADDPG", "MADDPG-team", "budget", "CDARA", "ICAA", "PPO")
+             if p in results.get("plain", {})]
     best = best_markup(results, "plain")
     shown.append(best)
     width = 0.8 / len(shown)
@@ -382,12 +501,13 @@ def plot(results: dict[str, Any], path: str) -> None:
     axes[0, 1].legend(fontsize=8)
     sweep = sorted((float(p.split("=")[1]), p) for p in results["plain"] if p.startswith("markup="))
     for env_label, style in (("plain", "-o"), ("fair", "--s")):
-        if env_label not in results:
+        if env_label not in results or not all(p in results[env_label] for _, p in sweep):
             continue
         stats = [mean_ci(per_seed(results, env_label, p, "total_provider_utility")) for _, p in sweep]
         axes[1, 0].errorbar([m for m, _ in sweep], [s[0] for s in stats], [s[1] for s in stats],
                             fmt=style, label=f"fixed markup ({env_label})", capsize=2)
-        for policy, color in (("MADDPG", "tab:red"), ("PPO", "tab:purple")):
+        for policy, color in (("MADDPG", "tab:red"), ("MADDPG-team", "tab:orange"),
+                              ("budget", "tab:green"), ("PPO", "tab:purple")):
             if policy in results[env_label]:
                 mean, half = mean_ci(per_seed(results, env_label, policy, "total_provider_utility"))
                 axes[1, 0].axhspan(mean - half, mean + half, color=color,
@@ -428,6 +548,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="PPO agent-steps per seed (0: no PPO)")
     parser.add_argument("--markups", type=float, nargs="+", default=None,
                         help="fixed multipliers of the scripted sweep")
+    parser.add_argument("--maddpg-rewards", nargs="+", choices=tuple(MADDPG_ROWS),
+                        default=list(MADDPG_ROWS), help="MADDPG reward settings to train: own "
+                        "(each provider its utility, the paper's) and/or team (the providers' sum)")
+    parser.add_argument("--fair-rows", choices=("all", "paper"), default=None,
+                        help="rows on the fair env: all, or only CDARA, ICAA and MADDPG (own) that "
+                             "the paper's claims read (quick default: paper; full: all)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the (env, seed, policy) cells (default 1)")
     parser.add_argument("--baseline-markup", type=float, default=0.2,
                         help="multiplier the providers send under CDARA/ICAA (default 0.2)")
     parser.add_argument("--steps", type=int, default=100,
@@ -448,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     budget = dict(QUICK if args.quick else FULL)
-    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups"):
+    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows"):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
     env_kwargs = json.loads(args.env_kwargs)
@@ -466,9 +594,13 @@ def main(argv: list[str] | None = None) -> int:
     # one cell per (env, seed, policy), in the order the loop used to run them
     cells = []
     for env_label, seed in [(label, seed) for label in envs for seed in range(budget["seeds"])]:
-        policies = [(f"markup={m:g}", m) for m in budget["markups"]]
+        every_row = env_label == "plain" or budget["fair_rows"] == "all"
+        policies = [(f"markup={m:g}", m) for m in budget["markups"]] if every_row else []
+        if every_row:
+            policies.append(("budget", 0.0))
         policies += [(b.upper(), args.baseline_markup) for b in BASELINES]
-        policies.append(("MADDPG", budget["train_steps"]))
+        policies += [(MADDPG_ROWS[sharing], budget["train_steps"]) for sharing in args.maddpg_rewards
+                     if every_row or sharing == "own"]
         if env_label == "plain" and budget["ppo_steps"] > 0:
             policies.append(("PPO", budget["ppo_steps"]))
         cells += [(env_label, name, seed, parameter) for name, parameter in policies]
@@ -480,8 +612,10 @@ def main(argv: list[str] | None = None) -> int:
         results[env_label].setdefault(policy, {})[str(seed)] = value
         output.write()
 
-    _SETTINGS["show_training"] = show
-    values = run_jobs(policy_cell, jobs, on_result=record, show_progress=show,
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1; got {args.workers}")
+    _SETTINGS["show_training"] = show and args.workers == 1  # per-step bars only in one process
+    values = run_jobs(policy_cell, jobs, workers=args.workers, on_result=record, show_progress=show,
                       desc="env x seed x policy",
                       store=cell_store(args))  # a rerun with the same --json runs only missing cells
     results = {label: {} for label in envs}  # in the order of the cells, resumed or not
@@ -496,7 +630,7 @@ def report(results: dict[str, Any], budget: dict[str, Any], envs: dict[str, str]
            png: str | None) -> list[dict[str, str]]:
     """Print the budget, the tables and the claims; write the figure; return the claims."""
     done = {label: {p: len(r) for p, r in runs.items()} for label, runs in results.items()}
-    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "steps")
+    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows", "steps")
     print(f"budget: { {k: budget.get(k) for k in keys} }; env ids {envs}; seeds finished per "
           f"policy {done}; evaluation seeds {EVAL_SEED_OFFSET}+seed (paired across policies). "
           "Training is far below the paper's 12,000 x 2,000 steps.")

@@ -28,6 +28,12 @@ Algorithm (per agent ``i`` of the controlled group, in ``env.possible_agents`` o
   agent (``critic_sharing="per_agent"``, right for competing agents with their own rewards), or one
   shared network with a one-hot agent-id input and one output per agent (``"shared"``, EPyMARL
   style; agent ``i`` reads output ``i``).
+* **Reward sharing** (``reward_sharing``): ``"own"`` (default, the paper) trains critic ``i`` on
+  agent ``i``'s reward; ``"team"`` trains every critic on the controlled agents' summed reward
+  ``r_i <- sum_k r_k`` (a cooperative team objective; the one place is :meth:`MADDPG.td_targets`,
+  the buffer stores the raw rewards). [decision] Use ``"team"`` when the metric is the group's
+  total and each agent's own reward points away from it (e.g. the providers' undercutting under
+  RTRM's second-price payments); report both.
 * **TD target** ``y_i = s r_i + gamma (1 - terminated_i) Q'_i(c', mu'_1(o'_1), ..., mu'_N(o'_N))``
   with target networks ``'`` (Polyak ``tau``) and ``s = reward_scale``: a *truncation bootstraps*, a
   *termination does not* (openai/maddpg stores ``done`` only for terminal states, so time limits are
@@ -76,6 +82,7 @@ from agents.base import (
 )
 
 CRITIC_INPUTS = ("joint_obs", "state")
+REWARD_SHARINGS = ("own", "team")
 CRITIC_SHARINGS = ("per_agent", "shared")
 OTHERS_ACTIONS = ("buffer", "current")
 
@@ -114,6 +121,8 @@ class MADDPGConfig(JSONConfig):
     target_noise: float = 0.0  #: TD3 target smoothing sigma, [-1, 1] units; 0 = off (TD3: 0.2)
     target_noise_clip: float = 0.5  #: clip of the target smoothing noise [cleanrl TD3]
     policy_delay: int = 1  #: critic steps per actor/target step (TD3: 2) [cleanrl TD3]
+    reward_sharing: str = "own"  #: "own" (each agent its reward) or "team" (summed) [ours]
+    actor_init_unit: float | None = None  #: Box: start actors near this [-1, 1] action [ours]
     normalize_observations: bool = True  #: running mean/std of observations and states [ours]
     checkpoint_buffer: bool = True  #: save the replay buffer (exact resume) [ours]
 
@@ -139,6 +148,10 @@ class MADDPGConfig(JSONConfig):
         need(self.critic_input in CRITIC_INPUTS, "critic_input", f"one of {CRITIC_INPUTS}")
         need(self.critic_sharing in CRITIC_SHARINGS, "critic_sharing", f"one of {CRITIC_SHARINGS}")
         need(self.others_actions in OTHERS_ACTIONS, "others_actions", f"one of {OTHERS_ACTIONS}")
+        need(self.reward_sharing in REWARD_SHARINGS, "reward_sharing", f"one of {REWARD_SHARINGS}")
+        need(self.actor_init_unit is None or (np.isfinite(self.actor_init_unit)
+                                              and abs(self.actor_init_unit) < 1.0),
+             "actor_init_unit", "None or in (-1, 1)")
 
 
 
@@ -344,6 +357,8 @@ class MADDPG:
             torch.manual_seed(self.seed)
             self.actors = nn.ModuleList(mlp(o, a, cfg.hidden_sizes)
                                         for o, a in zip(self.obs_sizes, self.action_sizes))
+            if cfg.actor_init_unit is not None:
+                self._start_actors_near(cfg.actor_init_unit)
             n_heads = 2 if cfg.twin_critics else 1
             if cfg.critic_sharing == "shared":
                 # one network, one-hot agent id in, one value per agent out (read output i)
@@ -378,6 +393,18 @@ class MADDPG:
         self.env_steps = 0
         self.gradient_steps = 0
         self._pending_state: np.ndarray | None = None
+
+    def _start_actors_near(self, unit: float) -> None:
+        """Box actors' output layer: weights x 0.1 and bias ``atanh(unit)``, so every initial
+        action is about ``unit`` in [-1, 1] units while the actor still depends on its input
+        (a prior on where to search, e.g. near a known good markup)."""
+        with torch.no_grad():
+            for k, actor in enumerate(self.actors):
+                if self.scalers[k] is None:
+                    continue
+                output = actor[-1]
+                output.weight.mul_(0.1)
+                output.bias.fill_(float(np.arctanh(unit)))
 
     def _critic_groups(self) -> list[list[int]]:
         """Indices into ``self.critics`` optimized together: each agent's one or two critics, or
@@ -501,13 +528,17 @@ class MADDPG:
         return F.one_hot(output.argmax(dim=-1), output.shape[-1]).to(output.dtype), output
 
     def td_targets(self, batch: dict[str, Any]) -> torch.Tensor:
-        """``y = s r + gamma (1 - terminated) min_h Q'_h(c', mu'(o'))``, shape ``(batch, n)``.
+        """``y = s r + gamma (1 - terminated) min_h Q'_h(c', mu'(o'))``, shape ``(batch, n)``;
+        with ``reward_sharing="team"`` every column's ``r`` is the row's summed reward.
 
         ``batch`` is what :meth:`_tensors` returns. Truncated rows bootstrap (the buffer does not
         even store truncations); terminated rows do not.
         """
         cfg = self.config
-        reward = batch["reward"] * cfg.reward_scale
+        reward = batch["reward"]
+        if cfg.reward_sharing == "team":
+            reward = reward.sum(dim=1, keepdim=True).expand_as(reward)
+        reward = reward * cfg.reward_scale
         if cfg.gamma == 0.0:
             return reward
         with torch.no_grad():

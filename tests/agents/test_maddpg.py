@@ -64,6 +64,42 @@ class MatrixGame(ParallelEnv):
         return observations, rewards, done, truncated, {a: {} for a in self.possible_agents}
 
 
+class ContinuousDilemma(ParallelEnv):
+    """A one-shot two-player continuous prisoner's dilemma: actions ``a_i in [0, 1]`` (how much to
+    give), reward ``r_i = benefit * a_j - cost * a_i`` with ``benefit > cost``. Each player's own
+    reward is maximized at ``a_i = 0`` whatever the other does (dominant); the summed reward
+    ``(benefit - cost)(a_1 + a_2)`` at ``a_1 = a_2 = 1``."""
+
+    metadata: ClassVar[dict[str, Any]] = {"name": "continuous_dilemma_v0"}
+
+    def __init__(self, benefit: float = 2.0, cost: float = 1.0) -> None:
+        self.benefit, self.cost = benefit, cost
+        self.possible_agents = ["p1", "p2"]
+        self.agents: list[str] = []
+        self._observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self._action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._observation_space
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
+        self.agents = list(self.possible_agents)
+        return {a: np.ones(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions: dict) -> tuple:
+        give = {a: float(np.asarray(actions[a]).reshape(-1)[0]) for a in self.possible_agents}
+        rewards = {a: self.benefit * give[b] - self.cost * give[a]
+                   for a, b in (("p1", "p2"), ("p2", "p1"))}
+        observations = {a: np.ones(1, np.float32) for a in self.agents}
+        done = {a: False for a in self.agents}
+        truncated = {a: True for a in self.agents}
+        self.agents = []
+        return observations, rewards, done, truncated, {a: {} for a in self.possible_agents}
+
+
 # ---------------------------------------------------------------------------- known equilibria
 def test_two_bidder_kelly_bids_approach_the_nash_equilibrium():
     """One-shot two-bidder Kelly auction (a = 100, c = 400, delta = 0.1): the unique NE bids are
@@ -109,6 +145,37 @@ def test_cooperative_matrix_game_reaches_the_optimum_through_gumbel_softmax():
         play_episode(env, learner)
     greedy = learner.act(env.reset()[0], explore=False)
     assert (int(greedy["row"]), int(greedy["column"])) == (2, 2), (before, greedy)
+
+
+@pytest.mark.parametrize("sharing,expected", [("own", 0.0), ("team", 1.0)])
+def test_reward_sharing_moves_the_dilemma_from_defection_to_cooperation(sharing, expected):
+    """The continuous dilemma: with each player's own reward both must learn to give nothing (the
+    dominant action), with the summed (team) reward both must give everything; the same seed,
+    config and start (actors initialized at 0.5) otherwise."""
+    env = ContinuousDilemma()
+    config = MADDPGConfig(gamma=0.0, batch_size=64, learning_starts=64, actor_lr=1e-2,
+                          critic_lr=1e-2, noise_start=0.3, noise_end=0.1, noise_anneal_steps=200,
+                          buffer_size=256, reward_sharing=sharing, actor_init_unit=0.0)
+    learner = MADDPG(env, config, seed=0)
+    start = learner.act(env.reset()[0], explore=False)
+    assert all(abs(float(start[a][0]) - 0.5) < 0.1 for a in env.possible_agents)
+    for _ in range(400):
+        play_episode(env, learner)
+    greedy = learner.act(env.reset()[0], explore=False)
+    for agent in env.possible_agents:
+        assert abs(float(greedy[agent][0]) - expected) < 0.1, (sharing, greedy)
+
+
+def test_team_targets_are_the_summed_reward_for_every_agent():
+    env = ContinuousDilemma()
+    learner = MADDPG(env, MADDPGConfig(gamma=0.0, reward_scale=0.5, reward_sharing="team"), seed=0)
+    observations, _ = env.reset()
+    transition = _step(env, learner, observations)
+    learner.observe(transition)
+    batch = learner._tensors({name: values[:1] for name, values in learner.buffer.data.items()})
+    total = sum(transition.rewards.values())
+    np.testing.assert_allclose(learner.td_targets(batch).numpy()[0], [0.5 * total] * 2, rtol=1e-6)
+    assert transition.rewards["p1"] != transition.rewards["p2"]  # the sum is not trivially each
 
 
 # ---------------------------------------------------------------------------- TD targets
@@ -228,6 +295,7 @@ def test_checkpoint_refuses_other_config_and_stores_no_pickle(tmp_path):
 @pytest.mark.parametrize("field,value", [
     ("gamma", 1.5), ("tau", 0.0), ("batch_size", 0), ("critic_input", "obs"),
     ("others_actions", "replay"), ("critic_sharing", "one"), ("hidden_sizes", ()),
+    ("reward_sharing", "shared"), ("actor_init_unit", 1.0),
 ])
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"MADDPGConfig.{field}"):

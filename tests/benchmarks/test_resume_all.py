@@ -69,7 +69,7 @@ CASES = {
     "reproduce_rtrm": Case("reproduce_rtrm",
                            ["--seeds", "1", "--eval-episodes", "1", "--train-steps", "8",
                             "--ppo-steps", "0", "--markups", "0.5", "--steps", "3",
-                            "--fair-env-id", ""], ("policy_cell",), 4,
+                            "--fair-env-id", ""], ("policy_cell",), 6,
                            [["--steps", "4"], ["--eval-episodes", "2"], ["--train-steps", "9"],
                             ["--baseline-markup", "0.3"], ["--env-kwargs", '{"step_seconds": 2}']],
                            timed=True),

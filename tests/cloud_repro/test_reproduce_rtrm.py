@@ -86,7 +86,40 @@ def test_tiny_end_to_end_run_writes_json_with_every_policy(tmp_path):
                "--no-progress"])
     data = json.loads(path.read_text())
     runs = data["results"]["plain"]
-    assert set(runs) == {"markup=0.5", "CDARA", "ICAA", "MADDPG"}
+    assert set(runs) == {"markup=0.5", "budget", "CDARA", "ICAA", "MADDPG", "MADDPG-team"}
     assert len(runs["MADDPG"]["0"]["episodes"]) == 2
     assert runs["MADDPG"]["0"]["train"]["train_steps"] == 12
-    assert any(row["claim"].startswith("MADDPG pricing beats") for row in data["claims"])
+    assert runs["MADDPG-team"]["0"]["train"]["config"]["reward_sharing"] == "team"
+    assert runs["MADDPG"]["0"]["train"]["config"]["reward_sharing"] == "own"
+    assert runs["budget"]["0"]["train"]["fraction"] in rtrm.BUDGET_FRACTIONS
+    claims = [row["claim"] for row in data["claims"]]
+    assert "MADDPG pricing beats the best fixed markup on total provider utility" in claims
+    assert ("MADDPG pricing beats the best fixed markup on total provider utility [team reward]"
+            in claims)
+
+
+def test_budget_fraction_is_chosen_on_the_training_seed_not_the_evaluation_seed():
+    """The chosen fraction is the argmax of the totals on the training seed's episode; those
+    totals differ from the same fractions' totals on the evaluation seed (another episode)."""
+    factory = lambda: rtrm.make_env("auction_envs/CloudDoubleAuction-v1", "rtrm", 5, {})  # noqa: E731
+    fraction, totals = rtrm.select_budget_fraction(factory, seed=0, fractions=(0.5, 0.9))
+    assert totals[f"{fraction:g}"] == max(totals.values())
+    env = factory()
+    on_eval = rtrm.evaluate(env, rtrm.budget_shading(env, 0.9), rtrm.EVAL_SEED_OFFSET, 1)
+    assert on_eval["total_provider_utility"] != totals["0.9"]
+
+
+def test_team_learner_gets_its_own_claim_rows_and_they_can_fail():
+    results = _results(1100.0, 1500.0)
+    for label in results:  # a team learner below every fixed markup
+        results[label]["MADDPG-team"] = {s: {**run, "total_provider_utility": 0.0}
+                                         for s, run in results[label]["MADDPG"].items()}
+        results[label]["budget"] = results[label]["markup=1"]
+    verdicts = {row["claim"]: row["verdict"] for row in rtrm.claims(results)}
+    assert verdicts["MADDPG pricing beats the best fixed markup on total provider utility"] \
+        == "reproduced"
+    assert verdicts["MADDPG pricing beats the best fixed markup on total provider utility "
+                    "[team reward]"] == "not reproduced"
+    assert verdicts["(reference) budget shading, fraction chosen on the training seeds, vs the "
+                    "best fixed markup"] == "not reproduced"  # identical to markup=1: no gain
+    assert "every provider's utility above CDARA and ICAA [team reward]" in verdicts
