@@ -20,9 +20,12 @@ Every row is paired per seed: the same evaluation seed (arrivals, budgets) for e
 verdict uses the 95% t-interval of the per-seed differences (never "disjoint intervals"). Policies:
 ``passive`` (:class:`agents.baselines.PassiveV2XPolicy`: submit at once, price 750), ``scripted``
 (the same price; submit when the ACA's utilization view β is below ``--scripted-threshold``, else
-``alpha = --scripted-alpha``), ``draco`` (:class:`agents.fsp.DRACOLearner`, trained ``--train-steps``
-steps on the same capacity and MP with the training seed, then evaluated greedily on the mean of
-its average behaviour ψ; ``draco_br``: the same run on the mean of its best response ζ), and
+``alpha = --scripted-alpha``), ``backoff`` and ``backoff15``
+(:class:`agents.baselines.ScriptedBackoffV2XPolicy`, default and ``min_slack = 15``: hold what can
+wait while congested, bid more for the urgent; ``SCRIPTED_BACKOFFS``), ``draco``
+(:class:`agents.fsp.DRACOLearner`, trained ``--train-steps`` steps on the same capacity and MP
+with the training seed, then evaluated greedily on the mean of its average behaviour ψ;
+``draco_br``: the same run on the mean of its best response ζ), and
 ``ppo`` (off-the-shelf SB3 PPO with parameter sharing through
 ``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters (``--quick``: rollouts of
 256 steps instead of 2048), ``--ppo-steps`` agent steps, at ``--ppo-capacities``). Every row
@@ -71,6 +74,11 @@ QUICK = {"capacities": [60], "mps": [1, 5], "seeds": [0, 1, 2], "train_steps": 8
 FULL = {"capacities": list(CAPACITIES), "mps": [1, 5], "seeds": [0, 1, 2, 3, 4],
         "train_steps": 20_000, "eval_steps": 3000, "ppo_steps": 300_000, "ppo_n_steps": 2048,
         "intersection_train_steps": 20_000, "intersection_eval_steps": 3000}
+#: The congestion-aware scripted vehicles of ``agents.baselines`` (hold what can wait while the
+#: auction is congested, bid more for the urgent): the default, and ``min_slack = 15``, the best
+#: scripted policy of the grid in docs/results/v2x_policy_grid_c60_mp1.txt (OFR -32% at 60, MP 1):
+#: the bar a learner should approach.
+SCRIPTED_BACKOFFS: dict[str, dict[str, float]] = {"backoff": {}, "backoff15": {"min_slack": 15.0}}
 EVAL_SEED_OFFSET = 10_000  # evaluation seeds differ from training seeds
 
 #: Where each reported quantity lives in ``env.unwrapped.metrics()`` (the one place to change if
@@ -239,7 +247,7 @@ def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any])
 
     torch.set_num_threads(1)
     import auction_envs
-    from agents.baselines import PassiveV2XPolicy
+    from agents.baselines import PassiveV2XPolicy, ScriptedBackoffV2XPolicy
 
     env_id = options["env_id"]
     kwargs = {**options["env_kwargs"], "capacity": float(capacity), "max_rebids": int(mp)}
@@ -250,7 +258,9 @@ def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any])
     policies: list[tuple[str, Any, float]] = [
         ("passive", PassiveV2XPolicy(), 0.0),
         ("scripted", ScriptedBackoff(probe, options["scripted_threshold"],
-                                     options["scripted_alpha"]), 0.0)]
+                                     options["scripted_alpha"]), 0.0),
+        *[(name, ScriptedBackoffV2XPolicy(layout=probe.unwrapped.layout, **kwargs), 0.0)
+          for name, kwargs in SCRIPTED_BACKOFFS.items()]]
     started = time.perf_counter()
     learner = train_draco(env_id, kwargs, seed, options["train_steps"], options,
                           f"synthetic_c{capacity:g}_mp{mp}_s{seed}")
@@ -373,6 +383,8 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
                            "remote_utilization_std", "reward"):
                 entry[f"{metric}_vs_passive"] = paired(rows, key, metric, policy)
             entry["reward_minus_passive"] = _paired_difference(rows, key, "reward", policy)
+        if policy.startswith("draco"):  # against the best scripted vehicles, the bar to approach
+            entry["ofr_vs_backoff15"] = paired(rows, key, "ofr", policy, baseline="backoff15")
         table.append(entry)
     return {"cells": table}
 
@@ -402,6 +414,10 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
                      f"over {change['seeds']} seeds; target >= {ISSUE_TARGET_REDUCTION:.0%} "
                      f"(paper ~{PAPER['ofr_reduction_60_mp1']:.0%}): "
                      f"{'REPRODUCED' if ok else 'NOT reproduced'}")
+        bar = cell.get("ofr_vs_backoff15", {})
+        if bar.get("seeds"):
+            lines.append(f"  DRACO's OFR against the best scripted vehicles (backoff15): "
+                         f"{_pct(bar)} over {bar['seeds']} seeds")
     return lines
 
 
@@ -473,7 +489,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if mps:
         figure, axes = plt.subplots(1, len(mps), figsize=(5.5 * len(mps), 3.8), squeeze=False)
         for ax, mp in zip(axes[0], mps, strict=True):
-            for policy in ("passive", "scripted", "draco", "draco_br", "ppo"):
+            for policy in ("passive", "scripted", *SCRIPTED_BACKOFFS, "draco", "draco_br", "ppo"):
                 mine = [c for c in cells if c["setup"] == "synthetic" and c["mp"] == mp
                         and c["policy"] == policy]
                 if not mine:
@@ -506,7 +522,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if capacities:
         capacity = min(capacities, key=lambda c: abs(c - 70))
         figure, ax = plt.subplots(figsize=(5, 3.6))
-        for policy in ("passive", "scripted", "draco", "draco_br", "ppo"):
+        for policy in ("passive", "scripted", *SCRIPTED_BACKOFFS, "draco", "draco_br", "ppo"):
             values = [v for r in rows if r["setup"] == "synthetic" and r["mp"] == 1
                       and r["capacity"] == capacity and r["policy"] == policy
                       for v in r["vehicle_ofr"] if v is not None]

@@ -43,20 +43,50 @@ CAPACITIES = (50, 60, 70, 80, 90, 100, 110, 130, 150, 170, 190, 210, 230)
 PAPER_REFERENCE = {(60, 1): 0.20, (230, 1): 0.02, (230, 5): 0.02}
 
 
-POLICIES = ("passive", "scripted_backoff", "never_offload", "late_submit")
+POLICIES = ("passive", "scripted_backoff", "never_offload", "late_submit", "fixed")
 
 
-def make_policy(name: str, layout):
+def parse_policy(spec: str) -> tuple[str, dict[str, float]]:
+    """``NAME`` or ``NAME:key=value,key=value`` (keyword arguments of the policy's class, floats):
+    e.g. ``passive:fraction=0.1``, ``scripted_backoff:min_slack=1e9``, ``fixed:alpha=1,fraction=0.2``."""
+    name, _, rest = spec.partition(":")
+    if name not in POLICIES:
+        raise ValueError(f"policy {spec!r}: the name must be one of {POLICIES}")
+    kwargs: dict[str, float] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"policy {spec!r}: {item!r} is not key=value")
+        kwargs[key] = float(value)
+    if name == "passive" and "fraction" in kwargs:
+        kwargs.setdefault("price", None)
+    return name, kwargs
+
+
+def policy_spec(spec: str) -> str:
+    """argparse type: a policy spec that parses (see :func:`parse_policy`)."""
+    import argparse
+
+    try:
+        parse_policy(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return spec
+
+
+def make_policy(spec: str, layout):
     from agents.baselines import (
+        FixedActionV2XPolicy,
         LateSubmitV2XPolicy,
         NeverOffloadV2XPolicy,
         PassiveV2XPolicy,
         ScriptedBackoffV2XPolicy,
     )
 
+    name, kwargs = parse_policy(spec)
     return {"passive": PassiveV2XPolicy, "scripted_backoff": ScriptedBackoffV2XPolicy,
-            "never_offload": NeverOffloadV2XPolicy,
-            "late_submit": LateSubmitV2XPolicy}[name](layout=layout)
+            "never_offload": NeverOffloadV2XPolicy, "late_submit": LateSubmitV2XPolicy,
+            "fixed": FixedActionV2XPolicy}[name](layout=layout, **kwargs)
 
 
 def run_one(capacity: float, max_rebids: int, seed: int, steps: int,
@@ -92,7 +122,7 @@ def run_one(capacity: float, max_rebids: int, seed: int, steps: int,
 
 def aggregate(runs: list[dict]) -> list[dict]:
     keys = sorted({(r["capacity"], r["mp"], r["policy"]) for r in runs},
-                  key=lambda k: (k[0], k[1], POLICIES.index(k[2])))
+                  key=lambda k: (k[0], k[1], POLICIES.index(parse_policy(k[2])[0]), k[2]))
     rows = []
     for capacity, mp, policy in keys:
         mine = sorted((r for r in runs if (r["capacity"], r["mp"], r["policy"]) == (capacity, mp, policy)),
@@ -210,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4000, help="steps per run (default 4000)")
     parser.add_argument("--workers", type=int, default=2,
                         help="processes (1: this process; default 2)")
-    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=["passive"],
-                        help="scripted policies to run (default passive); with more than one, a "
+    parser.add_argument("--policies", nargs="+", type=policy_spec, default=["passive"],
+                        help=f"scripted policies to run (default passive): NAME or "
+                             f"NAME:key=value,... (NAME one of {', '.join(POLICIES)}; the keys are "
+                             "the policy class's arguments); with more than one, a "
                              "table pairs each against passive per seed: OFR and its failure mix, "
                              "reward under v1 and under v0's reward rule")
     add_output_arguments(parser, png_default="results/v2x_capacity_sweep.png", png_aliases=("--plot",),

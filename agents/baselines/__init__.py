@@ -9,6 +9,7 @@ from agents.baselines.cloud_pricing import (
 )
 from agents.baselines.passive_v2x import PassiveV2XPolicy
 from agents.baselines.scripted_v2x import (
+    FixedActionV2XPolicy,
     LateSubmitV2XPolicy,
     NeverOffloadV2XPolicy,
     ScriptedBackoffV2XPolicy,
@@ -17,6 +18,7 @@ from agents.baselines.scripted_v2x import (
 __all__ = [
     "CLOUD_PRICING_POLICIES",
     "BudgetShadingPricing",
+    "FixedActionV2XPolicy",
     "FixedMarkupPricing",
     "LateSubmitV2XPolicy",
     "NeverOffloadV2XPolicy",

@@ -101,6 +101,30 @@ class ScriptedBackoffV2XPolicy(_ScriptedV2X):
             setattr(self, key, float(value))
 
 
+class FixedActionV2XPolicy(_ScriptedV2X):
+    """The same action ``(alpha, fraction)`` for every vehicle at every step: a grid of these
+    shows where a constant backoff and price put the OFR and the reward (``alpha = 1``: never hold;
+    ``fraction``: the bid as a share of the vehicle's own budget)."""
+
+    def __init__(self, alpha: float = 1.0, fraction: float = 0.375, layout: Any = None) -> None:
+        for name, value in (("alpha", alpha), ("fraction", fraction)):
+            if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
+        super().__init__(layout)
+        self.alpha, self.fraction = float(alpha), float(fraction)
+
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        out = np.empty((*observations.shape[:-1], 2))
+        out[..., 0], out[..., 1] = self.alpha, self.fraction
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "fraction": self.fraction}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.alpha, self.fraction = float(state["alpha"]), float(state["fraction"])
+
+
 class NeverOffloadV2XPolicy(_ScriptedV2X):
     """``alpha = 0`` always: every request is held until it is dropped (OFR 1). A reward probe: a
     reward that ranks this above submitting disagrees with the OFR."""
@@ -132,4 +156,4 @@ class LateSubmitV2XPolicy(_ScriptedV2X):
         self.window = float(state["window"])
 
 
-__all__ = ["LateSubmitV2XPolicy", "NeverOffloadV2XPolicy", "ScriptedBackoffV2XPolicy"]
+__all__ = ["FixedActionV2XPolicy", "LateSubmitV2XPolicy", "NeverOffloadV2XPolicy", "ScriptedBackoffV2XPolicy"]

@@ -56,6 +56,13 @@ score of the action sent and the log-prob is consistent with it) or ``clip(x, lo
 (``squash="clip"``, the paper's literal "sample, then use": biased where it clips). The latent
 samples are what the reservoir and the rollouts store.
 
+Initial action [decision]: by default both means start near latent 0, the centre of the Box; on
+V2X that is ``alpha ≈ 0.5`` (about 60% of the requests held 5 steps) and a bid of half the budget,
+far from the passive vehicles' "submit now at 750", and 25 actor steps of an 800-step run barely move
+it. ``init_action`` starts both means (mean-head weights scaled by 0.01, bias at the latent of the
+action) at a given action instead, e.g. the passive policy's, so learning starts from the
+reference and explores around it.
+
 Batching [decision]: Alg. 2 updates after every step; here the actor and critic take one gradient
 step per ``rollout_steps`` steps of every agent (TD(0) targets per step, as in A2C), and ψ one step
 every ``sl_every`` steps: the same estimator, fewer calls (CPU budget).
@@ -118,6 +125,9 @@ class DRACOConfig:
     importance_clip: float = 5.0  #: cap of ρ (truncated importance sampling) [ours]
     min_scale: float = 0.02  #: floor of L's diagonal (latent units) [ours]
     init_scale: float = 0.5  #: initial diagonal of L (latent units) [ours]
+    #: the action both Gaussians' means start at, in the env's action units (one number per action
+    #: dimension, or one for all); ``None``: latent 0, the centre of the Box [ours; module docstring]
+    init_action: tuple[float, ...] | None = None
     entropy_coef: float = 0.0  #: weight of the actor's entropy bonus (none in the paper)
     max_grad_norm: float = 1.0  #: global gradient-norm clip per network [ours]
     share_parameters: bool = False  #: one set of networks for all agents (speed) [ours]
@@ -148,6 +158,9 @@ class DRACOConfig:
             _check(math.isfinite(value) and value > 0, name, value, "a finite number > 0")
         _check(math.isfinite(self.init_scale) and self.init_scale > self.min_scale, "init_scale",
                self.init_scale, f"a finite number > min_scale={self.min_scale}")
+        _check(self.init_action is None or (len(self.init_action) >= 1 and all(
+            math.isfinite(v) for v in self.init_action)), "init_action", self.init_action,
+            "None or a tuple of finite numbers")
         _check(self.entropy_coef >= 0, "entropy_coef", self.entropy_coef, ">= 0")
         _check(self.squash in ("sigmoid", "clip"), "squash", self.squash, "'sigmoid' or 'clip'")
         _check(self.eval_policy in ("average", "best_response"), "eval_policy", self.eval_policy,
@@ -157,6 +170,7 @@ class DRACOConfig:
         data = asdict(self)
         data["filter_heights"] = list(self.filter_heights)
         data["sl_hidden"] = list(self.sl_hidden)
+        data["init_action"] = None if self.init_action is None else list(self.init_action)
         return data
 
     @classmethod
@@ -166,6 +180,8 @@ class DRACOConfig:
         for name in ("filter_heights", "sl_hidden"):
             if name in values:
                 values[name] = tuple(int(v) for v in values[name])
+        if values.get("init_action") is not None:
+            values["init_action"] = tuple(float(v) for v in values["init_action"])
         return cls(**values)
 
 
@@ -333,10 +349,16 @@ class DRACOLearner:
                                  cfg.filters, 1, generator, cfg.embedding)
         self.average = GroupedMLP(self.groups, self.obs_size, cfg.sl_hidden, head, generator)
         start = math.log(math.expm1(cfg.init_scale - cfg.min_scale))  # softplus⁻¹
+        start_mean = None if cfg.init_action is None else self.to_latent(self._init_action())
         with torch.no_grad():
             for output in (self.actor.head, self.average.layers[-1]):
                 output.weight[..., self.action_dim:2 * self.action_dim].mul_(0.01)
                 output.bias[..., self.action_dim:2 * self.action_dim].fill_(start)
+                if start_mean is not None:  # small mean weights: every state starts near it
+                    output.weight[..., :self.action_dim].mul_(0.01)
+                    output.bias[..., :self.action_dim] = torch.as_tensor(
+                        start_mean.reshape(self.groups, -1, self.action_dim)[:, :1],
+                        dtype=output.bias.dtype)
         self.networks: dict[str, nn.Module] = {"actor": self.actor, "critic": self.critic,
                                                "average": self.average}
         self.optimizers = {
@@ -383,6 +405,32 @@ class DRACOLearner:
             action = latent
         # float rounding only: the sigmoid is inside [low, high] mathematically
         return np.clip(action, self.low, self.high).astype(self.action_dtype)
+
+    #: how far inside the Box ``to_latent`` keeps an action under the sigmoid (share of the width):
+    #: the Box's edges are at latent ±∞
+    LATENT_MARGIN = 0.02
+
+    def to_latent(self, action: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_env_action` (``[A, d]``), the action first kept
+        ``LATENT_MARGIN`` of the width inside the Box under ``squash="sigmoid"``."""
+        action = np.broadcast_to(np.asarray(action, dtype=np.float64), self.low.shape)
+        if self.config.squash != "sigmoid":
+            return np.clip(action, self.low, self.high)
+        share = np.clip((action - self.low) / (self.high - self.low), self.LATENT_MARGIN,
+                        1.0 - self.LATENT_MARGIN)
+        return np.log(share) - np.log1p(-share)
+
+    def _init_action(self) -> np.ndarray:
+        """``config.init_action`` as ``[A, d]``, checked against the Box."""
+        value = np.asarray(self.config.init_action, dtype=np.float64)
+        if value.size not in (1, self.action_dim):
+            raise ValueError(f"DRACOConfig.init_action must have 1 or {self.action_dim} numbers "
+                             f"(the action's size); got {self.config.init_action!r}")
+        action = np.broadcast_to(value.reshape(-1), self.low.shape)
+        if np.any(action < self.low) or np.any(action > self.high):
+            raise ValueError(f"DRACOConfig.init_action {self.config.init_action!r} is outside the "
+                             f"action Box [{self.low.min()}, {self.high.max()}]")
+        return action
 
     def _stack(self, observations: Mapping[str, np.ndarray]) -> np.ndarray:
         missing = [agent for agent in self.agents if agent not in observations]

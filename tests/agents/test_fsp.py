@@ -374,3 +374,29 @@ def test_explore_false_is_deterministic_and_leaves_training_state_alone():
     assert after["rng"] == before["rng"]
     np.testing.assert_array_equal(after["history"], before["history"])
     np.testing.assert_array_equal(after["obs_moments"]["mean"], before["obs_moments"]["mean"])
+
+
+def test_init_action_starts_both_means_at_it_and_to_latent_inverts_the_squash():
+    env = auction_envs.make("auction_envs/V2XOffloading-v1", capacity=60.0, max_cycles=30)
+    observations, _ = env.reset(seed=0)
+    centre = DRACOLearner(env, seed=0, share_parameters=True, **SMALL)
+    start = DRACOLearner(env, seed=0, share_parameters=True, init_action=(0.95, 0.375), **SMALL)
+    for learner in (centre, start):
+        obs = learner._stack(observations)
+        learner.history[:, -1] = obs
+        with torch.no_grad():
+            br_mean, _, avg_mean, _ = learner._policies(learner.history, obs)
+        for mean in (br_mean, avg_mean):
+            action = learner.to_env_action(mean.numpy())
+            if learner is start:
+                assert action == pytest.approx(np.tile([0.95, 0.375], (30, 1)), abs=0.02)
+            else:  # the default: the centre of the Box, about alpha = 0.5 (a 5-step hold)
+                assert np.abs(action - 0.5).max() < 0.2
+    latent = start.to_latent(np.array([0.3, 0.8]))
+    assert start.to_env_action(latent) == pytest.approx(np.tile([0.3, 0.8], (30, 1)), abs=1e-6)
+    assert np.isfinite(start.to_latent(np.array([1.0, 0.0]))).all()  # kept inside the Box
+    with pytest.raises(ValueError, match="init_action"):
+        DRACOLearner(env, seed=0, init_action=(0.5, 0.5, 0.5), **SMALL)
+    with pytest.raises(ValueError, match="init_action"):
+        DRACOLearner(env, seed=0, init_action=(1.5,), **SMALL)
+    assert DRACOConfig.from_dict(start.config.to_dict()) == start.config

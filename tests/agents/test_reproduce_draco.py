@@ -99,8 +99,10 @@ def test_a_tiny_run_writes_json_tables_figures_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "OFR against capacity" in printed and "capacity 60, MP 1" in printed
     saved = json.loads((tmp_path / "out.json").read_text())
-    assert len(saved["rows"]) == 8  # passive, scripted, draco (ψ), draco_br (ζ) x 2 seeds
-    assert {r["policy"] for r in saved["rows"]} == {"passive", "scripted", "draco", "draco_br"}
+    # passive, scripted, backoff, backoff15, draco (ψ), draco_br (ζ) x 2 seeds
+    assert len(saved["rows"]) == 12
+    assert {r["policy"] for r in saved["rows"]} == {"passive", "scripted", "backoff", "backoff15",
+                                                    "draco", "draco_br"}
     assert all((tmp_path / f"fig_{n}.png").exists() for n in ("ofr", "failure_mix",
                                                              "vehicle_ofr_cdf"))
     # a rerun reuses the finished training runs: identical DRACO evaluations

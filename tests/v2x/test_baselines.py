@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from agents.baselines import (
+    FixedActionV2XPolicy,
     LateSubmitV2XPolicy,
     NeverOffloadV2XPolicy,
     PassiveV2XPolicy,
@@ -69,3 +70,21 @@ def test_probe_policies() -> None:
     assert all(a.tolist() == [0.0, 0.0] for a in NeverOffloadV2XPolicy(layout=layout).act(obs).values())
     late = LateSubmitV2XPolicy(window=30.0, layout=layout).act(obs)
     assert late["early"].tolist() == [0.0, 0.0] and late["late"].tolist() == [1.0, 1.0]
+
+
+def test_fixed_action_policy_and_sweep_policy_specs() -> None:
+    from benchmarks.v2x_capacity_sweep import make_policy, parse_policy
+
+    layout = V2XOffloadingEnv(max_cycles=5).layout
+    obs = {"a": observation(layout), "b": observation(layout, request0_time_left=10.0)}
+    fixed = FixedActionV2XPolicy(alpha=0.7, fraction=0.2, layout=layout).act(obs)
+    assert all(a.tolist() == pytest.approx([0.7, 0.2]) for a in fixed.values())
+    with pytest.raises(ValueError, match="alpha"):
+        FixedActionV2XPolicy(alpha=1.5)
+    assert parse_policy("fixed:alpha=1,fraction=0.2") == ("fixed", {"alpha": 1.0, "fraction": 0.2})
+    assert parse_policy("passive:fraction=0.1") == ("passive", {"fraction": 0.1, "price": None})
+    policy = make_policy("scripted_backoff:min_slack=1e9", layout)
+    assert isinstance(policy, ScriptedBackoffV2XPolicy) and policy.min_slack == 1e9
+    for bad in ("nobody", "fixed:alpha"):
+        with pytest.raises(ValueError, match="policy"):
+            parse_policy(bad)
