@@ -238,6 +238,15 @@ def _learner(method: str, env: Any, n: int, seed: int, reward: str) -> tuple[Any
     return MFAC(env, config, agents=env.unwrapped.slicers, seed=seed), None
 
 
+def slicer_actions(learner: Any, adapter: Any, slicer_obs: dict[str, np.ndarray], explore: bool
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(learner's actions, env actions)`` of the slicers for their observations (MADDPG's Box
+    actions rounded to levels by the adapter)."""
+    chosen = learner.act(slicer_obs, explore)
+    return chosen, ({a: adapter.to_levels(u) for a, u in chosen.items()} if adapter
+                    else dict(chosen))
+
+
 def _episode(env: Any, learner: Any, adapter: Any, reward: str, seed: int, explore: bool,
              learn: bool, tail: int) -> float:
     """One episode; efficiency averaged over its last ``tail`` rounds."""
@@ -248,8 +257,7 @@ def _episode(env: Any, learner: Any, adapter: Any, reward: str, seed: int, explo
     efficiency = []
     while env.agents:
         slicer_obs = {a: observations[a] for a in base.slicers}
-        chosen = learner.act(slicer_obs, explore)
-        actions = {a: adapter.to_levels(u) for a, u in chosen.items()} if adapter else dict(chosen)
+        chosen, actions = slicer_actions(learner, adapter, slicer_obs, explore)
         actions.update(bidders.act({a: observations[a] for a in base.vsps}))
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         if learn:
@@ -268,6 +276,13 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
                   ) -> dict[str, Any]:
     """Train ``method``'s slicers on market ``seed`` and play greedily; the curve is
     ``[episodes trained, training seconds, greedy efficiency]``."""
+    return trained_slicers(method, n, seed, reward, budget)[3]
+
+
+def trained_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str, int]
+                    ) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """:func:`train_slicers` that also hands back what it trained: ``(env, learner, adapter,
+    result)`` (the learned slicers for a later experiment, e.g. :mod:`benchmarks.dvcg_incentives`)."""
     import torch
 
     torch.set_num_threads(1)
@@ -285,7 +300,10 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
         seconds += time.perf_counter() - start
         if episode % budget["eval_every"] == 0 or episode == budget["episodes"]:
             curve.append([episode, seconds, evaluate(seed=10**6 + seed)])
-    return {"efficiency": curve[-1][2], "curve": curve, "train_seconds": seconds}
+    return env, learner, adapter, {"efficiency": curve[-1][2], "curve": curve,
+                                   "train_seconds": seconds}
+
+
 
 
 class PPOSlicers:
