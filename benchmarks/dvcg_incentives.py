@@ -208,8 +208,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help=f"training episodes of the slicers (default {FULL.episodes}, the "
                              "reproduction's full mode)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    parser.add_argument("--only-seeds", type=int, nargs="+", default=None,
+                        help="run (or take from the store) only these of the seeds, in this "
+                             "order: two processes can share one --json store, each on its "
+                             "seeds; a final run without it reports every stored seed")
     add_output_arguments(parser, png=True)
     args = parser.parse_args(argv)
+    if args.only_seeds is not None and not set(args.only_seeds) <= set(range(args.seeds)):
+        parser.error(f"--only-seeds must be among 0..{args.seeds - 1}; got {args.only_seeds}")
     if not 2 <= args.n <= 50:
         parser.error(f"--n must be in 2..50; got {args.n}")
     for name in ("seeds", "episodes"):
@@ -217,7 +223,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"--{name} must be >= 1; got {getattr(args, name)}")
     train_budget = {"episodes": args.episodes, "episode_rounds": FULL.episode_rounds,
                     "eval_every": FULL.eval_every, "tail": FULL.tail, "setup": LEARNER_SETUP}
-    jobs = [(args.n, seed, train_budget, FACTORS, COLLUSION_GRID) for seed in range(args.seeds)]
+    seeds = range(args.seeds) if args.only_seeds is None else args.only_seeds
+    jobs = [(args.n, seed, train_budget, FACTORS, COLLUSION_GRID) for seed in seeds]
     results = IncrementalResults(args.json, {"n": args.n, "seeds": args.seeds,
                                              "train_budget": train_budget, "cells": []})
     started, cpu_started = time.perf_counter(), time.process_time()

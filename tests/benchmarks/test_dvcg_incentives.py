@@ -63,3 +63,19 @@ def test_summary_flags_a_planted_violation_and_only_it():
     assert summary["dsic_violations"] == [(2, 1.5)]
     assert not summary["collusion_best"]["significant"]
     json.dumps(summary)  # storable
+
+
+@pytest.mark.slow
+def test_two_runs_on_their_seeds_share_one_store(tmp_path, capsys):
+    path = tmp_path / "incentives.json"
+    common = ["--n", "2", "--seeds", "2", "--episodes", "1", "--json", str(path), "--no-progress"]
+    one = dvcg_incentives.main([*common, "--only-seeds", "1"])
+    assert [cell["seed"] for cell in one["cells"]] == [1] and one["summary"]["seeds"] == 1
+    both = dvcg_incentives.main(common)  # seed 1 from the store, seed 0 run
+    assert sorted(cell["seed"] for cell in both["cells"]) == [0, 1]
+    assert both["summary"]["seeds"] == 2
+    stored = [json.loads(line) for line in (tmp_path / "incentives.json.cells.jsonl").open()]
+    assert len(stored) == 2  # seed 1 was not run twice
+    assert "Paper 002's claims" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        dvcg_incentives.main([*common, "--only-seeds", "2"])
