@@ -473,7 +473,7 @@ def fmt(pair: tuple[float, float]) -> str:
 def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, Any]:
     """Per (reward, N): every method's efficiency over seeds, paired differences, claims."""
     table: list[dict[str, Any]] = []
-    for reward in REWARDS:
+    for reward in budget.rewards:  # only the rewards trained under
         for n in budget.ns if reward == "welfare" else budget.bids_ns:
             refs = [cells.get(("references", n, s)) for s in range(seeds)]
             if any(r is None for r in refs):
