@@ -17,9 +17,9 @@ every learner's replay buffer has passed ``learning_starts`` (MADDPG stores one 
 mean-field learners one per slicer per round), then ``episodes`` timed episodes, *interleaved*
 (episode e of every learner before episode e + 1 of any), so a change of load on a shared machine
 falls on all three alike. The critic input sizes are read off the networks: the mean-field critic
-sees one slicer's observation and the mean field (its size does not grow with the others' number
-beyond the observation's VSP id), MADDPG's shared critic the market state, every slicer's action
-and an agent id (it grows with N).
+sees one slicer's observation and the mean field (54 inputs whatever N; the independent learners'
+critic the observation alone, 33), MADDPG's shared critic the market state, every slicer's action
+and an agent id (8 N + 1: 81 at N = 10, 401 at N = 50).
 
 Verdict per N, paired per seed: ``d = MADDPG - MFMARL`` seconds per episode (CPU, the measure on a
 shared machine; wall printed beside), 95% t-interval over seeds; "holds" when its lower end is
