@@ -43,15 +43,21 @@ from benchmarks.common import (
 TOLERANCE = 1e-6
 
 
-def _run(env, bids_fn, rounds: int, seed: int) -> np.ndarray:
-    env.reset(seed=seed)
+def _run(env, bids_fn, rounds: int, seed: int,
+         slicers: Callable[[dict], dict] | None = None) -> np.ndarray:
+    """Every VSP's profit per round ``[rounds, N]`` when they bid ``bids_fn(t, truthful bids)``;
+    with ``allocator="learned"``, ``slicers(observations)`` gives the slicers' actions (e.g. the
+    trained slicers of :mod:`benchmarks.dvcg_incentives`)."""
+    observations, _ = env.reset(seed=seed)
     base = env.unwrapped
     truthful = base.equilibrium()["bids"]
     profits = np.zeros((rounds, base.n_vsps))
     for t in range(rounds):
         bids = bids_fn(t, truthful)
-        _, _, _, _, infos = env.step({a: np.array([bids[i]], dtype=np.float32)
-                                      for i, a in enumerate(base.vsps)})
+        actions = {a: np.array([bids[i]], dtype=np.float32) for i, a in enumerate(base.vsps)}
+        if slicers is not None:
+            actions.update(slicers(observations))
+        observations, _, _, _, infos = env.step(actions)
         profits[t] = [infos[a]["profit"] for a in base.vsps]
     return profits
 

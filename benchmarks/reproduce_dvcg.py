@@ -44,13 +44,24 @@ rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MAD
 Efficiency = welfare / optimal welfare, averaged over the last ``tail`` rounds of the greedy
 episode. Convergence curves: the greedy efficiency every ``eval_every`` training episodes against
 episodes and training wall-clock seconds. Statistics: means with 95% t-intervals over seeds;
-comparisons paired per seed (t-interval of the per-seed difference). ``--quick``: N = 10 and 20
-(the bids reward at N = 10 only), 5 seeds, 40 training episodes (the printed run time is the
-measure); the full mode: N = 10..50 under both rewards, 5 seeds, 300 episodes, curves at N = 10
-and 30. Neither is the paper's budget (1000 episodes); the table says so.
+comparisons paired per seed (t-interval of the per-seed difference). Every cell records its own
+CPU and wall seconds (``cost``); the report prints their sums and ``sum of cell CPU / workers``,
+the run's wall time on idle cores (the measure on a shared machine).
 
-    python -m benchmarks.reproduce_dvcg --quick --json docs/results/dvcg_quick.json \\
-        --png docs/figures/dvcg_quick.png
+``--quick`` (a smoke-level reproduction, about 11 CPU-minutes per core on 2 cores with
+``--workers 2``; the full mode carries the results): N = 10 only, the welfare reward only,
+DVCG-MFMARL and DVCG-MADDPG (the paper's learner and the one that learns here), 5 seeds,
+160 training episodes, curves every 20 episodes, and every reference (uniform, QVCG-0.05,
+QVCG-0.01 bound, hill-climb, myopic oracle). What it shows: the references, MF-AC staying at
+the uniform split, and MADDPG's slicers climbing above the uniform split on most seeds (the stored
+600-episode run passes 0.92 of the optimum at 160 episodes and 0.95 at 300); it does not reach
+the 95% target (that needs the full mode's 300+ episodes), and it leaves out DVCG-MARL, SB3-PPO,
+the bids reward (27) and N > 10 (``--methods``, ``--rewards``, ``--n`` add them). The full mode:
+N = 10..50 under both rewards, every method, 5 seeds, 300 episodes, curves at N = 10 and 30.
+Neither is the paper's budget (1000 episodes); the table says so.
+
+    python -m benchmarks.reproduce_dvcg --quick --workers 2 --restart \\
+        --json docs/results/dvcg_quick.json --png docs/figures/dvcg_quick.png
 """
 
 from __future__ import annotations
@@ -99,11 +110,17 @@ class Budget:
     bids_ns: tuple[int, ...]  #: the N at which the bids reward (27) is also trained
     ppo_steps: int  #: SB3 PPO slicer-steps per run (N slicer-steps per round)
     eval_points: int  #: PPO greedy evaluations along training (its curve)
+    methods: tuple[str, ...] = LEARNED  #: the learned slicers trained (``--methods``)
+    rewards: tuple[str, ...] = REWARDS  #: the slicer rewards trained under (``--rewards``)
 
 
-QUICK = Budget(ns=(10, 20), curve_ns=(10,), seeds=5, episodes=40, episode_rounds=30,
-               eval_every=10, tail=10, maddpg_ns=(10, 20), bids_ns=(10,), ppo_steps=20_000,
-               eval_points=2)
+#: [decision] the quick mode keeps 5 seeds and the full set-up, and spends its ~22 CPU-minutes
+#: on the two learners the claims are about (MADDPG is 1.4 CPU-s per episode at N = 10, MF-AC 0.27)
+#: for long enough that MADDPG leaves the uniform split; the alternative (every method, N = 10 and
+#: 20, 40 episodes) showed no learner above uniform.
+QUICK = Budget(ns=(10,), curve_ns=(10,), seeds=5, episodes=160, episode_rounds=30,
+               eval_every=20, tail=10, maddpg_ns=(10,), bids_ns=(10,), ppo_steps=20_000,
+               eval_points=2, methods=("DVCG-MFMARL", "DVCG-MADDPG"), rewards=("welfare",))
 FULL = Budget(ns=(10, 20, 30, 40, 50), curve_ns=(10, 30), seeds=5, episodes=300, episode_rounds=30,
               eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50), bids_ns=(10, 20, 30, 40, 50),
               ppo_steps=150_000, eval_points=10)
@@ -221,6 +238,15 @@ def _learner(method: str, env: Any, n: int, seed: int, reward: str) -> tuple[Any
     return MFAC(env, config, agents=env.unwrapped.slicers, seed=seed), None
 
 
+def slicer_actions(learner: Any, adapter: Any, slicer_obs: dict[str, np.ndarray], explore: bool
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(learner's actions, env actions)`` of the slicers for their observations (MADDPG's Box
+    actions rounded to levels by the adapter)."""
+    chosen = learner.act(slicer_obs, explore)
+    return chosen, ({a: adapter.to_levels(u) for a, u in chosen.items()} if adapter
+                    else dict(chosen))
+
+
 def _episode(env: Any, learner: Any, adapter: Any, reward: str, seed: int, explore: bool,
              learn: bool, tail: int) -> float:
     """One episode; efficiency averaged over its last ``tail`` rounds."""
@@ -231,8 +257,7 @@ def _episode(env: Any, learner: Any, adapter: Any, reward: str, seed: int, explo
     efficiency = []
     while env.agents:
         slicer_obs = {a: observations[a] for a in base.slicers}
-        chosen = learner.act(slicer_obs, explore)
-        actions = {a: adapter.to_levels(u) for a, u in chosen.items()} if adapter else dict(chosen)
+        chosen, actions = slicer_actions(learner, adapter, slicer_obs, explore)
         actions.update(bidders.act({a: observations[a] for a in base.vsps}))
         next_observations, rewards, terminations, truncations, infos = env.step(actions)
         if learn:
@@ -251,6 +276,13 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
                   ) -> dict[str, Any]:
     """Train ``method``'s slicers on market ``seed`` and play greedily; the curve is
     ``[episodes trained, training seconds, greedy efficiency]``."""
+    return trained_slicers(method, n, seed, reward, budget)[3]
+
+
+def trained_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str, int]
+                    ) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """:func:`train_slicers` that also hands back what it trained: ``(env, learner, adapter,
+    result)`` (the learned slicers for a later experiment, e.g. :mod:`benchmarks.dvcg_incentives`)."""
     import torch
 
     torch.set_num_threads(1)
@@ -268,7 +300,10 @@ def train_slicers(method: str, n: int, seed: int, reward: str, budget: dict[str,
         seconds += time.perf_counter() - start
         if episode % budget["eval_every"] == 0 or episode == budget["episodes"]:
             curve.append([episode, seconds, evaluate(seed=10**6 + seed)])
-    return {"efficiency": curve[-1][2], "curve": curve, "train_seconds": seconds}
+    return env, learner, adapter, {"efficiency": curve[-1][2], "curve": curve,
+                                   "train_seconds": seconds}
+
+
 
 
 class PPOSlicers:
@@ -438,7 +473,7 @@ def fmt(pair: tuple[float, float]) -> str:
 def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, Any]:
     """Per (reward, N): every method's efficiency over seeds, paired differences, claims."""
     table: list[dict[str, Any]] = []
-    for reward in REWARDS:
+    for reward in budget.rewards:  # only the rewards trained under
         for n in budget.ns if reward == "welfare" else budget.bids_ns:
             refs = [cells.get(("references", n, s)) for s in range(seeds)]
             if any(r is None for r in refs):
@@ -446,7 +481,8 @@ def summarize(cells: dict[tuple, Any], budget: Budget, seeds: int) -> dict[str, 
             row: dict[str, Any] = {"reward": reward, "n": n, "seeds": seeds}
             values: dict[str, np.ndarray] = {}
             for name in refs[0]:
-                values[name] = np.array([r[name] for r in refs])
+                if name != "cost":
+                    values[name] = np.array([r[name] for r in refs])
             oracle = [cells.get(("myopic", n, s)) for s in range(seeds)]
             if all(r is not None for r in oracle):
                 values["myopic oracle"] = np.array([r["myopic oracle"] for r in oracle])
@@ -576,14 +612,34 @@ def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds
 
 
 # ---------------------------------------------------------------------------- main
-def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] = LEARNED,
-             rewards: tuple[str, ...] = REWARDS) -> list[tuple]:
+#: Rough CPU rank of a training cell (the costliest first): a pool that starts the long cells
+#: first finishes sooner (the order changes no result: every cell is seeded on its own).
+_COST_RANK = {"DVCG-MADDPG": 0, "SB3-PPO": 1, "DVCG-MARL": 2, "DVCG-MFMARL": 2}
+
+
+def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] | None = None,
+             rewards: tuple[str, ...] | None = None) -> list[tuple]:
+    """The grid's cells: the training runs (costliest first: MADDPG, then larger N first), then
+    the references and myopic oracles of every market. ``methods`` / ``rewards`` default to the
+    budget's."""
+    methods = budget.methods if methods is None else methods
+    rewards = budget.rewards if rewards is None else rewards
     train_budget = {k: v for k, v in asdict(budget).items()
                     if k in ("episodes", "episode_rounds", "eval_every", "tail")}
     train_budget["setup"] = LEARNER_SETUP
     ppo_budget = {k: v for k, v in asdict(budget).items()
                   if k in ("ppo_steps", "eval_points", "episode_rounds", "tail")}
-    jobs: list[tuple] = []
+    training: list[tuple] = []
+    for reward in rewards:
+        for n in budget.ns if reward == "welfare" else budget.bids_ns:
+            for method in methods:
+                if method == "DVCG-MADDPG" and n not in budget.maddpg_ns:
+                    continue
+                for seed in range(seeds):
+                    training.append((method, n, seed, reward,
+                                     ppo_budget if method == "SB3-PPO" else train_budget))
+    training.sort(key=lambda job: (_COST_RANK.get(job[0], 3), -job[1]))  # stable
+    jobs: list[tuple] = list(training)
     for n in budget.ns:
         for seed in range(seeds):
             jobs.append(("references", n, seed, budget.episodes * budget.episode_rounds,
@@ -591,45 +647,65 @@ def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] = LEARNED,
     for n in budget.ns:
         for seed in range(seeds):
             jobs.append(("myopic", n, seed, budget.episode_rounds, budget.tail))
-    for reward in rewards:
-        for n in budget.ns if reward == "welfare" else budget.bids_ns:
-            for method in methods:
-                if method == "DVCG-MADDPG" and n not in budget.maddpg_ns:
-                    continue
-                for seed in range(seeds):
-                    jobs.append((method, n, seed, reward,
-                                 ppo_budget if method == "SB3-PPO" else train_budget))
     return jobs
 
 
 def run_cell(kind: str, *args: Any) -> dict[str, Any]:
-    """One cell of the grid (references of a market, or one training run)."""
+    """One cell of the grid (references of a market, or one training run), with its own CPU and
+    wall seconds under ``"cost"`` (measured in the process that ran it)."""
+    cpu, wall = time.process_time(), time.perf_counter()
     if kind == "references":
-        return references(*args)
-    if kind == "myopic":
-        return myopic_oracle(*args)
-    if kind == "SB3-PPO":
-        return train_ppo_slicers(*args)
-    return train_slicers(kind, *args)
+        result = references(*args)
+    elif kind == "myopic":
+        result = myopic_oracle(*args)
+    elif kind == "SB3-PPO":
+        result = train_ppo_slicers(*args)
+    else:
+        result = train_slicers(kind, *args)
+    return {**result, "cost": {"cpu_s": time.process_time() - cpu,
+                               "wall_s": time.perf_counter() - wall}}
+
+
+def cell_costs(cells: dict[tuple, Any]) -> dict[str, Any]:
+    """Sum of the cells' own CPU and wall seconds, per kind and in all (cells stored by an older
+    version carry no cost and are counted in ``without_cost``)."""
+    by_kind: dict[str, list[float]] = {}
+    without = 0
+    for key, result in cells.items():
+        cost = result.get("cost") if isinstance(result, dict) else None
+        if cost is None:
+            without += 1
+            continue
+        kind = by_kind.setdefault(str(key[0]), [0.0, 0.0, 0])
+        kind[0] += cost["cpu_s"]
+        kind[1] += cost["wall_s"]
+        kind[2] += 1
+    return {"cpu_s": sum(k[0] for k in by_kind.values()),
+            "wall_s": sum(k[1] for k in by_kind.values()),
+            "by_kind": {name: {"cpu_s": k[0], "wall_s": k[1], "cells": k[2]}
+                        for name, k in by_kind.items()},
+            "without_cost": without}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = benchmark_parser(__doc__, "python -m benchmarks.reproduce_dvcg")
     parser.add_argument("--quick", action="store_true",
-                        help="N = 10 and 20 (bids reward at 10), 5 seeds, 40 training episodes "
-                             "(default: the full mode, N = 10..50, 5 seeds, 300 episodes)")
+                        help="N = 10, welfare reward, DVCG-MFMARL and DVCG-MADDPG, 5 seeds, 160 "
+                             "training episodes (default: the full mode, N = 10..50, both "
+                             "rewards, every method, 5 seeds, 300 episodes)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="seeds (markets) per cell (default 5)")
     parser.add_argument("--episodes", type=int, default=None,
-                        help="training episodes per run (default 40 quick, 300 full)")
-    parser.add_argument("--methods", nargs="+", choices=LEARNED, default=list(LEARNED),
-                        help="learned slicers to train (default: all; the references always run)")
-    parser.add_argument("--rewards", nargs="+", choices=REWARDS, default=list(REWARDS),
-                        help="slicer rewards to train under (default: both)")
+                        help="training episodes per run (default 160 quick, 300 full)")
+    parser.add_argument("--methods", nargs="+", choices=LEARNED, default=None,
+                        help="learned slicers to train (default: all; quick: DVCG-MFMARL and "
+                             "DVCG-MADDPG; the references always run)")
+    parser.add_argument("--rewards", nargs="+", choices=REWARDS, default=None,
+                        help="slicer rewards to train under (default: both; quick: welfare)")
     parser.add_argument("--ppo-steps", type=int, default=None,
                         help="SB3 PPO slicer-steps per run (default 20000 quick, 150000 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
-                        help="numbers of VSPs (default 10 20 quick, 10 20 30 40 50 full)")
+                        help="numbers of VSPs (default 10 quick, 10 20 30 40 50 full)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--report", action="store_true",
                         help="with --json PATH: print the tables from the cells stored in "
@@ -651,11 +727,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             parser.error(f"--n values must be in 2..50; got {args.n}")
         overrides.update(ns=tuple(args.n), maddpg_ns=tuple(args.n), bids_ns=tuple(args.n[:1]),
                          curve_ns=tuple(n for n in budget.curve_ns if n in args.n) or args.n[:1])
+    if args.methods is not None:
+        overrides["methods"] = tuple(args.methods)
+    if args.rewards is not None:
+        overrides["rewards"] = tuple(args.rewards)
     budget = Budget(**{**asdict(budget), **overrides})
     seeds = budget.seeds if args.seeds is None else args.seeds
     if seeds < 1:
         parser.error(f"--seeds must be >= 1; got {seeds}")
-    jobs = jobs_for(budget, seeds, tuple(args.methods), tuple(args.rewards))
+    jobs = jobs_for(budget, seeds)
     if args.report and not args.json:
         parser.error("--report needs --json PATH (the run whose cells to report)")
     results = IncrementalResults(None if args.report else args.json,
@@ -681,10 +761,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  show_progress=not args.no_progress, desc="dvcg cells", store=cell_store(args))
     summary = summarize(cells, budget, seeds)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    results.update(summary=summary, wall_seconds=elapsed, cpu_seconds=cpu)
+    costs = cell_costs(cells)
+    results.update(summary=summary, wall_seconds=elapsed, cpu_seconds=cpu, cell_costs=costs,
+                   workers=args.workers)
     print_report(summary, cells, budget, seeds)
     print(f"\nrun time {elapsed:.0f} s wall, {cpu:.0f} s CPU of this process ({len(jobs)} cells, "
           f"--workers {args.workers}; cells resumed from --json cost nothing)")
+    print(f"cells' own cost: {costs['cpu_s']:.0f} s CPU, {costs['wall_s']:.0f} s wall in all; "
+          f"sum of cell CPU / {args.workers} worker(s) = {costs['cpu_s'] / args.workers:.0f} s "
+          f"(the wall time on idle cores); by kind: " + ", ".join(
+              f"{name} {k['cpu_s']:.0f} s ({k['cells']} cells)"
+              for name, k in costs["by_kind"].items())
+          + (f"; {costs['without_cost']} cells stored without a cost" if costs["without_cost"]
+             else ""))
     if args.png:
         plot(cells, summary, budget, seeds, args.png)
         print(f"figure: {args.png}")

@@ -70,6 +70,7 @@ def test_help_shows_the_docstring(capsys):
 def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     path = tmp_path / "dvcg.json"
     argv = ["--quick", "--n", "2", "--seeds", "2", "--episodes", "1", "--ppo-steps", "40",
+            "--methods", *reproduce_dvcg.LEARNED, "--rewards", "welfare", "bids",
             "--json", str(path), "--no-progress"]
     first = reproduce_dvcg.main(argv)
     out = capsys.readouterr().out
@@ -90,3 +91,37 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     reported = reproduce_dvcg.main([*argv, "--report"])
     assert as_json(reported) == as_json(first)
     assert "report of 20 of 20 cells" in capsys.readouterr().out
+    # every cell carries its own cost, and the sums add up
+    costs = stored["cell_costs"]
+    assert costs["without_cost"] == 0
+    assert sum(k["cells"] for k in costs["by_kind"].values()) == 20
+    assert costs["cpu_s"] == pytest.approx(sum(c["result"]["cost"]["cpu_s"]
+                                               for c in stored["cells"]))
+
+
+def test_quick_defaults_and_costliest_cells_first():
+    budget = reproduce_dvcg.QUICK
+    jobs = reproduce_dvcg.jobs_for(budget, seeds=5)
+    kinds = [job[0] for job in jobs]
+    assert set(kinds) == {"DVCG-MADDPG", "DVCG-MFMARL", "references", "myopic"}
+    assert kinds[:5] == ["DVCG-MADDPG"] * 5  # the long cells start first
+    assert all(job[3] == "welfare" for job in jobs if job[0].startswith("DVCG"))
+    assert len(jobs) == 4 * 5
+    # the training cells' keys carry the learner set-up, so no older set-up's cell is resumed
+    assert all(job[4]["setup"] == reproduce_dvcg.LEARNER_SETUP for job in jobs[:10])
+    full = reproduce_dvcg.jobs_for(reproduce_dvcg.FULL, seeds=1)
+    assert sum(job[0] == "SB3-PPO" for job in full) == 10  # 5 N x 2 rewards
+    ns = [job[1] for job in full if job[0] == "DVCG-MADDPG"]
+    assert ns == sorted(ns, reverse=True)
+
+
+def test_cell_costs_sums_per_kind_and_counts_cells_without_cost():
+    cells = {("references", 10, 0): {"uniform": 0.9, "cost": {"cpu_s": 1.0, "wall_s": 2.0}},
+             ("DVCG-MFMARL", 10, 0, "welfare"): {"efficiency": 0.9,
+                                                  "cost": {"cpu_s": 3.0, "wall_s": 5.0}},
+             ("DVCG-MFMARL", 10, 1, "welfare"): {"efficiency": 0.9,
+                                                  "cost": {"cpu_s": 4.0, "wall_s": 4.5}},
+             ("myopic", 10, 0): {"myopic oracle": 0.98}}
+    costs = reproduce_dvcg.cell_costs(cells)
+    assert costs["cpu_s"] == 8.0 and costs["wall_s"] == 11.5 and costs["without_cost"] == 1
+    assert costs["by_kind"]["DVCG-MFMARL"] == {"cpu_s": 7.0, "wall_s": 9.5, "cells": 2}
