@@ -29,7 +29,7 @@ from auction_envs.envs.v2x.events import (
     HeldEvents,
     StepEvents,
 )
-from auction_envs.envs.v2x.kernels import _compiled_advance, _compiled_counts
+from auction_envs.envs.v2x.kernels import _compiled_advance, _compiled_counts, _compiled_start
 from auction_envs.envs.v2x.population import Population, draw_budgets
 from auction_envs.envs.v2x.requests import (
     DECIDE,
@@ -396,9 +396,22 @@ class V2XCore:
         sites' loads (``running``, ``queued``: the rows in each state, table order)."""
         R = self.requests
         state = R.state
+        noise_std = self.config.duration_noise_std
+        kernel = _compiled_start()
+        if kernel is not None:  # the site loop below in one compiled pass, then the draws
+            start, self.running, self.committed = kernel(R.site, R.amount, running, queued,
+                                                         self.site_capacity)
+            if start.size:  # the sites' draws in site order: one draw of them all
+                noise = 1.0 + noise_std * rng.standard_normal(start.size) \
+                    if noise_std > 0 else 1.0
+                duration = np.maximum(1, np.round(R.nominal[start] * noise)).astype(np.int64)
+                state[start] = RUNNING
+                R.finish_at[start] = now + duration
+            for view, load in zip(self._views, (self.committed / self.site_capacity).tolist()):
+                view.record(load)
+            return
         queued_site = R.site[queued]
         running_site = R.site[running]
-        noise_std = self.config.duration_noise_std
         for s in range(len(self.sites)):
             in_use = float(np.add.reduce(R.amount[running[running_site == s]]))
             mine = queued[queued_site == s]  # table order = arrival order (first in, first out)

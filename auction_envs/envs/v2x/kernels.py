@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auction_envs._numba import compiled_on_first_use
+from auction_envs._numba import NUMPY_ORDER_SUM, compiled_on_first_use, numpy_order_sum
 
 
 def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, return_latency,
@@ -101,9 +101,59 @@ def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
     return counts
 
 
+def _start_kernel(site, amount, running, queued, site_capacity):  # pragma: no cover (numba)
+    """The site loop of ``V2XCore._start_runs`` without its draws: per site, the queued requests
+    that start (first in first out, while their cumulative amount fits the room the running ones
+    leave), the amount running once they start and the amount committed (running plus still
+    waiting). Every sum in numpy's order (``numpy_order_sum``; the cumulative one sequential, as
+    ``np.cumsum``). Returns the starting rows (site by site, table order within a site) and the
+    running and committed amounts per site."""
+    n_sites = site_capacity.size
+    starts = np.empty(queued.size, dtype=np.int64)
+    n_starts = 0
+    in_use = np.empty(n_sites)
+    committed = np.empty(n_sites)
+    terms = np.empty(max(running.size, queued.size))
+    for s in range(n_sites):
+        count = 0
+        for row in running:
+            if site[row] == s:
+                terms[count] = amount[row]
+                count += 1
+        used = numpy_order_sum(terms, count)
+        room = site_capacity[s] - used + 1e-9
+        cumulative = 0.0
+        count = 0
+        for row in queued:  # the head of the site's queue, up to its first misfit
+            if site[row] == s:
+                cumulative += amount[row]
+                if not cumulative <= room:  # (as numpy's comparison: NaN misfits)
+                    break
+                starts[n_starts] = row
+                n_starts += 1
+                terms[count] = amount[row]
+                count += 1
+        used += numpy_order_sum(terms, count)
+        started = count
+        count = 0
+        for row in queued:  # the rest of the site's queue waits
+            if site[row] == s:
+                if started > 0:
+                    started -= 1
+                else:
+                    terms[count] = amount[row]
+                    count += 1
+        in_use[s] = used
+        committed[s] = used + numpy_order_sum(terms, count)
+    return starts[:n_starts], in_use, committed
+
+
 # without numba the numpy path of ``V2XCore.counts`` runs
 _compiled_counts = compiled_on_first_use(_counts_kernel)
 
 # without numba (the ``fast`` extra) the numpy path (``V2XCore._advance_held``,
 # ``_advance_sites``) runs
 _compiled_advance = compiled_on_first_use(_advance_kernel)
+
+# without numba the numpy path of ``V2XCore._start_runs`` runs
+_compiled_start = compiled_on_first_use(_start_kernel, NUMPY_ORDER_SUM)
