@@ -25,7 +25,8 @@ pytestmark = pytest.mark.skipif(core_module._compiled_advance() is None,
 def test_golden_trajectory_on_the_numpy_path(env_id, monkeypatch):
     for module, name in ((observations_module, "_compiled_frame"),
                          (core_module, "_compiled_advance"), (core_module, "_compiled_counts"),
-                         (core_module, "_compiled_start")):
+                         (core_module, "_compiled_start"),
+                         (core_module, "_compiled_auction")):
         monkeypatch.setattr(module, name, lambda: None)
     expected, actions = golden.load(DATA, env_id)
     actual, _ = golden.record(env_id, steps=expected["steps"], seed=expected["seed"],
