@@ -79,6 +79,7 @@ AgentID = str
 ACTION_POLICIES = ("raise", "clip")
 RESET_SNAPSHOTS = ("shallow", "deep")
 _FLOAT_ONLY = {float}
+_FLOAT64 = np.dtype(np.float64)  # the native one: ``array.dtype is _FLOAT64``
 __all__ = ["ACTION_POLICIES", "RESET_SNAPSHOTS", "MarketEnv", "all_plain_real"]
 
 class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
@@ -267,7 +268,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 "called); call reset() first"
             )
         if type(self).validate_actions is MarketEnv.validate_actions:
-            validated = self._validate(actions, as_array=self.joint_action_array)
+            validated = self._validate(actions, self.joint_action_array)
         else:  # a subclass's own validate_actions (it returns the dict) is honoured
             validated = self.validate_actions(actions)
             if self.joint_action_array:
@@ -282,11 +283,15 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         # a copy of an equal dict is cheaper than a second fromkeys (both False nearly always)
         truncations = terminations.copy() if truncated == terminated \
             else dict.fromkeys(agents, truncated)
-        if type(rewards) is not list and isinstance(rewards, Mapping):  # a list is the cheap form
+        if type(rewards) is np.ndarray and rewards.dtype is _FLOAT64:  # the cheapest form
+            values = rewards.tolist()  # Python floats: nothing to check
+        elif type(rewards) is not list and isinstance(rewards, Mapping):
+            values = None
             rewards = {agent: float(rewards[agent]) for agent in agents}
         else:  # aligned with self.agents: one conversion for all
             values = rewards if type(rewards) is list and set(map(type, rewards)) <= _FLOAT_ONLY \
                 else np.asarray(rewards, dtype=np.float64).tolist()
+        if values is not None:
             if len(values) != len(agents):
                 raise TypeError(f"_step_market returned {len(values)} rewards for "
                                 f"{len(agents)} agents")
@@ -403,8 +408,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     ) -> tuple[Mapping[AgentID, float] | Sequence[float] | np.ndarray,
                dict[AgentID, dict[str, Any]], bool]:
         """One round: ``actions`` is ``{agent: array}``, or ``[len(agents), *shape]`` with
-        ``joint_action_array``; returns rewards (dict, or aligned with ``self.agents``), infos
-        and whether the episode terminated."""
+        ``joint_action_array``; returns rewards (dict, or aligned with ``self.agents``: a float64
+        array is the cheapest form), infos and whether the episode terminated."""
         raise NotImplementedError
 
     def _observations(self) -> dict[AgentID, np.ndarray]:

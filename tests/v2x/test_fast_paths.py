@@ -84,12 +84,17 @@ def test_request_table_compacts_and_grows_keeping_the_order() -> None:
     assert table.held[0] == 3
 
 
-def _trajectory(env, steps: int, seed: int) -> list[bytes]:
+def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
+    """The bytes of a trajectory under seeded random actions (``tied``: prices of a few
+    levels, so equal bids meet in the auctions)."""
     rng = np.random.default_rng(seed)
     observations, _ = env.reset(seed=seed)
     frames = [b"".join(o.tobytes() for o in observations.values())]
     for _ in range(steps):
         actions = {agent: rng.random(2).astype(np.float32) for agent in env.agents}
+        if tied:
+            for action in actions.values():
+                action[1] = rng.choice([0.25, 0.5, 1.0])
         actions["vehicle_0"][0] = 0.0  # one vehicle backs off as long as it can (max_held)
         observations, rewards, _, _, infos = env.step(actions)
         frames.append(b"".join(o.tobytes() for o in observations.values())
@@ -102,14 +107,40 @@ def _trajectory(env, steps: int, seed: int) -> list[bytes]:
     lambda: V2XOffloadingEnv(capacity=60.0, history=2, max_cycles=400),
     lambda: V2XOffloadingEnv(obs_requests=7, max_held=3, max_hold=20, max_cycles=400),
     lambda: V2XIntersectionEnv(warmup=5.0, max_cycles=400),
+    # ample capacity: over 128 requests run at a site (numpy's sums split beyond 128 terms)
+    lambda: V2XOffloadingEnv(n_vehicles=60, capacity=2000.0, max_cycles=400),
+    lambda: V2XOffloadingEnv(capacity=60.0, tie_break="fifo", type_order="fixed", max_cycles=400),
 ])
-def test_compiled_and_numpy_paths_are_equal(make, monkeypatch) -> None:
-    """Observations, the held and site phases and the counts (each one compiled pass) give
-    the same trajectory, bit for bit, with numba and without."""
+@pytest.mark.parametrize("tied", [False, True])
+def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
+    """Observations, the held and site phases, the auctions, the starts of the runs and the
+    counts (each one compiled pass) give the same trajectory, bit for bit, with numba and
+    without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
-    compiled = _trajectory(make(), 250, seed=3)
+    compiled = _trajectory(make(), 250, seed=3, tied=tied)
     monkeypatch.setattr(observations_module, "_compiled_frame", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_advance", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
-    assert _trajectory(make(), 250, seed=3) == compiled
+    monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
+    assert _trajectory(make(), 250, seed=3, tied=tied) == compiled
+
+
+def test_numpy_order_sum_is_numpys_sum_bit_for_bit() -> None:
+    """The compiled passes' sum (plain Python here, compiled where numba is) against
+    ``np.add.reduce`` on random vectors of every length up to 300 and a few long ones (numpy's
+    pairwise blocks of 8 and 128 and its halving beyond)."""
+    from auction_envs import _numba
+
+    compiled = _numba.compiled_on_first_use(_numba.numpy_order_sum, _numba.NUMPY_ORDER_SUM[:1])()
+    rng = np.random.default_rng(5)
+    for size in [*range(300), 1000, 1031, 4096, 20_001]:
+        values = rng.random(size) * rng.choice([1e-3, 1.0, 1e6])
+        expected = float(np.add.reduce(values))
+        assert float(_numba.numpy_order_sum(values, size)) == expected, size
+        if compiled is not None:
+            assert compiled(values, size) == expected, size
+    # a plain left-to-right sum differs: the test can tell the orders apart
+    values = rng.random(200)
+    assert any(float(np.add.reduce(values[:n])) != sum(values[:n].tolist()) for n in range(9, 200))

@@ -181,7 +181,7 @@ class KellyCore:
                 observation, columns = _NO_OBSERVATION, _NO_COLUMNS
             share, log_share = self._share, self._log_share
             _compiled_before_log()(bids, self.delta, rows, share)
-            np.log(share, out=log_share)
+            np.log(share, log_share)  # out positional: the keyword costs more than the loop
             after_log(self._loop_constants, self._loop_scalars, log_share, rows, self.bids,
                       self.payoff_sum, self.normalized_payoff_sum, observation, columns)
             self.rounds += 1

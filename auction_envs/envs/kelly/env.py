@@ -261,7 +261,7 @@ class KellyGameEnv(MarketEnv):
         return infos
 
     def _step_market(self, actions: np.ndarray
-                     ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
+                     ) -> tuple[np.ndarray, dict[str, dict[str, Any]], bool]:
         # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
         bids = actions.reshape(-1)
         grids = self.core.counterfactual_bids
@@ -289,7 +289,7 @@ class KellyGameEnv(MarketEnv):
                                             feedback["counterfactual_payoffs"][0]):
                 infos[agent]["counterfactual_bids"] = grid
                 infos[agent]["counterfactual_payoffs"] = payoffs
-        return values[PAYOFF], infos, False
+        return rows[PAYOFF], infos, False  # float64: MarketEnv converts it with one tolist()
 
     def _observations(self) -> dict[str, np.ndarray]:
         observation = self._first_observation.copy() if self._observation is None \

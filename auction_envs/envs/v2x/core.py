@@ -29,7 +29,12 @@ from auction_envs.envs.v2x.events import (
     HeldEvents,
     StepEvents,
 )
-from auction_envs.envs.v2x.kernels import _compiled_advance, _compiled_counts
+from auction_envs.envs.v2x.kernels import (
+    _compiled_advance,
+    _compiled_auction,
+    _compiled_counts,
+    _compiled_start,
+)
 from auction_envs.envs.v2x.population import Population, draw_budgets
 from auction_envs.envs.v2x.requests import (
     DECIDE,
@@ -42,6 +47,8 @@ from auction_envs.envs.v2x.requests import (
 )
 from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
 from auction_envs.mechanisms.second_price import second_price_ranking
+
+_NO_KEYS = np.empty(0)  # the compiled auction's tie keys under tie_break="fifo" (none drawn)
 
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
@@ -94,6 +101,7 @@ class V2XCore:
         self._amount_lists = [self.slot_amount[:, k].tolist() for k in range(self.n_types)]
         self._cost_lists = [self.slot_cost[:, k].tolist() for k in range(self.n_types)]
         self._total_capacity = float(self.site_capacity.sum())
+        self._fixed_order = np.arange(self.n_types)  # type_order="fixed"
 
     # ------------------------------------------------------------------ episode set-up
     def reset(self, rng: np.random.Generator, budgets: np.ndarray | None = None,
@@ -243,9 +251,35 @@ class V2XCore:
         attempts = R.attempts[submitted] + 1
         R.attempts[submitted] = attempts
         beta = float(min(1.0, np.add.reduce(used) / self._total_capacity))  # used.sum()
-        types = rng.permutation(self.n_types).tolist() if self.config.type_order == "random" \
-            else range(self.n_types)
+        random_order = self.config.type_order == "random"
         fifo = self.config.tie_break == "fifo"
+        kernel = _compiled_auction()
+        if kernel is not None:  # the loop below in one compiled pass
+            type_order = rng.permutation(self.n_types) if random_order else self._fixed_order
+            # the tie keys of the auctions one after the other: one draw of them all
+            keys = _NO_KEYS if fifo else rng.random(prices.size)
+            won_array, paid_array, order, admitted, admitted_site, admitted_type, batch_sizes, \
+                failed = kernel(type_order, R.stype[submitted], prices, keys, fifo,
+                                self.site_capacity, used, self.slot_amount, self.slot_cost,
+                                self.last_price, self.last_bid_count, self.last_admitted_count)
+            if failed >= 0:  # cannot happen: n_slots counts the room site by site
+                raise AssertionError("RIAL found no room for an admitted request")
+            if admitted.size:
+                self._admit(submitted[admitted], admitted_site, admitted_type,
+                            batch_sizes.tolist())
+        else:
+            won_array, paid_array, order = self._auction_loop(submitted, prices, used, rng,
+                                                              random_order, fifo)
+        return self._auction_events(submitted, attempts, prices, beta, won_array, paid_array,
+                                    order, closed)
+
+    def _auction_loop(self, submitted: np.ndarray, prices: np.ndarray, used: np.ndarray,
+                      rng: np.random.Generator, random_order: bool, fifo: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The auctions and the assignment in plain Python (the twin of ``_auction_kernel``);
+        returns won and paid per submission and the submissions auction by auction."""
+        R = self.requests
+        types = rng.permutation(self.n_types).tolist() if random_order else range(self.n_types)
         capacity = self._capacity_list
         used = used.tolist()
         bid_list = prices.tolist()
@@ -296,12 +330,17 @@ class V2XCore:
         if admitted:
             self._admit(submitted[admitted], np.array(admitted_site), np.array(admitted_type),
                         batch_sizes)
-        order = np.array(auction_order)
+        return np.array(won), np.array(paid), np.array(auction_order)
+
+    def _auction_events(self, submitted: np.ndarray, attempts: np.ndarray, prices: np.ndarray,
+                        beta: float, won_array: np.ndarray, paid_array: np.ndarray,
+                        order: np.ndarray, closed: ClosedLog) -> BidEvents:
+        """The bids' events in auction order; the losers out of rebids close (rejected)."""
+        R = self.requests
         index = submitted[order]
         vehicle = R.vehicle[index]
-        won_array = np.array(won)
         events = BidEvents(vehicle=vehicle, price=prices[order], value=R.value[index],
-                           won=won_array[order], paid=np.array(paid)[order],
+                           won=won_array[order], paid=paid_array[order],
                            rebid=attempts[order] > 1, beta=beta, budget=self.budget[vehicle],
                            submission_index=order)
         # losers: rebid next step if they may (they stay DECIDE), else fail (rejected)
@@ -396,9 +435,22 @@ class V2XCore:
         sites' loads (``running``, ``queued``: the rows in each state, table order)."""
         R = self.requests
         state = R.state
+        noise_std = self.config.duration_noise_std
+        kernel = _compiled_start()
+        if kernel is not None:  # the site loop below in one compiled pass, then the draws
+            start, self.running, self.committed = kernel(R.site, R.amount, running, queued,
+                                                         self.site_capacity)
+            if start.size:  # the sites' draws in site order: one draw of them all
+                noise = 1.0 + noise_std * rng.standard_normal(start.size) \
+                    if noise_std > 0 else 1.0
+                duration = np.maximum(1, np.round(R.nominal[start] * noise)).astype(np.int64)
+                state[start] = RUNNING
+                R.finish_at[start] = now + duration
+            for view, load in zip(self._views, (self.committed / self.site_capacity).tolist()):
+                view.record(load)
+            return
         queued_site = R.site[queued]
         running_site = R.site[running]
-        noise_std = self.config.duration_noise_std
         for s in range(len(self.sites)):
             in_use = float(np.add.reduce(R.amount[running[running_site == s]]))
             mine = queued[queued_site == s]  # table order = arrival order (first in, first out)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from auction_envs._numba import compiled_on_first_use
+from auction_envs._numba import NUMPY_ORDER_SUM, compiled_on_first_use, numpy_order_sum
+from auction_envs.envs.v2x.sites import rial_choice, rial_price
 
 
 def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, return_latency,
@@ -101,9 +102,159 @@ def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
     return counts
 
 
+def _start_kernel(site, amount, running, queued, site_capacity):  # pragma: no cover (numba)
+    """The site loop of ``V2XCore._start_runs`` without its draws: per site, the queued requests
+    that start (first in first out, while their cumulative amount fits the room the running ones
+    leave), the amount running once they start and the amount committed (running plus still
+    waiting). Every sum in numpy's order (``numpy_order_sum``; the cumulative one sequential, as
+    ``np.cumsum``). Returns the starting rows (site by site, table order within a site) and the
+    running and committed amounts per site."""
+    n_sites = site_capacity.size
+    starts = np.empty(queued.size, dtype=np.int64)
+    n_starts = 0
+    in_use = np.empty(n_sites)
+    committed = np.empty(n_sites)
+    terms = np.empty(max(running.size, queued.size))
+    for s in range(n_sites):
+        count = 0
+        for row in running:
+            if site[row] == s:
+                terms[count] = amount[row]
+                count += 1
+        used = numpy_order_sum(terms, count)
+        room = site_capacity[s] - used + 1e-9
+        cumulative = 0.0
+        count = 0
+        for row in queued:  # the head of the site's queue, up to its first misfit
+            if site[row] == s:
+                cumulative += amount[row]
+                if not cumulative <= room:  # (as numpy's comparison: NaN misfits)
+                    break
+                starts[n_starts] = row
+                n_starts += 1
+                terms[count] = amount[row]
+                count += 1
+        used += numpy_order_sum(terms, count)
+        started = count
+        count = 0
+        for row in queued:  # the rest of the site's queue waits
+            if site[row] == s:
+                if started > 0:
+                    started -= 1
+                else:
+                    terms[count] = amount[row]
+                    count += 1
+        in_use[s] = used
+        committed[s] = used + numpy_order_sum(terms, count)
+    return starts[:n_starts], in_use, committed
+
+
+def _before(bid_a, key_a, bid_b, key_b):  # pragma: no cover (numba)
+    """Ranking order of ``second_price_ranking``: the higher bid first, equal bids by the higher
+    tie key (``key``: the draw, or minus the position for first in first out)."""
+    return bid_a > bid_b or (bid_a == bid_b and key_a > key_b)
+
+
+def _auction_kernel(type_order, stype, bids, keys, fifo, capacity, used, slot_amount, slot_cost,
+                    last_price, last_bid_count, last_admitted_count):  # pragma: no cover (numba)
+    """The auction loop of ``V2XCore._auction`` (its Python twin) as one compiled pass: per
+    service type in ``type_order``, the ranking and price of ``second_price_ranking`` (tie keys
+    ``keys``: the draws of the step's auctions one after the other, as ``second_price_ranking``
+    draws them; ``fifo``: ties by position), then ``sites.rial_choice`` for each winner, highest
+    bid first. ``used`` (the ACA's view) and the ``last_*`` arrays are updated in place. Returns
+    won, paid, the submissions auction by auction, the winners (positions, sites, types) in order
+    of admission, the winners per auction with winners, and -1 (else the type whose winner RIAL
+    found no room for)."""
+    n_bids = bids.size
+    won = np.zeros(n_bids, dtype=np.bool_)
+    paid = np.zeros(n_bids)
+    auction_order = np.empty(n_bids, dtype=np.int64)
+    admitted = np.empty(n_bids, dtype=np.int64)
+    admitted_site = np.empty(n_bids, dtype=np.int64)
+    admitted_type = np.empty(n_bids, dtype=np.int64)
+    batch_sizes = np.empty(type_order.size, dtype=np.int64)
+    members = np.empty(n_bids, dtype=np.int64)
+    ranking = np.empty(n_bids, dtype=np.int64)
+    n_order = n_admitted = n_batches = drawn = 0
+    for k in type_order:
+        m = 0
+        for position in range(n_bids):  # table order, i.e. arrival order
+            if stype[position] == k:
+                members[m] = position
+                m += 1
+        if m == 0:
+            continue
+        n_slots = 0
+        for s in range(capacity.size):  # slots site by site, capped: only "more than m" matters
+            free = capacity[s] - used[s]
+            if free < 0.0:  # max(free, 0.0)
+                free = 0.0
+            slots = free / slot_amount[s, k] + 1e-9
+            n_slots += m + 1 if slots >= m + 1 else int(slots)
+        for j in range(m):  # a stable insertion sort by (-bid, -key)
+            key = -float(j) if fifo else keys[drawn + j]
+            i = j
+            while i > 0:
+                other = ranking[i - 1]
+                other_key = -float(other) if fifo else keys[drawn + other]
+                if not _before(bids[members[j]], key, bids[members[other]], other_key):
+                    break
+                ranking[i] = other
+                i -= 1
+            ranking[i] = j
+        if not fifo:
+            drawn += m
+        price = bids[members[ranking[n_slots]]] if m > n_slots else 0.0
+        n_winners = min(n_slots, m)
+        for j in range(m):
+            auction_order[n_order] = members[j]
+            n_order += 1
+        last_bid_count[k] = m
+        last_admitted_count[k] = n_winners
+        if n_winners == 0:  # the price to beat is the highest bid when there was no slot
+            highest = bids[members[0]]
+            for j in range(1, m):
+                highest = max(highest, bids[members[j]])
+            last_price[k] = highest if n_slots == 0 else 0.0
+            continue
+        last_price[k] = price
+        # the winners highest bid first, equal bids in table order: re-sorted by (-bid, position)
+        for w in range(n_winners):
+            j = ranking[w]
+            won[members[j]] = True
+            paid[members[j]] = price
+            i = w
+            while i > 0 and _before(bids[members[j]], -float(j), bids[members[ranking[i - 1]]],
+                                    -float(ranking[i - 1])):
+                ranking[i] = ranking[i - 1]
+                i -= 1
+            ranking[i] = j
+        for w in range(n_winners):
+            site = rial_choice(used, capacity, slot_amount[:, k], slot_cost[:, k])
+            if site < 0:  # cannot happen: n_slots counts the room site by site
+                return (won, paid, auction_order, admitted[:0], admitted_site[:0],
+                        admitted_type[:0], batch_sizes[:0], k)
+            used[site] += slot_amount[site, k]
+            admitted[n_admitted] = members[ranking[w]]
+            admitted_site[n_admitted] = site
+            admitted_type[n_admitted] = k
+            n_admitted += 1
+        batch_sizes[n_batches] = n_winners
+        n_batches += 1
+    return (won, paid, auction_order, admitted[:n_admitted], admitted_site[:n_admitted],
+            admitted_type[:n_admitted], batch_sizes[:n_batches], -1)
+
+
 # without numba the numpy path of ``V2XCore.counts`` runs
 _compiled_counts = compiled_on_first_use(_counts_kernel)
 
 # without numba (the ``fast`` extra) the numpy path (``V2XCore._advance_held``,
 # ``_advance_sites``) runs
 _compiled_advance = compiled_on_first_use(_advance_kernel)
+
+# without numba the numpy path of ``V2XCore._start_runs`` runs
+_compiled_start = compiled_on_first_use(_start_kernel, NUMPY_ORDER_SUM)
+
+# without numba the Python loop of ``V2XCore._auction`` runs; the compiled pass runs
+# ``sites.rial_choice`` itself (and its ``rial_price``)
+_compiled_auction = compiled_on_first_use(_auction_kernel, (_before, rial_price, rial_choice))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,11 +91,12 @@ def rial_choice(view_used, capacity, amount, resource_cost, factor: float = 0.8)
     to the lowest index (the edge site). Plain Python over the (few) sites: it runs once per
     admitted request.
     """
-    best, best_price = -1, float("inf")
-    for s, (used, held, room, cost) in enumerate(zip(view_used, amount, capacity, resource_cost)):
-        predicted = float(used) + float(held)
-        if predicted <= float(room) + 1e-9:
-            price = rial_price(predicted / float(room), float(cost), factor)
+    best, best_price = -1, math.inf
+    for s in range(len(view_used)):  # (indexing, not zip: the auction's compiled pass runs it too)
+        predicted = float(view_used[s]) + float(amount[s])
+        room = float(capacity[s])
+        if predicted <= room + 1e-9:
+            price = rial_price(predicted / room, float(resource_cost[s]), factor)
             if price < best_price:
                 best, best_price = s, price
     return best
