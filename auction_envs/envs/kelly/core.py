@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from auction_envs._numba import compiled_on_first_use
+from auction_envs._numba import PAIRWISE_BLOCK, _block_sum, compiled_on_first_use
 from auction_envs.mechanisms import proportional_allocation
 from auction_envs.oracles.kelly import (
     alpha_fair_value,
@@ -33,9 +33,8 @@ from auction_envs.oracles.kelly import (
 #: The rows of :meth:`KellyCore.step_single`'s feedback (the keys of ``kelly_round``, in order).
 FEEDBACK_ROWS = ("bid", "others_bid", "allocation", "payoff", "gradient", "best_response")
 BID, OTHERS, ALLOCATION, PAYOFF, GRADIENT, BEST = range(len(FEEDBACK_ROWS))
-#: numpy sums up to this many terms with eight interleaved accumulators (its pairwise sum's
-#: block); the compiled round reproduces that order, so it serves games up to this size.
-PAIRWISE_BLOCK = 128
+# PAIRWISE_BLOCK (imported): numpy sums up to this many terms in one block of its pairwise sum;
+# the compiled round reproduces that order, so it serves games up to this size.
 
 
 class RoundScratch:
@@ -257,29 +256,7 @@ def _round_before_log(bids: np.ndarray, delta: float, out: np.ndarray, share: np
     """The rows bid, others_bid and allocation of ``out`` (``others_bid`` and
     ``proportional_allocation`` of kelly_round) for at most PAIRWISE_BLOCK bids; the allocation
     also into ``share``."""
-    # bids.sum() in numpy's order: sequential below 8 terms, else eight interleaved
-    # accumulators combined pairwise, then the remainder
-    count = bids.size
-    if count < 8:
-        total = 0.0
-        for i in range(count):
-            total += bids[i]
-    else:
-        r0, r1, r2, r3 = bids[0], bids[1], bids[2], bids[3]
-        r4, r5, r6, r7 = bids[4], bids[5], bids[6], bids[7]
-        end = count - count % 8
-        for i in range(8, end, 8):
-            r0 += bids[i]
-            r1 += bids[i + 1]
-            r2 += bids[i + 2]
-            r3 += bids[i + 3]
-            r4 += bids[i + 4]
-            r5 += bids[i + 5]
-            r6 += bids[i + 6]
-            r7 += bids[i + 7]
-        total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for i in range(end, count):
-            total += bids[i]
+    total = _block_sum(bids, 0, bids.size)  # bids.sum() in numpy's order
     denominator = total + delta
     for i in range(bids.size):
         out[0, i] = bids[i]
@@ -315,5 +292,5 @@ def _round_after_log(constants: np.ndarray, scalars: np.ndarray, log_share: np.n
 # step_single's stand-ins for no observation (one signature for the compiled loop)
 _NO_OBSERVATION = np.empty((0, 0), dtype=np.float32)
 _NO_COLUMNS = np.empty(0, dtype=np.int64)
-_compiled_before_log = compiled_on_first_use(_round_before_log)
+_compiled_before_log = compiled_on_first_use(_round_before_log, helpers=(_block_sum,))
 _compiled_after_log = compiled_on_first_use(_round_after_log)
