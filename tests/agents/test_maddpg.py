@@ -32,17 +32,14 @@ def _step(env: Any, learner: MADDPG, observations: dict, explore: bool = True) -
                       truncations, infos)
 
 
-class MatrixGame(ParallelEnv):
-    """A one-shot two-player common-payoff matrix game with Discrete(3) actions."""
+class OneShotGame(ParallelEnv):
+    """A one-shot two-player game: one constant observation, one step, then truncated."""
 
-    metadata: ClassVar[dict[str, Any]] = {"name": "matrix_game_v0"}
-
-    def __init__(self, payoff: np.ndarray) -> None:
-        self.payoff = np.asarray(payoff, dtype=np.float64)
-        self.possible_agents = ["row", "column"]
+    def __init__(self, agents: list[str], action_space: spaces.Space) -> None:
+        self.possible_agents = agents
         self.agents: list[str] = []
         self._observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-        self._action_space = spaces.Discrete(self.payoff.shape[0])
+        self._action_space = action_space
 
     def observation_space(self, agent: str) -> spaces.Space:
         return self._observation_space
@@ -54,17 +51,30 @@ class MatrixGame(ParallelEnv):
         self.agents = list(self.possible_agents)
         return {a: np.ones(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
 
-    def step(self, actions: dict) -> tuple:
-        value = float(self.payoff[int(actions["row"]), int(actions["column"])])
+    def _end(self, rewards: dict[str, float]) -> tuple:
+        """The step's return for ``rewards``: the episode ends by truncation."""
         observations = {a: np.ones(1, np.float32) for a in self.agents}
-        rewards = {a: value for a in self.agents}
         done = {a: False for a in self.agents}
         truncated = {a: True for a in self.agents}
         self.agents = []
         return observations, rewards, done, truncated, {a: {} for a in self.possible_agents}
 
 
-class ContinuousDilemma(ParallelEnv):
+class MatrixGame(OneShotGame):
+    """A one-shot two-player common-payoff matrix game with Discrete(3) actions."""
+
+    metadata: ClassVar[dict[str, Any]] = {"name": "matrix_game_v0"}
+
+    def __init__(self, payoff: np.ndarray) -> None:
+        self.payoff = np.asarray(payoff, dtype=np.float64)
+        super().__init__(["row", "column"], spaces.Discrete(self.payoff.shape[0]))
+
+    def step(self, actions: dict) -> tuple:
+        value = float(self.payoff[int(actions["row"]), int(actions["column"])])
+        return self._end({a: value for a in self.agents})
+
+
+class ContinuousDilemma(OneShotGame):
     """A one-shot two-player continuous prisoner's dilemma: actions ``a_i in [0, 1]`` (how much to
     give), reward ``r_i = benefit * a_j - cost * a_i`` with ``benefit > cost``. Each player's own
     reward is maximized at ``a_i = 0`` whatever the other does (dominant); the summed reward
@@ -74,30 +84,12 @@ class ContinuousDilemma(ParallelEnv):
 
     def __init__(self, benefit: float = 2.0, cost: float = 1.0) -> None:
         self.benefit, self.cost = benefit, cost
-        self.possible_agents = ["p1", "p2"]
-        self.agents: list[str] = []
-        self._observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-        self._action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-
-    def observation_space(self, agent: str) -> spaces.Space:
-        return self._observation_space
-
-    def action_space(self, agent: str) -> spaces.Space:
-        return self._action_space
-
-    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple:
-        self.agents = list(self.possible_agents)
-        return {a: np.ones(1, np.float32) for a in self.agents}, {a: {} for a in self.agents}
+        super().__init__(["p1", "p2"], spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32))
 
     def step(self, actions: dict) -> tuple:
         give = {a: float(np.asarray(actions[a]).reshape(-1)[0]) for a in self.possible_agents}
-        rewards = {a: self.benefit * give[b] - self.cost * give[a]
-                   for a, b in (("p1", "p2"), ("p2", "p1"))}
-        observations = {a: np.ones(1, np.float32) for a in self.agents}
-        done = {a: False for a in self.agents}
-        truncated = {a: True for a in self.agents}
-        self.agents = []
-        return observations, rewards, done, truncated, {a: {} for a in self.possible_agents}
+        return self._end({a: self.benefit * give[b] - self.cost * give[a]
+                          for a, b in (("p1", "p2"), ("p2", "p1"))})
 
 
 # ---------------------------------------------------------------------------- known equilibria
