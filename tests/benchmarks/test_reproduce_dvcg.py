@@ -42,6 +42,25 @@ def test_box_adapter_maps_to_the_nearest_level():
     np.testing.assert_array_equal(adapter.to_levels(np.array([-0.4, 0.4, 5.0])), [2, 4, 6])
 
 
+def test_mfddpg_slicers_learn_round_differences_with_an_agent_id():
+    import auction_envs
+    from agents.mean_field import MFDDPG
+
+    env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=3, instance_seed=0, max_cycles=4)
+    learner, adapter = reproduce_dvcg._learner("DVCG-MFDDPG", env, 3, 0, "welfare")
+    assert isinstance(learner, MFDDPG) and isinstance(adapter, reproduce_dvcg.BoxSlicers)
+    assert learner.config.agent_id and learner.config.gamma == 0.0
+    assert learner.config.reward_baseline == "previous"
+    slicer_obs = env.observation_space("slicer_0").shape[0]
+    assert learner.obs_size == slicer_obs + 3  # the one-hot id tells identical round-1 rows apart
+    reproduce_dvcg._episode(env, learner, adapter, "welfare", 1, explore=True, learn=True, tail=2)
+    # 4 rounds, the first has no previous reward: 3 rounds x 3 slicers stored
+    assert learner.buffer.size == 9
+    rewards = learner.buffer.data["reward"][:9, 0].reshape(3, 3)
+    np.testing.assert_allclose(rewards, rewards[:, :1].repeat(3, axis=1))  # one shared welfare
+    assert np.any(rewards != 0.0)
+
+
 def test_myopic_oracle_improves_on_the_uniform_split():
     import auction_envs
     from auction_envs.oracles.slicing import slicing_utility
@@ -76,7 +95,8 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Claims (paper 002 / issue 15)" in out and "QVCG-0.05" in out
     stored = json.loads(path.read_text())
-    assert len(stored["cells"]) == len(first["cells"]) == 2 + 2 + 2 * len(reproduce_dvcg.LEARNED) * 2
+    cells = 2 + 2 + 2 * len(reproduce_dvcg.LEARNED) * 2
+    assert len(stored["cells"]) == len(first["cells"]) == cells
     table = stored["summary"]["table"]
     assert {row["reward"] for row in table} == {"welfare", "bids"}
     for row in table:
@@ -90,11 +110,11 @@ def test_tiny_run_reports_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     reported = reproduce_dvcg.main([*argv, "--report"])
     assert as_json(reported) == as_json(first)
-    assert "report of 20 of 20 cells" in capsys.readouterr().out
+    assert f"report of {cells} of {cells} cells" in capsys.readouterr().out
     # every cell carries its own cost, and the sums add up
     costs = stored["cell_costs"]
     assert costs["without_cost"] == 0
-    assert sum(k["cells"] for k in costs["by_kind"].values()) == 20
+    assert sum(k["cells"] for k in costs["by_kind"].values()) == cells
     assert costs["cpu_s"] == pytest.approx(sum(c["result"]["cost"]["cpu_s"]
                                                for c in stored["cells"]))
 
