@@ -25,6 +25,11 @@ rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MAD
 * ``DVCG-MADDPG``: :class:`agents.maddpg.MADDPG` (a centralized critic shared by the slicers with an
   agent-id input) through a Box adapter: each slicer's ``[-1, 1]^3`` action is rounded to the
   nearest of the 7 levels;
+* ``DVCG-MFDDPG``: :class:`agents.mean_field.MFDDPG` (deterministic mean-field actor-critic) through
+  the same Box adapter, a one-hot agent id, gamma 0 and the reward as the difference to the
+  previous round's (``reward_baseline="previous"``): the mean-field learner that leaves the
+  uniform split (MF-AC's shared actor collapses to one common level that the capped action
+  cancels; docs/results/dvcg_mf_diagnosis.txt);
 * ``SB3-PPO``: off-the-shelf Stable-Baselines3 PPO with parameter sharing over the slicers
   (SuperSuit through :func:`auction_envs.wrappers.sb3.sb3_vec_env`; the VSPs bid by the same rule
   through :class:`auction_envs.wrappers.scripted.ScriptedAgents`), SB3 defaults except rollouts of
