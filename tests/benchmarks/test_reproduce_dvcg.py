@@ -145,3 +145,19 @@ def test_cell_costs_sums_per_kind_and_counts_cells_without_cost():
     costs = reproduce_dvcg.cell_costs(cells)
     assert costs["cpu_s"] == 8.0 and costs["wall_s"] == 11.5 and costs["without_cost"] == 1
     assert costs["by_kind"]["DVCG-MFMARL"] == {"cpu_s": 7.0, "wall_s": 9.5, "cells": 2}
+
+
+def test_mfddpg_lr_enters_the_cell_key_only_when_changed():
+    from dataclasses import replace
+
+    budget = replace(reproduce_dvcg.QUICK, methods=("DVCG-MFDDPG",))
+    default = reproduce_dvcg.jobs_for(budget, seeds=1)[0]
+    assert default[0] == "DVCG-MFDDPG" and "mfddpg_lr" not in default[4]
+    slower = reproduce_dvcg.jobs_for(replace(budget, mfddpg_lr=3e-4), seeds=1)[0]
+    assert slower[4]["mfddpg_lr"] == 3e-4
+    import auction_envs
+
+    env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=2, max_cycles=2)
+    learner, _ = reproduce_dvcg._learner("DVCG-MFDDPG", env, 2, 0, "welfare", mfddpg_lr=3e-4)
+    assert learner.config.lr == learner.config.actor_lr == 3e-4
+    assert learner.actor_optimizer.param_groups[0]["lr"] == 3e-4
