@@ -83,6 +83,14 @@ ACTOR_START_MULTIPLIER = 0.95
 BUDGET_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: MADDPG reward settings: the row name of each (``own`` is the paper's, ``team`` the metric's).
 MADDPG_ROWS = {"own": "MADDPG", "team": "MADDPG-team"}
+#: MADDPG action parameterizations (learner side; the env always receives multipliers), each a
+#: row-name suffix: ``multiplier`` (the actor outputs the env's multiplier, the paper's) or
+#: ``budget_fraction`` (the actor outputs, per slot, the fraction of the buyer's budget to ask; the
+#: adapter :func:`budget_fraction_to_multiplier` turns it into ``fraction / reserve_ratio - 1``).
+MADDPG_ACTIONS = {"multiplier": "", "budget_fraction": "-bf"}
+#: Where the ``budget_fraction`` actors start: the middle of the fractions budget shading picked
+#: on the training seeds (0.7-0.9, docs/results/rtrm_quick.txt), never the evaluation seeds.
+ACTOR_START_FRACTION = 0.8
 
 Policy = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
@@ -157,25 +165,71 @@ def evaluate(env: Any, act: Policy, seed: int, episodes: int) -> dict[str, Any]:
     return {**mean, "episodes": rows}
 
 
-def train_maddpg(env: Any, seed: int, steps: int, show: bool,
-                 reward_sharing: str = "own") -> tuple[Policy, dict[str, Any]]:
+def maddpg_row(reward_sharing: str, action: str = "multiplier") -> str:
+    """The row name of one MADDPG setting, e.g. ``MADDPG-team-bf``."""
+    return MADDPG_ROWS[reward_sharing] + MADDPG_ACTIONS[action]
+
+
+def parse_maddpg_row(policy: str) -> tuple[str, str] | None:
+    """``(reward_sharing, action)`` of a MADDPG row name, or None for any other policy."""
+    for sharing in MADDPG_ROWS:
+        for action in MADDPG_ACTIONS:
+            if policy == maddpg_row(sharing, action):
+                return sharing, action
+    return None
+
+
+def budget_fraction_to_multiplier(env: Any, observations: dict[str, np.ndarray],
+                                  fractions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``budget_fraction`` adapter: ask ``fraction`` of each buyer's budget, i.e. the env
+    multiplier ``fraction / reserve_ratio - 1`` (ask = (1 + multiplier) x base cost, reserve_ratio
+    = base cost / budget), clipped to the Box; empty slots get the low bound, as in
+    :class:`agents.baselines.cloud_pricing.BudgetShadingPricing` (which is this map with one
+    constant fraction). A learner-side reparameterization: the market is unchanged."""
+    layout = env.unwrapped.layout
+    out = {}
+    for agent, fraction in fractions.items():
+        space = env.action_space(agent)
+        ratio = layout.get(observations[agent], "reserve_ratio")
+        present = (layout.get(observations[agent], "present") > 0) & (ratio > 0)
+        multiplier = np.where(present, np.asarray(fraction, np.float64)
+                              / np.maximum(ratio, 1e-12) - 1.0, space.low)
+        out[agent] = np.clip(multiplier, space.low, space.high).astype(space.dtype)
+    return out
+
+
+def train_maddpg(env: Any, seed: int, steps: int, show: bool, reward_sharing: str = "own",
+                 action: str = "multiplier") -> tuple[Policy, dict[str, Any]]:
     """Train MADDPG pricing on ``env`` for ``steps`` env steps; return its greedy policy.
     ``reward_sharing``: ``"own"`` (each provider its utility, the paper) or ``"team"`` (every
-    critic on the providers' summed utility, the metric), see :func:`maddpg_config`."""
+    critic on the providers' summed utility, the metric), see :func:`maddpg_config`.
+    ``action``: ``"multiplier"`` or ``"budget_fraction"`` (:data:`MADDPG_ACTIONS`); the learner
+    stores and learns from its own actions (fractions), the env receives the adapted multipliers."""
     import torch
 
     from agents.maddpg import MADDPG
 
+    if action not in MADDPG_ACTIONS:
+        raise ValueError(f"action must be one of {tuple(MADDPG_ACTIONS)}; got {action!r}")
+
+    def to_env(observations: dict[str, np.ndarray], actions: dict[str, np.ndarray],
+               ) -> dict[str, np.ndarray]:
+        if action == "budget_fraction":
+            return budget_fraction_to_multiplier(env, observations, actions)
+        return actions
+
     torch.set_num_threads(1)
-    config = maddpg_config(steps, reward_sharing)
+    config = maddpg_config(steps, reward_sharing, action)
     learner = MADDPG(env, config, seed=seed)
     observations, _ = env.reset(seed=seed)
     returns: list[float] = []
     episode_return, last = 0.0, {}
     started = time.perf_counter()
-    for _ in progress(range(steps), total=steps, desc=f"MADDPG-{reward_sharing} seed {seed}", enabled=show):
+    desc = f"{maddpg_row(reward_sharing, action)} seed {seed}"
+    for _ in progress(range(steps), total=steps, desc=desc, enabled=show):
         actions = learner.act(observations, explore=True)
-        next_observations, rewards, terminations, truncations, infos = env.step(actions)
+        next_observations, rewards, terminations, truncations, infos = env.step(
+            to_env(observations, actions))
         learner.observe(Transition(observations, actions, rewards, next_observations,
                                    terminations, truncations, infos))
         last = learner.update() or last
@@ -188,11 +242,12 @@ def train_maddpg(env: Any, seed: int, steps: int, show: bool,
             observations, _ = env.reset()
     info = {"train_steps": steps, "train_seconds": time.perf_counter() - started,
             "train_episode_returns": returns, "last_update": last,
-            "config": config.to_dict()}
-    return (lambda observations: learner.act(observations, explore=False)), info
+            "config": config.to_dict(), "action": action}
+    return (lambda observations: to_env(observations, learner.act(observations, explore=False))
+            ), info
 
 
-def maddpg_config(steps: int, reward_sharing: str = "own") -> Any:
+def maddpg_config(steps: int, reward_sharing: str = "own", action: str = "multiplier") -> Any:
     """MADDPG for the 7 pricing agents: standard MLP actors (2 x 64, each provider's own
     observation in, its 24 multipliers out); the same configuration for both reward settings
     except the reward scale (per-step rewards ~1e2 per provider, ~1e3 summed, scaled to ~1).
@@ -208,10 +263,13 @@ def maddpg_config(steps: int, reward_sharing: str = "own") -> Any:
       learned to sell capacity cheaply now (the team total fell ~13% on the tuning episode);
     * actors start near the multiplier ``ACTOR_START_MULTIPLIER`` (``actor_init_unit``), inside
       the good region of the fixed-markup sweep, so the short budget refines rather than searches;
-      exploration sigma 0.1 -> 0.02 (0.2 was worse), one update of 256 rows every 4 env steps."""
+      exploration sigma 0.1 -> 0.02 (0.2 was worse), one update of 256 rows every 4 env steps;
+    * ``action="budget_fraction"``: the same, the actors starting near the budget fraction
+      ``ACTOR_START_FRACTION`` instead (the Box [0, 1] read as a fraction of the budget)."""
     from agents.maddpg import MADDPGConfig
 
-    start_unit = 2.0 * ACTOR_START_MULTIPLIER - 1.0  # the [0, 1] Box in the actor's [-1, 1] units
+    start = ACTOR_START_FRACTION if action == "budget_fraction" else ACTOR_START_MULTIPLIER
+    start_unit = 2.0 * start - 1.0  # the [0, 1] Box in the actor's [-1, 1] units
     return MADDPGConfig(gamma=0.9, tau=0.01, batch_size=256, learning_starts=min(300, steps // 3),
                         update_every=4, buffer_size=max(steps, 1), actor_lr=1e-3,
                         reward_scale=1e-3 if reward_sharing == "team" else 1e-2,
@@ -267,9 +325,9 @@ def policy_cell(env_id: str, policy: str, seed: int, parameter: float, steps: in
         env = rtrm()
         return {**evaluate(env, budget_shading(env, fraction), eval_seed, eval_episodes),
                 "train": {"fraction": fraction, "training_totals": totals}}
-    sharing = {row: sharing for sharing, row in MADDPG_ROWS.items()}.get(policy)
-    if sharing is not None:
-        act, info = train_maddpg(rtrm(), seed, int(parameter), _SETTINGS["show_training"], sharing)
+    maddpg = parse_maddpg_row(policy)
+    if maddpg is not None:
+        act, info = train_maddpg(rtrm(), seed, int(parameter), _SETTINGS["show_training"], *maddpg)
     elif policy == "PPO":
         act, info = train_ppo(rtrm(), seed, int(parameter))
     else:
@@ -331,7 +389,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
     row tagged ``[team reward]``, for MADDPG trained on the providers' summed reward."""
     rows: list[dict[str, str]] = []
     plain = "plain"
-    learners = [row for row in MADDPG_ROWS.values() if row in results.get(plain, {})]
+    learners = [row for row in results.get(plain, {}) if parse_maddpg_row(row) is not None]
     if not learners:
         return rows
     seeds = len(per_seed(results, plain, learners[0], "buyer_utility"))
@@ -363,7 +421,10 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
 
 
 #: Suffix of the claims judged for each MADDPG row.
-TAGS = {"MADDPG": "", "MADDPG-team": " [team reward]"}
+#: The claim tag of each MADDPG row (reward setting, then action parameterization).
+TAGS = {maddpg_row(sharing, action): (" [team reward]" if sharing == "team" else "")
+        + (" [budget-fraction actions]" if action == "budget_fraction" else "")
+        for sharing in MADDPG_ROWS for action in MADDPG_ACTIONS}
 
 
 def paper_claims(results: dict[str, Any], learner: str, seeds: int,
@@ -472,7 +533,7 @@ def table(results: dict[str, Any]) -> str:
         wins = {p: per_seed(results, env_label, p, "wins").mean(axis=0) for p in runs}
         lines.append("wins per provider (mean): " + "; ".join(
             f"{p} " + "/".join(f"{w:.0f}" for w in v) for p, v in wins.items()
-            if p in ("MADDPG", "MADDPG-team", "CDARA", "ICAA", "PPO")))
+            if p in ("CDARA", "ICAA", "PPO") or parse_maddpg_row(p) is not None))
     return "\n".join(lines)
 
 
@@ -480,8 +541,8 @@ def plot(results: dict[str, Any], path: str) -> None:
     plt = plt_agg()
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
     x = np.arange(7)
-    shown = [p for p in ("MADDPG", "MADDPG-team", "budget", "CDARA", "ICAA", "PPO")
-             if p in results.get("plain", {})]
+    shown = [p for p in results.get("plain", {}) if parse_maddpg_row(p) is not None]
+    shown += [p for p in ("budget", "CDARA", "ICAA", "PPO") if p in results.get("plain", {})]
     best = best_markup(results, "plain")
     shown.append(best)
     width = 0.8 / len(shown)
@@ -507,6 +568,7 @@ def plot(results: dict[str, Any], path: str) -> None:
         axes[1, 0].errorbar([m for m, _ in sweep], [s[0] for s in stats], [s[1] for s in stats],
                             fmt=style, label=f"fixed markup ({env_label})", capsize=2)
         for policy, color in (("MADDPG", "tab:red"), ("MADDPG-team", "tab:orange"),
+                              ("MADDPG-bf", "tab:brown"), ("MADDPG-team-bf", "tab:olive"),
                               ("budget", "tab:green"), ("PPO", "tab:purple")):
             if policy in results[env_label]:
                 mean, half = mean_ci(per_seed(results, env_label, policy, "total_provider_utility"))
@@ -551,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--maddpg-rewards", nargs="+", choices=tuple(MADDPG_ROWS),
                         default=list(MADDPG_ROWS), help="MADDPG reward settings to train: own "
                         "(each provider its utility, the paper's) and/or team (the providers' sum)")
+    parser.add_argument("--maddpg-action", choices=tuple(MADDPG_ACTIONS), default="multiplier",
+                        help="MADDPG action parameterization (learner side): multiplier (the env's, "
+                             "default) or budget_fraction (the fraction of each buyer's budget "
+                             "asked; row names get the suffix -bf)")
     parser.add_argument("--fair-rows", choices=("all", "paper"), default=None,
                         help="rows on the fair env: all, or only CDARA, ICAA and MADDPG (own) that "
                              "the paper's claims read (quick default: paper; full: all)")
@@ -599,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         if every_row:
             policies.append(("budget", 0.0))
         policies += [(b.upper(), args.baseline_markup) for b in BASELINES]
-        policies += [(MADDPG_ROWS[sharing], budget["train_steps"]) for sharing in args.maddpg_rewards
+        policies += [(maddpg_row(sharing, args.maddpg_action), budget["train_steps"])
+                     for sharing in args.maddpg_rewards
                      if every_row or sharing == "own"]
         if env_label == "plain" and budget["ppo_steps"] > 0:
             policies.append(("PPO", budget["ppo_steps"]))

@@ -123,3 +123,63 @@ def test_team_learner_gets_its_own_claim_rows_and_they_can_fail():
     assert verdicts["(reference) budget shading, fraction chosen on the training seeds, vs the "
                     "best fixed markup"] == "not reproduced"  # identical to markup=1: no gain
     assert "every provider's utility above CDARA and ICAA [team reward]" in verdicts
+
+
+def test_budget_fraction_adapter_matches_budget_shading_for_a_constant_fraction():
+    """The adapter with one constant fraction is exactly the scripted budget shading policy, and
+    a different fraction asks a different price (so the map is not the identity)."""
+    env = rtrm.make_env("auction_envs/CloudDoubleAuction-v1", "rtrm", 5, {})
+    observations, _ = env.reset(seed=3)
+    shading = rtrm.budget_shading(env, 0.7)(observations)
+    fractions = {a: np.full(env.action_space(a).shape, 0.7, np.float32) for a in observations}
+    adapted = rtrm.budget_fraction_to_multiplier(env, observations, fractions)
+    for agent in observations:
+        np.testing.assert_allclose(adapted[agent], shading[agent], atol=1e-6)
+        assert env.action_space(agent).contains(adapted[agent])
+    higher = rtrm.budget_fraction_to_multiplier(
+        env, observations, {a: np.full_like(f, 0.95) for a, f in fractions.items()})
+    agent = next(iter(observations))
+    present = env.unwrapped.layout.get(observations[agent], "present") > 0
+    assert present.any()
+    assert np.all(higher[agent][present] >= adapted[agent][present])
+    assert np.any(higher[agent][present] > adapted[agent][present])
+
+
+def test_maddpg_row_names_round_trip_and_tag_the_claims():
+    for sharing in rtrm.MADDPG_ROWS:
+        for action in rtrm.MADDPG_ACTIONS:
+            assert rtrm.parse_maddpg_row(rtrm.maddpg_row(sharing, action)) == (sharing, action)
+    assert rtrm.maddpg_row("team", "budget_fraction") == "MADDPG-team-bf"
+    assert rtrm.parse_maddpg_row("budget") is None
+    config = rtrm.maddpg_config(100, "team", "budget_fraction")
+    assert config.actor_init_unit == pytest.approx(2 * rtrm.ACTOR_START_FRACTION - 1)
+    results = _results(1100.0, 1500.0)
+    for label in results:
+        results[label]["MADDPG-team-bf"] = results[label].pop("MADDPG")
+    claims = {row["claim"] for row in rtrm.claims(results)}
+    assert ("MADDPG pricing beats the best fixed markup on total provider utility [team reward] "
+            "[budget-fraction actions]") in claims
+
+
+def test_team_reward_sums_to_the_total_provider_utility_the_metric_reports():
+    """The team reward (the sum of the per-agent rewards) points the way of the metric: over an
+    episode it adds up to the env's total provider utility."""
+    env = rtrm.make_env("auction_envs/CloudDoubleAuction-v1", "rtrm", 20, {})
+    observations, _ = env.reset(seed=1)
+    act, total = rtrm.budget_shading(env, 0.8), 0.0
+    while env.agents:
+        observations, rewards, *_ = env.step(act(observations))
+        total += float(sum(rewards.values()))
+    reported = rtrm.summarize(env.unwrapped.metrics())["total_provider_utility"]
+    assert reported > 0 and total == pytest.approx(reported, rel=1e-6)
+
+
+def test_tiny_run_with_budget_fraction_actions(tmp_path):
+    pytest.importorskip("torch")
+    path = tmp_path / "rtrm.json"
+    rtrm.main(["--seeds", "1", "--eval-episodes", "1", "--train-steps", "12", "--ppo-steps", "0",
+               "--markups", "1", "--steps", "4", "--fair-env-id", "", "--json", str(path),
+               "--maddpg-rewards", "team", "--maddpg-action", "budget_fraction", "--no-progress"])
+    runs = json.loads(path.read_text())["results"]["plain"]
+    assert "MADDPG-team-bf" in runs and "MADDPG-team" not in runs
+    assert runs["MADDPG-team-bf"]["0"]["train"]["action"] == "budget_fraction"
