@@ -94,6 +94,8 @@ from benchmarks.common import (
 )
 
 ENV_ID = "auction_envs/IoVSlicingLearned-v1"
+#: DVCG-MFDDPG's default Adam rate (``--mfddpg-lr``; only another rate enters a cell's key)
+MFDDPG_LR = 1e-3
 LEARNED = ("DVCG-MFMARL", "DVCG-MARL", "DVCG-MADDPG", "DVCG-MFDDPG", "SB3-PPO")
 REWARDS = ("welfare", "bids")
 TARGET = 0.95
@@ -117,7 +119,7 @@ class Budget:
     eval_points: int  #: PPO greedy evaluations along training (its curve)
     methods: tuple[str, ...] = LEARNED  #: the learned slicers trained (``--methods``)
     rewards: tuple[str, ...] = REWARDS  #: the slicer rewards trained under (``--rewards``)
-    mfddpg_lr: float = 1e-3  #: DVCG-MFDDPG's Adam rate, critic and actor (``--mfddpg-lr``)
+    mfddpg_lr: float = MFDDPG_LR  #: DVCG-MFDDPG's Adam rate, critic and actor (``--mfddpg-lr``)
 
 
 #: [decision] the quick mode keeps 5 seeds and the full set-up, and spends its ~22 CPU-minutes
@@ -218,7 +220,7 @@ LEARNER_SETUP = 2
 
 
 def _learner(method: str, env: Any, n: int, seed: int, reward: str,
-             mfddpg_lr: float = 1e-3) -> tuple[Any, Any]:
+             mfddpg_lr: float = MFDDPG_LR) -> tuple[Any, Any]:
     """(learner, MADDPG adapter or None) for the slicers of ``env``.
 
     DVCG-MADDPG's critic reads the market state (slices, last bids, progress: 41 entries at
@@ -240,7 +242,7 @@ def _learner(method: str, env: Any, n: int, seed: int, reward: str,
     from agents.mean_field import MFAC, MFDDPG, MeanFieldConfig
 
     if method == "DVCG-MFDDPG":
-        # The mean-field learner that leaves the uniform split (docs/results/dvcg_mfac_diagnosis.txt
+        # The mean-field learner that leaves the uniform split (docs/results/dvcg_mf_diagnosis.txt
         # for why MF-AC does not): MF-DDPG through the Box adapter, a one-hot agent id, gamma 0
         # and the reward as a difference to the previous round's (reward_baseline="previous"):
         # the welfare's level is common to every slicer and the others' individual moves are not
@@ -310,7 +312,7 @@ def trained_slicers(method: str, n: int, seed: int, reward: str, budget: dict[st
     env = auction_envs.make(ENV_ID, n_vsps=n, instance_seed=seed, slicer_reward=reward,
                             max_cycles=budget["episode_rounds"])
     learner, adapter = _learner(method, env, n, seed, reward,
-                                mfddpg_lr=budget.get("mfddpg_lr", 1e-3))
+                                mfddpg_lr=budget.get("mfddpg_lr", MFDDPG_LR))
     evaluate = functools.partial(_episode, env, learner, adapter, reward, explore=False,
                                  learn=False, tail=budget["tail"])
     curve = [[0, 0.0, evaluate(seed=10**6 + seed)]]
@@ -651,7 +653,7 @@ def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] | None = None,
     train_budget = {k: v for k, v in asdict(budget).items()
                     if k in ("episodes", "episode_rounds", "eval_every", "tail")}
     train_budget["setup"] = LEARNER_SETUP
-    if budget.mfddpg_lr != 1e-3:  # only then in the key, so the cells stored before stay valid
+    if budget.mfddpg_lr != MFDDPG_LR:  # only then in the key, so the cells stored before stay valid
         train_budget["mfddpg_lr"] = budget.mfddpg_lr
     ppo_budget = {k: v for k, v in asdict(budget).items()
                   if k in ("ppo_steps", "eval_points", "episode_rounds", "tail")}
