@@ -121,7 +121,9 @@ def test_team_learner_gets_its_own_claim_rows_and_they_can_fail():
     assert verdicts["MADDPG pricing beats the best fixed markup on total provider utility "
                     "[team reward]"] == "not reproduced"
     assert verdicts["(reference) budget shading, fraction chosen on the training seeds, vs the "
-                    "best fixed markup"] == "not reproduced"  # identical to markup=1: no gain
+                    "best fixed markup"] == "level"  # identical to markup=1: no gain
+    assert verdicts["(reference) MADDPG vs budget shading (the best scripted per-buyer policy) "
+                    "[team reward]"] == "behind"
     assert "every provider's utility above CDARA and ICAA [team reward]" in verdicts
 
 
