@@ -562,11 +562,14 @@ def plot(results: dict[str, Any], path: str) -> None:
     axes[0, 0].set_xticks(x + 0.4 - width / 2, [f"d{i + 1}" for i in range(7)])
     axes[0, 0].set_title("provider utility per episode (no fairness), 95% CI")
     axes[0, 0].legend(fontsize=8)
+    # the paper's row (own rewards) when it ran, else the first MADDPG setting that did
+    learners = sorted((row for row in results["plain"] if parse_maddpg_row(row) is not None),
+                      key=lambda row: row != "MADDPG")
     for k, env_label in enumerate(("plain", "fair")):
-        if "MADDPG" in results.get(env_label, {}):
-            mean, half = mean_ci(per_seed(results, env_label, "MADDPG", "wins"))
+        if learners and learners[0] in results.get(env_label, {}):
+            mean, half = mean_ci(per_seed(results, env_label, learners[0], "wins"))
             axes[0, 1].bar(x + k * 0.4, mean, 0.4, yerr=half, capsize=2,
-                           label=f"MADDPG {env_label}")
+                           label=f"{learners[0]} {env_label}")
     axes[0, 1].set_xticks(x + 0.2, [f"d{i + 1}" for i in range(7)])
     axes[0, 1].set_title("wins per provider per episode")
     axes[0, 1].legend(fontsize=8)
