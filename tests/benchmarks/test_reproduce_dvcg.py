@@ -123,10 +123,11 @@ def test_quick_defaults_and_costliest_cells_first():
     budget = reproduce_dvcg.QUICK
     jobs = reproduce_dvcg.jobs_for(budget, seeds=5)
     kinds = [job[0] for job in jobs]
-    assert set(kinds) == {"DVCG-MADDPG", "DVCG-MFMARL", "references", "myopic"}
+    assert set(kinds) == {"DVCG-MADDPG", "DVCG-MFMARL", "DVCG-MFDDPG", "references",
+                          "myopic"}
     assert kinds[:5] == ["DVCG-MADDPG"] * 5  # the long cells start first
     assert all(job[3] == "welfare" for job in jobs if job[0].startswith("DVCG"))
-    assert len(jobs) == 4 * 5
+    assert len(jobs) == 5 * 5
     # the training cells' keys carry the learner set-up, so no older set-up's cell is resumed
     assert all(job[4]["setup"] == reproduce_dvcg.LEARNER_SETUP for job in jobs[:10])
     full = reproduce_dvcg.jobs_for(reproduce_dvcg.FULL, seeds=1)
@@ -147,12 +148,15 @@ def test_cell_costs_sums_per_kind_and_counts_cells_without_cost():
     assert costs["by_kind"]["DVCG-MFMARL"] == {"cpu_s": 7.0, "wall_s": 9.5, "cells": 2}
 
 
-def test_mfddpg_lr_enters_the_cell_key_only_when_changed():
+def test_mfddpg_lr_enters_the_cell_key_unless_it_is_the_keyless_legacy_rate():
     from dataclasses import replace
 
     budget = replace(reproduce_dvcg.QUICK, methods=("DVCG-MFDDPG",))
     default = reproduce_dvcg.jobs_for(budget, seeds=1)[0]
-    assert default[0] == "DVCG-MFDDPG" and "mfddpg_lr" not in default[4]
+    assert default[0] == "DVCG-MFDDPG" and default[4]["mfddpg_lr"] == reproduce_dvcg.MFDDPG_LR
+    # cells stored when 1e-3 was the default carry no rate: they keep matching a 1e-3 run
+    legacy = reproduce_dvcg.jobs_for(replace(budget, mfddpg_lr=1e-3), seeds=1)[0]
+    assert "mfddpg_lr" not in legacy[4]
     slower = reproduce_dvcg.jobs_for(replace(budget, mfddpg_lr=3e-4), seeds=1)[0]
     assert slower[4]["mfddpg_lr"] == 3e-4
     import auction_envs
