@@ -659,8 +659,11 @@ def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] | None = None,
     train_budget = {k: v for k, v in asdict(budget).items()
                     if k in ("episodes", "episode_rounds", "eval_every", "tail")}
     train_budget["setup"] = LEARNER_SETUP
-    if budget.mfddpg_lr != KEYLESS_MFDDPG_LR:  # so the cells stored at 1e-3 stay valid
-        train_budget["mfddpg_lr"] = budget.mfddpg_lr
+    # the rate keys DVCG-MFDDPG's cells only (the other learners ignore it), and not at 1e-3,
+    # so the cells stored while 1e-3 was the default stay valid
+    mfddpg_budget = dict(train_budget)
+    if budget.mfddpg_lr != KEYLESS_MFDDPG_LR:
+        mfddpg_budget["mfddpg_lr"] = budget.mfddpg_lr
     ppo_budget = {k: v for k, v in asdict(budget).items()
                   if k in ("ppo_steps", "eval_points", "episode_rounds", "tail")}
     training: list[tuple] = []
@@ -671,7 +674,8 @@ def jobs_for(budget: Budget, seeds: int, methods: tuple[str, ...] | None = None,
                     continue
                 for seed in range(seeds):
                     training.append((method, n, seed, reward,
-                                     ppo_budget if method == "SB3-PPO" else train_budget))
+                                     ppo_budget if method == "SB3-PPO" else mfddpg_budget
+                                     if method == "DVCG-MFDDPG" else train_budget))
     training.sort(key=lambda job: (_COST_RANK.get(job[0], 3), -job[1]))  # stable
     jobs: list[tuple] = list(training)
     for n in budget.ns:

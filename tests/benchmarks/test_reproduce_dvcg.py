@@ -159,6 +159,10 @@ def test_mfddpg_lr_enters_the_cell_key_unless_it_is_the_keyless_legacy_rate():
     assert "mfddpg_lr" not in legacy[4]
     slower = reproduce_dvcg.jobs_for(replace(budget, mfddpg_lr=3e-4), seeds=1)[0]
     assert slower[4]["mfddpg_lr"] == 3e-4
+    # the other learners' cells never carry it: their stored cells match whatever the rate
+    others = reproduce_dvcg.jobs_for(replace(reproduce_dvcg.QUICK, mfddpg_lr=3e-4), seeds=1)
+    assert all("mfddpg_lr" not in job[4] for job in others
+               if job[0] in ("DVCG-MADDPG", "DVCG-MFMARL"))
     import auction_envs
 
     env = auction_envs.make(reproduce_dvcg.ENV_ID, n_vsps=2, max_cycles=2)
