@@ -5,6 +5,7 @@ import pytest
 
 from auction_envs.envs.v2x import V2XIntersectionEnv, V2XOffloadingEnv
 from auction_envs.envs.v2x import core as core_module
+from auction_envs.envs.v2x import metrics as metrics_module
 from auction_envs.envs.v2x import observations as observations_module
 from auction_envs.envs.v2x.arrivals import MIX_PROBABILITY, MIX_TYPE, draw_services
 from auction_envs.envs.v2x.decisions import batch_prices
@@ -110,12 +111,15 @@ def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
     # ample capacity: over 128 requests run at a site (numpy's sums split beyond 128 terms)
     lambda: V2XOffloadingEnv(n_vehicles=60, capacity=2000.0, max_cycles=400),
     lambda: V2XOffloadingEnv(capacity=60.0, tie_break="fifo", type_order="fixed", max_cycles=400),
+    # the v0 reward rule: the hold alone as backoff delay, no failure terms
+    lambda: V2XOffloadingEnv(capacity=60.0, backoff_cost="hold", failure_penalty=0.0,
+                             hold_drop_penalty=0.0, max_cycles=400),
 ])
 @pytest.mark.parametrize("tied", [False, True])
 def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
-    """Observations, the held and site phases, the auctions, the starts of the runs and the
-    counts (each one compiled pass) give the same trajectory, bit for bit, with numba and
-    without."""
+    """Observations, the held and site phases, the auctions, the starts of the runs, the counts
+    and the reward with the metric counters (each one compiled pass) give the same trajectory,
+    bit for bit, with numba and without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
     compiled = _trajectory(make(), 250, seed=3, tied=tied)
@@ -124,6 +128,7 @@ def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
+    monkeypatch.setattr(metrics_module, "_compiled_tally", lambda: None)
     assert _trajectory(make(), 250, seed=3, tied=tied) == compiled
 
 
