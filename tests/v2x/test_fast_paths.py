@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from auction_envs.envs.v2x import V2XIntersectionEnv, V2XOffloadingEnv
+from auction_envs.envs.v2x import arrivals as arrivals_module
 from auction_envs.envs.v2x import core as core_module
 from auction_envs.envs.v2x import metrics as metrics_module
 from auction_envs.envs.v2x import observations as observations_module
@@ -118,7 +119,8 @@ def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
 @pytest.mark.parametrize("tied", [False, True])
 def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     """Observations, the held and site phases, the auctions, the starts of the runs, the counts
-    and the reward with the metric counters (each one compiled pass) give the same trajectory,
+    the reward with the metric counters and the arrivals (each one compiled pass) give the same
+    trajectory,
     bit for bit, with numba and without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
@@ -129,6 +131,7 @@ def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
     monkeypatch.setattr(metrics_module, "_compiled_tally", lambda: None)
+    monkeypatch.setattr(arrivals_module, "_compiled_arrivals", lambda: None)
     assert _trajectory(make(), 250, seed=3, tied=tied) == compiled
 
 
