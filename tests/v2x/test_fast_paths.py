@@ -118,10 +118,9 @@ def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
 ])
 @pytest.mark.parametrize("tied", [False, True])
 def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
-    """Observations, the held and site phases, the auctions, the starts of the runs, the counts
+    """Observations, the held and site phases, the auctions, the starts of the runs, the counts,
     the reward with the metric counters and the arrivals (each one compiled pass) give the same
-    trajectory,
-    bit for bit, with numba and without."""
+    trajectory, bit for bit, with numba and without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
     compiled = _trajectory(make(), 250, seed=3, tied=tied)
@@ -152,3 +151,37 @@ def test_numpy_order_sum_is_numpys_sum_bit_for_bit() -> None:
     # a plain left-to-right sum differs: the test can tell the orders apart
     values = rng.random(200)
     assert any(float(np.add.reduce(values[:n])) != sum(values[:n].tolist()) for n in range(9, 200))
+
+
+def test_compiled_arrivals_are_numpys_draws_and_stream() -> None:
+    """The compiled MMPP arrivals (Poisson counts, then the service mix) are
+    ``rng.poisson(rates)`` and ``draw_services`` of their sum, with the same draws used up;
+    rates numpy draws with another algorithm (10 and more) are left to numpy."""
+    kernel = arrivals_module._compiled_arrivals()
+    if kernel is None:
+        pytest.skip("numba is not installed: only the numpy path exists")
+    from auction_envs._numba import bit_generator_handle
+
+    for seed in range(40):
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        rates = ours.uniform(0.0, 9.99, 30)
+        theirs.uniform(0.0, 9.99, 30)
+        rates[::7] = 0.0  # a rate of 0 draws nothing
+        for _ in range(20):
+            vehicle, stype, deadline, drawn = kernel(*bit_generator_handle(ours), rates,
+                                                     arrivals_module.MIX_CDF,
+                                                     arrivals_module.MIX_TYPE,
+                                                     arrivals_module.MIX_DEADLINE)
+            counts = theirs.poisson(rates)
+            expected_type, expected_deadline = draw_services(int(counts.sum()), theirs)
+            assert drawn
+            assert np.array_equal(vehicle, np.repeat(np.arange(30), counts))
+            assert np.array_equal(stype, expected_type)
+            assert np.array_equal(deadline, expected_deadline)
+        assert ours.random() == theirs.random()
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    *_, drawn = kernel(*bit_generator_handle(rng), np.array([0.5, 10.0]),
+                       arrivals_module.MIX_CDF, arrivals_module.MIX_TYPE,
+                       arrivals_module.MIX_DEADLINE)
+    assert not drawn and rng.bit_generator.state == state
