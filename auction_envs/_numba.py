@@ -9,6 +9,7 @@ for kernels that must reproduce numpy's sums bit for bit (it also runs as plain 
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,12 +32,58 @@ def compiled_on_first_use(function: Callable[..., Any], helpers: Sequence[Callab
             import numba
         except Exception:  # numba is optional (the ``fast`` extra)
             return None
+        _register_next_double()
         for helper in helpers:
             numba.extending.register_jitable(helper)
         return numba.njit(cache=True, nogil=True)(function)
 
     compiled.__doc__ = f"``{function.__name__}`` compiled by numba (cached on disk), or None without numba."
     return compiled
+
+
+_NEXT_DOUBLE = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p)
+
+
+def bit_generator_handle(rng: np.random.Generator) -> tuple[int, int]:
+    """``(next_double, state)``: the addresses of ``rng``'s bit generator's ``next_double``
+    function and state (numpy's documented ``bit_generator.ctypes`` interface). A kernel given
+    them draws with :func:`next_double` the very uniforms ``rng.random()`` would, advancing
+    ``rng``; two plain integers cost nothing to pass, where numba's ``Generator`` argument costs
+    about 10 us a call to unbox."""
+    interface = rng.bit_generator.ctypes
+    return ctypes.cast(interface.next_double, ctypes.c_void_p).value or 0, interface.state_address
+
+
+def next_double(function: int, state: int) -> float:
+    """One uniform double in ``[0, 1)`` from the bit generator of :func:`bit_generator_handle`
+    (numpy's ``next_double``, the draw of ``Generator.random``). Plain Python through ctypes;
+    compiled code calls the function pointer directly."""
+    return _NEXT_DOUBLE(function)(state)
+
+
+@functools.cache
+def _register_next_double() -> None:
+    """Give :func:`next_double` its compiled implementation: an indirect call of the function
+    pointer (numba imports here, once)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic, overload
+
+    @intrinsic
+    def _call(typingctx, function, state):  # pragma: no cover (numba)
+        def codegen(context, builder, signature, args):
+            void_pointer = ir.IntType(8).as_pointer()
+            function_type = ir.FunctionType(ir.DoubleType(), [void_pointer])
+            pointer = builder.inttoptr(args[0], function_type.as_pointer())
+            return builder.call(pointer, [builder.inttoptr(args[1], void_pointer)])
+
+        return types.float64(function, state), codegen
+
+    @overload(next_double)
+    def _next_double(function, state):  # pragma: no cover (numba)
+        if isinstance(function, types.Integer) and isinstance(state, types.Integer):
+            return lambda function, state: _call(function, state)
+        return None
 
 
 def _block_sum(values, start, size):  # pragma: no cover (numba)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from auction_envs.envs.v2x import V2XIntersectionEnv, V2XOffloadingEnv
+from auction_envs.envs.v2x import arrivals as arrivals_module
 from auction_envs.envs.v2x import core as core_module
+from auction_envs.envs.v2x import metrics as metrics_module
 from auction_envs.envs.v2x import observations as observations_module
 from auction_envs.envs.v2x.arrivals import MIX_PROBABILITY, MIX_TYPE, draw_services
 from auction_envs.envs.v2x.decisions import batch_prices
@@ -110,12 +112,15 @@ def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
     # ample capacity: over 128 requests run at a site (numpy's sums split beyond 128 terms)
     lambda: V2XOffloadingEnv(n_vehicles=60, capacity=2000.0, max_cycles=400),
     lambda: V2XOffloadingEnv(capacity=60.0, tie_break="fifo", type_order="fixed", max_cycles=400),
+    # the v0 reward rule: the hold alone as backoff delay, no failure terms
+    lambda: V2XOffloadingEnv(capacity=60.0, backoff_cost="hold", failure_penalty=0.0,
+                             hold_drop_penalty=0.0, max_cycles=400),
 ])
 @pytest.mark.parametrize("tied", [False, True])
 def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
-    """Observations, the held and site phases, the auctions, the starts of the runs and the
-    counts (each one compiled pass) give the same trajectory, bit for bit, with numba and
-    without."""
+    """Observations, the held and site phases, the auctions, the starts of the runs, the counts,
+    the reward with the metric counters and the arrivals (each one compiled pass) give the same
+    trajectory, bit for bit, with numba and without."""
     if observations_module._compiled_frame() is None or core_module._compiled_advance() is None:
         pytest.skip("numba is not installed: only the numpy paths exist")
     compiled = _trajectory(make(), 250, seed=3, tied=tied)
@@ -124,6 +129,8 @@ def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
+    monkeypatch.setattr(metrics_module, "_compiled_tally", lambda: None)
+    monkeypatch.setattr(arrivals_module, "_compiled_arrivals", lambda: None)
     assert _trajectory(make(), 250, seed=3, tied=tied) == compiled
 
 
@@ -144,3 +151,37 @@ def test_numpy_order_sum_is_numpys_sum_bit_for_bit() -> None:
     # a plain left-to-right sum differs: the test can tell the orders apart
     values = rng.random(200)
     assert any(float(np.add.reduce(values[:n])) != sum(values[:n].tolist()) for n in range(9, 200))
+
+
+def test_compiled_arrivals_are_numpys_draws_and_stream() -> None:
+    """The compiled MMPP arrivals (Poisson counts, then the service mix) are
+    ``rng.poisson(rates)`` and ``draw_services`` of their sum, with the same draws used up;
+    rates numpy draws with another algorithm (10 and more) are left to numpy."""
+    kernel = arrivals_module._compiled_arrivals()
+    if kernel is None:
+        pytest.skip("numba is not installed: only the numpy path exists")
+    from auction_envs._numba import bit_generator_handle
+
+    for seed in range(40):
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        rates = ours.uniform(0.0, 9.99, 30)
+        theirs.uniform(0.0, 9.99, 30)
+        rates[::7] = 0.0  # a rate of 0 draws nothing
+        for _ in range(20):
+            vehicle, stype, deadline, drawn = kernel(*bit_generator_handle(ours), rates,
+                                                     arrivals_module.MIX_CDF,
+                                                     arrivals_module.MIX_TYPE,
+                                                     arrivals_module.MIX_DEADLINE)
+            counts = theirs.poisson(rates)
+            expected_type, expected_deadline = draw_services(int(counts.sum()), theirs)
+            assert drawn
+            assert np.array_equal(vehicle, np.repeat(np.arange(30), counts))
+            assert np.array_equal(stype, expected_type)
+            assert np.array_equal(deadline, expected_deadline)
+        assert ours.random() == theirs.random()
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    *_, drawn = kernel(*bit_generator_handle(rng), np.array([0.5, 10.0]),
+                       arrivals_module.MIX_CDF, arrivals_module.MIX_TYPE,
+                       arrivals_module.MIX_DEADLINE)
+    assert not drawn and rng.bit_generator.state == state

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auction_envs._numba import compiled_on_first_use, next_double
+
 # Task types and their work in time-resource units (paper 000, §IV-A).
 TASK_NAMES = ("F1", "F2")
 TASK_WORK = np.array([3.0, 30.0])
@@ -70,10 +72,15 @@ class MMPP:
 
     def arrivals(self, t: int, rng: np.random.Generator) -> np.ndarray:
         """Number of new requests of each vehicle in step ``t`` (state flips first at t % period == 0)."""
+        return rng.poisson(self.rates_at(t, rng))
+
+    def rates_at(self, t: int, rng: np.random.Generator) -> np.ndarray:
+        """Each vehicle's rate in step ``t``, after the state flips due then (the draws of
+        ``arrivals`` before its Poisson counts)."""
         if t > 0 and t % self.period == 0:
             self.is_high ^= rng.random(self.n_vehicles) < self.flip_probability
             self._rates = np.where(self.is_high, self.rate_high, self.rate_low)
-        return rng.poisson(self._rates)
+        return self._rates
 
 
 def draw_services(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -86,3 +93,51 @@ def bid_values(budget: np.ndarray, deadline: np.ndarray, chain_length: np.ndarra
                reference_deadline: float = 50.0) -> np.ndarray:
     """Bid values ``v = B (0.75 + 0.25 (50 / Q) (L / 2))`` of the authors' code (MARKETS §2)."""
     return budget * (0.75 + 0.25 * (reference_deadline / deadline) * (chain_length / 2.0))
+
+
+def _arrivals_kernel(function, state, rates, cdf, mix_type, mix_deadline):  # pragma: no cover
+    """``rng.poisson(rates)`` then ``draw_services`` of their sum, compiled by numba, drawing
+    from the bit generator ``(function, state)`` (``_numba.bit_generator_handle``) the uniforms
+    numpy's own algorithm draws for a rate below 10 (``random_poisson_mult``: multiply uniforms
+    until the product falls to ``exp(-rate)`` or below; rate 0: no draw). Returns each request's
+    vehicle, service type and deadline, and False (nothing drawn) if a rate is not in ``[0, 10)``:
+    numpy's other algorithm, or its error."""
+    n = rates.size
+    for v in range(n):
+        if not (rates[v] >= 0.0 and rates[v] < 10.0):
+            empty = np.empty(0, dtype=np.int64)
+            return empty, mix_type[:0], mix_deadline[:0], False
+    counts = np.zeros(n, dtype=np.int64)
+    total = 0
+    for v in range(n):
+        if rates[v] == 0.0:
+            continue
+        floor = np.exp(-rates[v])
+        product = 1.0
+        while True:
+            product *= next_double(function, state)
+            if product > floor:
+                counts[v] += 1
+            else:
+                break
+        total += counts[v]
+    vehicle = np.empty(total, dtype=np.int64)
+    stype = np.empty(total, dtype=mix_type.dtype)
+    deadline = np.empty(total, dtype=mix_deadline.dtype)
+    i = 0
+    for v in range(n):
+        for _ in range(counts[v]):
+            vehicle[i] = v
+            i += 1
+    for i in range(total):
+        u = next_double(function, state)
+        j = 0
+        while j < cdf.size and cdf[j] <= u:  # cdf.searchsorted(u, side="right")
+            j += 1
+        stype[i] = mix_type[j]
+        deadline[i] = mix_deadline[j]
+    return vehicle, stype, deadline, True
+
+
+# without numba ``MMPP.arrivals`` and ``draw_services`` run (``SyntheticPopulation.new_requests``)
+_compiled_arrivals = compiled_on_first_use(_arrivals_kernel)

@@ -431,25 +431,27 @@ class V2XOffloadingEnv(MarketEnv):
                      ) -> tuple[list[float], dict[str, dict[str, Any]], bool]:
         # ``joint_action_array``: the validated joint action [n_vehicles, 2], vehicle slot order
         events = self.core.step(actions, self.np_random)
-        reward = self.reward_function(events, self.n_vehicles)
-        counts = self.counters.add(events)
+        tallied = self.counters.tally(events, self.reward_function)  # one compiled pass
+        if tallied is None:
+            reward = self.reward_function(events, self.n_vehicles)
+            counts = self.counters.add(events)
+        else:
+            reward, counts = tallied
         self.last_events = events  # the step's request events (analysis: other reward rules)
         self.last_reward = reward
         # aligned with self.agents (every vehicle slot lives the whole episode): one tolist()
         return reward.tolist(), self._step_infos(events, counts), False
 
     def _step_infos(self, events: StepEvents, counts: StepCounts) -> dict[str, dict[str, Any]]:
-        admitted = counts.admitted.tolist()
-        rejected = counts.rejected.tolist()
-        payment = counts.payment.tolist()
-        backed_off = counts.backed_off.tolist()
-        failed = counts.failed.tolist()
-        needs = self.core.needs_action().tolist()
-        budget = self.core.budget.tolist()
-        return {agent: {"needs_action": needs[i], "admitted": admitted[i], "rejected": rejected[i],
-                        "backed_off": backed_off[i], "failed": failed[i],
-                        "payment": payment[i], "budget": budget[i]}
-                for i, agent in enumerate(self.possible_agents)}
+        # one dict display per vehicle over zipped lists (no indexing, no per-agent numpy call)
+        return {agent: {"needs_action": needs, "admitted": admitted, "rejected": rejected,
+                        "backed_off": backed_off, "failed": failed, "payment": payment,
+                        "budget": budget}
+                for agent, needs, admitted, rejected, backed_off, failed, payment, budget
+                in zip(self.possible_agents, self.core.needs_action().tolist(),
+                       counts.admitted.tolist(), counts.rejected.tolist(),
+                       counts.backed_off.tolist(), counts.failed.tolist(),
+                       counts.payment.tolist(), self.core.budget.tolist())}
 
     def _observations(self) -> dict[str, np.ndarray]:
         frame = self.observer(self.last_reward, self.num_cycles)

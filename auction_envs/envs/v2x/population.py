@@ -24,7 +24,9 @@ from typing import Protocol
 
 import numpy as np
 
-from auction_envs.envs.v2x.arrivals import MMPP, draw_services
+from auction_envs._numba import bit_generator_handle
+from auction_envs.envs.v2x import arrivals as arrivals_module
+from auction_envs.envs.v2x.arrivals import MIX_CDF, MIX_DEADLINE, MIX_TYPE, MMPP, draw_services
 
 BUDGETS = (2000.0, 1500.0)  # high, low [authors' code]
 
@@ -72,7 +74,16 @@ class SyntheticPopulation:
         return np.zeros(0, dtype=np.int64)
 
     def new_requests(self, now: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        counts = self.mmpp.arrivals(now, rng)
+        kernel = arrivals_module._compiled_arrivals()
+        if kernel is not None:  # the draws below in one compiled pass, the same stream
+            vehicle, stype, deadline, drawn = kernel(*bit_generator_handle(rng),
+                                                     self.mmpp.rates_at(now, rng), MIX_CDF,
+                                                     MIX_TYPE, MIX_DEADLINE)
+            if drawn:
+                return {"vehicle": vehicle, "stype": stype, "relative_deadline": deadline}
+            counts = rng.poisson(self.mmpp.rates)  # (rates of 10 or more, or invalid ones)
+        else:
+            counts = self.mmpp.arrivals(now, rng)
         vehicle = np.repeat(np.arange(self.n_vehicles), counts)
         stype, deadline = draw_services(int(counts.sum()), rng)
         return {"vehicle": vehicle, "stype": stype, "relative_deadline": deadline}
