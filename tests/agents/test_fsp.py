@@ -4,6 +4,7 @@ schedules, the highway CNN against conv1d, masking, the reservoir, checkpoints a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import auction_envs
 from agents.base import Transition
 from agents.fsp import DRACOConfig, DRACOLearner, eta
 from agents.fsp.buffers import GroupedReservoir
-from agents.fsp.draco import actor_critic_losses, lambda_advantages
+from agents.fsp.draco import actor_critic_losses, decision_lambdas, lambda_advantages
 from agents.fsp.networks import (
     HighwayCNN,
     gaussian_from_output,
@@ -255,6 +256,52 @@ def test_lambda_advantages_by_hand():
     # A_2 = 3; A_1 = 2 (chain cut); A_0 = 1 + 0.9 * 0.5 * 2
     torch.testing.assert_close(lambda_advantages(delta, ends, 0.9, 0.5),
                                torch.tensor([[1.9, 2.0, 3.0]]))
+
+
+def test_decision_credit_by_hand():
+    """Decisions at steps 0 and 3; steps 1-2 hold (mask 0). Rewards u = (0, 0, -5, 1, 2) with
+    R̄ = 1 and V = (1, 2, 3, 4, 5, V(S') = 6 after the last). δ_t = u_t − 1 + V_{t+1} − V_t:
+    (0, 0, -5, 1, 2). λ = 0.5 at the decision steps and 1 on the held ones."""
+    u = torch.tensor([[0.0, 0.0, -5.0, 1.0, 2.0]])
+    v = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    delta = u - 1.0 + v[:, 1:] - v[:, :-1]
+    mask = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0]])
+    lambdas = decision_lambdas(mask, 0.5)
+    torch.testing.assert_close(lambdas, torch.tensor([[0.5, 1.0, 1.0, 0.5, 1.0]]))
+    got = lambda_advantages(delta, torch.zeros_like(delta), 1.0, lambdas)
+    # A_4 = 2; A_3 = 1 + 1·2 = 3 (step 4 is held: λ 1); A_2 = -5 + 0.5·3 = -3.5 (step 3 is a
+    # new decision: λ 0.5); A_1 = 0 + 1·(-3.5); A_0 = 0 + 1·(-3.5): the failure at step 2, two
+    # steps after the decision, reaches decision 0 at full weight; with a constant λ = 0.5 it is
+    # damped: A_0 = 0.25·(-5) + 0.125·1 + 0.0625·2 = -1
+    torch.testing.assert_close(got, torch.tensor([[-3.5, -3.5, -3.5, 3.0, 2.0]]))
+    # semi-MDP form of A_0 with td_lambda 0: Σ_{k<3} (u_k − R̄) + V_3 − V_0 = -8 + 4 - 1 = -5
+    zero = lambda_advantages(delta, torch.zeros_like(delta), 1.0, decision_lambdas(mask, 0.0))
+    assert zero[0, 0].item() == -5.0 and zero[0, 3].item() == 3.0
+    step = lambda_advantages(delta, torch.zeros_like(delta), 1.0, 0.5)
+    torch.testing.assert_close(step[0, 0], torch.tensor(-1.0))
+
+
+def test_decision_credit_default_keeps_step_credit():
+    """credit="step" (default) reproduces the stored v1 losses; "decision" changes the actor's."""
+    config = DRACOConfig(**dict(SMALL, rollout_steps=4, td_lambda=0.5))
+    generator = torch.Generator().manual_seed(0)
+    actor = HighwayCNN(1, 4, 3, (1, 3), 4, gaussian_parameter_count(2), generator, 4)
+    critic = HighwayCNN(1, 4, 3, (1, 3), 4, 1, generator, 4)
+    draws = torch.Generator().manual_seed(1)
+    batch = {"states": torch.randn(1, 4, 4, 3, generator=draws),
+             "next_states": torch.randn(1, 4, 4, 3, generator=draws),
+             "latent": torch.randn(1, 4, 2, generator=draws),
+             "behaviour_log_prob": torch.full((1, 4), -2.0),
+             "reward": torch.tensor([[0.0, -3.0, 0.0, 1.0]]), "rbar": torch.zeros(1, 4),
+             "terminated": torch.zeros(1, 4), "episode_end": torch.zeros(1, 4),
+             "mask": torch.tensor([[1.0, 0.0, 0.0, 1.0]])}
+    base = actor_critic_losses(actor, critic, batch, 2, config)
+    same = actor_critic_losses(actor, critic, batch, 2, replace(config, credit="step"))
+    other = actor_critic_losses(actor, critic, batch, 2, replace(config, credit="decision"))
+    torch.testing.assert_close(base["actor_loss"], same["actor_loss"])
+    assert not torch.allclose(base["actor_loss"], other["actor_loss"])
+    with pytest.raises(ValueError):
+        DRACOConfig(credit="vehicle")
 
 
 def test_masked_steps_feed_neither_psi_nor_the_decision_count():
