@@ -66,6 +66,11 @@ reference and explores around it.
 Batching [decision]: Alg. 2 updates after every step; here the actor and critic take one gradient
 step per ``rollout_steps`` steps of every agent (TD(0) targets per step, as in A2C), and ψ one step
 every ``sl_every`` steps: the same estimator, fewer calls (CPU budget).
+With ``credit_lookahead = k`` the buffer
+holds ``rollout_steps + k`` rows: the λ-sums of the first ``rollout_steps`` rows (the ones trained)
+run through the last ``k``, which are kept and trained with the next rollout, so a held request's
+outcome a few steps after the rollout's end still reaches its decision instead of being cut and
+bootstrapped on ``V``.
 
 Checkpoints (``save``/``load``) use the safe format of :mod:`agents.base` and hold the networks,
 the Adam states, the normalizers, ``R̄``, the decision counts, the reservoirs, the current
@@ -119,6 +124,9 @@ class DRACOConfig:
     #: rewards of a held request's later admission or failure, which arrive on masked steps, are
     #: credited to the decision that caused them (semi-MDP average-reward advantage) [ours]
     credit: str = "step"
+    #: rows kept past each rollout to finish its last decisions' λ-sums (0: the sum is cut at the
+    #: rollout's end and bootstrapped on V); each row still trains once, one update later [ours]
+    credit_lookahead: int = 0
     actor_lr: float = 3e-4  #: Adam [ours]
     critic_lr: float = 1e-3  #: Adam [ours]
     sl_lr: float = 1e-3  #: Adam (RLCard's SL uses 5e-3) [ours]
@@ -159,6 +167,8 @@ class DRACOConfig:
         _check(0.0 <= self.td_lambda <= 1.0, "td_lambda", self.td_lambda, "in [0, 1]")
         _check(self.credit in ("step", "decision"), "credit", self.credit,
                "'step' or 'decision'")
+        _check(isinstance(self.credit_lookahead, (int, np.integer)) and self.credit_lookahead >= 0,
+               "credit_lookahead", self.credit_lookahead, "an int >= 0")
         for name in ("actor_lr", "critic_lr", "sl_lr", "importance_clip", "min_scale",
                      "max_grad_norm"):
             value = getattr(self, name)
@@ -292,7 +302,7 @@ def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[st
                  + config.gamma * (1.0 - batch["terminated"]) * next_value - value)
         if config.td_lambda or config.credit == "decision":
             shape = delta.shape
-            steps = config.rollout_steps
+            steps = config.rollout_steps + config.credit_lookahead
             delta_t = delta.reshape(-1, steps)
             ends = batch["episode_end"].reshape(-1, steps)
             lambdas: float | torch.Tensor = config.td_lambda
@@ -302,10 +312,14 @@ def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[st
         else:
             advantage = delta
         target = value + advantage
-    critic_loss = 0.5 * ((target - value) ** 2).mean()
+    train = batch.get("train")
+    if train is None:
+        critic_loss = 0.5 * ((target - value) ** 2).mean()
+    else:  # the lookahead tail only feeds the λ-sums of the rows before it
+        critic_loss = 0.5 * (train * (target - value) ** 2).sum() / train.sum().clamp(min=1.0)
     mean, scale = gaussian_from_output(actor(batch["states"]), action_dim, config.min_scale)
     log_prob = gaussian_log_prob(batch["latent"], mean, scale)
-    mask = batch["mask"]
+    mask = batch["mask"] if train is None else batch["mask"] * train
     rho = torch.exp(log_prob.detach() - batch["behaviour_log_prob"]).clamp(
         max=config.importance_clip)
     weight = mask * rho * advantage
@@ -399,7 +413,8 @@ class DRACOLearner:
         self.decisions = np.zeros(self.n_agents, dtype=np.int64)  # t of each agent so far
         self.reservoir = GroupedReservoir(self.n_agents, cfg.reservoir_capacity, self.obs_size,
                                           self.action_dim)
-        a, t, h, f, d = self.n_agents, cfg.rollout_steps, cfg.history, self.obs_size, self.action_dim
+        a, h, f, d = self.n_agents, cfg.history, self.obs_size, self.action_dim
+        t = cfg.rollout_steps + cfg.credit_lookahead
         self.rollout = {
             "states": np.zeros((t, a, h, f), np.float32),
             "next_states": np.zeros((t, a, h, f), np.float32),
@@ -578,9 +593,12 @@ class DRACOLearner:
         if self.env_steps and self.env_steps % self.config.sl_every == 0 \
                 and self.sl_updates < self.env_steps // self.config.sl_every:
             metrics.update(self._average_policy_step())
-        if self.rollout_size == self.config.rollout_steps:
+        steps, tail = self.config.rollout_steps, self.config.credit_lookahead
+        if self.rollout_size == steps + tail:
             metrics.update(self._actor_critic_step())
-            self.rollout_size = 0
+            for value in self.rollout.values():  # the tail trains with the next rollout
+                value[:tail] = value[steps:].copy()
+            self.rollout_size = tail
         if metrics:
             metrics.update({"rbar": float(self.rbar.mean()),
                             "eta": float(eta(self.config.eta_schedule,
@@ -605,6 +623,10 @@ class DRACOLearner:
             if key in ("states", "next_states"):
                 per_agent = self._normalize(per_agent)
             batch[key] = self._group(np.ascontiguousarray(per_agent, dtype=np.float32))
+        if self.config.credit_lookahead:
+            train = np.zeros((self.n_agents, self.rollout_size), np.float32)
+            train[:, :self.config.rollout_steps] = 1.0
+            batch["train"] = self._group(train)
         losses = actor_critic_losses(self.actor, self.critic, batch, self.action_dim, self.config)
         critic_norm = self._step("critic", losses["critic_loss"])
         actor_norm = self._step("actor", losses["actor_loss"])

@@ -304,6 +304,60 @@ def test_decision_credit_default_keeps_step_credit():
         DRACOConfig(credit="vehicle")
 
 
+def test_credit_lookahead_finishes_the_last_decision_and_trains_each_row_once():
+    """rollout_steps 3 + credit_lookahead 2: rows 3-4 complete row 2's λ-sum (decision at 2,
+    held 3-4) but add nothing to either loss; the learner keeps them for the next update."""
+    config = DRACOConfig(**dict(SMALL, rollout_steps=3, credit_lookahead=2, td_lambda=0.5,
+                                credit="decision"))
+    generator = torch.Generator().manual_seed(0)
+    actor = HighwayCNN(1, 4, 3, (1, 3), 4, gaussian_parameter_count(2), generator, 4)
+    critic = HighwayCNN(1, 4, 3, (1, 3), 4, 1, generator, 4)
+    draws = torch.Generator().manual_seed(1)
+    states = torch.randn(1, 6, 4, 3, generator=draws)
+    batch = {"states": states[:, :5], "next_states": states[:, 1:],
+             "latent": torch.randn(1, 5, 2, generator=draws),
+             "behaviour_log_prob": torch.full((1, 5), -2.0),
+             "reward": torch.tensor([[1.0, 0.0, 0.0, -4.0, 0.0]]), "rbar": torch.zeros(1, 5),
+             "terminated": torch.zeros(1, 5), "episode_end": torch.zeros(1, 5),
+             "mask": torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0]]),
+             "train": torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0]])}
+    with torch.no_grad():
+        v = critic(states)[..., 0][0]
+    out = actor_critic_losses(actor, critic, batch, 2, config)
+    # A_2 = Σ_{k=2..4} u_k + V_5 − V_2 (λ 1 on the held rows 3-4): the −4 reaches decision 2
+    a2 = -4.0 + v[5] - v[2]
+    mean, scale = gaussian_from_output(actor(batch["states"]), 2, config.min_scale)
+    log_prob = gaussian_log_prob(batch["latent"], mean, scale)
+    rho = torch.exp(log_prob.detach() + 2.0).clamp(max=config.importance_clip)
+    a0 = (1.0 + v[1] - v[0]) + (v[2] - v[1]) + 0.5 * a2  # row 1 held: λ 1; row 2 decides: λ
+    expected = -(rho[0, 0] * a0 * log_prob[0, 0] + rho[0, 2] * a2 * log_prob[0, 2]) / 2.0
+    torch.testing.assert_close(out["actor_loss"], expected)
+    decided = dict(batch, mask=torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0]]))  # a decision in the tail
+    moved = dict(decided, latent=batch["latent"].clone())
+    moved["latent"][0, 3] += 2.0  # ... is trained with the next rollout, not now
+    torch.testing.assert_close(actor_critic_losses(actor, critic, moved, 2, config)["actor_loss"],
+                               actor_critic_losses(actor, critic, decided, 2, config)["actor_loss"])
+    everything = {k: v for k, v in moved.items() if k != "train"}
+    assert not torch.allclose(
+        actor_critic_losses(actor, critic, everything, 2, config)["actor_loss"],
+        actor_critic_losses(actor, critic, {k: v for k, v in decided.items() if k != "train"}, 2,
+                            config)["actor_loss"])
+    # the learner: updates after 3 + 2 rows, keeps the last 2 as the next rollout's first rows
+    env = _kelly(n_agents=2, max_cycles=40)
+    learner = DRACOLearner(env, seed=0, **dict(SMALL, rollout_steps=3, credit_lookahead=2,
+                                               credit="decision"))
+    _play(env, learner, 4)
+    assert learner.updates == 0 and learner.rollout_size == 4
+    tail = learner.rollout["reward"][3].copy()
+    _play(env, learner, 1, seed=5)  # (a fresh episode: only the row bookkeeping is checked)
+    assert learner.updates == 1 and learner.rollout_size == 2
+    np.testing.assert_array_equal(learner.rollout["reward"][0], tail)
+    _play(env, learner, 3, seed=6)
+    assert learner.updates == 2 and learner.rollout_size == 2
+    with pytest.raises(ValueError, match="credit_lookahead"):
+        DRACOConfig(credit_lookahead=-1)
+
+
 def test_masked_steps_feed_neither_psi_nor_the_decision_count():
     env = _kelly(n_agents=2, max_cycles=100)
     step = {"n": 0}
