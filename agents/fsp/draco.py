@@ -66,6 +66,11 @@ reference and explores around it.
 Batching [decision]: Alg. 2 updates after every step; here the actor and critic take one gradient
 step per ``rollout_steps`` steps of every agent (TD(0) targets per step, as in A2C), and ψ one step
 every ``sl_every`` steps: the same estimator, fewer calls (CPU budget).
+With ``credit_lookahead = k`` the buffer
+holds ``rollout_steps + k`` rows: the λ-sums of the first ``rollout_steps`` rows (the ones trained)
+run through the last ``k``, which are kept and trained with the next rollout, so a held request's
+outcome a few steps after the rollout's end still reaches its decision instead of being cut and
+bootstrapped on ``V``.
 
 Checkpoints (``save``/``load``) use the safe format of :mod:`agents.base` and hold the networks,
 the Adam states, the normalizers, ``R̄``, the decision counts, the reservoirs, the current
@@ -114,6 +119,14 @@ class DRACOConfig:
     rbar_rate: float = 0.01  #: EMA rate of R̄ [paper, code]
     gamma: float = 1.0  #: 1 = the paper's average-reward TD; < 1 discounts V(S′) [paper]
     td_lambda: float = 0.0  #: λ of the advantage (GAE within a rollout); 0 = the paper's δ [paper]
+    #: "step": λ applies between every pair of env steps (the stored v1 results); "decision": an
+    #: agent's steps with needs_action = 0 continue its last decision (λ = 1 across them), so the
+    #: rewards of a held request's later admission or failure, which arrive on masked steps, are
+    #: credited to the decision that caused them (semi-MDP average-reward advantage) [ours]
+    credit: str = "step"
+    #: rows kept past each rollout to finish its last decisions' λ-sums (0: the sum is cut at the
+    #: rollout's end and bootstrapped on V); each row still trains once, one update later [ours]
+    credit_lookahead: int = 0
     actor_lr: float = 3e-4  #: Adam [ours]
     critic_lr: float = 1e-3  #: Adam [ours]
     sl_lr: float = 1e-3  #: Adam (RLCard's SL uses 5e-3) [ours]
@@ -152,6 +165,10 @@ class DRACOConfig:
         _check(0.0 < self.rbar_rate <= 1.0, "rbar_rate", self.rbar_rate, "in (0, 1]")
         _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "in [0, 1]")
         _check(0.0 <= self.td_lambda <= 1.0, "td_lambda", self.td_lambda, "in [0, 1]")
+        _check(self.credit in ("step", "decision"), "credit", self.credit,
+               "'step' or 'decision'")
+        _check(isinstance(self.credit_lookahead, (int, np.integer)) and self.credit_lookahead >= 0,
+               "credit_lookahead", self.credit_lookahead, "an int >= 0")
         for name in ("actor_lr", "critic_lr", "sl_lr", "importance_clip", "min_scale",
                      "max_grad_norm"):
             value = getattr(self, name)
@@ -234,23 +251,39 @@ class RunningMoments:
 
 # ---------------------------------------------------------------------------- losses
 def lambda_advantages(delta: torch.Tensor, episode_end: torch.Tensor, gamma: float,
-                      td_lambda: float) -> torch.Tensor:
-    """GAE over the last axis (time): ``A_t = δ_t + γ λ (1 − end_t) A_{t+1}``, ``A_T = δ_T``;
-    ``λ = 0`` gives ``A_t = δ_t`` (the paper's one-step δ)."""
-    if td_lambda == 0.0:
+                      td_lambda: float | torch.Tensor) -> torch.Tensor:
+    """GAE over the last axis (time): ``A_t = δ_t + γ λ_{t+1} (1 − end_t) A_{t+1}``,
+    ``A_T = δ_T``; ``λ = 0`` gives ``A_t = δ_t`` (the paper's one-step δ). ``td_lambda`` is a
+    number or a tensor shaped like ``delta`` (``λ_{t+1}`` read at ``t + 1``; see
+    :func:`decision_lambdas`)."""
+    if not torch.is_tensor(td_lambda) and td_lambda == 0.0:
         return delta
+    lambdas = (td_lambda if torch.is_tensor(td_lambda)
+               else torch.full_like(delta, float(td_lambda)))
     advantages = torch.zeros_like(delta)
     running = torch.zeros_like(delta[..., 0])
     for t in range(delta.shape[-1] - 1, -1, -1):
-        running = delta[..., t] + gamma * td_lambda * (1.0 - episode_end[..., t]) * running
+        if t + 1 < delta.shape[-1]:
+            running = running * lambdas[..., t + 1]
+        running = delta[..., t] + gamma * (1.0 - episode_end[..., t]) * running
         advantages[..., t] = running
     return advantages
+
+
+def decision_lambdas(mask: torch.Tensor, td_lambda: float) -> torch.Tensor:
+    """Per-step λ of ``credit="decision"``: 1 on a step without a decision (``mask = 0``), so
+    the δ of masked steps sum, undiscounted by λ, onto the agent's last decision, and
+    ``td_lambda`` where a new decision starts. With γ = 1 the advantage of a decision at ``t``
+    followed by masked steps up to the next decision ``t'`` is
+    ``Σ_{k=t}^{t'−1} (u_k − R̄_k) + V(S_{t'}) − V(S_t) + td_lambda · A_{t'}``."""
+    return torch.where(mask > 0, torch.full_like(mask, td_lambda), torch.ones_like(mask))
 
 
 def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[str, torch.Tensor],
                         action_dim: int, config: DRACOConfig) -> dict[str, torch.Tensor]:
     """The actor and critic losses of one batch (every tensor ``[G, N, ...]``; with
-    ``td_lambda > 0`` the N axis is agent-major, ``rollout_steps`` consecutive steps per agent).
+    ``td_lambda > 0`` or ``credit="decision"`` the N axis is agent-major, ``rollout_steps``
+    consecutive steps per agent).
 
     ``batch``: ``states``/``next_states`` (normalized windows), ``latent`` (the played latent
     action), ``behaviour_log_prob`` (its log-density under the mixture when it was played),
@@ -258,7 +291,8 @@ def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[st
     (terminated or truncated), ``mask`` (1 on decision steps). The TD error is the paper's
     ``δ = u − R̄ + γ V(S′) − V(S)`` (no bootstrap after a termination) and the advantage ``A`` its
     λ-sum (:func:`lambda_advantages`; ``A = δ`` for λ = 0). Critic: ``½ mean (V(S) − (V(S) + A))²``
-    with the target held fixed (semi-gradient TD(λ)), over every step. Actor:
+    with the target held fixed (semi-gradient TD(λ)), over every step; with ``credit="decision"``
+    λ is 1 across an agent's masked steps (:func:`decision_lambdas`). Actor:
     ``−Σ mask · ρ · A · ln ζ(x|S) / Σ mask`` (ρ and A held fixed), minus the entropy bonus.
     """
     value = critic(batch["states"])[..., 0]
@@ -266,20 +300,26 @@ def actor_critic_losses(actor: HighwayCNN, critic: HighwayCNN, batch: Mapping[st
         next_value = critic(batch["next_states"])[..., 0]
         delta = (batch["reward"] - batch["rbar"]
                  + config.gamma * (1.0 - batch["terminated"]) * next_value - value)
-        if config.td_lambda:
+        if config.td_lambda or config.credit == "decision":
             shape = delta.shape
-            steps = config.rollout_steps
+            steps = config.rollout_steps + config.credit_lookahead
             delta_t = delta.reshape(-1, steps)
             ends = batch["episode_end"].reshape(-1, steps)
-            advantage = lambda_advantages(delta_t, ends, config.gamma,
-                                          config.td_lambda).reshape(shape)
+            lambdas: float | torch.Tensor = config.td_lambda
+            if config.credit == "decision":
+                lambdas = decision_lambdas(batch["mask"].reshape(-1, steps), config.td_lambda)
+            advantage = lambda_advantages(delta_t, ends, config.gamma, lambdas).reshape(shape)
         else:
             advantage = delta
         target = value + advantage
-    critic_loss = 0.5 * ((target - value) ** 2).mean()
+    train = batch.get("train")
+    if train is None:
+        critic_loss = 0.5 * ((target - value) ** 2).mean()
+    else:  # the lookahead tail only feeds the λ-sums of the rows before it
+        critic_loss = 0.5 * (train * (target - value) ** 2).sum() / train.sum().clamp(min=1.0)
     mean, scale = gaussian_from_output(actor(batch["states"]), action_dim, config.min_scale)
     log_prob = gaussian_log_prob(batch["latent"], mean, scale)
-    mask = batch["mask"]
+    mask = batch["mask"] if train is None else batch["mask"] * train
     rho = torch.exp(log_prob.detach() - batch["behaviour_log_prob"]).clamp(
         max=config.importance_clip)
     weight = mask * rho * advantage
@@ -373,7 +413,8 @@ class DRACOLearner:
         self.decisions = np.zeros(self.n_agents, dtype=np.int64)  # t of each agent so far
         self.reservoir = GroupedReservoir(self.n_agents, cfg.reservoir_capacity, self.obs_size,
                                           self.action_dim)
-        a, t, h, f, d = self.n_agents, cfg.rollout_steps, cfg.history, self.obs_size, self.action_dim
+        a, h, f, d = self.n_agents, cfg.history, self.obs_size, self.action_dim
+        t = cfg.rollout_steps + cfg.credit_lookahead
         self.rollout = {
             "states": np.zeros((t, a, h, f), np.float32),
             "next_states": np.zeros((t, a, h, f), np.float32),
@@ -552,9 +593,12 @@ class DRACOLearner:
         if self.env_steps and self.env_steps % self.config.sl_every == 0 \
                 and self.sl_updates < self.env_steps // self.config.sl_every:
             metrics.update(self._average_policy_step())
-        if self.rollout_size == self.config.rollout_steps:
+        steps, tail = self.config.rollout_steps, self.config.credit_lookahead
+        if self.rollout_size == steps + tail:
             metrics.update(self._actor_critic_step())
-            self.rollout_size = 0
+            for value in self.rollout.values():  # the tail trains with the next rollout
+                value[:tail] = value[steps:].copy()
+            self.rollout_size = tail
         if metrics:
             metrics.update({"rbar": float(self.rbar.mean()),
                             "eta": float(eta(self.config.eta_schedule,
@@ -579,6 +623,10 @@ class DRACOLearner:
             if key in ("states", "next_states"):
                 per_agent = self._normalize(per_agent)
             batch[key] = self._group(np.ascontiguousarray(per_agent, dtype=np.float32))
+        if self.config.credit_lookahead:
+            train = np.zeros((self.n_agents, self.rollout_size), np.float32)
+            train[:, :self.config.rollout_steps] = 1.0
+            batch["train"] = self._group(train)
         losses = actor_critic_losses(self.actor, self.critic, batch, self.action_dim, self.config)
         critic_norm = self._step("critic", losses["critic_loss"])
         actor_norm = self._step("actor", losses["actor_loss"])

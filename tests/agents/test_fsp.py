@@ -4,6 +4,7 @@ schedules, the highway CNN against conv1d, masking, the reservoir, checkpoints a
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import auction_envs
 from agents.base import Transition
 from agents.fsp import DRACOConfig, DRACOLearner, eta
 from agents.fsp.buffers import GroupedReservoir
-from agents.fsp.draco import actor_critic_losses, lambda_advantages
+from agents.fsp.draco import actor_critic_losses, decision_lambdas, lambda_advantages
 from agents.fsp.networks import (
     HighwayCNN,
     gaussian_from_output,
@@ -255,6 +256,106 @@ def test_lambda_advantages_by_hand():
     # A_2 = 3; A_1 = 2 (chain cut); A_0 = 1 + 0.9 * 0.5 * 2
     torch.testing.assert_close(lambda_advantages(delta, ends, 0.9, 0.5),
                                torch.tensor([[1.9, 2.0, 3.0]]))
+
+
+def test_decision_credit_by_hand():
+    """Decisions at steps 0 and 3; steps 1-2 hold (mask 0). Rewards u = (0, 0, -5, 1, 2) with
+    R̄ = 1 and V = (1, 2, 3, 4, 5, V(S') = 6 after the last). δ_t = u_t − 1 + V_{t+1} − V_t:
+    (0, 0, -5, 1, 2). λ = 0.5 at the decision steps and 1 on the held ones."""
+    u = torch.tensor([[0.0, 0.0, -5.0, 1.0, 2.0]])
+    v = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    delta = u - 1.0 + v[:, 1:] - v[:, :-1]
+    mask = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.0]])
+    lambdas = decision_lambdas(mask, 0.5)
+    torch.testing.assert_close(lambdas, torch.tensor([[0.5, 1.0, 1.0, 0.5, 1.0]]))
+    got = lambda_advantages(delta, torch.zeros_like(delta), 1.0, lambdas)
+    # A_4 = 2; A_3 = 1 + 1·2 = 3 (step 4 is held: λ 1); A_2 = -5 + 0.5·3 = -3.5 (step 3 is a
+    # new decision: λ 0.5); A_1 = 0 + 1·(-3.5); A_0 = 0 + 1·(-3.5): the failure at step 2, two
+    # steps after the decision, reaches decision 0 at full weight; with a constant λ = 0.5 it is
+    # damped: A_0 = 0.25·(-5) + 0.125·1 + 0.0625·2 = -1
+    torch.testing.assert_close(got, torch.tensor([[-3.5, -3.5, -3.5, 3.0, 2.0]]))
+    # semi-MDP form of A_0 with td_lambda 0: Σ_{k<3} (u_k − R̄) + V_3 − V_0 = -8 + 4 - 1 = -5
+    zero = lambda_advantages(delta, torch.zeros_like(delta), 1.0, decision_lambdas(mask, 0.0))
+    assert zero[0, 0].item() == -5.0 and zero[0, 3].item() == 3.0
+    step = lambda_advantages(delta, torch.zeros_like(delta), 1.0, 0.5)
+    torch.testing.assert_close(step[0, 0], torch.tensor(-1.0))
+
+
+def test_decision_credit_default_keeps_step_credit():
+    """credit="step" (default) reproduces the stored v1 losses; "decision" changes the actor's."""
+    config = DRACOConfig(**dict(SMALL, rollout_steps=4, td_lambda=0.5))
+    generator = torch.Generator().manual_seed(0)
+    actor = HighwayCNN(1, 4, 3, (1, 3), 4, gaussian_parameter_count(2), generator, 4)
+    critic = HighwayCNN(1, 4, 3, (1, 3), 4, 1, generator, 4)
+    draws = torch.Generator().manual_seed(1)
+    batch = {"states": torch.randn(1, 4, 4, 3, generator=draws),
+             "next_states": torch.randn(1, 4, 4, 3, generator=draws),
+             "latent": torch.randn(1, 4, 2, generator=draws),
+             "behaviour_log_prob": torch.full((1, 4), -2.0),
+             "reward": torch.tensor([[0.0, -3.0, 0.0, 1.0]]), "rbar": torch.zeros(1, 4),
+             "terminated": torch.zeros(1, 4), "episode_end": torch.zeros(1, 4),
+             "mask": torch.tensor([[1.0, 0.0, 0.0, 1.0]])}
+    base = actor_critic_losses(actor, critic, batch, 2, config)
+    same = actor_critic_losses(actor, critic, batch, 2, replace(config, credit="step"))
+    other = actor_critic_losses(actor, critic, batch, 2, replace(config, credit="decision"))
+    torch.testing.assert_close(base["actor_loss"], same["actor_loss"])
+    assert not torch.allclose(base["actor_loss"], other["actor_loss"])
+    with pytest.raises(ValueError):
+        DRACOConfig(credit="vehicle")
+
+
+def test_credit_lookahead_finishes_the_last_decision_and_trains_each_row_once():
+    """rollout_steps 3 + credit_lookahead 2: rows 3-4 complete row 2's λ-sum (decision at 2,
+    held 3-4) but add nothing to either loss; the learner keeps them for the next update."""
+    config = DRACOConfig(**dict(SMALL, rollout_steps=3, credit_lookahead=2, td_lambda=0.5,
+                                credit="decision"))
+    generator = torch.Generator().manual_seed(0)
+    actor = HighwayCNN(1, 4, 3, (1, 3), 4, gaussian_parameter_count(2), generator, 4)
+    critic = HighwayCNN(1, 4, 3, (1, 3), 4, 1, generator, 4)
+    draws = torch.Generator().manual_seed(1)
+    states = torch.randn(1, 6, 4, 3, generator=draws)
+    batch = {"states": states[:, :5], "next_states": states[:, 1:],
+             "latent": torch.randn(1, 5, 2, generator=draws),
+             "behaviour_log_prob": torch.full((1, 5), -2.0),
+             "reward": torch.tensor([[1.0, 0.0, 0.0, -4.0, 0.0]]), "rbar": torch.zeros(1, 5),
+             "terminated": torch.zeros(1, 5), "episode_end": torch.zeros(1, 5),
+             "mask": torch.tensor([[1.0, 0.0, 1.0, 0.0, 0.0]]),
+             "train": torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0]])}
+    with torch.no_grad():
+        v = critic(states)[..., 0][0]
+    out = actor_critic_losses(actor, critic, batch, 2, config)
+    # A_2 = Σ_{k=2..4} u_k + V_5 − V_2 (λ 1 on the held rows 3-4): the −4 reaches decision 2
+    a2 = -4.0 + v[5] - v[2]
+    mean, scale = gaussian_from_output(actor(batch["states"]), 2, config.min_scale)
+    log_prob = gaussian_log_prob(batch["latent"], mean, scale)
+    rho = torch.exp(log_prob.detach() + 2.0).clamp(max=config.importance_clip)
+    a0 = (1.0 + v[1] - v[0]) + (v[2] - v[1]) + 0.5 * a2  # row 1 held: λ 1; row 2 decides: λ
+    expected = -(rho[0, 0] * a0 * log_prob[0, 0] + rho[0, 2] * a2 * log_prob[0, 2]) / 2.0
+    torch.testing.assert_close(out["actor_loss"], expected)
+    decided = dict(batch, mask=torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0]]))  # a decision in the tail
+    moved = dict(decided, latent=batch["latent"].clone())
+    moved["latent"][0, 3] += 2.0  # ... is trained with the next rollout, not now
+    torch.testing.assert_close(actor_critic_losses(actor, critic, moved, 2, config)["actor_loss"],
+                               actor_critic_losses(actor, critic, decided, 2, config)["actor_loss"])
+    everything = {k: v for k, v in moved.items() if k != "train"}
+    assert not torch.allclose(
+        actor_critic_losses(actor, critic, everything, 2, config)["actor_loss"],
+        actor_critic_losses(actor, critic, {k: v for k, v in decided.items() if k != "train"}, 2,
+                            config)["actor_loss"])
+    # the learner: updates after 3 + 2 rows, keeps the last 2 as the next rollout's first rows
+    env = _kelly(n_agents=2, max_cycles=40)
+    learner = DRACOLearner(env, seed=0, **dict(SMALL, rollout_steps=3, credit_lookahead=2,
+                                               credit="decision"))
+    _play(env, learner, 4)
+    assert learner.updates == 0 and learner.rollout_size == 4
+    tail = learner.rollout["reward"][3].copy()
+    _play(env, learner, 1, seed=5)  # (a fresh episode: only the row bookkeeping is checked)
+    assert learner.updates == 1 and learner.rollout_size == 2
+    np.testing.assert_array_equal(learner.rollout["reward"][0], tail)
+    _play(env, learner, 3, seed=6)
+    assert learner.updates == 2 and learner.rollout_size == 2
+    with pytest.raises(ValueError, match="credit_lookahead"):
+        DRACOConfig(credit_lookahead=-1)
 
 
 def test_masked_steps_feed_neither_psi_nor_the_decision_count():
