@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from auction_envs._numba import compiled_on_first_use
-from auction_envs.envs.v2x.events import DEADLINE_MISS, HOLD_DROP, REJECTED, StepEvents
+from auction_envs.envs.v2x.events import DEADLINE_MISS, HOLD_DROP, REJECTED, SUCCESS, StepEvents
 from auction_envs.envs.v2x.population import BUDGETS
 from auction_envs.envs.v2x.rewards import V2XReward
 
@@ -214,9 +214,9 @@ def _tally_kernel(n, created, decided, h_vehicle, h_hold, h_alpha, h_batch, h_de
             v = c_vehicle[i]
             outcome = c_outcome[i]
             outcomes[v, outcome] += 1
-            if outcome != 0:  # not SUCCESS
+            if outcome != SUCCESS:
                 counts[v, 3] += 1
-            if outcome != 0 and outcome != 1:  # a failure that is not a rejection
+            if outcome != SUCCESS and outcome != REJECTED:  # a failure that is not a rejection
                 failure[v] += (failure_penalty if c_admitted[i] else hold_drop_penalty) * c_value[i]
             else:
                 failure[v] += 0.0
