@@ -71,9 +71,14 @@ from benchmarks.common import (
 BASELINES = ("cdara", "icaa")
 EVAL_SEED_OFFSET = 10_000
 QUICK = {"seeds": 5, "eval_episodes": 2, "train_steps": 2_000, "ppo_steps": 10_000,
-         "markups": (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0), "fair_rows": "paper"}
+         "markups": (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0), "fair_rows": "paper",
+         "maddpg": ("MADDPG", "MADDPG-team-bf")}
 FULL = {"seeds": 5, "eval_episodes": 5, "train_steps": 20_000, "ppo_steps": 100_000,
-        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "fair_rows": "all"}
+        "markups": (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0), "fair_rows": "all",
+        "maddpg": ("MADDPG", "MADDPG-team", "MADDPG-team-bf")}
+#: ``maddpg``: the MADDPG rows trained (names from :func:`maddpg_row`): the paper's own-reward
+#: multiplier pricing, and the team-reward budget-fraction setting that beats the best fixed
+#: markup (docs/results/rtrm_maddpg_v2.txt); the full mode adds team reward with multipliers.
 #: ``fair_rows``: on the fair env, "all" rows or only what the paper's claims read ("paper":
 #: CDARA, ICAA and the own-reward MADDPG), which keeps --quick inside its 15-minute budget.
 
@@ -168,6 +173,11 @@ def evaluate(env: Any, act: Policy, seed: int, episodes: int) -> dict[str, Any]:
 def maddpg_row(reward_sharing: str, action: str = "multiplier") -> str:
     """The row name of one MADDPG setting, e.g. ``MADDPG-team-bf``."""
     return MADDPG_ROWS[reward_sharing] + MADDPG_ACTIONS[action]
+
+
+#: Every MADDPG row name, e.g. ``MADDPG-team-bf``.
+MADDPG_ROW_NAMES = tuple(MADDPG_ROWS[sharing] + suffix for sharing in MADDPG_ROWS
+                         for suffix in MADDPG_ACTIONS.values())
 
 
 def parse_maddpg_row(policy: str) -> tuple[str, str] | None:
@@ -623,13 +633,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="PPO agent-steps per seed (0: no PPO)")
     parser.add_argument("--markups", type=float, nargs="+", default=None,
                         help="fixed multipliers of the scripted sweep")
-    parser.add_argument("--maddpg-rewards", nargs="+", choices=tuple(MADDPG_ROWS),
-                        default=list(MADDPG_ROWS), help="MADDPG reward settings to train: own "
-                        "(each provider its utility, the paper's) and/or team (the providers' sum)")
-    parser.add_argument("--maddpg-action", choices=tuple(MADDPG_ACTIONS), default="multiplier",
-                        help="MADDPG action parameterization (learner side): multiplier (the env's, "
-                             "default) or budget_fraction (the fraction of each buyer's budget "
-                             "asked; row names get the suffix -bf)")
+    parser.add_argument("--maddpg", nargs="*", choices=MADDPG_ROW_NAMES, default=None,
+                        metavar="ROW",
+                        help="MADDPG rows to train, of " + ", ".join(MADDPG_ROW_NAMES) + ": "
+                             "'-team' trains every critic on the providers' summed utility (the "
+                             "metric; without it each provider's own utility, the paper's), '-bf' "
+                             "makes the actor ask a fraction of each buyer's budget (without it "
+                             "the env's multiplier, the paper's); none: no MADDPG (quick default: "
+                             f"{' '.join(QUICK['maddpg'])}; full: {' '.join(FULL['maddpg'])})")
+    parser.add_argument("--maddpg-rewards", nargs="+", choices=tuple(MADDPG_ROWS), default=None,
+                        help="older spelling of --maddpg: the reward settings (own, team), each "
+                             "with --maddpg-action")
+    parser.add_argument("--maddpg-action", choices=tuple(MADDPG_ACTIONS), default=None,
+                        help="older spelling of --maddpg: the action parameterization "
+                             "(multiplier or budget_fraction) of the --maddpg-rewards rows")
     parser.add_argument("--fair-rows", choices=("all", "paper"), default=None,
                         help="rows on the fair env: all, or only CDARA, ICAA and MADDPG (own) that "
                              "the paper's claims read (quick default: paper; full: all)")
@@ -655,9 +672,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     budget = dict(QUICK if args.quick else FULL)
-    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows"):
+    for key in ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows",
+                "maddpg"):
         if getattr(args, key) is not None:
             budget[key] = getattr(args, key)
+    if args.maddpg_rewards is not None or args.maddpg_action is not None:
+        if args.maddpg is not None:
+            parser.error("--maddpg replaces --maddpg-rewards/--maddpg-action: give one of them")
+        budget["maddpg"] = [maddpg_row(sharing, args.maddpg_action or "multiplier")
+                            for sharing in args.maddpg_rewards or list(MADDPG_ROWS)]
+    budget["maddpg"] = list(budget["maddpg"])
     env_kwargs = json.loads(args.env_kwargs)
     for name in ("seeds", "eval_episodes", "train_steps"):
         if budget[name] < 1:
@@ -678,9 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         if every_row:
             policies.append(("budget", 0.0))
         policies += [(b.upper(), args.baseline_markup) for b in BASELINES]
-        policies += [(maddpg_row(sharing, args.maddpg_action), budget["train_steps"])
-                     for sharing in args.maddpg_rewards
-                     if every_row or sharing == "own"]
+        policies += [(row, budget["train_steps"]) for row in budget["maddpg"]
+                     if every_row or parse_maddpg_row(row)[0] == "own"]
         if env_label == "plain" and budget["ppo_steps"] > 0:
             policies.append(("PPO", budget["ppo_steps"]))
         cells += [(env_label, name, seed, parameter) for name, parameter in policies]
@@ -710,7 +733,8 @@ def report(results: dict[str, Any], budget: dict[str, Any], envs: dict[str, str]
            png: str | None) -> list[dict[str, str]]:
     """Print the budget, the tables and the claims; write the figure; return the claims."""
     done = {label: {p: len(r) for p, r in runs.items()} for label, runs in results.items()}
-    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows", "steps")
+    keys = ("seeds", "eval_episodes", "train_steps", "ppo_steps", "markups", "fair_rows", "maddpg",
+            "steps")
     print(f"budget: { {k: budget.get(k) for k in keys} }; env ids {envs}; seeds finished per "
           f"policy {done}; evaluation seeds {EVAL_SEED_OFFSET}+seed (paired across policies). "
           "Training is far below the paper's 12,000 x 2,000 steps.")

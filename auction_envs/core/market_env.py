@@ -112,8 +112,12 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
     #: ``"shallow"`` (attributes and generator restored after a failed reset) or ``"deep"``.
     reset_snapshot: ClassVar[str] = "shallow"
 
+    #: whether ``validate_actions`` is the base class's (else ``step`` honours the subclass's)
+    _base_validation: ClassVar[bool] = True
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._base_validation = cls.validate_actions is MarketEnv.validate_actions
         modes = list(cls.metadata.get("render_modes", []))
         if "rgb_array" not in modes:  # the base class draws one for every market
             cls.metadata = {**cls.metadata, "render_modes": [*modes, "rgb_array"]}
@@ -267,7 +271,7 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
                 "step() called with no live agents: the episode is over (or reset() was never "
                 "called); call reset() first"
             )
-        if type(self).validate_actions is MarketEnv.validate_actions:
+        if self._base_validation:
             validated = self._validate(actions, self.joint_action_array)
         else:  # a subclass's own validate_actions (it returns the dict) is honoured
             validated = self.validate_actions(actions)

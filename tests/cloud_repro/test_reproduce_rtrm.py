@@ -83,7 +83,7 @@ def test_tiny_end_to_end_run_writes_json_with_every_policy(tmp_path):
     path = tmp_path / "rtrm.json"
     rtrm.main(["--seeds", "1", "--eval-episodes", "2", "--train-steps", "12", "--ppo-steps", "0",
                "--markups", "0.5", "--steps", "4", "--fair-env-id", "", "--json", str(path),
-               "--no-progress"])
+               "--maddpg", "MADDPG", "MADDPG-team", "--no-progress"])
     data = json.loads(path.read_text())
     runs = data["results"]["plain"]
     assert set(runs) == {"markup=0.5", "budget", "CDARA", "ICAA", "MADDPG", "MADDPG-team"}
@@ -185,3 +185,21 @@ def test_tiny_run_with_budget_fraction_actions(tmp_path):
     runs = json.loads(path.read_text())["results"]["plain"]
     assert "MADDPG-team-bf" in runs and "MADDPG-team" not in runs
     assert runs["MADDPG-team-bf"]["0"]["train"]["action"] == "budget_fraction"
+
+
+def test_maddpg_rows_default_per_budget_and_the_two_spellings_exclude_each_other(tmp_path,
+                                                                                  capsys):
+    # the quick mode trains the paper's row and the one that carries the must-show claim
+    assert rtrm.QUICK["maddpg"] == ("MADDPG", "MADDPG-team-bf")
+    assert set(rtrm.QUICK["maddpg"]) <= set(rtrm.FULL["maddpg"])
+    assert set(rtrm.MADDPG_ROW_NAMES) == {"MADDPG", "MADDPG-bf", "MADDPG-team", "MADDPG-team-bf"}
+    path = tmp_path / "rtrm.json"
+    rtrm.main(["--quick", "--seeds", "1", "--eval-episodes", "1", "--ppo-steps", "0",
+               "--markups", "1", "--steps", "3", "--fair-env-id", "", "--maddpg",
+               "--json", str(path), "--no-progress"])  # --maddpg alone: no MADDPG row
+    data = json.loads(path.read_text())
+    assert not [row for row in data["results"]["plain"] if row.startswith("MADDPG")]
+    assert data["args"]["maddpg"] == []
+    with pytest.raises(SystemExit):
+        rtrm.main(["--maddpg", "MADDPG", "--maddpg-rewards", "team", "--no-progress"])
+    assert "replaces" in capsys.readouterr().err
