@@ -237,8 +237,37 @@ def train_draco(env_id: str, env_kwargs: dict[str, Any], seed: int, steps: int,
                        checkpoint_every=options["checkpoint_every"], tensorboard=False,
                        progress=options["progress"])
     overrides = draco_config(options)
-    result = train(lambda env: DRACOLearner(env, seed=seed, **overrides), config, resume=resume)
+
+    def make_learner(env: Any) -> Any:
+        learner = DRACOLearner(env, seed=seed, **overrides)
+        if options.get("imitate"):  # the behaviour-cloning warm start (resume reloads over it)
+            learner.imitation = warm_start(learner, env_id, env_kwargs, seed, options)
+        return learner
+
+    result = train(make_learner, config, resume=resume)
     return result["learner"]
+
+
+#: Demonstrations of the warm start play on seeds IMITATION_SEED_OFFSET + seed: neither a training
+#: nor an evaluation seed.
+IMITATION_SEED_OFFSET = 20_000
+
+
+def warm_start(learner: Any, env_id: str, env_kwargs: dict[str, Any], seed: int,
+               options: dict[str, Any]) -> dict[str, float]:
+    """Clone the scripted vehicles ``options["imitate"]`` (a key of :data:`SCRIPTED_BACKOFFS`)
+    into ``learner`` from ``options["imitate_steps"]`` demonstration steps
+    (:meth:`agents.fsp.DRACOLearner.imitate`) [ours: the paper trains from scratch]."""
+    import auction_envs
+    from agents.baselines import ScriptedBackoffV2XPolicy
+
+    steps = int(options["imitate_steps"])
+    env = auction_envs.make(env_id, **{**env_kwargs, "max_cycles": steps})
+    policy = ScriptedBackoffV2XPolicy(layout=env.unwrapped.layout,
+                                      **SCRIPTED_BACKOFFS[options["imitate"]])
+    report = learner.imitate(env, policy, steps, seed=IMITATION_SEED_OFFSET + seed)
+    env.close()
+    return report
 
 
 def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any]) -> list[dict]:
@@ -262,13 +291,16 @@ def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any])
         *[(name, ScriptedBackoffV2XPolicy(layout=probe.unwrapped.layout, **kwargs), 0.0)
           for name, kwargs in SCRIPTED_BACKOFFS.items()]]
     started = time.perf_counter()
+    warm = f"_bc-{options['imitate']}" if options.get("imitate") else ""
     learner = train_draco(env_id, kwargs, seed, options["train_steps"], options,
-                          f"synthetic_c{capacity:g}_mp{mp}_s{seed}")
+                          f"synthetic_c{capacity:g}_mp{mp}_s{seed}{warm}")
     seconds = time.perf_counter() - started
     policies += [("draco", learner, seconds), ("draco_br", best_response_view(learner), seconds)]
     rows = []
     for name, policy, seconds in policies:
         row = evaluate_policy(policy, env_id, kwargs, eval_seed, options["eval_steps"])
+        if name.startswith("draco") and options.get("imitate"):
+            row["imitation"] = {"policy": options["imitate"], **learner.imitation}
         rows.append({**common, "policy": name, "train_seconds": seconds, **row})
     return rows
 
@@ -314,9 +346,10 @@ def intersection_unit(seed: int, options: dict[str, Any]) -> list[dict]:
     from agents.baselines import PassiveV2XPolicy
 
     started = time.perf_counter()
+    warm = f"_bc-{options['imitate']}" if options.get("imitate") else ""
     learner = train_draco(options["intersection_train_id"], {}, seed,
                           options["intersection_train_steps"], options,
-                          f"intersection_s{seed}")
+                          f"intersection_s{seed}{warm}")
     seconds = time.perf_counter() - started
     rows = []
     for setup, env_id in (("intersection-train", options["intersection_train_id"]),
@@ -399,7 +432,10 @@ def _paired_difference(rows: list[dict], key: dict[str, Any], metric: str, polic
     return t_interval([mine[s] - base[s] for s in sorted(set(mine) & set(base))])
 
 
-def verdicts(summary: dict[str, Any]) -> list[str]:
+def verdicts(summary: dict[str, Any], warm_start: str | None = None) -> list[str]:
+    """The issue's verdict per (capacity 60 / 80, MP 1); ``warm_start``: the scripted vehicles
+    DRACO was cloned from (``--imitate``), named in every line."""
+    name = "DRACO" if not warm_start else f"DRACO (warm start: clone of {warm_start}, not the paper's)"
     lines = []
     for cell in summary["cells"]:
         if cell["policy"] != "draco" or cell["setup"] != "synthetic" or cell["mp"] != 1:
@@ -409,14 +445,14 @@ def verdicts(summary: dict[str, Any]) -> list[str]:
         change = cell["ofr_vs_passive"]
         reduction_low = -change["high"]  # the interval of the reduction is −(change interval)
         ok = np.isfinite(reduction_low) and reduction_low >= ISSUE_TARGET_REDUCTION
-        lines.append(f"capacity {cell['capacity']}, MP 1: DRACO's OFR reduction against passive "
+        lines.append(f"capacity {cell['capacity']}, MP 1: {name}'s OFR reduction against passive "
                      f"{-change['change']:.0%}, 95% CI [{-change['high']:.0%}, {-change['low']:.0%}] "
                      f"over {change['seeds']} seeds; target >= {ISSUE_TARGET_REDUCTION:.0%} "
                      f"(paper ~{PAPER['ofr_reduction_60_mp1']:.0%}): "
                      f"{'REPRODUCED' if ok else 'NOT reproduced'}")
         bar = cell.get("ofr_vs_backoff15", {})
         if bar.get("seeds"):
-            lines.append(f"  DRACO's OFR against the best scripted vehicles (backoff15): "
+            lines.append(f"  {name}'s OFR against the best scripted vehicles (backoff15): "
                          f"{_pct(bar)} over {bar['seeds']} seeds")
     return lines
 
@@ -576,6 +612,11 @@ def build_parser():
                         help="JSON DRACOConfig overrides (e.g. '{\"td_lambda\": 0.95}')")
     parser.add_argument("--per-vehicle", action="store_true",
                         help="one network set per vehicle (the paper) instead of shared ones")
+    parser.add_argument("--imitate", choices=tuple(SCRIPTED_BACKOFFS), default=None,
+                        help="warm-start DRACO by behaviour cloning of these scripted vehicles "
+                             "(not in the paper, which trains from scratch; default: none)")
+    parser.add_argument("--imitate-steps", type=int, default=1500,
+                        help="demonstration steps of --imitate (default 1500)")
     parser.add_argument("--scripted-threshold", type=float, default=0.8)
     parser.add_argument("--scripted-alpha", type=float, default=0.3)
     parser.add_argument("--checkpoint-dir", default="results/reproduce_draco_runs",
@@ -608,6 +649,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "checkpoint_every": args.checkpoint_every,
         "progress": not args.no_progress and workers <= 1,
     }
+    if args.imitate:  # only then: the stored units of runs without a warm start keep their keys
+        if args.imitate_steps < 1:
+            raise SystemExit(f"--imitate-steps must be >= 1; got {args.imitate_steps}")
+        options.update(imitate=args.imitate, imitate_steps=args.imitate_steps)
     jobs: list[tuple] = [("synthetic", (float(c) if c % 1 else int(c), mp, seed), options)
                          for mp in sizes["mps"] for c in sizes["capacities"]
                          for seed in sizes["seeds"]]
@@ -629,13 +674,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = summarize(rows)
     print(format_tables(summary))
     print()
-    for line in verdicts(summary):
+    final_verdicts = verdicts(summary, options.get("imitate"))
+    for line in final_verdicts:
         print(line)
     figures = plot(rows, summary, args.png) if args.png else []
     for path in figures:
         print(f"figure: {path}")
     print(f"({time.perf_counter() - started:.0f} s)")
-    results.update(rows=rows, summary=summary, verdicts=verdicts(summary), figures=figures)
+    results.update(rows=rows, summary=summary, verdicts=final_verdicts, figures=figures)
     return results.payload
 
 

@@ -663,6 +663,103 @@ class DRACOLearner:
         """Clear the window of ``act(explore=False)`` (call between evaluation episodes)."""
         self.eval_history[:] = 0.0
 
+    # ------------------------------------------------------------------ warm start
+    def imitate(self, env: Any, policy: Any, steps: int, seed: int, epochs: int = 30,
+                batch_size: int = 128, lr: float = 1e-3) -> dict[str, float]:
+        """Behaviour-cloning warm start [ours; not in paper 000]: play ``policy`` (anything with
+        ``act(observations, explore=False)``, e.g. a scripted baseline) on ``env`` for ``steps``
+        steps from ``reset(seed=seed)``, then fit the means of ζ (on the history windows) and ψ
+        (on the current observation) to its actions on the decision steps (least squares in the
+        latent space of :meth:`to_latent`), ``epochs`` passes of ``batch_size`` rows per agent
+        with their own Adam (``lr``; the RL optimizers' states are left as they were). The scale
+        heads are not fitted, so exploration around the clone keeps ``init_scale``. The
+        observation normalizer is updated with the demonstration's observations first (the clone
+        reads them as the RL steps will). Returns the latent mean-squared errors of both means
+        before and after. Call it before training; the decision counts, ``R̄`` and the reservoirs
+        are untouched."""
+        if steps < 1 or epochs < 1 or batch_size < 1:
+            raise ValueError(f"imitate needs steps, epochs and batch_size >= 1; got {steps}, "
+                             f"{epochs}, {batch_size}")
+        observations, infos = env.reset(seed=seed)
+        saved_mask = self._info_mask
+        self._info_mask = None  # the first step of an episode counts as a decision
+        stream, latents, masks = [], [], []
+        for _ in range(int(steps)):
+            if not env.agents:
+                break
+            obs = self._stack(observations)
+            masks.append(self.decision_mask(observations))
+            actions = policy.act(observations, explore=False)
+            stream.append(obs)
+            latents.append(self.to_latent(np.stack(
+                [np.asarray(actions[a], np.float64).reshape(-1) for a in self.agents])))
+            observations, _, _, _, infos = env.step(actions)
+            if self._mask_fn is None:
+                flags = [infos.get(a, {}).get("needs_action") for a in self.agents]
+                self._info_mask = (None if any(f is None for f in flags)
+                                   else np.array(flags, dtype=bool))
+        self._info_mask = saved_mask
+        obs_stream = np.stack(stream)  # [T, A, F]
+        targets = np.stack(latents).astype(np.float32)  # [T, A, d]
+        decided = np.stack(masks)  # [T, A]
+        if not decided.any():
+            raise ValueError("imitate: the policy took no decision in the demonstration")
+        if self.config.normalize_observations:
+            for row in obs_stream:
+                self.obs_moments.update(row)
+        h = self.config.history
+        # windows start as act()'s do: raw zeros before the first observation, then normalized
+        padded = self._normalize(np.concatenate(
+            [np.zeros((h - 1, *obs_stream.shape[1:]), np.float32), obs_stream]))
+        normalized = padded[h - 1:]
+        offsets = np.arange(h)
+        rows_of = [np.flatnonzero(decided[:, a]) for a in range(self.n_agents)]
+        rng = np.random.default_rng(seed)
+        optimizers = {"actor": torch.optim.Adam(self.actor.parameters(), lr=lr),
+                      "average": torch.optim.Adam(self.average.parameters(), lr=lr)}
+        agent_index = np.arange(self.n_agents)[:, None]
+
+        def batch(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+            # per agent `size` of its decision steps (an agent without any is weighted 0)
+            picks = np.stack([rng.choice(r, size) if r.size else np.zeros(size, np.int64)
+                              for r in rows_of])  # [A, n]
+            weight = np.array([float(r.size > 0) for r in rows_of], np.float32)[:, None]
+            windows = padded[picks[..., None] + offsets, agent_index[..., None]]  # [A, n, h, F]
+            return (self._group(np.ascontiguousarray(windows)),
+                    self._group(np.ascontiguousarray(normalized[picks, agent_index])),
+                    self._group(np.ascontiguousarray(targets[picks, agent_index])),
+                    self._group(np.ascontiguousarray(np.broadcast_to(weight, picks.shape))))
+
+        def losses(windows: torch.Tensor, current: torch.Tensor, target: torch.Tensor,
+                   weight: torch.Tensor) -> dict[str, torch.Tensor]:
+            d, ms = self.action_dim, self.config.min_scale
+            out = {}
+            for name, network, inputs in (("actor", self.actor, windows),
+                                          ("average", self.average, current)):
+                mean, _ = gaussian_from_output(network(inputs), d, ms)
+                error = ((mean - target) ** 2).sum(-1)
+                out[name] = (weight * error).sum() / weight.sum().clamp(min=1.0)
+            return out
+
+        def measure() -> dict[str, float]:
+            with torch.no_grad():
+                return {k: float(v) for k, v in losses(*batch(4 * batch_size)).items()}
+
+        before = measure()
+        decisions = max(int(max(r.size for r in rows_of)), 1)
+        for _ in range(int(epochs) * max(decisions // batch_size, 1)):
+            for name, loss in losses(*batch(batch_size)).items():
+                optimizer = optimizers[name]
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.networks[name].parameters(),
+                                         self.config.max_grad_norm)
+                optimizer.step()
+        after = measure()
+        return {"steps": float(len(stream)), "decisions": float(decided.sum()),
+                **{f"{k}_mse_before": v for k, v in before.items()},
+                **{f"{k}_mse_after": v for k, v in after.items()}}
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         def tensors(module: nn.Module) -> dict[str, np.ndarray]:

@@ -501,3 +501,53 @@ def test_init_action_starts_both_means_at_it_and_to_latent_inverts_the_squash():
     with pytest.raises(ValueError, match="init_action"):
         DRACOLearner(env, seed=0, init_action=(1.5,), **SMALL)
     assert DRACOConfig.from_dict(start.config.to_dict()) == start.config
+
+
+class _PerAgentConstant:
+    """A scripted demonstrator: agent i always plays ``levels[i]`` of its Box."""
+
+    def __init__(self, env, levels):
+        self.env, self.levels = env, dict(zip(env.possible_agents, levels))
+
+    def act(self, observations, explore=False):
+        out = {}
+        for agent in observations:
+            space = self.env.action_space(agent)
+            out[agent] = (space.low + self.levels[agent] * (space.high - space.low)).astype(
+                space.dtype)
+        return out
+
+
+def test_imitate_clones_a_known_policy_into_both_means_and_leaves_rl_state_alone():
+    env = _kelly(n_agents=2, max_cycles=200)
+    learner = DRACOLearner(env, seed=0, share_parameters=False, **SMALL)
+    demonstrator = _PerAgentConstant(env, [0.3, 0.7])
+    report = learner.imitate(env, demonstrator, steps=150, seed=5, epochs=200, batch_size=32)
+    assert report["decisions"] == 300 and report["steps"] == 150
+    for name in ("actor", "average"):
+        assert report[f"{name}_mse_after"] < 0.01 < report[f"{name}_mse_before"]
+    for policy in ("average", "best_response"):  # a new episode played by the clone
+        learner.config = replace(learner.config, eval_policy=policy)
+        learner.reset_evaluation()
+        observations, _ = env.reset(seed=9)
+        for _ in range(20):
+            actions = learner.act(observations, explore=False)
+            expected = demonstrator.act(observations)
+            for agent in env.possible_agents:
+                width = float(env.action_space(agent).high[0] - env.action_space(agent).low[0])
+                assert abs(float(actions[agent][0] - expected[agent][0])) < 0.03 * width, policy
+            observations, *_ = env.step(actions)
+    # the RL side starts where it was: no decisions, no reservoir rows, untouched optimizers
+    assert learner.decisions.sum() == 0 and learner.reservoir.filled.sum() == 0
+    assert all(not optimizer.state for optimizer in learner.optimizers.values())
+
+
+def test_imitate_rejects_bad_arguments_and_a_demonstration_without_decisions():
+    env = _kelly(n_agents=2, max_cycles=20)
+    learner = DRACOLearner(env, seed=0, **SMALL)
+    demonstrator = _PerAgentConstant(env, [0.5, 0.5])
+    with pytest.raises(ValueError, match="steps"):
+        learner.imitate(env, demonstrator, steps=0, seed=0)
+    idle = DRACOLearner(env, seed=0, mask_fn=lambda agent, observation: False, **SMALL)
+    with pytest.raises(ValueError, match="no decision"):
+        idle.imitate(env, demonstrator, steps=5, seed=0)
