@@ -25,7 +25,11 @@ verdict uses the 95% t-interval of the per-seed differences (never "disjoint int
 wait while congested, bid more for the urgent; ``SCRIPTED_BACKOFFS``), ``draco``
 (:class:`agents.fsp.DRACOLearner`, trained ``--train-steps`` steps on the same capacity and MP
 with the training seed, then evaluated greedily on the mean of its average behaviour ψ;
-``draco_br``: the same run on the mean of its best response ζ), and
+``draco_br``: the same run on the mean of its best response ζ; with ``--imitate NAME`` both
+start from a behaviour clone of the scripted vehicles ``NAME`` played ``--imitate-steps`` steps on
+seed 20000 + seed, a warm start the paper does not use, named in the verdict lines; the rows
+``draco_clone`` / ``draco_clone_br`` are that clone before any RL step, the control that shows
+what the RL steps add), and
 ``ppo`` (off-the-shelf SB3 PPO with parameter sharing through
 ``auction_envs.wrappers.sb3.sb3_vec_env``, default hyper-parameters (``--quick``: rollouts of
 256 steps instead of 2048), ``--ppo-steps`` agent steps, at ``--ppo-capacities``). Every row
@@ -296,11 +300,18 @@ def synthetic_unit(capacity: float, mp: int, seed: int, options: dict[str, Any])
                           f"synthetic_c{capacity:g}_mp{mp}_s{seed}{warm}")
     seconds = time.perf_counter() - started
     policies += [("draco", learner, seconds), ("draco_br", best_response_view(learner), seconds)]
+    if options.get("imitate"):  # the control: the same clone before any RL step
+        from agents.fsp import DRACOLearner
+
+        clone = DRACOLearner(probe, seed=seed, **draco_config(options))
+        clone.imitation = warm_start(clone, env_id, kwargs, seed, options)
+        policies += [("draco_clone", clone, 0.0),
+                     ("draco_clone_br", best_response_view(clone), 0.0)]
     rows = []
     for name, policy, seconds in policies:
         row = evaluate_policy(policy, env_id, kwargs, eval_seed, options["eval_steps"])
         if name.startswith("draco") and options.get("imitate"):
-            row["imitation"] = {"policy": options["imitate"], **learner.imitation}
+            row["imitation"] = {"policy": options["imitate"], **getattr(policy, "imitation", {})}
         rows.append({**common, "policy": name, "train_seconds": seconds, **row})
     return rows
 
@@ -418,17 +429,28 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
             entry["reward_minus_passive"] = _paired_difference(rows, key, "reward", policy)
         if policy.startswith("draco"):  # against the best scripted vehicles, the bar to approach
             entry["ofr_vs_backoff15"] = paired(rows, key, "ofr", policy, baseline="backoff15")
+        clone = "draco_clone_br" if policy == "draco_br" else "draco_clone"
+        if policy in ("draco", "draco_br") and any(r["policy"] == clone for r in mine_rows(
+                rows, key)):  # what the RL steps did to the warm start
+            entry["ofr_vs_clone"] = paired(rows, key, "ofr", policy, baseline=clone)
+            entry["reward_minus_clone"] = _paired_difference(rows, key, "reward", policy,
+                                                             baseline=clone)
         table.append(entry)
     return {"cells": table}
 
 
-def _paired_difference(rows: list[dict], key: dict[str, Any], metric: str, policy: str
-                       ) -> tuple[float, float, float]:
+def mine_rows(rows: list[dict], key: dict[str, Any]) -> list[dict]:
+    """The rows at ``key`` (setup, capacity, MP)."""
+    return [r for r in rows if all(r.get(k) == v for k, v in key.items())]
+
+
+def _paired_difference(rows: list[dict], key: dict[str, Any], metric: str, policy: str,
+                       baseline: str = "passive") -> tuple[float, float, float]:
     values: dict[str, dict[int, float]] = {}
     for r in rows:
         if all(r.get(k) == v for k, v in key.items()):
             values.setdefault(r["policy"], {})[r["seed"]] = r[metric]
-    mine, base = values.get(policy, {}), values.get("passive", {})
+    mine, base = values.get(policy, {}), values.get(baseline, {})
     return t_interval([mine[s] - base[s] for s in sorted(set(mine) & set(base))])
 
 
@@ -438,9 +460,16 @@ def verdicts(summary: dict[str, Any], warm_start: str | None = None) -> list[str
     name = "DRACO" if not warm_start else f"DRACO (warm start: clone of {warm_start}, not the paper's)"
     lines = []
     for cell in summary["cells"]:
-        if cell["policy"] != "draco" or cell["setup"] != "synthetic" or cell["mp"] != 1:
+        if cell["setup"] != "synthetic" or cell["mp"] != 1 or cell["capacity"] not in (60, 80):
             continue
-        if cell["capacity"] not in (60, 80):
+        if cell["policy"] == "draco_clone":  # the control, at the issue's level (not DRACO's verdict)
+            change = cell["ofr_vs_passive"]
+            lines.append(f"capacity {cell['capacity']}, MP 1: the clone of {warm_start} before any "
+                         f"RL step: OFR against passive {_pct(change)} over {change['seeds']} "
+                         f"seeds ({'at' if -change['high'] >= ISSUE_TARGET_REDUCTION else 'not at'}"
+                         f" the {ISSUE_TARGET_REDUCTION:.0%} level)")
+            continue
+        if cell["policy"] != "draco":
             continue
         change = cell["ofr_vs_passive"]
         reduction_low = -change["high"]  # the interval of the reduction is −(change interval)
@@ -454,6 +483,12 @@ def verdicts(summary: dict[str, Any], warm_start: str | None = None) -> list[str
         if bar.get("seeds"):
             lines.append(f"  {name}'s OFR against the best scripted vehicles (backoff15): "
                          f"{_pct(bar)} over {bar['seeds']} seeds")
+        clone = cell.get("ofr_vs_clone", {})
+        if clone.get("seeds"):
+            reward = cell["reward_minus_clone"]
+            lines.append(f"  after the RL steps against the clone before them: OFR {_pct(clone)}, "
+                         f"reward/vehicle-step {reward[0]:+.1f} [{reward[1]:+.1f}, "
+                         f"{reward[2]:+.1f}] over {clone['seeds']} seeds")
     return lines
 
 
@@ -517,6 +552,10 @@ def format_tables(summary: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+#: The policies drawn, in legend order (absent ones are skipped).
+PLOTTED = ("passive", "scripted", *SCRIPTED_BACKOFFS, "draco", "draco_br", "draco_clone", "ppo")
+
+
 def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     plt = plt_agg()
     cells = summary["cells"]
@@ -525,7 +564,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if mps:
         figure, axes = plt.subplots(1, len(mps), figsize=(5.5 * len(mps), 3.8), squeeze=False)
         for ax, mp in zip(axes[0], mps, strict=True):
-            for policy in ("passive", "scripted", *SCRIPTED_BACKOFFS, "draco", "draco_br", "ppo"):
+            for policy in PLOTTED:
                 mine = [c for c in cells if c["setup"] == "synthetic" and c["mp"] == mp
                         and c["policy"] == policy]
                 if not mine:
@@ -558,7 +597,7 @@ def plot(rows: list[dict], summary: dict[str, Any], prefix: str) -> list[str]:
     if capacities:
         capacity = min(capacities, key=lambda c: abs(c - 70))
         figure, ax = plt.subplots(figsize=(5, 3.6))
-        for policy in ("passive", "scripted", *SCRIPTED_BACKOFFS, "draco", "draco_br", "ppo"):
+        for policy in PLOTTED:
             values = [v for r in rows if r["setup"] == "synthetic" and r["mp"] == 1
                       and r["capacity"] == capacity and r["policy"] == policy
                       for v in r["vehicle_ofr"] if v is not None]

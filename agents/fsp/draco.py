@@ -72,6 +72,11 @@ run through the last ``k``, which are kept and trained with the next rollout, so
 outcome a few steps after the rollout's end still reaches its decision instead of being cut and
 bootstrapped on ``V``.
 
+Warm start [ours; the paper trains from scratch]: :meth:`DRACOLearner.imitate` clones a
+demonstrator (a scripted policy played for some steps) into the means of ζ and ψ before any RL
+step, leaving the scales, ``R̄``, the decision counts, the reservoirs and the RL optimizers as they
+were; ``benchmarks.reproduce_draco --imitate NAME`` reports such runs under their own verdict line.
+
 Checkpoints (``save``/``load``) use the safe format of :mod:`agents.base` and hold the networks,
 the Adam states, the normalizers, ``R̄``, the decision counts, the reservoirs, the current
 rollout, the history windows and the generator: a reloaded learner acts and trains identically.

@@ -48,6 +48,26 @@ def test_verdict_needs_the_whole_interval_above_the_target():
     assert "NOT reproduced" in rd.verdicts(noisy)[0]
 
 
+def test_warm_started_runs_are_named_and_compared_with_their_clone_before_rl():
+    rows = _rows([0.20, 0.21, 0.19, 0.22, 0.20], [0.16, 0.17, 0.15, 0.18, 0.16])
+    for seed, ofr in enumerate([0.14, 0.15, 0.13, 0.16, 0.14]):
+        rows.append({**rows[2 * seed], "policy": "draco_clone", "ofr": ofr, "reward": -ofr})
+    summary = rd.summarize(rows)
+    draco = next(c for c in summary["cells"] if c["policy"] == "draco")
+    # paired per seed against the clone: draco / clone - 1, and the reward difference
+    assert draco["ofr_vs_clone"]["change"] == pytest.approx(np.mean(
+        [0.16 / 0.14, 0.17 / 0.15, 0.15 / 0.13, 0.18 / 0.16, 0.16 / 0.14]) - 1)
+    assert draco["reward_minus_clone"][0] == pytest.approx(-0.02)
+    lines = rd.verdicts(summary, "backoff15")
+    assert lines[0].startswith("capacity 60, MP 1: DRACO (warm start: clone of backoff15")
+    assert "NOT reproduced" in lines[0]  # -20% [..] is not all above 20%
+    assert any(line.startswith("  after the RL steps against the clone") for line in lines)
+    clone_line = next(line for line in lines if "before any RL step" in line)
+    assert "(at the 20% level)" in clone_line  # 0.14/0.20: -30%, the interval above 20%
+    assert "ofr_vs_clone" not in next(  # without a clone row nothing is compared
+        c for c in rd.summarize(_rows([0.2, 0.2], [0.1, 0.1]))["cells"] if c["policy"] == "draco")
+
+
 def test_every_metric_path_exists_in_the_env():
     env = auction_envs.make(rd.newest_id("V2XOffloading"), max_cycles=5)
     env.reset(seed=0)
