@@ -156,6 +156,12 @@ class DRACOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # sequences given as lists (JSON, CLI) become tuples: equal configs compare equal, so a
+        # checkpoint written from one resumes under the other
+        for name in ("filter_heights", "sl_hidden", "init_action"):
+            value = getattr(self, name)
+            if isinstance(value, (list, np.ndarray)):
+                object.__setattr__(self, name, tuple(value))
         _check(self.history >= 1, "history", self.history, "an int >= 1")
         _check(len(self.filter_heights) > 0
                and all(1 <= h <= self.history for h in self.filter_heights),

@@ -501,6 +501,9 @@ def test_init_action_starts_both_means_at_it_and_to_latent_inverts_the_squash():
     with pytest.raises(ValueError, match="init_action"):
         DRACOLearner(env, seed=0, init_action=(1.5,), **SMALL)
     assert DRACOConfig.from_dict(start.config.to_dict()) == start.config
+    # a list (JSON, the CLI) is the same config as the tuple: checkpoints resume across the two
+    assert DRACOConfig(init_action=[0.95, 0.375], sl_hidden=[16]) == DRACOConfig(
+        init_action=(0.95, 0.375), sl_hidden=(16,))
 
 
 class _PerAgentConstant:
