@@ -592,11 +592,16 @@ class DRACOLearner:
         self.rbar = self.rbar + self.config.rbar_rate * (rewards - self.rbar)
         self.reservoir.add(pending["observation"], pending["br_latent"], pending["mask"] > 0,
                            self.rng)
+        self._read_info_mask(transition.infos)
+        self.env_steps += 1
+
+    def _read_info_mask(self, infos: Mapping[str, Mapping[str, Any]]) -> None:
+        """Keep the documented ``needs_action`` info of a step for the next decision mask
+        (without ``mask_fn``; None when an agent's info lacks it)."""
         if self._mask_fn is None:
-            flags = [transition.infos.get(a, {}).get("needs_action") for a in self.agents]
+            flags = [infos.get(a, {}).get("needs_action") for a in self.agents]
             self._info_mask = (None if any(f is None for f in flags)
                                else np.array(flags, dtype=bool))
-        self.env_steps += 1
 
     def update(self) -> dict[str, float]:
         """One ψ step every ``sl_every`` steps and one actor-critic step per full rollout."""
@@ -691,7 +696,7 @@ class DRACOLearner:
         if steps < 1 or epochs < 1 or batch_size < 1:
             raise ValueError(f"imitate needs steps, epochs and batch_size >= 1; got {steps}, "
                              f"{epochs}, {batch_size}")
-        observations, infos = env.reset(seed=seed)
+        observations, _ = env.reset(seed=seed)
         saved_mask = self._info_mask
         self._info_mask = None  # the first step of an episode counts as a decision
         stream, latents, masks = [], [], []
@@ -705,10 +710,7 @@ class DRACOLearner:
             latents.append(self.to_latent(np.stack(
                 [np.asarray(actions[a], np.float64).reshape(-1) for a in self.agents])))
             observations, _, _, _, infos = env.step(actions)
-            if self._mask_fn is None:
-                flags = [infos.get(a, {}).get("needs_action") for a in self.agents]
-                self._info_mask = (None if any(f is None for f in flags)
-                                   else np.array(flags, dtype=bool))
+            self._read_info_mask(infos)
         self._info_mask = saved_mask
         obs_stream = np.stack(stream)  # [T, A, F]
         targets = np.stack(latents).astype(np.float32)  # [T, A, d]
