@@ -75,3 +75,34 @@ def test_cli_list_and_info(capsys):
     assert "Box(1.0, 400.0, (1,), float32)" in out and "## Rewards" in out
     assert main(["info", "KellyGam-v0"]) == 2
     assert "Did you mean" in capsys.readouterr().err
+
+
+class LeavingToy(DiscreteToy):
+    """DiscreteToy whose agent ``b`` leaves after the first round (the episode goes on for ``a``)."""
+
+    def _step_market(self, actions):
+        rewards, infos, terminated = super()._step_market(actions)
+        self.agents = ["a"]
+        return rewards, infos, terminated
+
+
+def test_termination_and_truncation_dicts_are_new_each_step_and_follow_the_live_agents():
+    env = DiscreteToy(max_cycles=3)
+    env.reset(seed=0)
+    action = {a: np.array([1, 1]) for a in env.agents}
+    first = env.step(action)
+    first[2]["a"], first[3]["b"] = True, True  # a caller's edits reach no later step
+    _, _, terminations, truncations, _ = env.step(action)
+    assert terminations == truncations == {"a": False, "b": False}
+    assert terminations is not truncations and terminations is not first[2]
+    *_, terminations, truncations, _ = env.step(action)
+    assert terminations == {"a": False, "b": False} and truncations == {"a": True, "b": True}
+    leaving = LeavingToy(max_cycles=3)
+    leaving.reset(seed=0)
+    assert leaving.step(action)[2] == {"a": False}  # the agents live after the round
+    *_, terminations, truncations, _ = leaving.step({"a": np.array([1, 1])})
+    assert terminations == {"a": False} and truncations == {"a": False}
+    *_, terminations, truncations, _ = leaving.step({"a": np.array([1, 1])})
+    assert terminations == {"a": False} and truncations == {"a": True}
+    env.reset(seed=0)
+    assert env.step(action)[3] == {"a": False, "b": False}

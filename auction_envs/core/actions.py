@@ -223,21 +223,26 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
     ``joint`` (the agents at ``rows`` of it; None: every possible agent), or ``None`` when anything
     is unusual: the per-agent walk (:func:`checked_action`) then raises the precise error, or
     clips."""
-    types = set(map(type, values))
-    if types == _NDARRAY_ONLY:  # the common case: numeric arrays, checked by dtype
-        dtypes = set(map(_DTYPE, values))
-        if dtypes <= _PYTHON_FLOAT_DTYPES and joint.one_number_per_agent:
-            # one float each: compared as Python floats, a third of the cost of an array first
-            try:
-                numbers_ = list(map(np.ndarray.item, values))  # ValueError unless one entry each
-            except ValueError:
-                return None
+    if values and joint.one_number_per_agent and type(values[0]) is np.ndarray:
+        # the common case, one float each, compared as Python floats (a third of the cost of an
+        # array first). ``np.ndarray.item`` raises TypeError for anything but an ndarray (or a
+        # subclass, which the per-agent walk accepts with the same value): no type check needed.
+        try:
+            dtypes = set(map(_DTYPE, values))  # AttributeError: a value without a dtype
+            numbers_ = list(map(np.ndarray.item, values)) if dtypes <= _PYTHON_FLOAT_DTYPES \
+                else None  # ValueError unless one entry each
+        except (AttributeError, TypeError, ValueError):
+            return None
+        if numbers_ is not None:
             low_values, high_values = joint.bound_values(rows)
             # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
             if not (all(map(le, low_values, numbers_)) and all(map(le, numbers_, high_values))):
                 return None
-            return np.array(numbers_).reshape(joint.rows_shape)  # Python floats: float64
-        if not all(dtype.kind in REAL_KINDS for dtype in dtypes):
+            # Python floats into float64: exact; fromiter with its count is numpy's cheapest build
+            return np.fromiter(numbers_, np.float64, len(numbers_)).reshape(joint.rows_shape)
+    types = set(map(type, values))
+    if types == _NDARRAY_ONLY:  # numeric arrays, checked by dtype
+        if not all(dtype.kind in REAL_KINDS for dtype in set(map(_DTYPE, values))):
             return None
     elif not all_plain_real(values):
         return None

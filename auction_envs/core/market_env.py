@@ -149,6 +149,8 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.action_policy = action_policy
         self.agents: list[AgentID] = []
+        self._flag_agents: list[AgentID] = []  # see reset()
+        self._live_flags: tuple[dict[AgentID, bool], dict[AgentID, bool]] = ({}, {})
         self.num_cycles = 0
         self.np_random = np.random.default_rng()
         self.np_random_seed: int | None = None
@@ -237,6 +239,9 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
             self.num_cycles = 0
             self._last_rewards: dict[AgentID, float] = {}
             infos = self._reset_market(options)
+            # step's termination and truncation dicts, copied while these agents are all live
+            self._flag_agents = list(self.agents)
+            self._live_flags = (dict.fromkeys(self.agents, False), dict.fromkeys(self.agents, True))
             self._has_reset = True
             observations = self._observations()
         except BaseException:
@@ -283,10 +288,15 @@ class MarketEnv(ParallelEnv[AgentID, np.ndarray, np.ndarray]):
         truncated = self.num_cycles >= self.max_cycles and not terminated
         observations = self._observations()
         agents = self.agents
-        terminations = dict.fromkeys(agents, terminated)
-        # a copy of an equal dict is cheaper than a second fromkeys (both False nearly always)
-        truncations = terminations.copy() if truncated == terminated \
-            else dict.fromkeys(agents, truncated)
+        # copies of dicts made at reset while every agent of the episode is live (a tenth of a
+        # fromkeys each); once agents leave, new ones
+        if agents == self._flag_agents:
+            flags = self._live_flags
+            terminations = flags[terminated].copy()
+            truncations = flags[truncated].copy()
+        else:
+            terminations = dict.fromkeys(agents, terminated)
+            truncations = dict.fromkeys(agents, truncated)
         if type(rewards) is np.ndarray and rewards.dtype is _FLOAT64:  # the cheapest form
             values = rewards.tolist()  # Python floats: nothing to check
         elif type(rewards) is not list and isinstance(rewards, Mapping):

@@ -42,6 +42,24 @@ def test_a_valid_joint_action_never_walks_the_agents(monkeypatch):
     assert calls == []
 
 
+class SubArray(np.ndarray):
+    """A plain ndarray subclass."""
+
+
+@pytest.mark.parametrize("value", [
+    np.ma.array([0.4], mask=[True]), np.ma.array([0.4]), np.matrix([[0.4]]),
+    np.array([0.4]).view(SubArray), np.float32(0.4), 0.4, np.array([[0.4]]),
+    np.array([0.4], dtype=np.float16), np.array([1], dtype=np.int64)], ids=repr)
+def test_the_fast_path_gives_the_per_agent_walks_answer_for_every_array_like(value):
+    """The one-float fast path reads ``np.ndarray.item``: subclasses, scalars, other shapes and
+    dtypes in one slot must come out exactly as the per-agent walk makes them."""
+    env = toy(action_policy="clip")
+    joint = {**valid(), "trader_1": value}
+    fast = env.validate_joint_action(joint)
+    walked = np.stack(list(env._validate_each(joint).values()))
+    assert fast.dtype == walked.dtype == np.float64 and np.array_equal(fast, walked)
+
+
 def test_an_invalid_joint_action_is_walked_to_name_the_agent():
     env = toy()
     with pytest.raises(InvalidActionError, match=r"'trader_1'.*out of bounds") as error:

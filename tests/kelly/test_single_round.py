@@ -19,7 +19,7 @@ from auction_envs.testing import golden
 GOLDEN = Path(__file__).parents[1] / "golden" / "data"
 KELLY_IDS = ["auction_envs/KellyGame-v0", "auction_envs/KellyGameHeterogeneous-v0",
              "auction_envs/KellyGameAlphaFair-v0"]
-needs_numba = pytest.mark.skipif(kelly_core._compiled_after_log() is None,
+needs_numba = pytest.mark.skipif(kelly_core._compiled_round_loops() is None,
                                  reason="numba is not installed")
 
 
@@ -27,10 +27,10 @@ needs_numba = pytest.mark.skipif(kelly_core._compiled_after_log() is None,
 def path(request, monkeypatch):
     """Both paths of ``step_single``: the compiled loops (where numba is installed) and numpy."""
     if request.param == "compiled":
-        if kelly_core._compiled_after_log() is None:
+        if kelly_core._compiled_round_loops() is None:
             pytest.skip("numba is not installed")
     else:
-        monkeypatch.setattr(kelly_core, "_compiled_after_log", lambda: None)
+        monkeypatch.setattr(kelly_core, "_compiled_round_loops", lambda: None)
     return request.param
 
 
@@ -101,7 +101,7 @@ def test_golden_trajectories_on_both_paths(path, env_id):
 @pytest.mark.parametrize("env_id", KELLY_IDS[:2])
 def test_compiled_and_numpy_trajectories_have_the_same_digests(env_id, monkeypatch):
     compiled, actions = golden.record(env_id, steps=60, seed=3)
-    monkeypatch.setattr(kelly_core, "_compiled_after_log", lambda: None)
+    monkeypatch.setattr(kelly_core, "_compiled_round_loops", lambda: None)
     plain, _ = golden.record(env_id, steps=60, seed=3, actions=actions)
     assert compiled["step_digests"] == plain["step_digests"]
     assert compiled["metrics_digest"] == plain["metrics_digest"]

@@ -13,7 +13,9 @@ Every formula is an oracle function (``auction_envs.oracles.kelly``): the round 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +88,8 @@ class KellyCore:
         self._loop_scalars = np.array([self.eps, self.payoff_range[0], self._payoff_span])
         #: the game :meth:`round_into` and :meth:`step_single`'s compiled loops play
         self._buffered_round_applies = self.alpha == 1.0 and counterfactual_bids is None
+        # ... and the compiled loops' bound on the game's size (numpy's pairwise-sum block)
+        self._compiled_round_applies = self._buffered_round_applies and self.n <= PAIRWISE_BLOCK
         self.reset(1)
 
     def subgame(self, players: Sequence[int]) -> KellyCore:
@@ -171,20 +175,23 @@ class KellyCore:
         SIMD ``log`` in the last bit), else :meth:`round_into`. Other games take :meth:`step`.
         """
         rows = self._single_rows
-        if not self._buffered_round_applies or self.bids.shape[0] != 1:
-            feedback = self.step(bids.reshape(1, -1))
-            for row, key in enumerate(FEEDBACK_ROWS):
-                rows[row] = feedback[key][0]
-        elif (after_log := _compiled_after_log()) is not None and self.n <= PAIRWISE_BLOCK:
+        # the common case first, with as few lookups as possible (this is the dict env's step)
+        if self._compiled_round_applies and len(self.bids) == 1 \
+                and (loops := _compiled_round_loops()) is not None:
             if observation is None:
                 observation, columns = _NO_OBSERVATION, _NO_COLUMNS
+            before_log, after_log = loops
             share, log_share = self._share, self._log_share
-            _compiled_before_log()(bids, self.delta, rows, share)
+            before_log(bids, self.delta, rows, share)
             np.log(share, log_share)  # out positional: the keyword costs more than the loop
             after_log(self._loop_constants, self._loop_scalars, log_share, rows, self.bids,
                       self.payoff_sum, self.normalized_payoff_sum, observation, columns)
             self.rounds += 1
             return rows
+        if not self._buffered_round_applies or self.bids.shape[0] != 1:
+            feedback = self.step(bids.reshape(1, -1))
+            for row, key in enumerate(FEEDBACK_ROWS):
+                rows[row] = feedback[key][0]
         else:  # numpy in place, with step's updates of the state
             bid, others, allocation, payoff, gradient, best = rows
             bid[:] = bids
@@ -294,3 +301,10 @@ _NO_OBSERVATION = np.empty((0, 0), dtype=np.float32)
 _NO_COLUMNS = np.empty(0, dtype=np.int64)
 _compiled_before_log = compiled_on_first_use(_round_before_log, helpers=(_block_sum,))
 _compiled_after_log = compiled_on_first_use(_round_after_log)
+
+
+@functools.cache
+def _compiled_round_loops() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """``(before_log, after_log)`` compiled, or None without numba: one cached call per step."""
+    before_log, after_log = _compiled_before_log(), _compiled_after_log()
+    return None if before_log is None or after_log is None else (before_log, after_log)

@@ -214,6 +214,7 @@ class KellyGameEnv(MarketEnv):
         unscaled = all(scale == 1.0 for _, _, scale in self._round_columns)
         self._unscaled_columns = np.array([column for _, column, _ in self._round_columns]) \
             if unscaled else None
+        self._core_fills_observation = unscaled and counterfactual_grid is None
         #: this round's feedback, rows in the order of INFO_KEYS (None before the first round)
         self._rows: np.ndarray | None = None
         #: this round's observations, one row per bidder (None before the first round)
@@ -263,18 +264,19 @@ class KellyGameEnv(MarketEnv):
     def _step_market(self, actions: np.ndarray
                      ) -> tuple[np.ndarray, dict[str, dict[str, Any]], bool]:
         # rows in the order of self.agents (every bidder, always alive), already in [eps, c_i]
-        bids = actions.reshape(-1)
-        grids = self.core.counterfactual_bids
         observation = self._first_observation.copy()  # constants packed once, at construction
-        columns = self._unscaled_columns
-        if grids is None:  # the core's buffer, read before the next step
-            rows = self.core.step_single(bids, observation if columns is not None else None,
-                                         columns)
-        else:  # the grid's payoffs come with the batched round
-            feedback = self.core.step(bids.reshape(1, -1))
-            rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
-        if grids is not None or columns is None:  # the round's fields go in by name
-            for row, (_, column, scale) in zip(rows, self._round_columns):
+        grids = None
+        if self._core_fills_observation:  # the core's buffer, read before the next step
+            rows = self.core.step_single(actions.ravel(), observation,  # a view: C order
+                                         self._unscaled_columns)
+        else:
+            grids = self.core.counterfactual_bids
+            if grids is None:
+                rows = self.core.step_single(actions.reshape(-1))
+            else:  # the grid's payoffs come with the batched round
+                feedback = self.core.step(actions.reshape(1, -1))
+                rows = np.concatenate([feedback[key] for key in INFO_KEYS])  # [len(INFO_KEYS), n]
+            for row, (_, column, scale) in zip(rows, self._round_columns):  # fields by name
                 observation[:, column] = row if scale == 1.0 else row / scale
         self._rows, self._observation = rows, observation
         values = rows.tolist()
