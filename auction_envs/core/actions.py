@@ -50,6 +50,7 @@ PLAIN_REAL_TYPES = frozenset({
 REAL_KINDS = frozenset("iuf")
 # float dtypes whose ``item()`` is a Python float (longdouble's is not)
 _PYTHON_FLOAT_DTYPES = frozenset(map(np.dtype, (np.float64, np.float32, np.float16)))
+_ALL = np.logical_and.reduce
 
 
 def all_plain_real(values: Sequence[Any]) -> bool:
@@ -241,8 +242,9 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
             # Python floats into float64: exact; fromiter with its count is numpy's cheapest build
             return np.fromiter(numbers_, np.float64, len(numbers_)).reshape(joint.rows_shape)
     types = set(map(type, values))
-    if types == _NDARRAY_ONLY:  # numeric arrays, checked by dtype
-        if not all(dtype.kind in REAL_KINDS for dtype in set(map(_DTYPE, values))):
+    if types == _NDARRAY_ONLY:  # numeric arrays, checked by dtype (floats: a subset test)
+        dtypes = set(map(_DTYPE, values))
+        if not (dtypes <= _PYTHON_FLOAT_DTYPES or all(dtype.kind in REAL_KINDS for dtype in dtypes)):
             return None
     elif not all_plain_real(values):
         return None
@@ -257,7 +259,9 @@ def checked_joint_array(values: list[Any], joint: JointSpec,
         array = array.reshape(expected)
     low, high = joint.bounds(rows)
     # NaN fails both comparisons; inf lies beyond every (finite) cached bound.
-    if not (np.greater_equal(array, low).all() and np.less_equal(array, high).all()):
+    # (the reductions that .all() calls, without its Python wrapper: every step of most markets)
+    if not (_ALL(np.greater_equal(array, low), axis=None)
+            and _ALL(np.less_equal(array, high), axis=None)):
         return None
     if joint.kind == "integer":
         if not (array == np.floor(array)).all():
