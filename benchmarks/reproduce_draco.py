@@ -40,7 +40,9 @@ vehicle-step, so a policy whose reward and OFR disagree shows it.
 Training resumes from checkpoints: each DRACO training run writes
 ``<checkpoint-dir>/<unit>/checkpoint.npz`` every ``--checkpoint-every`` steps (through
 ``agents.runner.train``, the safe format); a rerun continues each unfinished run exactly and reuses
-finished ones (a finished PPO model is kept in SB3's zip and reused).
+finished ones (a finished PPO model is kept in SB3's zip and reused). ``--restart`` recomputes the
+result cells (evaluation) but still reuses these checkpoints: for training from scratch, give an
+empty ``--checkpoint-dir`` (or delete the old one).
 ``--json PATH`` is rewritten after each finished unit. The env ids are arguments (``--env-id``,
 ``--intersection-train-id``, ``--intersection-test-id``; default: the newest registered version of
 each family), and every metric name of the env is read in one place (``METRIC_PATHS``).
@@ -659,7 +661,8 @@ def build_parser():
     parser.add_argument("--scripted-threshold", type=float, default=0.8)
     parser.add_argument("--scripted-alpha", type=float, default=0.3)
     parser.add_argument("--checkpoint-dir", default="results/reproduce_draco_runs",
-                        help="training checkpoints; a rerun resumes from them")
+                        help="training checkpoints; a rerun resumes from them, with --restart "
+                             "too (an empty folder trains from scratch)")
     parser.add_argument("--checkpoint-every", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=None,
                         help="processes (default 1; --quick: 2, for 2 cores)")
