@@ -53,8 +53,9 @@ comparisons paired per seed (t-interval of the per-seed difference). Every cell 
 CPU and wall seconds (``cost``); the report prints their sums and ``sum of cell CPU / workers``,
 the run's wall time on idle cores (the measure on a shared machine).
 
-``--quick`` (a smoke-level reproduction, about 12 CPU-minutes per core on 2 cores with
-``--workers 2``; the full mode carries the results): N = 10 only, the welfare reward only,
+``--quick`` (a smoke-level reproduction: 3.4 min on 2 idle cores with ``--workers 2``,
+``docs/results/quick_wall_times.txt``; the full mode carries the results): N = 10 only, the
+welfare reward only,
 DVCG-MFMARL (the paper's learner), DVCG-MFDDPG and DVCG-MADDPG (the two that learn here),
 5 seeds, 160 training episodes, curves every 20 episodes, and every reference (uniform,
 QVCG-0.05, QVCG-0.01 bound, hill-climb, myopic oracle). What it shows: the references, MF-AC
@@ -64,7 +65,9 @@ staying at the uniform split, MF-DDPG near the 95% target (0.955 at episode 160 
 leaves out DVCG-MARL, SB3-PPO,
 the bids reward (27) and N > 10 (``--methods``, ``--rewards``, ``--n`` add them). The full mode:
 N = 10..50 under both rewards, every method, 5 seeds, 300 episodes, curves at N = 10 and 30.
-Neither is the paper's budget (1000 episodes); the table says so.
+Neither is the paper's budget (1000 episodes); the table says so. The 95% claim holds when the
+lower end of the mean efficiency's 95% interval over seeds is at least 0.95 (:func:`reaches_target`;
+the count of seeds at 95% is printed beside it).
 
     python -m benchmarks.reproduce_dvcg --quick --workers 2 --restart \\
         --json docs/results/dvcg_quick.json --png docs/figures/dvcg_quick.png
@@ -104,6 +107,7 @@ KEYLESS_MFDDPG_LR = 1e-3
 LEARNED = ("DVCG-MFMARL", "DVCG-MARL", "DVCG-MADDPG", "DVCG-MFDDPG", "SB3-PPO")
 REWARDS = ("welfare", "bids")
 TARGET = 0.95
+PAPER_EPISODES = 1000  #: training episodes in paper 002
 QVCG_CLAIM = 0.998
 
 
@@ -496,6 +500,15 @@ def mean_ci(values: Any) -> tuple[float, float]:
     return float(values.mean()), float(half)
 
 
+def reaches_target(efficiency: tuple[float, float], target: float = TARGET) -> bool:
+    """The claim "learned slicers reach ``target`` of the optimum" holds when the lower end of the
+    mean efficiency's 95% interval over seeds (markets) is at least ``target`` (at least two
+    seeds: one gives no interval). A rule on the mean's interval, not "every seed": more seeds
+    make it sharper instead of harder."""
+    mean, half = efficiency
+    return bool(np.isfinite(half) and mean - half >= target)
+
+
 def fmt(pair: tuple[float, float]) -> str:
     return f"{pair[0]:.4f} ± {pair[1]:.4f}"
 
@@ -575,10 +588,13 @@ def print_report(summary: dict[str, Any], cells: dict[tuple, Any], budget: Budge
         r = ten[0]
         for method in LEARNED:
             if method in r:
-                holds = r[f"{method} seeds >= {TARGET}"] == r["seeds"]
+                holds = reaches_target(r[method])
+                mean, half = r[method]
                 print(f"  [{reward}] learned slicers reach >= {TARGET:.0%} of the optimum at N=10: "
-                      f"{method} {fmt(r[method])}, {r[f'{method} seeds >= {TARGET}']}/{r['seeds']} "
-                      f"seeds -> {'holds' if holds else 'NOT reproduced'}", file=out)
+                      f"{method} {fmt(r[method])} (95% interval [{mean - half:.4f}, "
+                      f"{mean + half:.4f}]), {r[f'{method} seeds >= {TARGET}']}/{r['seeds']} "
+                      f"seeds >= {TARGET:.0%} -> {'holds' if holds else 'NOT reproduced'}",
+                      file=out)
         if reward == "welfare":
             print(f"  QVCG-0.05 reaches about {QVCG_CLAIM:.1%} of the optimum: ours "
                   f"{fmt(r['QVCG-0.05'])}", file=out)
@@ -593,8 +609,9 @@ def print_report(summary: dict[str, Any], cells: dict[tuple, Any], budget: Budge
             if mf and maddpg:
                 print(f"    N={n}: MF {mf[0]:.1f} s, MADDPG {maddpg[0]:.1f} s "
                       f"(ratio {maddpg[0] / mf[0]:.2f})", file=out)
+    paper = "the paper's budget" if budget.episodes >= PAPER_EPISODES else "not the paper's budget"
     print(f"  budget: {budget.episodes} episodes x {budget.episode_rounds} rounds per run (paper: "
-          "1000 episodes); not the paper's budget.", file=out)
+          f"{PAPER_EPISODES} episodes): {paper}.", file=out)
 
 
 def plot(cells: dict[tuple, Any], summary: dict[str, Any], budget: Budget, seeds: int,
