@@ -34,7 +34,8 @@ rewards scaled by 1/20, batch 128, Adam 1e-3, tau 0.005 (mean field) / 0.01 (MAD
   (SuperSuit through :func:`auction_envs.wrappers.sb3.sb3_vec_env`; the VSPs bid by the same rule
   through :class:`auction_envs.wrappers.scripted.ScriptedAgents`), SB3 defaults except rollouts of
   4 episodes and minibatches of 30 N rows (the budget is small), ``ppo_steps`` slicer-steps
-  (``--quick`` 20k, full 150k), evaluated greedily (deterministic) like the learners;
+  (``--quick`` 48k, the learners' 160 episodes x 30 rounds x 10 slicers; full 150k), evaluated
+  greedily (deterministic) like the learners;
 * ``hill-climb``: the scripted coordinate search of :mod:`agents.baselines.hill_climb_slicer`
   (checks that the market is learnable through the slicers' actions and that the reward points the
   way the metric does), run for the same number of rounds as the learners' training;
@@ -56,13 +57,13 @@ the run's wall time on idle cores (the measure on a shared machine).
 ``--quick`` (a smoke-level reproduction: 3.4 min on 2 idle cores with ``--workers 2``,
 ``docs/results/quick_wall_times.txt``; the full mode carries the results): N = 10 only, the
 welfare reward only,
-DVCG-MFMARL (the paper's learner), DVCG-MFDDPG and DVCG-MADDPG (the two that learn here),
+DVCG-MFMARL (the paper's learner), DVCG-MFDDPG and DVCG-MADDPG (the two that learn here), SB3-PPO,
 5 seeds, 160 training episodes, curves every 20 episodes, and every reference (uniform,
 QVCG-0.05, QVCG-0.01 bound, hill-climb, myopic oracle). What it shows: the references, MF-AC
 staying at the uniform split, MF-DDPG near the 95% target (0.955 at episode 160 in the stored
 300-episode run's curves) and MADDPG's slicers climbing above the uniform split on most seeds
 (the stored 600-episode run passes 0.92 of the optimum at 160 episodes and 0.95 at 300); it
-leaves out DVCG-MARL, SB3-PPO,
+leaves out DVCG-MARL,
 the bids reward (27) and N > 10 (``--methods``, ``--rewards``, ``--n`` add them). The full mode:
 N = 10..50 under both rewards, every method, 5 seeds, 300 episodes, curves at N = 10 and 30.
 Neither is the paper's budget (1000 episodes); the table says so. The 95% claim holds when the
@@ -136,8 +137,9 @@ class Budget:
 #: MF-DDPG ~0.17) for long enough that MADDPG and MF-DDPG leave the uniform split; the alternative
 #: (every method, N = 10 and 20, 40 episodes) showed no learner above uniform.
 QUICK = Budget(ns=(10,), curve_ns=(10,), seeds=5, episodes=160, episode_rounds=30,
-               eval_every=20, tail=10, maddpg_ns=(10,), bids_ns=(10,), ppo_steps=20_000,
-               eval_points=2, methods=("DVCG-MFMARL", "DVCG-MFDDPG", "DVCG-MADDPG"),
+               eval_every=20, tail=10, maddpg_ns=(10,), bids_ns=(10,),
+               ppo_steps=48_000,  # the learners' slicer-steps: 160 episodes x 30 rounds x 10
+               eval_points=2, methods=("DVCG-MFMARL", "DVCG-MFDDPG", "DVCG-MADDPG", "SB3-PPO"),
                rewards=("welfare",))
 FULL = Budget(ns=(10, 20, 30, 40, 50), curve_ns=(10, 30), seeds=5, episodes=300, episode_rounds=30,
               eval_every=20, tail=10, maddpg_ns=(10, 20, 30, 40, 50), bids_ns=(10, 20, 30, 40, 50),
@@ -753,12 +755,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--episodes", type=int, default=None,
                         help="training episodes per run (default 160 quick, 300 full)")
     parser.add_argument("--methods", nargs="+", choices=LEARNED, default=None,
-                        help="learned slicers to train (default: all; quick: DVCG-MFMARL and "
-                             "DVCG-MADDPG; the references always run)")
+                        help="learned slicers to train (default: all; quick: DVCG-MFMARL, "
+                             "DVCG-MFDDPG, DVCG-MADDPG and SB3-PPO; the references always run)")
     parser.add_argument("--rewards", nargs="+", choices=REWARDS, default=None,
                         help="slicer rewards to train under (default: both; quick: welfare)")
     parser.add_argument("--ppo-steps", type=int, default=None,
-                        help="SB3 PPO slicer-steps per run (default 20000 quick, 150000 full)")
+                        help="SB3 PPO slicer-steps per run (default 48000 quick, 150000 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
                         help="numbers of VSPs (default 10 quick, 10 20 30 40 50 full)")
     parser.add_argument("--mfddpg-lr", type=float, default=None,

@@ -123,13 +123,16 @@ def test_quick_defaults_and_costliest_cells_first():
     budget = reproduce_dvcg.QUICK
     jobs = reproduce_dvcg.jobs_for(budget, seeds=5)
     kinds = [job[0] for job in jobs]
-    assert set(kinds) == {"DVCG-MADDPG", "DVCG-MFMARL", "DVCG-MFDDPG", "references",
+    assert set(kinds) == {"DVCG-MADDPG", "DVCG-MFMARL", "DVCG-MFDDPG", "SB3-PPO", "references",
                           "myopic"}
     assert kinds[:5] == ["DVCG-MADDPG"] * 5  # the long cells start first
-    assert all(job[3] == "welfare" for job in jobs if job[0].startswith("DVCG"))
-    assert len(jobs) == 5 * 5
+    assert all(job[3] == "welfare" for job in jobs if job[0].startswith(("DVCG", "SB3")))
+    assert len(jobs) == 6 * 5
+    # PPO gets the learners' samples: episodes x rounds x N slicer-steps
+    assert budget.ppo_steps == budget.episodes * budget.episode_rounds * 10
     # the training cells' keys carry the learner set-up, so no older set-up's cell is resumed
-    assert all(job[4]["setup"] == reproduce_dvcg.LEARNER_SETUP for job in jobs[:10])
+    assert all(job[4]["setup"] == reproduce_dvcg.LEARNER_SETUP
+               for job in jobs if job[0].startswith("DVCG"))
     full = reproduce_dvcg.jobs_for(reproduce_dvcg.FULL, seeds=1)
     assert sum(job[0] == "SB3-PPO" for job in full) == 10  # 5 N x 2 rewards
     ns = [job[1] for job in full if job[0] == "DVCG-MADDPG"]
