@@ -762,7 +762,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--ppo-steps", type=int, default=None,
                         help="SB3 PPO slicer-steps per run (default 48000 quick, 150000 full)")
     parser.add_argument("--n", type=int, nargs="+", default=None,
-                        help="numbers of VSPs (default 10 quick, 10 20 30 40 50 full)")
+                        help="numbers of VSPs, each trained under every --rewards (default 10 "
+                             "quick, 10 20 30 40 50 full)")
     parser.add_argument("--mfddpg-lr", type=float, default=None,
                         help="DVCG-MFDDPG's Adam learning rate, critic and actor (default 3e-4; "
                              "1e-3 peaks sooner and drifts down, docs/results/dvcg_n10_mfddpg_*)")
@@ -785,7 +786,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.n is not None:
         if min(args.n) < 2 or max(args.n) > 50:
             parser.error(f"--n values must be in 2..50; got {args.n}")
-        overrides.update(ns=tuple(args.n), maddpg_ns=tuple(args.n), bids_ns=tuple(args.n[:1]),
+        overrides.update(ns=tuple(args.n), maddpg_ns=tuple(args.n), bids_ns=tuple(args.n),
                          curve_ns=tuple(n for n in budget.curve_ns if n in args.n) or args.n[:1])
     if args.mfddpg_lr is not None:
         if not (np.isfinite(args.mfddpg_lr) and args.mfddpg_lr > 0):

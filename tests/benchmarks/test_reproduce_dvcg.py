@@ -184,3 +184,14 @@ def test_the_95_percent_claim_is_read_from_the_mean_interval_and_can_fail():
     assert not reproduce_dvcg.reaches_target((0.94, 0.001))
     assert reproduce_dvcg.reaches_target(reproduce_dvcg.mean_ci([0.96, 0.97, 0.98, 0.97, 0.96]))
     assert not reproduce_dvcg.reaches_target(reproduce_dvcg.mean_ci([0.99, 0.99, 0.99, 0.99, 0.90]))
+
+
+def test_every_n_given_is_trained_under_every_reward_asked_for(tmp_path, capsys):
+    """``--n 2 3 --rewards bids``: the bids reward at both N (it once trained only the first)."""
+    summary = reproduce_dvcg.main(["--n", "2", "3", "--seeds", "2", "--episodes", "1",
+                                   "--methods", "DVCG-MFDDPG", "--rewards", "bids",
+                                   "--json", str(tmp_path / "d.json"), "--no-progress"])
+    capsys.readouterr()
+    rows = [row for row in summary["summary"]["table"] if row["reward"] == "bids"]
+    assert [row["n"] for row in rows] == [2, 3]
+    assert all(0.0 < row["DVCG-MFDDPG"][0] <= 1.0 + 1e-9 for row in rows)
