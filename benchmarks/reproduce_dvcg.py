@@ -54,7 +54,7 @@ comparisons paired per seed (t-interval of the per-seed difference). Every cell 
 CPU and wall seconds (``cost``); the report prints their sums and ``sum of cell CPU / workers``,
 the run's wall time on idle cores (the measure on a shared machine).
 
-``--quick`` (a smoke-level reproduction: 3.4 min on 2 idle cores with ``--workers 2``,
+``--quick`` (a smoke-level reproduction: 4.6 min on 2 idle cores with ``--workers 2``,
 ``docs/results/quick_wall_times.txt``; the full mode carries the results): N = 10 only, the
 welfare reward only,
 DVCG-MFMARL (the paper's learner), DVCG-MFDDPG and DVCG-MADDPG (the two that learn here), SB3-PPO,
