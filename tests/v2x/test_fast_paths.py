@@ -112,6 +112,7 @@ def _trajectory(env, steps: int, seed: int, tied: bool = False) -> list[bytes]:
     # ample capacity: over 128 requests run at a site (numpy's sums split beyond 128 terms)
     lambda: V2XOffloadingEnv(n_vehicles=60, capacity=2000.0, max_cycles=400),
     lambda: V2XOffloadingEnv(capacity=60.0, tie_break="fifo", type_order="fixed", max_cycles=400),
+    lambda: V2XOffloadingEnv(capacity=60.0, budget_mode="per_request", max_cycles=400),
     # the v0 reward rule: the hold alone as backoff delay, no failure terms
     lambda: V2XOffloadingEnv(capacity=60.0, backoff_cost="hold", failure_penalty=0.0,
                              hold_drop_penalty=0.0, max_cycles=400),
@@ -127,6 +128,8 @@ def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     monkeypatch.setattr(observations_module, "_compiled_frame", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_advance", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_decide", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_transit", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
     monkeypatch.setattr(metrics_module, "_compiled_tally", lambda: None)

@@ -33,7 +33,9 @@ from auction_envs.envs.v2x.kernels import (
     _compiled_advance,
     _compiled_auction,
     _compiled_counts,
+    _compiled_decide,
     _compiled_start,
+    _compiled_transit,
 )
 from auction_envs.envs.v2x.population import Population, draw_budgets
 from auction_envs.envs.v2x.requests import (
@@ -196,6 +198,18 @@ class V2XCore:
                 rng: np.random.Generator, events: StepEvents) -> tuple[np.ndarray, np.ndarray]:
         """Backoff draws: hold the requests below their threshold, price the others."""
         R = self.requests
+        kernel = _compiled_decide()
+        if kernel is not None:  # the rest of this method in one compiled pass
+            thresholds = self._thresholds(deciding.size, rng)
+            events.decided, submitted, prices, hv, hold, held_alpha, batch, relative, age, \
+                budget = kernel(deciding, R.state, R.vehicle, R.relative_deadline, R.created,
+                                R.decide_at, alpha, fraction, thresholds, self.budget, t,
+                                self.config.max_backoff, self.n_vehicles,
+                                self.config.budget_mode == "per_step")
+            if hv.size:
+                events.held = HeldEvents(vehicle=hv, hold=hold, alpha=held_alpha, batch=batch,
+                                         relative_deadline=relative, age=age, budget=budget)
+            return submitted, prices
         vehicle = R.vehicle[deciding]
         events.decided = vehicle
         decision_alpha = alpha[vehicle]
@@ -227,6 +241,15 @@ class V2XCore:
         """Resource units in use per site as the ACA sees them (reads the delayed views)."""
         used = np.empty(len(self.sites))
         R = self.requests
+        kernel = _compiled_transit()
+        if kernel is not None:  # the requests in transit, counted and summed in one pass
+            transit_sums, self._transit_before_auction = kernel(R.state, R.site, R.amount,
+                                                                len(self.sites))
+            for s, view in enumerate(self._views):
+                used[s] = self.committed[s] + transit_sums[s] if self._exact_view[s] \
+                    else view.read(rng) * self.site_capacity[s]
+            self.view_utilization = np.minimum(np.maximum(used / self.site_capacity, 0.0), 1.0)
+            return used
         transit = (R.state == TRANSIT).nonzero()[0]
         self._transit_before_auction = transit.size
         for s, view in enumerate(self._views):

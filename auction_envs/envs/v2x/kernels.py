@@ -93,6 +93,102 @@ def _advance_kernel(state, held_steps, deadline, decide_at, attempts, vehicle, r
             queued[:n_queued])
 
 
+def _decide_kernel(deciding, state, vehicle, relative_deadline, created, decide_at, alpha,
+                   fraction, thresholds, budget, t, max_backoff, n_vehicles,
+                   per_step):  # pragma: no cover (numba)
+    """``V2XCore._decide`` after its threshold draws, as one compiled pass: the requests
+    ``deciding`` (table order) whose vehicle's ``alpha`` is below their threshold are held for
+    ``max(1, ceil((1 - alpha) * max_backoff))`` steps (``state`` and ``decide_at`` written in
+    place), the others are priced by ``decisions.batch_prices`` (the same float operations in the
+    same order: a running sum over the bids grouped by vehicle, stable, less its value at the
+    group's start; numpy's ``minimum``/``maximum`` rules). Returns the deciding requests'
+    vehicles, the submitted rows and their prices, and the held requests' columns (vehicle, hold,
+    alpha, requests its vehicle decided this step, relative deadline, age, budget)."""
+    m = deciding.size
+    decided = np.empty(m, dtype=np.int64)
+    batch_of = np.zeros(n_vehicles, dtype=np.int64)
+    for i in range(m):
+        v = vehicle[deciding[i]]
+        decided[i] = v
+        batch_of[v] += 1
+    submitted = np.empty(m, dtype=np.int64)
+    submitted_vehicle = np.empty(m, dtype=np.int64)
+    held_vehicle = np.empty(m, dtype=np.int64)
+    hold = np.empty(m, dtype=np.int64)
+    held_alpha = np.empty(m)
+    batch = np.empty(m, dtype=np.int64)
+    held_relative = np.empty(m, dtype=np.int64)
+    age = np.empty(m, dtype=np.int64)
+    held_budget = np.empty(m)
+    n_submitted = n_held = 0
+    for i in range(m):
+        row = deciding[i]
+        v = decided[i]
+        a = alpha[v]
+        if a >= thresholds[i]:
+            submitted[n_submitted] = row
+            submitted_vehicle[n_submitted] = v
+            n_submitted += 1
+            continue
+        steps = np.ceil((1.0 - a) * max_backoff)
+        steps_held = 1 if steps <= 1.0 else np.int64(steps)  # np.maximum(1, .).astype(int64)
+        state[row] = 1  # HELD
+        decide_at[row] = t + steps_held
+        held_vehicle[n_held] = v
+        hold[n_held] = steps_held
+        held_alpha[n_held] = a
+        batch[n_held] = batch_of[v]
+        held_relative[n_held] = relative_deadline[row]
+        age[n_held] = t + 1 - created[row]
+        held_budget[n_held] = budget[v]
+        n_held += 1
+    prices = np.empty(n_submitted)
+    raw = np.empty(n_submitted)
+    for i in range(n_submitted):
+        v = submitted_vehicle[i]
+        raw[i] = fraction[v] * budget[v]
+    if not per_step:
+        for i in range(n_submitted):
+            cap = budget[submitted_vehicle[i]]
+            prices[i] = raw[i] if raw[i] <= cap or np.isnan(raw[i]) else cap
+    else:
+        order = np.argsort(submitted_vehicle[:n_submitted], kind="mergesort")  # stable
+        total = 0.0
+        group = -1
+        group_start = 0.0
+        for rank in range(n_submitted):
+            i = order[rank]
+            total = raw[i] if rank == 0 else total + raw[i]
+            spent_before = total - raw[i]
+            v = submitted_vehicle[i]
+            if v != group:
+                group = v
+                group_start = spent_before
+            room = budget[group] - (spent_before - group_start)
+            capped = raw[i] if raw[i] <= room or np.isnan(raw[i]) else room
+            prices[i] = capped if capped >= 0.0 or np.isnan(capped) else 0.0
+    return (decided, submitted[:n_submitted], prices, held_vehicle[:n_held], hold[:n_held],
+            held_alpha[:n_held], batch[:n_held], held_relative[:n_held], age[:n_held],
+            held_budget[:n_held])
+
+
+def _transit_kernel(state, site, amount, n_sites):  # pragma: no cover (numba)
+    """The requests in transit (``V2XCore._view_used``): their count and, per site, the sum of
+    their amounts in numpy's order (``numpy_order_sum`` of each site's amounts, table order)."""
+    sums = np.zeros(n_sites)
+    terms = np.empty(state.size)
+    total = 0
+    for s in range(n_sites):
+        count = 0
+        for row in range(state.size):
+            if state[row] == 2 and site[row] == s:  # TRANSIT
+                terms[count] = amount[row]
+                count += 1
+        sums[s] = numpy_order_sum(terms, count)
+        total += count
+    return sums, total
+
+
 def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
     """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service."""
     counts = np.zeros((n_vehicles, 3), dtype=np.int64)
@@ -244,6 +340,12 @@ def _auction_kernel(type_order, stype, bids, keys, fifo, capacity, used, slot_am
     return (won, paid, auction_order, admitted[:n_admitted], admitted_site[:n_admitted],
             admitted_type[:n_admitted], batch_sizes[:n_batches], -1)
 
+
+# without numba the numpy path of ``V2XCore._decide`` runs
+_compiled_decide = compiled_on_first_use(_decide_kernel)
+
+# without numba the numpy path of ``V2XCore._view_used`` runs
+_compiled_transit = compiled_on_first_use(_transit_kernel, NUMPY_ORDER_SUM)
 
 # without numba the numpy path of ``V2XCore.counts`` runs
 _compiled_counts = compiled_on_first_use(_counts_kernel)
