@@ -130,6 +130,8 @@ def test_compiled_and_numpy_paths_are_equal(make, tied, monkeypatch) -> None:
     monkeypatch.setattr(core_module, "_compiled_counts", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_decide", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_transit", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_spawn", lambda: None)
+    monkeypatch.setattr(core_module, "_compiled_bid_events", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_start", lambda: None)
     monkeypatch.setattr(core_module, "_compiled_auction", lambda: None)
     monkeypatch.setattr(metrics_module, "_compiled_tally", lambda: None)

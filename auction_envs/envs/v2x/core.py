@@ -32,8 +32,10 @@ from auction_envs.envs.v2x.events import (
 from auction_envs.envs.v2x.kernels import (
     _compiled_advance,
     _compiled_auction,
+    _compiled_bid_events,
     _compiled_counts,
     _compiled_decide,
+    _compiled_spawn,
     _compiled_start,
     _compiled_transit,
 )
@@ -51,6 +53,10 @@ from auction_envs.envs.v2x.sites import DelayedView, SiteProfile, rial_choice
 from auction_envs.mechanisms.second_price import second_price_ranking
 
 _NO_KEYS = np.empty(0)  # the compiled auction's tie keys under tie_break="fifo" (none drawn)
+_NO_DATA = np.zeros(0)  # the compiled appends' data sizes when a population gives none
+# the columns of new requests the compiled appends write (others: the numpy path)
+_SPAWN_COLUMNS = frozenset(("vehicle", "stype", "relative_deadline", "data_up", "data_down"))
+_SPAWN_INTEGER_COLUMNS = ("vehicle", "stype", "relative_deadline")
 
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
@@ -271,13 +277,12 @@ class V2XCore:
         tie-break draws of ``second_price``), and the table is written once for all winners.
         """
         R = self.requests
-        attempts = R.attempts[submitted] + 1
-        R.attempts[submitted] = attempts
         beta = float(min(1.0, np.add.reduce(used) / self._total_capacity))  # used.sum()
         random_order = self.config.type_order == "random"
         fifo = self.config.tie_break == "fifo"
         kernel = _compiled_auction()
-        if kernel is not None:  # the loop below in one compiled pass
+        events_kernel = _compiled_bid_events()
+        if kernel is not None and events_kernel is not None:  # the loop below in one compiled pass
             type_order = rng.permutation(self.n_types) if random_order else self._fixed_order
             # the tie keys of the auctions one after the other: one draw of them all
             keys = _NO_KEYS if fifo else rng.random(prices.size)
@@ -290,9 +295,18 @@ class V2XCore:
             if admitted.size:
                 self._admit(submitted[admitted], admitted_site, admitted_type,
                             batch_sizes.tolist())
-        else:
-            won_array, paid_array, order = self._auction_loop(submitted, prices, used, rng,
-                                                              random_order, fifo)
+            # the attempts counted, the events in auction order, the losers out of rebids
+            vehicle, price, value, won, paid, rebid, budget, out = events_kernel(
+                submitted, order, prices, won_array, paid_array, R.attempts, R.vehicle, R.value,
+                self.budget, self.config.max_rebids)
+            if out.size:
+                closed.close(R, out, REJECTED, admitted=False)
+            return BidEvents(vehicle=vehicle, price=price, value=value, won=won, paid=paid,
+                             rebid=rebid, beta=beta, budget=budget, submission_index=order)
+        attempts = R.attempts[submitted] + 1
+        R.attempts[submitted] = attempts
+        won_array, paid_array, order = self._auction_loop(submitted, prices, used, rng,
+                                                          random_order, fifo)
         return self._auction_events(submitted, attempts, prices, beta, won_array, paid_array,
                                     order, closed)
 
@@ -509,6 +523,19 @@ class V2XCore:
         weight = 1.0 / self.config.arrival_window
         self.arrival_rate *= 1.0 - weight
         if count == 0:
+            return vehicle
+        kernel = _compiled_spawn()
+        if kernel is not None and columns.keys() <= _SPAWN_COLUMNS and all(
+                columns[name].dtype == np.int64 for name in _SPAWN_INTEGER_COLUMNS):
+            # the rest of this method in one compiled pass
+            R = self.requests
+            data_up, data_down = columns.get("data_up", _NO_DATA), columns.get("data_down", _NO_DATA)
+            kernel(R.reserve(count), vehicle, columns["stype"], columns["relative_deadline"],
+                   data_up, data_down, self._next_uid, now, self.budget, self.chain_length,
+                   float(self.config.reference_deadline), self.arrival_rate, weight, R.uid,
+                   R.vehicle, R.stype, R.relative_deadline, R.created, R.deadline, R.value,
+                   R.state, R.decide_at, R.site, R.data_up, R.data_down)
+            self._next_uid += count
             return vehicle
         self.arrival_rate += weight * np.bincount(vehicle, minlength=self.n_vehicles)
         stype = columns["stype"]

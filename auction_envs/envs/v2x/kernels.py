@@ -189,6 +189,44 @@ def _transit_kernel(state, site, amount, n_sites):  # pragma: no cover (numba)
     return sums, total
 
 
+def _spawn_kernel(start, vehicle, stype, relative, data_up, data_down, first_uid, now, budget,
+                  chain_length, reference_deadline, arrival_rate, weight, table_uid,
+                  table_vehicle, table_stype, table_relative, table_created, table_deadline,
+                  table_value, table_state, table_decide_at, table_site, table_data_up,
+                  table_data_down):  # pragma: no cover (numba)
+    """The appends of ``V2XCore._spawn`` as one compiled pass, once ``arrival_rate`` has decayed:
+    the arrival-rate estimate gains ``weight`` per new request of each vehicle (``weight * count``
+    added once per vehicle, as numpy's ``+=`` of the weighted counts), and the new requests are
+    written to rows ``start, start + 1, ...`` of the table's columns, each value the float64 of
+    the numpy path (``arrivals.bid_values``: the same expression, evaluated in the same order);
+    ``data_up``/``data_down`` empty: left at the table's default 0."""
+    count = vehicle.size
+    new_of = np.zeros(arrival_rate.size, dtype=np.int64)
+    for i in range(count):
+        new_of[vehicle[i]] += 1
+    for v in range(arrival_rate.size):
+        arrival_rate[v] += weight * new_of[v]
+    with_data = data_up.size > 0
+    for i in range(count):
+        row = start + i
+        v = vehicle[i]
+        q = relative[i]
+        table_uid[row] = first_uid + i
+        table_vehicle[row] = v
+        table_stype[row] = stype[i]
+        table_relative[row] = q
+        table_created[row] = now
+        table_deadline[row] = now + q
+        table_value[row] = budget[v] * (0.75 + 0.25 * (reference_deadline / q)
+                                        * (chain_length[stype[i]] / 2.0))
+        table_state[row] = 0  # DECIDE
+        table_decide_at[row] = now
+        table_site[row] = -1
+        if with_data:
+            table_data_up[row] = data_up[i]
+            table_data_down[row] = data_down[i]
+
+
 def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
     """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service."""
     counts = np.zeros((n_vehicles, 3), dtype=np.int64)
@@ -341,11 +379,54 @@ def _auction_kernel(type_order, stype, bids, keys, fifo, capacity, used, slot_am
             admitted_type[:n_admitted], batch_sizes[:n_batches], -1)
 
 
+def _bid_events_kernel(submitted, order, prices, won, paid, attempts, vehicle, value, budget,
+                       max_rebids):  # pragma: no cover (numba)
+    """``V2XCore._auction_events`` after the compiled auction, as one pass: each submission's
+    attempt counted (``attempts`` in place), the bids' columns in auction order (``order``), and
+    the losers out of rebids, in submission order (rows to close as rejected)."""
+    n = submitted.size
+    count = np.empty(n, dtype=np.int64)
+    n_out = 0
+    out = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        row = submitted[j]
+        attempts[row] += 1
+        count[j] = attempts[row]
+        if not won[j] and count[j] > max_rebids:
+            out[n_out] = row
+            n_out += 1
+    bid_vehicle = np.empty(n, dtype=np.int64)
+    bid_price = np.empty(n)
+    bid_value = np.empty(n)
+    bid_won = np.empty(n, dtype=np.bool_)
+    bid_paid = np.empty(n)
+    rebid = np.empty(n, dtype=np.bool_)
+    bid_budget = np.empty(n)
+    for i in range(n):
+        j = order[i]
+        row = submitted[j]
+        v = vehicle[row]
+        bid_vehicle[i] = v
+        bid_price[i] = prices[j]
+        bid_value[i] = value[row]
+        bid_won[i] = won[j]
+        bid_paid[i] = paid[j]
+        rebid[i] = count[j] > 1
+        bid_budget[i] = budget[v]
+    return bid_vehicle, bid_price, bid_value, bid_won, bid_paid, rebid, bid_budget, out[:n_out]
+
+
+# without numba the numpy path of ``V2XCore._auction_events`` runs
+_compiled_bid_events = compiled_on_first_use(_bid_events_kernel)
+
 # without numba the numpy path of ``V2XCore._decide`` runs
 _compiled_decide = compiled_on_first_use(_decide_kernel)
 
 # without numba the numpy path of ``V2XCore._view_used`` runs
 _compiled_transit = compiled_on_first_use(_transit_kernel, NUMPY_ORDER_SUM)
+
+# without numba the numpy path of ``V2XCore._spawn`` runs
+_compiled_spawn = compiled_on_first_use(_spawn_kernel)
 
 # without numba the numpy path of ``V2XCore.counts`` runs
 _compiled_counts = compiled_on_first_use(_counts_kernel)

@@ -67,14 +67,21 @@ class RequestTable:
         """Write ``count`` new requests (columns left out keep their default, 0)."""
         if count == 0:
             return
+        start = self.reserve(count)
+        rows = slice(start, start + count)
+        for name, values in columns.items():
+            getattr(self, name)[rows] = values
+
+    def reserve(self, count: int) -> int:
+        """Make room for ``count`` new rows at the end (compacting or growing first when the
+        capacity is reached) and count them in; returns the first. The caller writes them."""
         if self.size + count > self.capacity:
             self.compact()
             if self.size + count > self.capacity:
                 self._grow(max(2 * self.capacity, self.size + count))
-        rows = slice(self.size, self.size + count)
-        for name, values in columns.items():
-            getattr(self, name)[rows] = values
+        start = self.size
         self.size += count
+        return start
 
     def compact(self) -> None:
         """Move the open rows to the front (same order); reset the rows freed to the defaults."""
