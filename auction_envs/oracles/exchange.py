@@ -346,10 +346,23 @@ def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
     over all agents and all numbers k of capped goods."""
     sigma = 1.0 / (1.0 - rho)
     log_p_array = np.log(p)
-    log_tp_rows = (np.log(theta) - log_p_array).tolist()  # x_j = exp(sigma (log_tp_j - log lam))
-    log_p, prices, m = log_p_array.tolist(), p.tolist(), p.shape[-1]
+    log_tp_array = np.log(theta) - log_p_array  # x_j = exp(sigma (log_tp_j - log lam))
     supply_cost = float(np.add.reduce(p)) * c  # whoever can afford it buys c of everything
     shift = None if c == 1.0 else float(np.log(c)) / sigma if math.isfinite(c) else math.inf
+    passes = _compiled_ces_passes()
+    if passes is not None:  # the Python loops below as compiled passes between the same batches
+        setup, candidate_sums, settle, build = passes
+        searching, order, threshold_sorted, n_candidates, candidate_k, candidate_top, \
+            candidate_rem, exp_arguments = setup(log_tp_array, log_p_array, p, budgets, c, sigma,
+                                                 0.0 if shift is None else shift,
+                                                 shift is not None, supply_cost)
+        logs = np.log(candidate_sums(searching, n_candidates, candidate_k, candidate_rem,
+                                     np.exp(exp_arguments), p.shape[-1]))
+        settled_k, free_arguments = settle(searching, order, threshold_sorted, n_candidates,
+                                           candidate_k, candidate_top, logs, log_tp_array, sigma)
+        return build(searching, order, settled_k, budgets, np.exp(free_arguments), c)
+    log_tp_rows = log_tp_array.tolist()
+    log_p, prices, m = log_p_array.tolist(), p.tolist(), p.shape[-1]
     # 1. per agent: the goods in threshold order and, for every affordable k (the first k goods
     # capped), the free goods' terms less their largest (the arguments of the first exps)
     searches = []  # per agent: None (answer known) or (order, log_tp, threshold, [(k, top, rem)])
@@ -414,6 +427,17 @@ def _ces_demand_few_goods(p: np.ndarray, budgets: np.ndarray, theta: np.ndarray,
             position += 1
         bundles.append(row)
     return np.array(bundles, dtype=np.float64).reshape(theta.shape)
+
+
+@functools.cache
+def _compiled_ces_passes() -> tuple[Any, Any, Any, Any] | None:
+    """The compiled passes of :func:`_ces_demand_few_goods` (``_ces_kernels``), or None without
+    numba."""
+    from auction_envs.oracles import _ces_kernels
+
+    passes = (_ces_kernels.compiled_search_setup(), _ces_kernels.compiled_candidate_sums(),
+              _ces_kernels.compiled_settle(), _ces_kernels.compiled_bundles())
+    return None if any(kernel is None for kernel in passes) else passes
 
 
 def _amdahl_demand(p: np.ndarray, budget: float, theta: np.ndarray, c: float,

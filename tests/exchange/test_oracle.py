@@ -264,3 +264,31 @@ def test_capped_ces_demand_of_few_goods_is_the_numpy_search_bit_for_bit(monkeypa
                  for bundles, case in zip(few_goods, cases))
     assert capped > 50  # the search settled on capped goods often
     assert all(a.tobytes() == b.tobytes() for a, b in zip(few_goods, row_by_row))
+
+
+def test_compiled_passes_of_the_few_goods_demand_are_its_python_loops_bit_for_bit(monkeypatch):
+    """The capped CES demand of a few goods with its scalar loops compiled (numba) answers what
+    the Python loops answer, bit for bit: zero budgets, budgets that buy the whole supply, caps
+    1, below and above 1 and infinite, tied prices and elasticities of both signs."""
+    from auction_envs.oracles import exchange
+
+    if exchange._compiled_ces_passes() is None:
+        pytest.skip("numba is not installed: only the Python loops exist")
+    rng = np.random.default_rng(5)
+    cases = []
+    for t in range(2000):
+        m, rows = int(rng.integers(1, exchange.SEQUENTIAL_SUM_BELOW)), int(rng.integers(1, 6))
+        prices = rng.random(m) + (1e-3 if t % 2 else 0.2)
+        if t % 5 == 0:
+            prices = np.round(prices, 1) + 0.1  # ties in the thresholds' order
+        budgets = rng.random(rows) * (0.1, 1.0, 3.0, 10.0)[t % 4]
+        budgets[rng.random(rows) < 0.1] = 0.0
+        theta = rng.uniform(0.1, 1.0, (rows, m))
+        cases.append((prices, budgets, theta, (1.0, 0.5, 2.0, np.inf)[t % 4],
+                      (0.5, -1.0, 0.9, -3.0)[(t // 4) % 4]))
+    compiled = [exchange._ces_demand_few_goods(*case) for case in cases]
+    monkeypatch.setattr(exchange, "_compiled_ces_passes", lambda: None)
+    loops = [exchange._ces_demand_few_goods(*case) for case in cases]
+    assert sum(int((bundles == case[3]).any(axis=1).sum())
+               for bundles, case in zip(compiled, cases)) > 500  # capped goods seen often
+    assert all(a.shape == b.shape and a.tobytes() == b.tobytes() for a, b in zip(compiled, loops))
