@@ -108,7 +108,7 @@ class V2XCore:
         self._capacity_list = self.site_capacity.tolist()
         self._amount_lists = [self.slot_amount[:, k].tolist() for k in range(self.n_types)]
         self._cost_lists = [self.slot_cost[:, k].tolist() for k in range(self.n_types)]
-        self._total_capacity = float(self.site_capacity.sum())
+        self.total_capacity = float(self.site_capacity.sum())  # (site_capacity.sum())
         self._fixed_order = np.arange(self.n_types)  # type_order="fixed"
 
     # ------------------------------------------------------------------ episode set-up
@@ -134,7 +134,7 @@ class V2XCore:
         self.last_bid_count = np.zeros(self.n_types, dtype=np.int64)
         self.last_admitted_count = np.zeros(self.n_types, dtype=np.int64)
         self.arrival_rate = np.zeros(n)  # per vehicle, requests per step (moving average)
-        self._counts = None
+        self._counts = self._transit_count = None
         return StepEvents(created=self._spawn(0, rng))
 
     @property
@@ -143,7 +143,7 @@ class V2XCore:
 
     def open_requests(self) -> OpenRequests:
         """The open requests as columns (views; see ``RequestTable.open_view``)."""
-        self._counts = None  # the caller may write to them
+        self._counts = self._transit_count = None  # the caller may write to them
         return self.requests.open_view()
 
     # ------------------------------------------------------------------ one step
@@ -155,7 +155,7 @@ class V2XCore:
         alpha, fraction = actions[:, 0], actions[:, 1]
         closed = ClosedLog()
         events = StepEvents()
-        self._counts = None
+        self._counts = self._transit_count = None
 
         # 1. decisions
         deciding = (state == DECIDE).nonzero()[0]
@@ -277,7 +277,7 @@ class V2XCore:
         tie-break draws of ``second_price``), and the table is written once for all winners.
         """
         R = self.requests
-        beta = float(min(1.0, np.add.reduce(used) / self._total_capacity))  # used.sum()
+        beta = float(min(1.0, np.add.reduce(used) / self.total_capacity))  # used.sum()
         random_order = self.config.type_order == "random"
         fifo = self.config.tie_break == "fifo"
         kernel = _compiled_auction()
@@ -562,7 +562,7 @@ class V2XCore:
             state = R.state
             kernel = _compiled_counts()
             if kernel is not None:
-                counts = kernel(state, R.vehicle, n)
+                counts, self._transit_count = kernel(state, R.vehicle, n)
                 self._counts = (counts[:, 0], counts[:, 1], counts[:, 2])
                 return self._counts
             # one count over (vehicle, DECIDE / HELD / in service); closed rows go to bin 3n
@@ -576,6 +576,9 @@ class V2XCore:
         return (self.counts()[0] > 0) & self.present
 
     def transit_count(self) -> int:
+        """Requests in transit now (counted with ``counts()`` when compiled)."""
+        if self._counts is not None and self._transit_count is not None:
+            return self._transit_count
         return int(np.count_nonzero(self.requests.state == TRANSIT))
 
 

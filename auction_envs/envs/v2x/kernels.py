@@ -228,12 +228,16 @@ def _spawn_kernel(start, vehicle, stype, relative, data_up, data_down, first_uid
 
 
 def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
-    """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service."""
+    """``V2XCore.counts`` as one loop (numba): per vehicle, requests deciding, held, in service;
+    and the requests in transit (``V2XCore.transit_count``)."""
     counts = np.zeros((n_vehicles, 3), dtype=np.int64)
+    transit = 0
     for row in range(state.size):
         if state[row] >= 0:
             counts[vehicle[row], min(state[row], 2)] += 1
-    return counts
+            if state[row] == 2:  # TRANSIT
+                transit += 1
+    return counts, transit
 
 
 def _start_kernel(site, amount, running, queued, site_capacity):  # pragma: no cover (numba)

@@ -133,9 +133,9 @@ class V2XObserver:
         capacity = core.site_capacity
         shared = np.concatenate((
             (min(1.0, core.committed[0] / capacity[0]), float(core.view_utilization[1]),
-             min(1.0, float(core.view_utilization @ capacity) / capacity.sum()),
+             min(1.0, float(core.view_utilization @ capacity) / core.total_capacity),
              np.count_nonzero(present) / n,  # present.mean(), the same float
-             core.arrival_rate.sum()),
+             np.add.reduce(core.arrival_rate)),  # (what .sum() calls)
             core.last_bid_count, core.last_admitted_count))
         own = (n_deciding > 0) & present, budget, n_deciding, n_held, n_in_service, present, \
             distance, share, last_reward / budget, core.arrival_rate
