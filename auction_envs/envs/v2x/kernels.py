@@ -1,6 +1,8 @@
 """Compiled passes of the V2X simulator (numba, optional): loops over the request table that
 replace a few dozen numpy calls each. Each has a numpy twin in ``core.py`` that runs without
 numba; both give the same trajectories bit for bit (``tests/v2x/test_fast_paths.py``, golden).
+The file is above 400 lines because it holds one kernel per phase of the step (seven), each a
+loop written out with the exact operation order of its numpy twin.
 """
 
 from __future__ import annotations
