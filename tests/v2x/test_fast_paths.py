@@ -190,3 +190,43 @@ def test_compiled_arrivals_are_numpys_draws_and_stream() -> None:
                        arrivals_module.MIX_CDF, arrivals_module.MIX_TYPE,
                        arrivals_module.MIX_DEADLINE)
     assert not drawn and rng.bit_generator.state == state
+
+
+@pytest.mark.parametrize("columns, error", [
+    ({"vehicle": np.array([0, 99]), "stype": np.array([0, 0]),
+      "relative_deadline": np.array([20, 20])}, ValueError),  # no such vehicle
+    ({"vehicle": np.array([0, 1]), "stype": np.array([0, 7]),
+      "relative_deadline": np.array([20, 20])}, IndexError),  # no such service type
+])
+def test_new_requests_out_of_range_raise_as_on_the_numpy_path(columns, error) -> None:
+    """The compiled appends index without bounds checks: a population that returns a vehicle or
+    service type out of range gets the numpy path's error, and nothing is appended."""
+    env = V2XOffloadingEnv(n_vehicles=4, max_cycles=50)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    core.population.new_requests = lambda now, rng: {k: v.copy() for k, v in columns.items()}
+    size = core.requests.size
+    with pytest.raises(error):
+        env.step({agent: np.array([1.0, 0.5], dtype=np.float32) for agent in env.agents})
+    assert core.requests.size == size  # nothing appended
+
+
+def test_new_requests_of_other_dtypes_take_the_numpy_path() -> None:
+    """Columns that are not int64 arrays (here int32) are appended by the numpy path, with the
+    values the compiled path writes."""
+    runs = []
+    for narrow in (False, True):
+        env = V2XOffloadingEnv(n_vehicles=3, max_cycles=50)
+        env.reset(seed=0)
+        core = env.unwrapped.core
+        columns = {"vehicle": np.array([0, 2]), "stype": np.array([1, 0]),
+                   "relative_deadline": np.array([30, 12])}
+        core.population.new_requests = (
+            lambda now, rng, c=columns, narrow=narrow:
+            {k: v.astype(np.int32 if narrow else np.int64) for k, v in c.items()})
+        for _ in range(5):
+            env.step({agent: np.array([1.0, 0.5], dtype=np.float32) for agent in env.agents})
+        view = core.open_requests()
+        runs.append([getattr(view, name).tobytes() for name in ("uid", "vehicle", "value",
+                                                                 "deadline", "state")])
+    assert runs[0] == runs[1]

@@ -58,6 +58,23 @@ _NO_DATA = np.zeros(0)  # the compiled appends' data sizes when a population giv
 _SPAWN_COLUMNS = frozenset(("vehicle", "stype", "relative_deadline", "data_up", "data_down"))
 _SPAWN_INTEGER_COLUMNS = ("vehicle", "stype", "relative_deadline")
 
+
+def _compiled_spawn_takes(columns: dict, count: int) -> bool:
+    """Whether the compiled appends can write these new requests' columns (it indexes without
+    bounds checks): the known columns only, the integer ones int64 arrays of ``count`` entries,
+    the data sizes both given as float64 arrays of ``count`` entries, or neither."""
+    if not columns.keys() <= _SPAWN_COLUMNS:
+        return False
+    for name in _SPAWN_INTEGER_COLUMNS:
+        value = columns.get(name)
+        if type(value) is not np.ndarray or value.dtype != np.int64 or value.shape != (count,):
+            return False
+    data = [columns[name] for name in ("data_up", "data_down") if name in columns]
+    return not data or (len(data) == 2 and all(
+        type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (count,)
+        for value in data))
+
+
 # Scripted arrivals: {step: [(vehicle, service type, relative deadline), ...]}.
 Script = dict[int, list[tuple[int, int, int]]]
 
@@ -525,18 +542,18 @@ class V2XCore:
         if count == 0:
             return vehicle
         kernel = _compiled_spawn()
-        if kernel is not None and columns.keys() <= _SPAWN_COLUMNS and all(
-                columns[name].dtype == np.int64 for name in _SPAWN_INTEGER_COLUMNS):
+        if kernel is not None and _compiled_spawn_takes(columns, count):
             # the rest of this method in one compiled pass
             R = self.requests
             data_up, data_down = columns.get("data_up", _NO_DATA), columns.get("data_down", _NO_DATA)
-            kernel(R.reserve(count), vehicle, columns["stype"], columns["relative_deadline"],
-                   data_up, data_down, self._next_uid, now, self.budget, self.chain_length,
-                   float(self.config.reference_deadline), self.arrival_rate, weight, R.uid,
-                   R.vehicle, R.stype, R.relative_deadline, R.created, R.deadline, R.value,
-                   R.state, R.decide_at, R.site, R.data_up, R.data_down)
-            self._next_uid += count
-            return vehicle
+            if kernel(R.reserve(count), vehicle, columns["stype"], columns["relative_deadline"],
+                      data_up, data_down, self._next_uid, now, self.budget, self.chain_length,
+                      float(self.config.reference_deadline), self.arrival_rate, weight, R.uid,
+                      R.vehicle, R.stype, R.relative_deadline, R.created, R.deadline, R.value,
+                      R.state, R.decide_at, R.site, R.data_up, R.data_down):
+                self._next_uid += count
+                return vehicle
+            R.size -= count  # nothing written: the numpy path below raises its own error
         self.arrival_rate += weight * np.bincount(vehicle, minlength=self.n_vehicles)
         stype = columns["stype"]
         relative = columns["relative_deadline"]

@@ -201,8 +201,14 @@ def _spawn_kernel(start, vehicle, stype, relative, data_up, data_down, first_uid
     added once per vehicle, as numpy's ``+=`` of the weighted counts), and the new requests are
     written to rows ``start, start + 1, ...`` of the table's columns, each value the float64 of
     the numpy path (``arrivals.bid_values``: the same expression, evaluated in the same order);
-    ``data_up``/``data_down`` empty: left at the table's default 0."""
+    ``data_up``/``data_down`` empty: left at the table's default 0. Returns False, having
+    written nothing, if a vehicle or service type is out of range or a deadline is not positive
+    (the numpy path then raises its own error)."""
     count = vehicle.size
+    for i in range(count):
+        if not (0 <= vehicle[i] < arrival_rate.size and 0 <= stype[i] < chain_length.size
+                and relative[i] > 0):
+            return False
     new_of = np.zeros(arrival_rate.size, dtype=np.int64)
     for i in range(count):
         new_of[vehicle[i]] += 1
@@ -227,6 +233,7 @@ def _spawn_kernel(start, vehicle, stype, relative, data_up, data_down, first_uid
         if with_data:
             table_data_up[row] = data_up[i]
             table_data_down[row] = data_down[i]
+    return True
 
 
 def _counts_kernel(state, vehicle, n_vehicles):  # pragma: no cover (numba)
