@@ -475,6 +475,9 @@ def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: b
             return None
         return statistics.median(x / y for x, y in zip(a, b))
 
+    def meets(value: float | None, target: float) -> bool | None:
+        return None if value is None else value >= target
+
     summary: dict[str, Any] = {}
     if mpe:
         kelly, other = median(f"current|{KELLY_ID}|mpe"), median(f"current|{MPE_ID}|mpe")
@@ -483,6 +486,8 @@ def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: b
                                    "paired_ratio": paired(f"current|{KELLY_ID}|mpe",
                                                           f"current|{MPE_ID}|mpe"),
                                    "target": TARGET_MPE_RATIO}
+        summary["kelly_vs_mpe"]["meets_target"] = meets(summary["kelly_vs_mpe"]["paired_ratio"],
+                                                        TARGET_MPE_RATIO)
     markets = {}
     for env_id in ids:
         after = median(f"current|{env_id}")
@@ -492,10 +497,15 @@ def summarize(samples: dict[str, dict[str, list[float]]], ids: list[str], mpe: b
                            "paired_speedup": paired(f"current|{env_id}", f"baseline|{env_id}")
                            if baseline else None, "target": TARGET_SPEEDUP,
                            "before_id": measured(f"baseline|{env_id}") if baseline else None}
+        markets[env_id]["meets_target"] = meets(markets[env_id]["paired_speedup"], TARGET_SPEEDUP)
         if mpe:  # every market against the same run's MPE2 steps/s
             markets[env_id]["over_mpe2"] = ratio(after, summary["kelly_vs_mpe"]["mpe_steps_per_s"])
     summary["markets"] = markets
     return summary
+
+
+def verdict(meets: bool | None) -> str:
+    return "-" if meets is None else "met" if meets else "NOT met"
 
 
 def print_summary(summary: dict[str, Any], args: Any, errors: dict[str, str]) -> None:
@@ -506,17 +516,17 @@ def print_summary(summary: dict[str, Any], args: Any, errors: dict[str, str]) ->
         print(f"KellyGame-v0 {fmt(k['kelly_steps_per_s'])} steps/s vs MPE2 simple_spread_v3 "
               f"(N=3, continuous) {fmt(k['mpe_steps_per_s'])} steps/s: ratio "
               f"{fmt(k['ratio'], '.2f')}x, paired {fmt(k.get('paired_ratio'), '.2f')}x "
-              f"(issue 11 target >= {TARGET_MPE_RATIO:g}x)")
+              f"(issue 11 target >= {TARGET_MPE_RATIO:g}x: {verdict(k.get('meets_target'))})")
     print(f"\n| id | before ({args.baseline if not args.no_baseline else '-'}) steps/s | after "
           f"steps/s | after/before | paired after/before (target >= {TARGET_SPEEDUP:g}x) | "
-          "after / MPE2 |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "met | after / MPE2 |")
+    print("|---|---:|---:|---:|---:|---|---:|")
     for env_id, row in summary["markets"].items():
         before_id = row.get("before_id")
         label = env_id if before_id in (None, env_id) else f"{env_id} (before: {before_id})"
         print(f"| {label} | {fmt(row['before_steps_per_s'])} | {fmt(row['after_steps_per_s'])} | "
               f"{fmt(row['speedup'], '.2f')} | {fmt(row.get('paired_speedup'), '.2f')} | "
-              f"{fmt(row.get('over_mpe2'), '.2f')} |")
+              f"{verdict(row.get('meets_target'))} | {fmt(row.get('over_mpe2'), '.2f')} |")
     print("after/before: the ratio of the medians; paired: the median of the repetitions' own "
           "ratios (the verdict: each repetition measures both sides back to back)")
     for key, error in errors.items():
