@@ -295,6 +295,23 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> 
         "param_groups": current["param_groups"]})
 
 
+def clip_groups_and_step(optimizer: torch.optim.Optimizer, groups: Sequence[list[nn.Parameter]],
+                         max_norm: float) -> list[float]:
+    """:func:`clip_and_step` for an optimizer over several networks: each group's gradient is
+    clipped to ``max_norm`` on its own global norm (as ``clip_grad_norm_`` per network), in a
+    few fused calls however many groups; one step; the groups' norms before clipping."""
+    grads = [p.grad for group in groups for p in group]
+    owner = torch.repeat_interleave(torch.arange(len(groups)),
+                                    torch.tensor([len(group) for group in groups]))
+    squares = torch.stack(torch._foreach_norm(grads)).square()
+    norms = torch.zeros(len(groups), dtype=squares.dtype).index_add_(0, owner, squares).sqrt()
+    if max_norm > 0:
+        coefficients = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        torch._foreach_mul_(grads, coefficients[owner].tolist())
+    optimizer.step()
+    return norms.tolist()
+
+
 def clip_and_step(optimizer: torch.optim.Optimizer, parameters: list[nn.Parameter],
                   max_norm: float) -> float:
     """Clip the gradients' global norm to ``max_norm`` (0: no clipping), step; the norm before."""
@@ -369,11 +386,14 @@ class MADDPG:
                                              for _ in range(n_heads * self.n))
         self.target_actors = _frozen_copy(self.actors)
         self.target_critics = _frozen_copy(self.critics)
-        self.actor_optimizers = [torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr, foreach=True)
-                                 for actor in self.actors]
         self.critic_groups = self._critic_groups()
         # parameter lists cached once (walking the modules every step costs more than the math)
         self.actor_parameters = [list(actor.parameters()) for actor in self.actors]
+        # one Adam for all actors: Adam is elementwise, so this takes the same steps as one
+        # optimizer per actor, in one fused call (each actor's gradient is still clipped alone)
+        self.actor_optimizer = torch.optim.Adam(
+            [p for parameters in self.actor_parameters for p in parameters], lr=cfg.actor_lr,
+            foreach=True)
         self.critic_parameters = [[p for k in group for p in self.critics[k].parameters()]
                                   for group in self.critic_groups]
         self.critic_optimizers = [torch.optim.Adam(parameters, lr=cfg.critic_lr, foreach=True)
@@ -504,16 +524,51 @@ class MADDPG:
             out["next_context"] = torch.cat(out["next_obs"], dim=1)
         return out
 
-    def _q(self, head: int, agent: int, context: torch.Tensor,
-           actions: Sequence[torch.Tensor], critics: nn.ModuleList | None = None) -> torch.Tensor:
-        """``Q_agent`` of critic head ``head`` (0, or 1 for the twin), shape ``(batch,)``."""
+    def _q_all(self, head: int, context: torch.Tensor, actions: Sequence[torch.Tensor],
+               critics: nn.ModuleList | None = None) -> torch.Tensor:
+        """Every agent's ``Q_i(c, a_1..a_N)`` of critic head ``head`` (0, or 1 for the twin) for
+        one joint action, shape ``(batch, n)``."""
         critics = self.critics if critics is None else critics
         inputs = torch.cat([context, *actions], dim=1)
         if self.config.critic_sharing == "shared":
-            agent_id = torch.zeros(inputs.shape[0], self.n)
-            agent_id[:, agent] = 1.0
-            return critics[head](torch.cat([inputs, agent_id], dim=1))[:, agent]
-        return critics[head * self.n + agent](inputs)[:, 0]
+            return self._shared_heads(critics[head], inputs)
+        return torch.stack([critics[head * self.n + i](inputs)[:, 0] for i in range(self.n)],
+                           dim=1)
+
+    def _q_own(self, context: torch.Tensor, actions: Sequence[torch.Tensor],
+               own: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Column ``i``: ``Q_i`` (head 0) of the joint action with agent ``i``'s action replaced by
+        ``own[i]`` and the others' from ``actions`` (the actor losses), shape ``(batch, n)``."""
+        if self.config.critic_sharing == "shared":
+            inputs = torch.cat([context, *actions], dim=1)
+            first = self.critics[0][0].weight
+            # the first layer is linear: replacing a_i adds W_{a_i} (own_i - a_i) to its input
+            starts = np.cumsum([context.shape[1], *self.action_sizes])
+            shifts = torch.stack([(own[i] - actions[i]) @ first[:, starts[i]:starts[i + 1]].T
+                                  for i in range(self.n)], dim=1)
+            return self._shared_heads(self.critics[0], inputs, shifts)
+        return torch.stack([
+            self.critics[i](torch.cat([context, *[own[k] if k == i else actions[k]
+                                                  for k in range(self.n)]], dim=1))[:, 0]
+            for i in range(self.n)], dim=1)
+
+    def _shared_heads(self, critic: nn.Sequential, inputs: torch.Tensor,
+                      shifts: torch.Tensor | None = None) -> torch.Tensor:
+        """The shared critic's output ``i`` at ``[inputs, one_hot(i)]`` for every agent ``i``,
+        shape ``(batch, n)``, with ``shifts`` ``(batch, n, width)`` added to agent ``i``'s first
+        pre-activation. The first layer is computed once and the one-hot id enters as its weight
+        column (``W [x; e_i] = W_x x + W_{:, i}``): the same function as ``n`` forward passes of
+        ``[inputs, e_i]``, at the cost of one for the widest layer (the joint input grows with
+        ``n``, so ``n`` passes cost ``O(n^2)``), and of pass ``i`` only output ``i`` is computed."""
+        first = critic[0]
+        size = inputs.shape[1]
+        hidden = F.linear(inputs, first.weight[:, :size], first.bias)
+        hidden = hidden.unsqueeze(1) + first.weight[:, size:].T.unsqueeze(0)  # (batch, n, width)
+        if shifts is not None:
+            hidden = hidden + shifts
+        hidden = critic[1:-1](hidden)  # (batch, n, width): row i is the pass with agent id i
+        last = critic[-1]  # of pass i only output i is read: one dot product per row
+        return torch.einsum("bnh,nh->bn", hidden, last.weight) + last.bias
 
     def _policy_action(self, k: int, obs: torch.Tensor, actors: nn.ModuleList,
                        differentiable: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -551,10 +606,9 @@ class MADDPG:
                     action = (action + noise).clamp(-1.0, 1.0)
                 next_actions.append(action)
             heads = 2 if cfg.twin_critics else 1
-            next_q = torch.stack([
-                torch.stack([self._q(h, i, batch["next_context"], next_actions, self.target_critics)
-                             for h in range(heads)]).min(dim=0).values
-                for i in range(self.n)], dim=1)
+            next_q = torch.stack([self._q_all(h, batch["next_context"], next_actions,
+                                              self.target_critics)
+                                  for h in range(heads)]).min(dim=0).values
             return reward + cfg.gamma * (1.0 - batch["terminated"]) * next_q
 
     def update(self) -> dict[str, float]:
@@ -579,12 +633,18 @@ class MADDPG:
         metrics: dict[str, float] = {"target_mean": float(targets.mean())}
         # critics: every agent's (or the shared) critic heads regress on the same joint batch
         critic_losses, q_means, critic_norms = [], [], []
+        if cfg.critic_sharing == "shared":
+            q_heads = [self._q_all(h, batch["context"], batch["actions"]) for h in range(heads)]
         for index, optimizer in enumerate(self.critic_optimizers):
             agents = range(self.n) if cfg.critic_sharing == "shared" else [index]
             loss = torch.zeros(())
             for i in agents:
                 for h in range(heads):
-                    q = self._q(h, i, batch["context"], batch["actions"])
+                    if cfg.critic_sharing == "shared":
+                        q = q_heads[h][:, i]
+                    else:
+                        critic = self.critics[h * self.n + i]
+                        q = critic(torch.cat([batch["context"], *batch["actions"]], dim=1))[:, 0]
                     loss = loss + F.mse_loss(q, targets[:, i])
                     if h == 0:
                         q_means.append(float(q.detach().mean()))
@@ -604,18 +664,18 @@ class MADDPG:
             with torch.no_grad():
                 current = [self._policy_action(k, batch["obs"][k], self.actors, True)[0]
                            for k in range(self.n)]
-        actor_losses, actor_norms = [], []
-        for i in range(self.n):
-            own, pre_activation = self._policy_action(i, batch["obs"][i], self.actors, True)
-            others = batch["actions"] if cfg.others_actions == "buffer" else current
-            joint = [own if k == i else others[k].detach() for k in range(self.n)]
-            loss = (-self._q(0, i, batch["context"], joint).mean()
-                    + cfg.actor_reg * (pre_activation ** 2).mean())
-            self.actor_optimizers[i].zero_grad(set_to_none=True)
-            loss.backward()
-            actor_norms.append(clip_and_step(self.actor_optimizers[i], self.actor_parameters[i],
-                                              cfg.max_grad_norm))
-            actor_losses.append(float(loss.detach()))
+        own, pre_activations = zip(*(self._policy_action(i, batch["obs"][i], self.actors, True)
+                                     for i in range(self.n)))
+        others = batch["actions"] if cfg.others_actions == "buffer" else current
+        # agent i's loss reaches only actor i (the others' actions are detached), so one backward
+        # pass of the summed losses gives every actor its own gradient
+        actor_losses = (-self._q_own(batch["context"], [a.detach() for a in others], own).mean(dim=0)
+                        + cfg.actor_reg * torch.stack([(z ** 2).mean() for z in pre_activations]))
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_losses.sum().backward()
+        actor_norms = clip_groups_and_step(self.actor_optimizer, self.actor_parameters,
+                                           cfg.max_grad_norm)
+        actor_losses = actor_losses.detach().numpy()
         for parameters in self.critic_parameters:  # the actor losses left critic gradients
             for parameter in parameters:
                 parameter.grad = None
@@ -637,8 +697,7 @@ class MADDPG:
             "critics": {str(k): _module_state(m) for k, m in enumerate(self.critics)},
             "target_actors": {str(k): _module_state(m) for k, m in enumerate(self.target_actors)},
             "target_critics": {str(k): _module_state(m) for k, m in enumerate(self.target_critics)},
-            "actor_optimizers": {str(k): _optimizer_state(o)
-                                 for k, o in enumerate(self.actor_optimizers)},
+            "actor_optimizers": self._actor_optimizer_states(),
             "critic_optimizers": {str(k): _optimizer_state(o)
                                   for k, o in enumerate(self.critic_optimizers)},
             "obs_normalizers": {str(k): n.state_dict() for k, n in enumerate(self.obs_normalizers)},
@@ -649,6 +708,24 @@ class MADDPG:
         if self.config.checkpoint_buffer:
             state["buffer"] = self.buffer.state_dict()
         return state
+
+    def _actor_optimizer_states(self) -> dict[str, Any]:
+        """The shared actor optimizer's moments split per actor (``{k: {j: moments}}``, ``j`` the
+        index of the parameter within actor ``k``): the layout of one optimizer per actor."""
+        moments = _optimizer_state(self.actor_optimizer)
+        states, offset = {}, 0
+        for k, parameters in enumerate(self.actor_parameters):
+            states[str(k)] = {str(j): moments[str(offset + j)] for j in range(len(parameters))
+                              if str(offset + j) in moments}
+            offset += len(parameters)
+        return states
+
+    def _load_actor_optimizer_states(self, states: dict[str, Any]) -> None:
+        merged, offset = {}, 0
+        for k, parameters in enumerate(self.actor_parameters):
+            merged.update({str(offset + int(j)): value for j, value in states[str(k)].items()})
+            offset += len(parameters)
+        _load_optimizer(self.actor_optimizer, merged)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("algorithm") != "MADDPG" or list(state["agents"]) != self.agents:
@@ -662,9 +739,9 @@ class MADDPG:
         for name in ("actors", "critics", "target_actors", "target_critics"):
             for k, module in enumerate(getattr(self, name)):
                 _load_module(module, state[name][str(k)])
-        for name in ("actor_optimizers", "critic_optimizers"):
-            for k, optimizer in enumerate(getattr(self, name)):
-                _load_optimizer(optimizer, state[name][str(k)])
+        self._load_actor_optimizer_states(state["actor_optimizers"])
+        for k, optimizer in enumerate(self.critic_optimizers):
+            _load_optimizer(optimizer, state["critic_optimizers"][str(k)])
         for k, normalizer in enumerate(self.obs_normalizers):
             normalizer.load_state_dict(state["obs_normalizers"][str(k)])
         self.state_normalizer.load_state_dict(state["state_normalizer"])

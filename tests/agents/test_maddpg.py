@@ -304,3 +304,47 @@ def test_observe_needs_every_controlled_agent():
                                    transition.rewards, transition.next_observations,
                                    transition.terminations, transition.truncations, {}))
     assert learner.buffer.size == 0
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_shared_critic_factored_first_layer_equals_one_pass_per_agent_id(twin):
+    """The shared critic computes its first layer once (the one-hot id as a weight column, a
+    replaced action as a shift): every value and every actor gradient equals ``n`` explicit
+    passes of ``[context, actions, one_hot(i)]`` with agent ``i``'s action replaced."""
+    env = _kelly(n_agents=4, max_cycles=3)
+    learner = MADDPG(env, MADDPGConfig(critic_sharing="shared", twin_critics=twin,
+                                       hidden_sizes=(16, 8)), seed=3)
+    generator = torch.Generator().manual_seed(0)
+    batch, n = 7, learner.n
+    context = torch.randn(batch, sum(learner.obs_sizes), generator=generator)
+    actions = [torch.rand(batch, size, generator=generator) * 2 - 1 for size in learner.action_sizes]
+
+    def explicit(critic, joint_per_agent):
+        return torch.stack([
+            critic(torch.cat([context, *joint_per_agent[i],
+                              torch.eye(n)[i].expand(batch, n)], dim=1))[:, i]
+            for i in range(n)], dim=1)
+
+    for head in range(2 if twin else 1):
+        torch.testing.assert_close(learner._q_all(head, context, actions),
+                                   explicit(learner.critics[head], [actions] * n))
+    obs = [torch.randn(batch, size, generator=generator) for size in learner.obs_sizes]
+    gradients = []
+    for route in ("factored", "explicit"):
+        own = [torch.tanh(learner.actors[i](obs[i])) for i in range(n)]
+        if route == "factored":
+            values = learner._q_own(context, actions, own)
+        else:
+            values = explicit(learner.critics[0],
+                              [[own[k] if k == i else actions[k] for k in range(n)]
+                               for i in range(n)])
+        for actor in learner.actors:
+            actor.zero_grad(set_to_none=True)
+        values.mean(dim=0).sum().backward()
+        gradients.append([p.grad.clone() for p in learner.actors.parameters()])
+        if route == "factored":
+            factored_values = values.detach()
+        else:
+            torch.testing.assert_close(factored_values, values.detach())
+    for factored, reference in zip(*gradients):
+        torch.testing.assert_close(factored, reference)
