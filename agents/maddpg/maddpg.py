@@ -27,7 +27,10 @@ Algorithm (per agent ``i`` of the controlled group, in ``env.possible_agents`` o
   Actions enter in ``[-1, 1]`` units (Box) or one-hot (Discrete), in agent order. One critic per
   agent (``critic_sharing="per_agent"``, right for competing agents with their own rewards), or one
   shared network with a one-hot agent-id input and one output per agent (``"shared"``, EPyMARL
-  style; agent ``i`` reads output ``i``).
+  style; agent ``i`` reads output ``i``). The shared network is evaluated for all ``N`` ids at
+  once: its first (linear) layer is computed once, the id and an actor's replaced action enter as
+  weight columns (:meth:`MADDPG._shared_heads`), so an update costs ``O(N)`` rather than ``O(N^2)``
+  in the joint input.
 * **Reward sharing** (``reward_sharing``): ``"own"`` (default, the paper) trains critic ``i`` on
   agent ``i``'s reward; ``"team"`` trains every critic on the controlled agents' summed reward
   ``r_i <- sum_k r_k`` (a cooperative team objective; the one place is :meth:`MADDPG.td_targets`,
