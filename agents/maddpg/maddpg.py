@@ -638,6 +638,8 @@ class MADDPG:
         critic_losses, q_means, critic_norms = [], [], []
         if cfg.critic_sharing == "shared":
             q_heads = [self._q_all(h, batch["context"], batch["actions"]) for h in range(heads)]
+        else:
+            joint_input = torch.cat([batch["context"], *batch["actions"]], dim=1)  # one for all
         for index, optimizer in enumerate(self.critic_optimizers):
             agents = range(self.n) if cfg.critic_sharing == "shared" else [index]
             loss = torch.zeros(())
@@ -646,8 +648,7 @@ class MADDPG:
                     if cfg.critic_sharing == "shared":
                         q = q_heads[h][:, i]
                     else:
-                        critic = self.critics[h * self.n + i]
-                        q = critic(torch.cat([batch["context"], *batch["actions"]], dim=1))[:, 0]
+                        q = self.critics[h * self.n + i](joint_input)[:, 0]
                     loss = loss + F.mse_loss(q, targets[:, i])
                     if h == 0:
                         q_means.append(float(q.detach().mean()))
